@@ -1,0 +1,27 @@
+// Program entry. On the main thread it runs the CLI; on a big-stack worker it
+// runs the task it was started for (see bigstack.ts).
+import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import { setEntryUrl, runTaskInThisThread } from "./bigstack";
+import { reportFatal } from "./errors";
+
+setEntryUrl(new URL(import.meta.url));
+
+async function main(): Promise<void> {
+  if (!isMainThread && workerData?.tvixTask) {
+    let exitCode: number;
+    try {
+      exitCode = await runTaskInThisThread(workerData.tvixTask, workerData.payload);
+    } catch (e) {
+      exitCode = reportFatal(e);
+    }
+    parentPort!.postMessage({ exitCode });
+    return;
+  }
+  const { runCli } = await import("./cli");
+  const code = await runCli(process.argv.slice(2));
+  process.exitCode = code;
+}
+
+main().catch((e) => {
+  process.exitCode = reportFatal(e);
+});
