@@ -1,9 +1,14 @@
-// The command-line interface: one commander program with the subcommand
-// groups. Each group lives in its own module and is loaded lazily so that
-// `tvix --version` stays fast.
+// The command-line interface: one commander program. Each subcommand group
+// registers itself from cmd/commands/<group>.ts; heavy modules are imported
+// inside the actions so that `tvix --version` stays fast.
 import { Command, CommanderError } from "commander";
 import { TVIX_VERSION } from "./version";
-import { NotImplementedError, reportFatal } from "./errors";
+import { reportFatal } from "./errors";
+import * as evalCmd from "./commands/eval";
+import * as buildCmd from "./commands/build";
+import * as replCmd from "./commands/repl";
+import * as copyCmd from "./commands/copy";
+import * as storeCmd from "./commands/store";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -17,39 +22,9 @@ export function buildProgram(): Command {
       outputError: (str, write) => write(str.endsWith("\n") ? str : str + "\n"),
     })
     .exitOverride();
-
-  program
-    .command("eval")
-    .description("evaluate a Nix expression (like nix-instantiate --eval)")
-    .allowUnknownOption(false)
-    .action(() => {
-      throw new NotImplementedError("tvix eval");
-    });
-  program
-    .command("build")
-    .description("evaluate and build or substitute a derivation (like nix-build)")
-    .action(() => {
-      throw new NotImplementedError("tvix build");
-    });
-  program
-    .command("repl")
-    .description("interactive Nix read-eval-print loop")
-    .action(() => {
-      throw new NotImplementedError("tvix repl");
-    });
-  program
-    .command("copy")
-    .description("copy store paths between stores (like nix copy)")
-    .action(() => {
-      throw new NotImplementedError("tvix copy");
-    });
-  const store = program.command("store").description("store operations");
-  store
-    .command("daemon")
-    .description("serve the nix-daemon protocol")
-    .action(() => {
-      throw new NotImplementedError("tvix store daemon");
-    });
+  for (const group of [evalCmd, buildCmd, replCmd, copyCmd, storeCmd]) group.register(program);
+  // subcommands inherit the error/exit behaviour of the root
+  for (const c of program.commands) c.exitOverride().configureOutput(program.configureOutput());
   return program;
 }
 
