@@ -19,8 +19,10 @@ export function setEntryUrl(u: URL): void {
 export function runOnBigStack(task: string, payload: unknown): Promise<TaskResult> {
   if (!entryUrl) throw new Error("internal error: entry URL not set");
   return new Promise((resolve, reject) => {
-    const w = new Worker(entryUrl!, {
-      workerData: { tvixTask: task, payload },
+    // Under tsx the worker needs the TypeScript loader registered first.
+    const fromSource = entryUrl!.pathname.endsWith(".ts");
+    const w = new Worker(fromSource ? new URL("../scripts/tsx-worker.mjs", entryUrl) : entryUrl!, {
+      workerData: { tvixTask: task, payload, tvixEntry: entryUrl!.href },
       resourceLimits: { stackSizeMb: BIG_STACK_MB, maxOldGenerationSizeMb: 16384 },
       stdout: false,
       stderr: false,
@@ -32,7 +34,8 @@ export function runOnBigStack(task: string, payload: unknown): Promise<TaskResul
   });
 }
 
-// Registry of tasks that may run on a big-stack worker.
+// Registry of tasks that may run on a big-stack worker. Tasks are registered
+// in cmd/tasks.ts (loaded lazily), which main.ts imports on both threads.
 type TaskFn = (payload: any) => Promise<number>;
 const tasks = new Map<string, () => Promise<TaskFn>>();
 export function registerTask(name: string, load: () => Promise<TaskFn>): void {

@@ -3,6 +3,7 @@
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { setEntryUrl, runTaskInThisThread } from "./bigstack";
 import { reportFatal } from "./errors";
+import "./tasks";
 
 setEntryUrl(new URL(import.meta.url));
 
