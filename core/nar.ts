@@ -1,0 +1,591 @@
+// NAR (Nix ARchive): the canonical serialisation of a file system tree that
+// Nix hashes and transfers. Byte-identical to `nix-store --dump`.
+//
+// Every token is a "string": a little-endian u64 length, the bytes, and zero
+// padding to a multiple of 8. A node is
+//   ( type regular [executable ""] contents <bytes> )
+//   ( type symlink target <target> )
+//   ( type directory (entry ( name <name> node <node> ))* )
+// after the magic "nix-archive-1". Directory entries are sorted by the bytes
+// of their names.
+import { opendir, lstat, readlink, open } from "node:fs/promises";
+import { join } from "node:path";
+
+export type NarNode =
+  | { type: "regular"; executable: boolean; contents: Uint8Array }
+  | { type: "symlink"; target: string }
+  | { type: "directory"; entries: Map<string, NarNode> };
+
+export class NarError extends Error {
+  constructor(message: string) {
+    super(`bad NAR: ${message}`);
+    this.name = "NarError";
+  }
+}
+
+const MAGIC = "nix-archive-1";
+const enc = new TextEncoder();
+const dec = new TextDecoder("utf-8", { fatal: false });
+const FLUSH_AT = 256 * 1024;
+/** Longest token, name or symlink target we accept (Nix's limits are far lower). */
+const MAX_TOKEN = 64 * 1024;
+
+function padLen(n: number): number {
+  return (8 - (n % 8)) % 8;
+}
+
+/** Compares names by their UTF-8 bytes, as C++ Nix's std::map<std::string>. */
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
+function checkName(name: string): void {
+  if (name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0"))
+    throw new NarError(`invalid file name '${name}'`);
+}
+
+// ---------------------------------------------------------------- writing
+
+type Frame = { kind: "dir"; last: Uint8Array | null; pendingEntry: boolean } | { kind: "root" };
+
+/**
+ * Streaming NAR writer for any tree source. Call `entry(name)` before each
+ * child of a directory; names must come in strictly ascending byte order.
+ */
+export class NarWriter {
+  private buf: Uint8Array = new Uint8Array(FLUSH_AT + 4096);
+  private len = 0;
+  private stack: Frame[] = [{ kind: "root" }];
+  private rootWritten = false;
+  private finished = false;
+  /** Total bytes emitted so far (the NAR size once finished). */
+  size = 0;
+
+  constructor(private readonly sink: (chunk: Uint8Array) => void | Promise<void>) {
+    this.str(MAGIC);
+  }
+
+  private ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const nb = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
+    nb.set(this.buf.subarray(0, this.len));
+    this.buf = nb;
+  }
+
+  private u64(n: number): void {
+    this.ensure(8);
+    const b = this.buf;
+    let o = this.len;
+    let lo = n >>> 0;
+    let hi = Math.floor(n / 0x100000000);
+    for (let i = 0; i < 4; i++, lo >>>= 8) b[o++] = lo & 0xff;
+    for (let i = 0; i < 4; i++, hi >>>= 8) b[o++] = hi & 0xff;
+    this.len = o;
+  }
+
+  private bytes(data: Uint8Array): void {
+    this.u64(data.length);
+    const p = padLen(data.length);
+    this.ensure(data.length + p);
+    this.buf.set(data, this.len);
+    this.len += data.length;
+    this.buf.fill(0, this.len, this.len + p);
+    this.len += p;
+  }
+
+  private str(s: string): void {
+    this.bytes(enc.encode(s));
+  }
+
+  private async flush(): Promise<void> {
+    if (this.len === 0) return;
+    const out = this.buf.slice(0, this.len);
+    this.size += this.len;
+    this.len = 0;
+    await this.sink(out);
+  }
+
+  private async maybeFlush(): Promise<void> {
+    if (this.len >= FLUSH_AT) await this.flush();
+  }
+
+  /** Called at the start of every node: checks where it may go. */
+  private beginNode(): void {
+    if (this.finished) throw new NarError("write after finish");
+    const top = this.stack[this.stack.length - 1];
+    if (top.kind === "root") {
+      if (this.rootWritten) throw new NarError("more than one root node");
+      this.rootWritten = true;
+    } else {
+      if (!top.pendingEntry) throw new NarError("node written in a directory without entry()");
+      top.pendingEntry = false;
+    }
+    this.str("(");
+  }
+
+  /** Called at the end of every node. */
+  private endNode(): void {
+    this.str(")");
+    if (this.stack[this.stack.length - 1].kind === "dir") this.str(")"); // closes "entry ("
+  }
+
+  async regular(executable: boolean, size: number, contents: AsyncIterable<Uint8Array> | Uint8Array): Promise<void> {
+    this.beginNode();
+    this.str("type");
+    this.str("regular");
+    if (executable) {
+      this.str("executable");
+      this.str("");
+    }
+    this.str("contents");
+    this.u64(size);
+    let seen = 0;
+    if (contents instanceof Uint8Array) {
+      if (contents.length !== size) throw new NarError(`file size ${contents.length} does not match the declared ${size}`);
+      if (size <= FLUSH_AT) {
+        this.ensure(size);
+        this.buf.set(contents, this.len);
+        this.len += size;
+      } else {
+        await this.flush();
+        this.size += size;
+        await this.sink(contents);
+      }
+      seen = size;
+    } else {
+      for await (const chunk of contents) {
+        seen += chunk.length;
+        if (seen > size) throw new NarError(`file contents longer than the declared ${size} bytes`);
+        if (chunk.length < 16384) {
+          this.ensure(chunk.length);
+          this.buf.set(chunk, this.len);
+          this.len += chunk.length;
+          await this.maybeFlush();
+        } else {
+          await this.flush();
+          this.size += chunk.length;
+          await this.sink(chunk);
+        }
+      }
+      if (seen !== size) throw new NarError(`file contents shorter (${seen}) than the declared ${size} bytes`);
+    }
+    const p = padLen(size);
+    this.ensure(p);
+    this.buf.fill(0, this.len, this.len + p);
+    this.len += p;
+    this.endNode();
+    await this.maybeFlush();
+  }
+
+  async symlink(target: string): Promise<void> {
+    if (target === "" || target.includes("\0")) throw new NarError(`invalid symlink target '${target}'`);
+    this.beginNode();
+    this.str("type");
+    this.str("symlink");
+    this.str("target");
+    this.str(target);
+    this.endNode();
+    await this.maybeFlush();
+  }
+
+  async startDirectory(): Promise<void> {
+    this.beginNode();
+    this.str("type");
+    this.str("directory");
+    this.stack.push({ kind: "dir", last: null, pendingEntry: false });
+    await this.maybeFlush();
+  }
+
+  async entry(name: string): Promise<void> {
+    const top = this.stack[this.stack.length - 1];
+    if (top.kind !== "dir") throw new NarError("entry() outside a directory");
+    if (top.pendingEntry) throw new NarError("entry() without a node for the previous entry");
+    checkName(name);
+    const nb = enc.encode(name);
+    if (top.last && Buffer.compare(top.last, nb) >= 0) throw new NarError(`directory entries not sorted or duplicated at '${name}'`);
+    top.last = nb;
+    top.pendingEntry = true;
+    this.str("entry");
+    this.str("(");
+    this.str("name");
+    this.bytes(nb);
+    this.str("node");
+  }
+
+  async endDirectory(): Promise<void> {
+    const top = this.stack[this.stack.length - 1];
+    if (top.kind !== "dir") throw new NarError("endDirectory() outside a directory");
+    if (top.pendingEntry) throw new NarError("endDirectory() right after entry()");
+    this.stack.pop();
+    this.endNode();
+    await this.maybeFlush();
+  }
+
+  async finish(): Promise<void> {
+    if (!this.rootWritten || this.stack.length !== 1) throw new NarError("incomplete NAR: the tree was not finished");
+    await this.flush();
+    this.finished = true;
+  }
+}
+
+/** Writes an in-memory tree into a streaming writer. */
+export async function writeTree(w: NarWriter, node: NarNode): Promise<void> {
+  switch (node.type) {
+    case "regular":
+      return w.regular(node.executable, node.contents.length, node.contents);
+    case "symlink":
+      return w.symlink(node.target);
+    case "directory": {
+      await w.startDirectory();
+      for (const name of [...node.entries.keys()].sort(compareNames)) {
+        await w.entry(name);
+        await writeTree(w, node.entries.get(name)!);
+      }
+      return w.endDirectory();
+    }
+  }
+}
+
+/** The NAR of an in-memory tree (synchronous; same bytes as NarWriter). */
+export function narFromTree(root: NarNode): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  const push = (b: Uint8Array) => {
+    parts.push(b);
+    total += b.length;
+  };
+  const u64 = (n: number) => {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, BigInt(n), true);
+    push(b);
+  };
+  const bytes = (d: Uint8Array) => {
+    u64(d.length);
+    push(d);
+    const p = padLen(d.length);
+    if (p) push(new Uint8Array(p));
+  };
+  const str = (s: string) => bytes(enc.encode(s));
+  const node = (n: NarNode) => {
+    str("(");
+    str("type");
+    if (n.type === "regular") {
+      str("regular");
+      if (n.executable) {
+        str("executable");
+        str("");
+      }
+      str("contents");
+      bytes(n.contents);
+    } else if (n.type === "symlink") {
+      if (n.target === "" || n.target.includes("\0")) throw new NarError(`invalid symlink target '${n.target}'`);
+      str("symlink");
+      str("target");
+      str(n.target);
+    } else {
+      str("directory");
+      for (const name of [...n.entries.keys()].sort(compareNames)) {
+        checkName(name);
+        str("entry");
+        str("(");
+        str("name");
+        str(name);
+        str("node");
+        node(n.entries.get(name)!);
+        str(")");
+      }
+    }
+    str(")");
+  };
+  str(MAGIC);
+  node(root);
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Writes the NAR of a file system path into `w` (streaming file contents). */
+export async function writePath(w: NarWriter, fsPath: string): Promise<void> {
+  const st = await lstat(fsPath);
+  if (st.isSymbolicLink()) return w.symlink(await readlink(fsPath));
+  if (st.isFile()) return w.regular((st.mode & 0o100) !== 0, st.size, readFileChunks(fsPath, st.size));
+  if (st.isDirectory()) {
+    const names: string[] = [];
+    for await (const d of await opendir(fsPath)) names.push(d.name);
+    names.sort(compareNames);
+    await w.startDirectory();
+    for (const name of names) {
+      await w.entry(name);
+      await writePath(w, join(fsPath, name));
+    }
+    return w.endDirectory();
+  }
+  throw new NarError(`file '${fsPath}' has an unsupported type`);
+}
+
+async function* readFileChunks(path: string, size: number): AsyncIterable<Uint8Array> {
+  if (size === 0) return;
+  const fh = await open(path, "r");
+  try {
+    let left = size;
+    while (left > 0) {
+      const want = Math.min(left, 1024 * 1024);
+      const buf = new Uint8Array(want);
+      const { bytesRead } = await fh.read(buf, 0, want, null);
+      if (bytesRead === 0) throw new NarError(`file '${path}' shrank while being read`);
+      left -= bytesRead;
+      yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The NAR of a file system path, as a stream of chunks. */
+export async function* dumpPath(fsPath: string): AsyncIterable<Uint8Array> {
+  // Bridge the push-style writer to a pull-style generator with a small queue.
+  const queue: Uint8Array[] = [];
+  let wake: (() => void) | null = null;
+  let resume: (() => void) | null = null;
+  let done = false;
+  let failure: unknown = null;
+  const w = new NarWriter(async (c) => {
+    queue.push(c);
+    wake?.();
+    if (queue.length > 4) await new Promise<void>((r) => (resume = r));
+  });
+  writePath(w, fsPath)
+    .then(() => w.finish())
+    .catch((e) => (failure = e))
+    .finally(() => {
+      done = true;
+      wake?.();
+    });
+  for (;;) {
+    if (queue.length > 0) {
+      const c = queue.shift()!;
+      const r = resume as (() => void) | null;
+      resume = null;
+      r?.();
+      yield c;
+      continue;
+    }
+    if (done) break;
+    await new Promise<void>((r) => (wake = r));
+    wake = null;
+  }
+  if (failure) throw failure;
+}
+
+// ---------------------------------------------------------------- reading
+
+export interface NarVisitor {
+  directory?(path: string[]): void | Promise<void>;
+  endDirectory?(path: string[]): void | Promise<void>;
+  /** The visitor must drain `contents` before returning. */
+  file(path: string[], executable: boolean, size: number, contents: AsyncIterable<Uint8Array>): Promise<void>;
+  symlink(path: string[], target: string): void | Promise<void>;
+}
+
+/** Pulls exact byte counts out of a chunked source. */
+class ByteReader {
+  private chunk: Uint8Array = new Uint8Array(0);
+  private off = 0;
+  private it: AsyncIterator<Uint8Array>;
+  consumed = 0;
+
+  constructor(source: AsyncIterable<Uint8Array>) {
+    this.it = source[Symbol.asyncIterator]();
+  }
+
+  private async fill(): Promise<boolean> {
+    while (this.off >= this.chunk.length) {
+      const r = await this.it.next();
+      if (r.done) return false;
+      this.chunk = r.value;
+      this.off = 0;
+    }
+    return true;
+  }
+
+  async exact(n: number): Promise<Uint8Array> {
+    if (this.off + n <= this.chunk.length) {
+      const out = this.chunk.subarray(this.off, this.off + n);
+      this.off += n;
+      this.consumed += n;
+      return out;
+    }
+    const out = new Uint8Array(n);
+    let got = 0;
+    while (got < n) {
+      if (!(await this.fill())) throw new NarError("unexpected end of NAR (truncated)");
+      const take = Math.min(n - got, this.chunk.length - this.off);
+      out.set(this.chunk.subarray(this.off, this.off + take), got);
+      this.off += take;
+      got += take;
+    }
+    this.consumed += n;
+    return out;
+  }
+
+  /** Up to `max` bytes (at least 1), for streaming file contents. */
+  async some(max: number): Promise<Uint8Array> {
+    if (!(await this.fill())) throw new NarError("unexpected end of NAR (truncated file contents)");
+    const take = Math.min(max, this.chunk.length - this.off);
+    const out = this.chunk.subarray(this.off, this.off + take);
+    this.off += take;
+    this.consumed += take;
+    return out;
+  }
+
+  async atEnd(): Promise<boolean> {
+    return !(await this.fill());
+  }
+
+  async u64(): Promise<number> {
+    const b = await this.exact(8);
+    const lo = b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24);
+    const hi = b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24);
+    if (hi >>> 0 > 0x1fffff) throw new NarError("length field too large");
+    return (hi >>> 0) * 0x100000000 + (lo >>> 0);
+  }
+
+  async padding(n: number): Promise<void> {
+    const p = padLen(n);
+    if (p === 0) return;
+    const b = await this.exact(p);
+    for (let i = 0; i < p; i++) if (b[i] !== 0) throw new NarError("non-zero padding");
+  }
+
+  async bytes(max = MAX_TOKEN): Promise<Uint8Array> {
+    const n = await this.u64();
+    if (n > max) throw new NarError(`string of ${n} bytes is too long`);
+    const b = await this.exact(n);
+    await this.padding(n);
+    return b;
+  }
+
+  async str(max = MAX_TOKEN): Promise<string> {
+    return dec.decode(await this.bytes(max));
+  }
+
+  async expect(token: string): Promise<void> {
+    const got = await this.str(64);
+    if (got !== token) throw new NarError(`expected '${token}', got '${printable(got)}'`);
+  }
+}
+
+function printable(s: string): string {
+  return s.length > 40 ? s.slice(0, 40) + "..." : s;
+}
+
+/** Streams and validates a NAR, calling the visitor for each node. */
+export async function readNar(source: AsyncIterable<Uint8Array>, visitor: NarVisitor): Promise<{ narSize: number }> {
+  const r = new ByteReader(source);
+  const magic = await r.str(64).catch((e) => {
+    throw e instanceof NarError ? new NarError("not a NAR (input too short)") : e;
+  });
+  if (magic !== MAGIC) throw new NarError("not a NAR (wrong magic)");
+  await readNode(r, [], visitor);
+  if (!(await r.atEnd())) throw new NarError("trailing data after the NAR");
+  return { narSize: r.consumed };
+}
+
+async function readNode(r: ByteReader, path: string[], v: NarVisitor): Promise<void> {
+  await r.expect("(");
+  await r.expect("type");
+  const type = await r.str(64);
+  if (type === "regular") {
+    let tag = await r.str(64);
+    let executable = false;
+    if (tag === "executable") {
+      if ((await r.str(64)) !== "") throw new NarError("expected '' after 'executable'");
+      executable = true;
+      tag = await r.str(64);
+    }
+    if (tag !== "contents") throw new NarError(`expected 'contents', got '${printable(tag)}'`);
+    const size = await r.u64();
+    let left = size;
+    let drained = false;
+    const contents = (async function* () {
+      while (left > 0) {
+        const c = await r.some(Math.min(left, 1024 * 1024));
+        left -= c.length;
+        yield c;
+      }
+      drained = true;
+    })();
+    await v.file(path, executable, size, contents);
+    if (!drained) {
+      // the visitor did not (fully) drain: consume the rest ourselves
+      for await (const _ of contents);
+    }
+    await r.padding(size);
+    await r.expect(")");
+  } else if (type === "symlink") {
+    await r.expect("target");
+    const target = await r.str();
+    if (target === "" || target.includes("\0")) throw new NarError(`invalid symlink target '${printable(target)}'`);
+    await v.symlink(path, target);
+    await r.expect(")");
+  } else if (type === "directory") {
+    await v.directory?.(path);
+    let last: Uint8Array | null = null;
+    for (;;) {
+      const tag = await r.str(64);
+      if (tag === ")") break;
+      if (tag !== "entry") throw new NarError(`expected 'entry' or ')', got '${printable(tag)}'`);
+      await r.expect("(");
+      await r.expect("name");
+      const nb = await r.bytes(4096);
+      const name = dec.decode(nb);
+      checkName(name);
+      if (last && Buffer.compare(last, nb) >= 0) throw new NarError(`directory entries not sorted or duplicated at '${printable(name)}'`);
+      last = nb;
+      await r.expect("node");
+      await readNode(r, [...path, name], v);
+      await r.expect(")");
+    }
+    await v.endDirectory?.(path);
+  } else {
+    throw new NarError(`unknown node type '${printable(type)}'`);
+  }
+}
+
+async function* once(b: Uint8Array): AsyncIterable<Uint8Array> {
+  yield b;
+}
+
+/** Parses a (small) NAR held in memory into a tree. */
+export async function parseNarToTree(nar: Uint8Array): Promise<NarNode> {
+  let root: NarNode | undefined;
+  const dirs = new Map<string, Map<string, NarNode>>();
+  const place = (path: string[], node: NarNode) => {
+    if (path.length === 0) root = node;
+    else dirs.get(path.slice(0, -1).join("/"))!.set(path[path.length - 1], node);
+  };
+  await readNar(once(nar), {
+    directory(path) {
+      const entries = new Map<string, NarNode>();
+      dirs.set(path.join("/"), entries);
+      place(path, { type: "directory", entries });
+    },
+    async file(path, executable, size, contents) {
+      const buf = new Uint8Array(size);
+      let o = 0;
+      for await (const c of contents) {
+        buf.set(c, o);
+        o += c.length;
+      }
+      place(path, { type: "regular", executable, contents: buf });
+    },
+    symlink(path, target) {
+      place(path, { type: "symlink", target });
+    },
+  });
+  return root!;
+}
