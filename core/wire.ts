@@ -1,0 +1,245 @@
+// nix-daemon wire primitives (see shared/docs/seed/nix-daemon/serialization.md):
+// little-endian u64 numbers, byte strings padded with zeros to 8 bytes,
+// lists and maps prefixed with their length, and framed streams.
+//
+// Framed streams (AddToStoreNar since protocol 1.23, and later ops) are a
+// series of u64 length + raw bytes *without padding*, ended by a zero length,
+// which is what C++ Nix's FramedSink/FramedSource put on the wire.
+
+export class WireError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "WireError";
+  }
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const ZEROS = new Uint8Array(8);
+
+export interface WireLimits {
+  /** Longest string/bytes value accepted (default 64 MiB). */
+  maxBytes: number;
+  /** Most list/map elements accepted (default 1,000,000). */
+  maxItems: number;
+}
+const DEFAULT_LIMITS: WireLimits = { maxBytes: 64 * 1024 * 1024, maxItems: 1_000_000 };
+
+export class WireWriter {
+  private parts: Uint8Array[] = [];
+  private length = 0;
+
+  private push(b: Uint8Array): this {
+    this.parts.push(b);
+    this.length += b.length;
+    return this;
+  }
+
+  u64(n: number | bigint): this {
+    const b = new Uint8Array(8);
+    const big = BigInt(n);
+    if (big < 0n || big > 0xffffffffffffffffn) throw new WireError(`u64 out of range: ${n}`);
+    new DataView(b.buffer).setBigUint64(0, big, true);
+    return this.push(b);
+  }
+
+  bool(v: boolean): this {
+    return this.u64(v ? 1 : 0);
+  }
+
+  bytes(b: Uint8Array): this {
+    this.u64(b.length);
+    this.push(b);
+    const pad = (8 - (b.length % 8)) % 8;
+    return pad ? this.push(ZEROS.subarray(0, pad)) : this;
+  }
+
+  string(s: string): this {
+    return this.bytes(enc.encode(s));
+  }
+
+  strings(l: Iterable<string>): this {
+    const arr = [...l];
+    this.u64(arr.length);
+    for (const s of arr) this.string(s);
+    return this;
+  }
+
+  stringMap(m: Iterable<[string, string]>): this {
+    const arr = [...m];
+    this.u64(arr.length);
+    for (const [k, v] of arr) this.string(k).string(v);
+    return this;
+  }
+
+  /** Raw bytes, no length or padding. */
+  raw(b: Uint8Array): this {
+    return this.push(b);
+  }
+
+  /** One frame of a framed stream (an empty chunk ends the stream). */
+  frame(chunk: Uint8Array): this {
+    this.u64(chunk.length);
+    return chunk.length ? this.push(chunk) : this;
+  }
+
+  get size(): number {
+    return this.length;
+  }
+
+  /** Takes everything written so far, leaving the writer empty. */
+  take(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    let o = 0;
+    for (const p of this.parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    this.parts = [];
+    this.length = 0;
+    return out;
+  }
+}
+
+type Source = AsyncIterable<Uint8Array | Buffer | string>;
+
+/** Reads wire values from a byte stream (e.g. a socket). */
+export class WireReader {
+  private chunk: Uint8Array = new Uint8Array(0);
+  private off = 0;
+  private it: AsyncIterator<Uint8Array | Buffer | string>;
+  readonly limits: WireLimits;
+
+  constructor(source: Source, limits: Partial<WireLimits> = {}) {
+    this.it = source[Symbol.asyncIterator]();
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+  }
+
+  private async fill(): Promise<boolean> {
+    while (this.off >= this.chunk.length) {
+      const r = await this.it.next();
+      if (r.done) return false;
+      const v = r.value;
+      this.chunk = typeof v === "string" ? enc.encode(v) : v;
+      this.off = 0;
+    }
+    return true;
+  }
+
+  /** Exactly n bytes; throws WireError on end of stream. */
+  async exact(n: number): Promise<Uint8Array> {
+    if (this.off + n <= this.chunk.length) {
+      const out = this.chunk.subarray(this.off, this.off + n);
+      this.off += n;
+      return out;
+    }
+    const out = new Uint8Array(n);
+    let got = 0;
+    while (got < n) {
+      if (!(await this.fill())) throw new WireError(`unexpected end of stream (wanted ${n - got} more bytes)`);
+      const take = Math.min(n - got, this.chunk.length - this.off);
+      out.set(this.chunk.subarray(this.off, this.off + take), got);
+      this.off += take;
+      got += take;
+    }
+    return out;
+  }
+
+  /** Between 1 and max bytes, whatever is available first. */
+  async some(max: number): Promise<Uint8Array> {
+    if (!(await this.fill())) throw new WireError("unexpected end of stream");
+    const take = Math.min(max, this.chunk.length - this.off);
+    const out = this.chunk.subarray(this.off, this.off + take);
+    this.off += take;
+    return out;
+  }
+
+  async atEnd(): Promise<boolean> {
+    return !(await this.fill());
+  }
+
+  async u64Big(): Promise<bigint> {
+    const b = await this.exact(8);
+    return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
+  }
+
+  /** A u64 that must fit a JS safe integer. */
+  async u64(): Promise<number> {
+    const v = await this.u64Big();
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new WireError(`number ${v} is too large`);
+    return Number(v);
+  }
+
+  async bool(): Promise<boolean> {
+    return (await this.u64Big()) !== 0n;
+  }
+
+  async bytes(max = this.limits.maxBytes): Promise<Uint8Array> {
+    const n = await this.u64Big();
+    if (n > BigInt(max)) throw new WireError(`refusing a ${n}-byte string (limit ${max})`);
+    const len = Number(n);
+    const b = await this.exact(len);
+    const pad = (8 - (len % 8)) % 8;
+    if (pad) {
+      const p = await this.exact(pad);
+      for (let i = 0; i < pad; i++) if (p[i] !== 0) throw new WireError("non-zero padding");
+    }
+    return new Uint8Array(b); // copy: b may alias the receive buffer
+  }
+
+  async string(max = this.limits.maxBytes): Promise<string> {
+    return dec.decode(await this.bytes(max));
+  }
+
+  private async count(): Promise<number> {
+    const n = await this.u64Big();
+    if (n > BigInt(this.limits.maxItems)) throw new WireError(`refusing a list of ${n} items (limit ${this.limits.maxItems})`);
+    return Number(n);
+  }
+
+  async strings(): Promise<string[]> {
+    const n = await this.count();
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) out.push(await this.string());
+    return out;
+  }
+
+  async stringMap(): Promise<Map<string, string>> {
+    const n = await this.count();
+    const out = new Map<string, string>();
+    for (let i = 0; i < n; i++) out.set(await this.string(), await this.string());
+    return out;
+  }
+
+  /** The chunks of a framed stream, up to and excluding its empty end frame. */
+  async *framed(maxFrame = this.limits.maxBytes): AsyncIterable<Uint8Array> {
+    for (;;) {
+      const n = await this.u64Big();
+      if (n === 0n) return;
+      if (n > BigInt(maxFrame)) throw new WireError(`refusing a ${n}-byte frame (limit ${maxFrame})`);
+      yield new Uint8Array(await this.exact(Number(n)));
+    }
+  }
+
+  /** Exactly `size` raw bytes as a stream of chunks (e.g. a NAR sent unframed). */
+  async *rawStream(size: number): AsyncIterable<Uint8Array> {
+    let left = size;
+    while (left > 0) {
+      const c = await this.some(Math.min(left, 1 << 20));
+      left -= c.length;
+      yield new Uint8Array(c);
+    }
+  }
+}
+
+/** Writes a framed stream of `source` through `write`, then the end frame. */
+export async function writeFramed(source: AsyncIterable<Uint8Array>, write: (b: Uint8Array) => void | Promise<void>): Promise<void> {
+  const w = new WireWriter();
+  for await (const chunk of source) {
+    if (chunk.length === 0) continue;
+    w.frame(chunk);
+    await write(w.take());
+  }
+  w.frame(new Uint8Array(0));
+  await write(w.take());
+}
