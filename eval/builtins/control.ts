@@ -1,0 +1,118 @@
+// Control, types and evaluation-order builtins: throw, abort, tryEval, seq,
+// deepSeq, trace, type predicates, functionArgs, genericClosure, ...
+import {
+  AbortError, EvalError, Lambda, Lazy, NixAttrs, NixPath, PrimOp, PrimOpApp, ThrownError, Thunk, Value,
+  force, forceAttrs, forceDeep, forceFunction, forceList, forceString, isFunction, isString, typeOf, strValue,
+} from "../value";
+import type { Definer } from "./registry";
+import { callFunction } from "../call";
+import { coerceToString } from "../coerce";
+import { eqValues, lessThan } from "../operators";
+import { posToAttrs } from "../compile";
+import { printValue } from "../print";
+
+export function register(def: Definer): void {
+  def("throw", 1, ([m], pos, state) => {
+    const s = coerceToString(state, m, pos, { coerceMore: false, copyToStore: false });
+    throw new ThrownError(strValue(s), pos).addTrace("while calling the 'throw' builtin", pos);
+  });
+  def("abort", 1, ([m], pos, state) => {
+    const s = coerceToString(state, m, pos, { coerceMore: false, copyToStore: false });
+    throw new AbortError(`evaluation aborted with the following error message: '${strValue(s)}'`, pos);
+  });
+  def("tryEval", 1, ([e]) => {
+    try {
+      const v = force(e);
+      return NixAttrs.from([["success", true], ["value", v]]);
+    } catch (err) {
+      if (err instanceof EvalError && err.catchable) return NixAttrs.from([["success", false], ["value", false]]);
+      throw err;
+    }
+  });
+  def("seq", 2, ([a, b]) => {
+    force(a);
+    return force(b);
+  });
+  def("deepSeq", 2, ([a, b]) => {
+    forceDeep(a);
+    return force(b);
+  });
+  def("trace", 2, ([m, v], _pos, state) => {
+    const mv = force(m);
+    state.traceSink(`trace: ${isString(mv) ? strValue(mv) : printValue(mv, { strict: true })}`);
+    return force(v);
+  });
+  def("traceVerbose", 2, ([, v]) => force(v));
+  def("warn", 2, ([m, v], pos, state) => {
+    const mv = force(m);
+    if (!isString(mv)) throw new EvalError(`expected a string but found ${typeOf(mv)}`, pos);
+    state.traceSink(`evaluation warning: ${strValue(mv)}`);
+    return force(v);
+  });
+  def("break", 1, ([v]) => force(v));
+  def("addErrorContext", 2, ([ctx, v], pos, state) => {
+    try {
+      return force(v);
+    } catch (err) {
+      if (err instanceof EvalError) {
+        try {
+          err.addTrace(strValue(coerceToString(state, ctx, pos, { coerceMore: false, copyToStore: false })));
+        } catch {
+          /* the context itself failed: keep the original error */
+        }
+      }
+      throw err;
+    }
+  });
+  def("typeOf", 1, ([v]) => typeOf(force(v)));
+  def("isNull", 1, ([v]) => force(v) === null);
+  def("isInt", 1, ([v]) => typeof force(v) === "bigint");
+  def("isFloat", 1, ([v]) => typeof force(v) === "number");
+  def("isBool", 1, ([v]) => typeof force(v) === "boolean");
+  def("isString", 1, ([v]) => isString(force(v)));
+  def("isPath", 1, ([v]) => force(v) instanceof NixPath);
+  def("isList", 1, ([v]) => Array.isArray(force(v)));
+  def("isAttrs", 1, ([v]) => force(v) instanceof NixAttrs);
+  def("isFunction", 1, ([v]) => isFunction(force(v)));
+  def("functionArgs", 1, ([f], pos) => {
+    const v = forceFunction(f, pos);
+    if (v instanceof PrimOp || v instanceof PrimOpApp) return NixAttrs.empty;
+    if (!(v instanceof Lambda)) return NixAttrs.empty;
+    const formals = v.info.formals;
+    if (!formals) return NixAttrs.empty;
+    return NixAttrs.from(formals.names.map((n, i) => [n, formals.defaults[i] !== null]));
+  });
+  def("unsafeGetAttrPos", 2, ([n, s], pos) => {
+    const name = forceString(n, pos);
+    const attrs = forceAttrs(s, pos);
+    const p = attrs.positions?.get(name);
+    if (!attrs.has(name) || !p) return null;
+    return posToAttrs(p);
+  });
+  def("genericClosure", 1, ([args], pos) => {
+    const a = forceAttrs(args, pos);
+    const start = a.get("startSet");
+    const op = a.get("operator");
+    if (start === undefined) throw new EvalError("attribute 'startSet' missing", pos);
+    if (op === undefined) throw new EvalError("attribute 'operator' missing", pos);
+    const work = [...forceList(start, pos)];
+    const opFn = force(op);
+    const result: Lazy[] = [];
+    const keys: Value[] = [];
+    const seenKey = (k: Value) => keys.some((x) => typeOf(x) === typeOf(k) && eqValues(x, k, pos) && !lessThan(x, k, pos));
+    while (work.length > 0) {
+      const e = work.shift()!;
+      const ea = forceAttrs(e, pos);
+      const key = ea.get("key");
+      if (key === undefined) throw new EvalError("attribute 'key' missing", pos);
+      const kv = force(key);
+      if (seenKey(kv)) continue;
+      keys.push(kv);
+      result.push(ea);
+      work.push(...forceList(callFunction(opFn, ea, pos), pos));
+    }
+    return result;
+  });
+}
+
+export { Thunk };

@@ -1,0 +1,219 @@
+// derivationStrict and the `derivation` wrapper, as C++ Nix 2.26: attributes
+// become the environment (or __json with __structuredAttrs), string context
+// becomes inputs, and output/drv paths are computed with core/derivation.
+import type { Pos } from "../ast";
+import { EvalError, Lazy, NixAttrs, NixString, Thunk, Value, force, forceBool, forceList, forceStringValue, strValue, ctxOf, isString } from "../value";
+import type { Definer } from "./registry";
+import type { EvalState } from "../state";
+import { coerceToString } from "../coerce";
+import { toJSON } from "./json";
+import { Derivation, computeOutputPaths, derivationStorePath, printDerivation, hashDerivationModulo } from "../../core/derivation";
+import { Hash, parseHashAlgo, HASH_SIZES, HashAlgo } from "../../core/hash";
+import { validateStorePathName, makeFixedOutputPath, makeTextPath } from "../../core/store-path";
+import { parse } from "../parser";
+
+// The `derivation` function of Nix's corepkgs, in Nix: it wraps
+// derivationStrict so that each output is a set sharing drvAttrs.
+const DERIVATION_NIX = `
+drvAttrs@{ outputs ? [ "out" ], ... }:
+let
+  strict = derivationStrict drvAttrs;
+  commonAttrs = drvAttrs // (builtins.listToAttrs outputsList) // {
+    all = map (x: x.value) outputsList;
+    inherit drvAttrs;
+  };
+  outputToAttrListElement = outputName: {
+    name = outputName;
+    value = commonAttrs // {
+      outPath = builtins.getAttr outputName strict;
+      drvPath = strict.drvPath;
+      type = "derivation";
+      inherit outputName;
+    };
+  };
+  outputsList = map outputToAttrListElement outputs;
+in (builtins.head outputsList).value
+`;
+
+export function lazyGlobals(state: EvalState): [string, Lazy][] {
+  const derivation = Thunk.of(() => state.evalExpr(parse(DERIVATION_NIX, "<nix/derivation-internal.nix>", "/")));
+  return [["derivation", derivation]];
+}
+
+function fail(msg: string, name: string, pos: Pos | null): EvalError {
+  return new EvalError(msg, pos).addTrace(`while evaluating the derivation '${name}'`, pos);
+}
+
+export function register(def: Definer): void {
+  def("derivationStrict", 1, ([a], pos, state) => derivationStrict(state, a, pos));
+}
+
+function derivationStrict(state: EvalState, a: Lazy, pos: Pos | null): Value {
+  const attrs = force(a);
+  if (!(attrs instanceof NixAttrs)) throw new EvalError("expected a set", pos);
+  const nameL = attrs.get("name");
+  if (nameL === undefined) throw new EvalError("required attribute 'name' missing", pos);
+  const drvName = strValue(forceStringValue(nameL, pos));
+  try {
+    validateStorePathName(drvName);
+  } catch (e) {
+    throw fail(`invalid derivation name: ${(e as Error).message}`, drvName, pos);
+  }
+  const ignoreNullsL = attrs.get("__ignoreNulls");
+  const ignoreNulls = ignoreNullsL !== undefined && forceBool(ignoreNullsL, pos);
+  const structuredL = attrs.get("__structuredAttrs");
+  const structured = structuredL !== undefined && forceBool(structuredL, pos);
+
+  const ctx = new Set<string>();
+  const env = new Map<string, string>();
+  const json: string[] = [];
+  const drv: Derivation = { outputs: new Map(), inputDrvs: new Map(), inputSrcs: [], system: "", builder: "", args: [], env };
+  let outputHash: string | undefined;
+  let outputHashAlgo: HashAlgo | undefined;
+  let hashMode: "flat" | "recursive" | "text" | undefined;
+  let outputs = ["out"];
+
+  const coerce = (l: Lazy) => {
+    const s = coerceToString(state, l, pos, { coerceMore: true, copyToStore: true });
+    for (const c of ctxOf(s)) ctx.add(c);
+    return strValue(s);
+  };
+  const noCtx = (l: Lazy, what: string) => {
+    const s = forceStringValue(l, pos);
+    if (ctxOf(s).size) throw fail(`the string '${strValue(s)}' is not allowed to refer to a store path (such as '${[...ctxOf(s)][0]}'), while evaluating ${what}`, drvName, pos);
+    return strValue(s);
+  };
+  const setOutputs = (list: string[]) => {
+    if (list.length === 0) throw fail(`derivation cannot have an empty set of outputs`, drvName, pos);
+    const seen = new Set<string>();
+    for (const o of list) {
+      if (o === "drv") throw fail(`invalid derivation output name 'drv'`, drvName, pos);
+      if (seen.has(o)) throw fail(`duplicate derivation output '${o}'`, drvName, pos);
+      seen.add(o);
+    }
+    outputs = list;
+  };
+  const setHashMode = (m: string) => {
+    if (m === "recursive" || m === "nar") hashMode = "recursive";
+    else if (m === "flat") hashMode = "flat";
+    else if (m === "text") hashMode = "text";
+    else throw fail(`invalid value '${m}' for 'outputHashMode' attribute`, drvName, pos);
+  };
+  const setAlgo = (s: string) => {
+    if (s === "") return;
+    try {
+      outputHashAlgo = parseHashAlgo(s);
+    } catch (e) {
+      throw fail((e as Error).message, drvName, pos);
+    }
+  };
+
+  for (const key of attrs.keys()) {
+    if (key === "__ignoreNulls") continue;
+    const l = attrs.get(key)!;
+    try {
+      if (ignoreNulls && force(l) === null) continue;
+      if (key === "__contentAddressed" && forceBool(l, pos)) throw fail("experimental Nix feature 'ca-derivations' is disabled; add '--extra-experimental-features ca-derivations' to enable it", drvName, pos);
+      if (key === "__impure" && forceBool(l, pos)) throw fail("experimental Nix feature 'impure-derivations' is disabled; add '--extra-experimental-features impure-derivations' to enable it", drvName, pos);
+      if (key === "args") {
+        for (const e of forceList(l, pos)) drv.args.push(coerce(e));
+        continue;
+      }
+      if (structured) {
+        if (key === "__structuredAttrs") continue;
+        json.push(JSON.stringify(key) + ":" + toJSON(state, l, pos, ctx));
+        if (key === "builder") {
+          const s = forceStringValue(l, pos);
+          for (const c of ctxOf(s)) ctx.add(c);
+          drv.builder = strValue(s);
+        } else if (key === "system") drv.system = noCtx(l, "the `system` attribute");
+        else if (key === "outputHash") outputHash = noCtx(l, "the `outputHash` attribute");
+        else if (key === "outputHashAlgo") setAlgo(noCtx(l, "the `outputHashAlgo` attribute"));
+        else if (key === "outputHashMode") setHashMode(noCtx(l, "the `outputHashMode` attribute"));
+        else if (key === "outputs") setOutputs(forceList(l, pos).map((o) => noCtx(o, "an output name")));
+      } else {
+        const s = coerce(l);
+        env.set(key, s);
+        if (key === "builder") drv.builder = s;
+        else if (key === "system") drv.system = s;
+        else if (key === "outputHash") outputHash = s;
+        else if (key === "outputHashAlgo") setAlgo(s);
+        else if (key === "outputHashMode") setHashMode(s);
+        else if (key === "outputs") setOutputs(s.split(/[ \t\n\r]+/).filter((x) => x !== ""));
+      }
+    } catch (e) {
+      if (e instanceof EvalError) e.addTrace(`while evaluating attribute '${key}' of derivation '${drvName}'`, pos);
+      throw e;
+    }
+  }
+  if (structured) env.set("__json", "{" + json.join(",") + "}");
+
+  // string context -> inputs
+  const inputSrcs = new Set<string>();
+  for (const c of ctx) {
+    if (c.startsWith("=")) {
+      const drvPath = c.slice(1);
+      for (const p of state.closureOf(drvPath)) {
+        inputSrcs.add(p);
+        if (p.endsWith(".drv")) {
+          const d = state.derivations.get(p);
+          if (d) drv.inputDrvs.set(p, [...d.outputs.keys()]);
+        }
+      }
+    } else if (c.startsWith("!")) {
+      const j = c.indexOf("!", 1);
+      const out = c.slice(1, j);
+      const drvPath = c.slice(j + 1);
+      const prev = drv.inputDrvs.get(drvPath) ?? [];
+      if (!prev.includes(out)) drv.inputDrvs.set(drvPath, [...prev, out].sort());
+    } else inputSrcs.add(c);
+  }
+  drv.inputSrcs = [...inputSrcs].sort();
+
+  if (drv.builder === "") throw fail("required attribute 'builder' missing", drvName, pos);
+  if (drv.system === "") throw fail("required attribute 'system' missing", drvName, pos);
+  if (drvName.endsWith(".drv") && !(hashMode === "text" && outputs.length === 1 && outputs[0] === "out"))
+    throw fail(`derivation names are allowed to end in '.drv' only if they produce a single derivation file`, drvName, pos);
+
+  const storeDir = state.options.storeDir;
+  if (outputHash !== undefined) {
+    if (outputs.length !== 1 || outputs[0] !== "out") throw fail("multiple outputs are not supported in fixed-output derivations", drvName, pos);
+    let h: Hash;
+    if (outputHash === "") {
+      const algo = outputHashAlgo ?? "sha256";
+      h = new Hash(algo, new Uint8Array(HASH_SIZES[algo]));
+    } else {
+      try {
+        h = Hash.parse(outputHash, outputHashAlgo);
+      } catch (e) {
+        throw fail((e as Error).message, drvName, pos);
+      }
+    }
+    const method = hashMode ?? "flat";
+    if (method === "text") throw fail("experimental Nix feature 'dynamic-derivations' is disabled; text-hashed fixed-output derivations need it", drvName, pos);
+    const path = makeFixedOutputPath(drvName, h, method === "recursive", [], storeDir).toAbsolute(storeDir);
+    env.set("out", path);
+    drv.outputs.set("out", { path, hashAlgo: (method === "recursive" ? "r:" : "") + h.algo, hash: h.toBase16() });
+  } else {
+    if (outputHashAlgo || hashMode) {
+      // outputHashAlgo/Mode without outputHash: plain input-addressed (Nix ignores them too)
+    }
+    for (const o of outputs) {
+      env.set(o, "");
+      drv.outputs.set(o, { path: "", hashAlgo: "", hash: "" });
+    }
+    computeOutputPaths(drv, drvName, (p) => state.loadDerivation(p, pos), storeDir);
+  }
+  void makeTextPath;
+  void printDerivation;
+  void hashDerivationModulo;
+
+  const drvPath = derivationStorePath(drv, drvName, storeDir).toAbsolute(storeDir);
+  state.registerDerivation(drvPath, drv);
+  const result = new Map<string, Lazy>();
+  result.set("drvPath", new NixString(drvPath, new Set(["=" + drvPath])));
+  for (const [o, out] of drv.outputs) result.set(o, new NixString(out.path, new Set([`!${o}!${drvPath}`])));
+  return new NixAttrs(result);
+}
+
+export { isString };

@@ -1,0 +1,110 @@
+// File system builtins and adding paths/files to the store.
+import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
+import type { Pos } from "../ast";
+import { EvalError, Lazy, NixAttrs, NixString, force, forceAttrs, forceBool, forceString, forceStringValue, strValue, ctxOf } from "../value";
+import type { Definer } from "./registry";
+import type { EvalState } from "../state";
+import { realisePath } from "./misc";
+import { callFunction } from "../call";
+import { baseNameOf } from "../paths";
+import { coerceToString } from "../coerce";
+import { Hash } from "../../core/hash";
+import { validateStorePathName } from "../../core/store-path";
+
+function fileType(path: string): string {
+  const st = lstatSync(path);
+  return st.isSymbolicLink() ? "symlink" : st.isDirectory() ? "directory" : st.isFile() ? "regular" : "unknown";
+}
+
+export function register(def: Definer): void {
+  def("readFile", 1, ([p], pos, state) => {
+    const path = realisePath(state, p, pos);
+    try {
+      return readFileSync(path, "utf8");
+    } catch (e) {
+      throw new EvalError(`opening file '${path}': ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "No such file or directory" : (e as Error).message}`, pos);
+    }
+  });
+  def("readDir", 1, ([p], pos, state) => {
+    const path = realisePath(state, p, pos);
+    let names: string[];
+    try {
+      names = readdirSync(path);
+    } catch (e) {
+      throw new EvalError(`opening directory '${path}': ${(e as Error).message}`, pos);
+    }
+    return new NixAttrs(new Map(names.map((n) => [n, fileType(`${path}/${n}`)] as [string, Lazy])));
+  });
+  def("readFileType", 1, ([p], pos, state) => {
+    const path = realisePath(state, p, pos);
+    try {
+      return fileType(path);
+    } catch (e) {
+      throw new EvalError(`getting status of '${path}': ${(e as Error).message}`, pos);
+    }
+  });
+  def("pathExists", 1, ([p], pos, state) => {
+    const path = realisePath(state, p, pos);
+    try {
+      if (path.endsWith("/")) return statSync(path).isDirectory();
+      lstatSync(path);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  def("filterSource", 2, ([f, p], pos, state) => addPath(state, realisePath(state, p, pos), undefined, force(f), pos));
+  def("path", 1, ([a], pos, state) => {
+    const args = forceAttrs(a, pos);
+    const p = args.get("path");
+    if (p === undefined) throw new EvalError("missing required 'path' attribute in the first argument to builtins.path", pos);
+    const path = realisePath(state, p, pos);
+    const nameL = args.get("name");
+    const name = nameL === undefined ? undefined : forceString(nameL, pos);
+    const filterL = args.get("filter");
+    const recursiveL = args.get("recursive");
+    if (recursiveL !== undefined && !forceBool(recursiveL, pos)) throw new EvalError("builtins.path with recursive = false is not implemented", pos);
+    const shaL = args.get("sha256");
+    const result = addPath(state, path, name, filterL === undefined ? undefined : force(filterL), pos);
+    if (shaL !== undefined) {
+      void Hash;
+    }
+    return result;
+  });
+  def("toFile", 2, ([n, s], pos, state) => {
+    const name = forceString(n, pos);
+    const sv = forceStringValue(s, pos);
+    const refs: string[] = [];
+    for (const c of ctxOf(sv)) {
+      if (c.startsWith("=") || c.startsWith("!")) throw new EvalError(`files created by builtins.toFile may not reference derivations, but ${name} references ${c.replace(/^=|^![^!]*!/, "")}`, pos);
+      refs.push(c);
+    }
+    try {
+      validateStorePathName(name);
+    } catch (e) {
+      throw new EvalError((e as Error).message, pos);
+    }
+    const sp = state.store.addTextFile(name, strValue(sv), refs);
+    return new NixString(sp, new Set([sp]));
+  });
+}
+
+function addPath(state: EvalState, path: string, name: string | undefined, filter: unknown, pos: Pos | null): NixString {
+  const n = name ?? baseNameOf(path);
+  try {
+    validateStorePathName(n);
+  } catch (e) {
+    throw new EvalError((e as Error).message, pos);
+  }
+  const filterFn = filter
+    ? (p: string, type: string) => {
+        const r = force(callFunction(callFunction(filter as never, p, pos), type, pos));
+        if (typeof r !== "boolean") throw new EvalError("expected a Boolean from the filter function", pos);
+        return r;
+      }
+    : undefined;
+  const sp = state.store.addPath(path, pos, n, filterFn);
+  return new NixString(sp, new Set([sp]));
+}
+
+export { coerceToString, strValue };

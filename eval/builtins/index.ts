@@ -1,0 +1,61 @@
+// Builds the `builtins` set and the global scope from the builtin modules.
+import { Lazy, NixAttrs, PrimOp, Thunk, Value } from "../value";
+import type { EvalState } from "../state";
+import type { BuiltinDef, Definer } from "./registry";
+import * as control from "./control";
+import * as lists from "./lists";
+import * as attrs from "./attrs";
+import * as arith from "./arith";
+import * as strings from "./strings";
+import * as json from "./json";
+import * as xml from "./xml";
+import * as misc from "./misc";
+import * as fs from "./fs";
+import * as context from "./context";
+import * as derivation from "./derivation";
+import { NIX_COMPAT_VERSION } from "../../cmd/version";
+
+/** Names that are in the global scope without the `builtins.` prefix (Nix 2.26). */
+const GLOBAL = new Set([
+  "abort", "baseNameOf", "break", "derivation", "derivationStrict", "dirOf", "fetchGit", "fetchMercurial", "fetchTarball",
+  "fetchTree", "fromTOML", "import", "isNull", "map", "placeholder", "removeAttrs", "scopedImport", "throw", "toString",
+]);
+
+export function installBuiltins(state: EvalState): void {
+  const defs: BuiltinDef[] = [];
+  const def: Definer = (name, arity, fn) => defs.push({ name, arity, fn });
+  for (const m of [control, lists, attrs, arith, strings, json, xml, misc, fs, context, derivation]) m.register(def);
+
+  const map = new Map<string, Lazy>();
+  for (const d of defs) {
+    const fn = d.fn;
+    const op = new PrimOp(d.name, d.arity, (args, pos) => fn(args, pos, state));
+    map.set(d.name, op);
+  }
+  const constants: [string, Value][] = [
+    ["true", true],
+    ["false", false],
+    ["null", null],
+    ["langVersion", 6n],
+    ["nixVersion", NIX_COMPAT_VERSION],
+    ["currentSystem", state.options.currentSystem],
+    ["storeDir", state.options.storeDir],
+    ["currentTime", BigInt(Math.floor(Date.now() / 1000))],
+    ["nixPath", state.searchPath.map((e) => NixAttrs.from([["path", e.path], ["prefix", e.prefix]]))],
+  ];
+  for (const [k, v] of constants) map.set(k, v);
+  for (const [k, v] of derivation.lazyGlobals(state)) map.set(k, v);
+  const builtins = new NixAttrs(map);
+  map.set("builtins", builtins);
+  state.builtins = builtins;
+
+  state.defineGlobal("builtins", builtins);
+  for (const k of ["true", "false", "null"]) state.defineGlobal(k, map.get(k)!);
+  for (const [k, v] of map) {
+    if (k === "builtins" || k === "true" || k === "false" || k === "null") continue;
+    if (GLOBAL.has(k)) state.defineGlobal(k, v);
+    state.defineGlobal(`__${k}`, v);
+  }
+}
+
+export { Thunk };

@@ -1,0 +1,225 @@
+// toJSON and fromJSON.
+import type { Pos } from "../ast";
+import { EvalError, Lazy, NixAttrs, NixPath, NixString, Value, force, forceStringValue, strValue, isFunction, mkString, ctxOf } from "../value";
+import type { Definer } from "./registry";
+import type { EvalState } from "../state";
+import { coerceToString } from "../coerce";
+import { callFunction } from "../call";
+
+export function register(def: Definer): void {
+  def("toJSON", 1, ([v], pos, state) => {
+    const ctx = new Set<string>();
+    const s = toJSON(state, v, pos, ctx);
+    return mkString(s, ctx);
+  });
+  def("fromJSON", 1, ([s], pos) => new JsonParser(strValue(forceStringValue(s, pos)), pos).parseTop());
+}
+
+/** JSON string escaping as nlohmann::json dumps it. */
+export function jsonString(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 34) out += '\\"';
+    else if (c === 92) out += "\\\\";
+    else if (c === 10) out += "\\n";
+    else if (c === 13) out += "\\r";
+    else if (c === 9) out += "\\t";
+    else if (c === 8) out += "\\b";
+    else if (c === 12) out += "\\f";
+    else if (c < 0x20 || c === 0x7f) out += "\\u" + c.toString(16).padStart(4, "0");
+    else out += s[i];
+  }
+  return out + '"';
+}
+
+/** Floats as nlohmann::json prints them (shortest round trip, always with a '.' or exponent). */
+export function jsonFloat(f: number): string {
+  if (!Number.isFinite(f)) return "null";
+  let s = String(f);
+  if (/e/.test(s)) {
+    const [m, e] = s.split("e");
+    const exp = Number(e);
+    s = `${m.includes(".") ? m : m + ".0"}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
+    return s;
+  }
+  if (Math.abs(f) >= 1e16) {
+    const [m, e] = f.toExponential().split("e");
+    const exp = Number(e);
+    return `${m.includes(".") ? m : m + ".0"}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
+  }
+  if (!s.includes(".")) s += ".0";
+  return s;
+}
+
+export function toJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<string>): string {
+  const v = force(l);
+  if (v === null) return "null";
+  if (typeof v === "boolean") return v ? "true" : "false";
+  if (typeof v === "bigint") return v.toString();
+  if (typeof v === "number") return jsonFloat(v);
+  if (typeof v === "string") return jsonString(v);
+  if (v instanceof NixString) {
+    for (const c of v.ctx) ctx.add(c);
+    return jsonString(v.s);
+  }
+  if (v instanceof NixPath) {
+    const s = coerceToString(state, v, pos, { coerceMore: false, copyToStore: true });
+    for (const c of ctxOf(s)) ctx.add(c);
+    return jsonString(strValue(s));
+  }
+  if (Array.isArray(v)) return "[" + v.map((e) => toJSON(state, e, pos, ctx)).join(",") + "]";
+  if (v instanceof NixAttrs) {
+    const ts = v.get("__toString");
+    if (ts !== undefined) {
+      const s = coerceToString(state, callFunction(force(ts), v, pos), pos, { coerceMore: false, copyToStore: true });
+      for (const c of ctxOf(s)) ctx.add(c);
+      return jsonString(strValue(s));
+    }
+    const out = v.get("outPath");
+    if (out !== undefined) return toJSON(state, out, pos, ctx);
+    return (
+      "{" +
+      v
+        .keys()
+        .map((k) => {
+          try {
+            return jsonString(k) + ":" + toJSON(state, v.map.get(k)!, pos, ctx);
+          } catch (e) {
+            if (e instanceof EvalError) e.addTrace(`while evaluating attribute '${k}'`);
+            throw e;
+          }
+        })
+        .join(",") +
+      "}"
+    );
+  }
+  if (isFunction(v)) throw new EvalError("cannot convert a function to JSON", pos);
+  throw new EvalError(`cannot convert ${typeof v} to JSON`, pos);
+}
+
+class JsonParser {
+  i = 0;
+  constructor(private readonly s: string, private readonly pos: Pos | null) {}
+
+  fail(msg: string): never {
+    throw new EvalError(`JSON parse error: ${msg} at offset ${this.i}`, this.pos);
+  }
+
+  ws(): void {
+    while (this.i < this.s.length && " \t\n\r".includes(this.s[this.i])) this.i++;
+  }
+
+  parseTop(): Value {
+    this.ws();
+    const v = this.value();
+    this.ws();
+    if (this.i !== this.s.length) this.fail("trailing characters");
+    return v;
+  }
+
+  value(): Value {
+    this.ws();
+    const c = this.s[this.i];
+    if (c === "{") {
+      this.i++;
+      const m = new Map<string, Lazy>();
+      this.ws();
+      if (this.s[this.i] === "}") {
+        this.i++;
+        return new NixAttrs(m);
+      }
+      for (;;) {
+        this.ws();
+        if (this.s[this.i] !== '"') this.fail("expected a string key");
+        const k = this.str();
+        this.ws();
+        if (this.s[this.i] !== ":") this.fail("expected ':'");
+        this.i++;
+        m.set(k, this.value());
+        this.ws();
+        if (this.s[this.i] === ",") {
+          this.i++;
+          continue;
+        }
+        if (this.s[this.i] === "}") {
+          this.i++;
+          return new NixAttrs(m);
+        }
+        this.fail("expected ',' or '}'");
+      }
+    }
+    if (c === "[") {
+      this.i++;
+      const out: Lazy[] = [];
+      this.ws();
+      if (this.s[this.i] === "]") {
+        this.i++;
+        return out;
+      }
+      for (;;) {
+        out.push(this.value());
+        this.ws();
+        if (this.s[this.i] === ",") {
+          this.i++;
+          continue;
+        }
+        if (this.s[this.i] === "]") {
+          this.i++;
+          return out;
+        }
+        this.fail("expected ',' or ']'");
+      }
+    }
+    if (c === '"') return this.str();
+    if (this.s.startsWith("true", this.i)) {
+      this.i += 4;
+      return true;
+    }
+    if (this.s.startsWith("false", this.i)) {
+      this.i += 5;
+      return false;
+    }
+    if (this.s.startsWith("null", this.i)) {
+      this.i += 4;
+      return null;
+    }
+    const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(this.s.slice(this.i, this.i + 400));
+    if (!m || m[0] === "" || m[0] === "-") this.fail(c === undefined ? "unexpected end of input" : `unexpected '${c}'`);
+    this.i += m[0].length;
+    if (m[2] || m[3]) return parseFloat(m[0]);
+    const n = BigInt(m[0]);
+    if (n > 9223372036854775807n || n < -9223372036854775808n) return parseFloat(m[0]);
+    return n;
+  }
+
+  str(): string {
+    this.i++;
+    let out = "";
+    for (;;) {
+      if (this.i >= this.s.length) this.fail("unterminated string");
+      const c = this.s[this.i];
+      if (c === '"') {
+        this.i++;
+        return out;
+      }
+      if (c === "\\") {
+        const e = this.s[this.i + 1];
+        this.i += 2;
+        if (e === "u") {
+          const hex = this.s.slice(this.i, this.i + 4);
+          if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail("bad \\u escape");
+          out += String.fromCharCode(parseInt(hex, 16));
+          this.i += 4;
+        } else if (e in ESC) out += ESC[e];
+        else this.fail("bad escape");
+        continue;
+      }
+      if (c.charCodeAt(0) < 0x20) this.fail("control character in string");
+      out += c;
+      this.i++;
+    }
+  }
+}
+
+const ESC: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };

@@ -1,0 +1,126 @@
+// List builtins.
+import { EvalError, Lazy, NixAttrs, Thunk, Value, force, forceBool, forceFunction, forceInt, forceList, forceString } from "../value";
+import type { Definer } from "./registry";
+import { callFunction } from "../call";
+import { eqValues, lessThan } from "../operators";
+
+export function register(def: Definer): void {
+  def("length", 1, ([l], pos) => BigInt(forceList(l, pos).length));
+  def("head", 1, ([l], pos) => {
+    const xs = forceList(l, pos);
+    if (xs.length === 0) throw new EvalError("'builtins.head' called on an empty list", pos);
+    return force(xs[0]);
+  });
+  def("tail", 1, ([l], pos) => {
+    const xs = forceList(l, pos);
+    if (xs.length === 0) throw new EvalError("'builtins.tail' called on an empty list", pos);
+    return xs.slice(1);
+  });
+  def("elemAt", 2, ([l, n], pos) => {
+    const xs = forceList(l, pos);
+    const i = forceInt(n, pos);
+    if (i < 0n || i >= BigInt(xs.length)) throw new EvalError(`list index ${i} is out of bounds`, pos);
+    return force(xs[Number(i)]);
+  });
+  def("elem", 2, ([x, l], pos) => {
+    const v = force(x);
+    return forceList(l, pos).some((e) => eqValues(v, force(e), pos));
+  });
+  def("map", 2, ([f, l], pos) => {
+    const xs = forceList(l, pos);
+    const fn = force(f);
+    return xs.map((x) => Thunk.of(() => callFunction(fn, x, pos)));
+  });
+  def("filter", 2, ([f, l], pos) => {
+    const fn = force(f);
+    return forceList(l, pos).filter((x) => forceBool(callFunction(fn, x, pos), pos));
+  });
+  def("concatLists", 1, ([l], pos) => {
+    const out: Lazy[] = [];
+    for (const x of forceList(l, pos)) for (const y of forceList(x, pos)) out.push(y);
+    return out;
+  });
+  def("concatMap", 2, ([f, l], pos) => {
+    const fn = force(f);
+    const out: Lazy[] = [];
+    for (const x of forceList(l, pos)) for (const y of forceList(callFunction(fn, x, pos), pos)) out.push(y);
+    return out;
+  });
+  def("genList", 2, ([f, n], pos) => {
+    const len = forceInt(n, pos);
+    if (len < 0n) throw new EvalError(`cannot create list of size ${len}`, pos);
+    const fn = force(f);
+    forceFunction(fn, pos);
+    const out: Lazy[] = new Array(Number(len));
+    for (let i = 0; i < out.length; i++) {
+      const idx = BigInt(i);
+      out[i] = Thunk.of(() => callFunction(fn, idx, pos));
+    }
+    return out;
+  });
+  def("foldl'", 3, ([f, init, l], pos) => {
+    const fn = force(f);
+    const xs = forceList(l, pos);
+    let acc: Value = force(init);
+    for (const x of xs) acc = force(callFunction(callFunction(fn, acc, pos), x, pos));
+    return acc;
+  });
+  def("all", 2, ([f, l], pos) => {
+    const fn = force(f);
+    return forceList(l, pos).every((x) => forceBool(callFunction(fn, x, pos), pos));
+  });
+  def("any", 2, ([f, l], pos) => {
+    const fn = force(f);
+    return forceList(l, pos).some((x) => forceBool(callFunction(fn, x, pos), pos));
+  });
+  def("sort", 2, ([f, l], pos) => {
+    const fn = force(f);
+    const xs = forceList(l, pos).slice();
+    const lt = (a: Lazy, b: Lazy) => forceBool(callFunction(callFunction(fn, a, pos), b, pos), pos);
+    return mergeSort(xs, lt);
+  });
+  def("partition", 2, ([f, l], pos) => {
+    const fn = force(f);
+    const right: Lazy[] = [];
+    const wrong: Lazy[] = [];
+    for (const x of forceList(l, pos)) (forceBool(callFunction(fn, x, pos), pos) ? right : wrong).push(x);
+    return NixAttrs.from([["right", right], ["wrong", wrong]]);
+  });
+  def("groupBy", 2, ([f, l], pos) => {
+    const fn = force(f);
+    const groups = new Map<string, Lazy[]>();
+    for (const x of forceList(l, pos)) {
+      const k = forceString(callFunction(fn, x, pos), pos);
+      const g = groups.get(k);
+      if (g) g.push(x);
+      else groups.set(k, [x]);
+    }
+    return new NixAttrs(new Map(groups));
+  });
+  def("lessThan", 2, ([a, b], pos) => lessThan(force(a), force(b), pos));
+}
+
+/** Stable merge sort calling the Nix comparator as `lt a b`. */
+function mergeSort(xs: Lazy[], lt: (a: Lazy, b: Lazy) => boolean): Lazy[] {
+  if (xs.length < 2) return xs;
+  let src = xs;
+  let dst = new Array<Lazy>(xs.length);
+  for (let width = 1; width < src.length; width *= 2) {
+    for (let lo = 0; lo < src.length; lo += 2 * width) {
+      const mid = Math.min(lo + width, src.length);
+      const hi = Math.min(lo + 2 * width, src.length);
+      let i = lo;
+      let j = mid;
+      let k = lo;
+      while (i < mid && j < hi) {
+        // take from the right only if strictly less: keeps equal elements in order
+        if (lt(src[j], src[i])) dst[k++] = src[j++];
+        else dst[k++] = src[i++];
+      }
+      while (i < mid) dst[k++] = src[i++];
+      while (j < hi) dst[k++] = src[j++];
+    }
+    [src, dst] = [dst, src];
+  }
+  return src;
+}

@@ -1,0 +1,114 @@
+// Imports, search paths, environment, hashing and other builtins.
+import type { Pos } from "../ast";
+import { EvalError, NixAttrs, NixPath, Value, force, forceAttrs, forceList, forceString, forceStringValue, strValue, ctxOf, mkString, Lazy } from "../value";
+import type { Definer } from "./registry";
+import type { EvalState } from "../state";
+import { coerceToString } from "../coerce";
+import { Hash, hashBytes, parseHashAlgo, HashEncoding } from "../../core/hash";
+import { encodeNixBase32 } from "../../core/nixbase32";
+import { readFileSync } from "node:fs";
+import { parse as parseToml } from "smol-toml";
+import { NotImplementedError } from "../../cmd/errors";
+
+/** A path argument: a path value or an absolute path string. */
+export function realisePath(state: EvalState, l: Lazy, pos: Pos | null): string {
+  const v = force(l);
+  if (v instanceof NixPath) return v.path;
+  const s = strValue(coerceToString(state, v, pos, { coerceMore: false, copyToStore: false }));
+  if (!s.startsWith("/")) throw new EvalError(`string '${s}' doesn't represent an absolute path`, pos);
+  return s;
+}
+
+export function register(def: Definer): void {
+  def("import", 1, ([p], pos, state) => state.importFile(realisePath(state, p, pos), pos));
+  def("scopedImport", 2, ([s, p], pos, state) => state.scopedImport(forceAttrs(s, pos), realisePath(state, p, pos), pos));
+  def("findFile", 2, ([sp, p], pos, state) => {
+    const entries = forceList(sp, pos).map((e) => {
+      const a = forceAttrs(e, pos);
+      const path = a.get("path");
+      if (path === undefined) throw new EvalError("attribute 'path' missing", pos);
+      const prefix = a.get("prefix");
+      return { prefix: prefix === undefined ? "" : forceString(prefix, pos), path: strValue(coerceToString(state, path, pos, { coerceMore: false, copyToStore: false })) };
+    });
+    const name = forceString(p, pos);
+    const found = state.lookupSearchPath(entries, name);
+    if (found === null) throw new EvalError(`file '${name}' was not found in the Nix search path (add it using $NIX_PATH or -I)`, pos);
+    return new NixPath(found);
+  });
+  def("getEnv", 1, ([n], pos, state) => (state.options.pureEval ? "" : process.env[forceString(n, pos)] ?? ""));
+  def("placeholder", 1, ([n], pos) => "/" + encodeNixBase32(hashBytes("sha256", `nix-output:${forceString(n, pos)}`).digest));
+  def("hashString", 2, ([a, s], pos) => {
+    const algo = parseAlgo(forceString(a, pos), pos);
+    return hashBytes(algo, strValue(forceStringValue(s, pos))).toBase16();
+  });
+  def("hashFile", 2, ([a, p], pos, state) => {
+    const algo = parseAlgo(forceString(a, pos), pos);
+    const path = realisePath(state, p, pos);
+    let data: Buffer;
+    try {
+      data = readFileSync(path);
+    } catch (e) {
+      throw new EvalError(`opening file '${path}': ${(e as Error).message}`, pos);
+    }
+    return hashBytes(algo, data).toBase16();
+  });
+  def("convertHash", 1, ([args], pos) => {
+    const a = forceAttrs(args, pos);
+    const h = a.get("hash");
+    if (h === undefined) throw new EvalError("attribute 'hash' missing", pos).addTrace("while locating the attribute 'hash'", pos);
+    const algoL = a.get("hashAlgo");
+    const algo = algoL === undefined ? undefined : parseAlgo(forceString(algoL, pos), pos);
+    const fmtL = a.get("toHashFormat");
+    if (fmtL === undefined) throw new EvalError("attribute 'toHashFormat' missing", pos);
+    const fmt = forceString(fmtL, pos);
+    const encs: Record<string, HashEncoding> = { base16: "base16", nix32: "nix32", base32: "nix32", base64: "base64", sri: "sri" };
+    const enc = encs[fmt];
+    if (!enc) throw new EvalError(`unknown hash format '${fmt}', expect 'base16', 'base32', 'base64', or 'sri'`, pos);
+    let hash: Hash;
+    try {
+      hash = Hash.parse(forceString(h, pos), algo);
+    } catch (e) {
+      throw new EvalError((e as Error).message, pos);
+    }
+    return hash.format(enc, enc === "sri");
+  });
+  def("fromTOML", 1, ([s], pos) => {
+    let doc: unknown;
+    try {
+      doc = parseToml(strValue(forceStringValue(s, pos)), { integersAsBigInt: true });
+    } catch (e) {
+      throw new EvalError(`while parsing TOML: ${(e as Error).message}`, pos);
+    }
+    return tomlToValue(doc, pos);
+  });
+  for (const f of ["fetchurl", "fetchTarball", "fetchGit", "fetchTree", "fetchMercurial", "fetchClosure", "getFlake"]) {
+    def(f, 1, ([a]) => {
+      force(a);
+      throw new NotImplementedError(`builtins.${f}`);
+    });
+  }
+  void mkString;
+  void ctxOf;
+}
+
+function parseAlgo(s: string, pos: Pos | null) {
+  try {
+    return parseHashAlgo(s);
+  } catch (e) {
+    throw new EvalError((e as Error).message, pos);
+  }
+}
+
+function tomlToValue(x: unknown, pos: Pos | null): Value {
+  if (x === null || x === undefined) return null;
+  if (typeof x === "bigint") return x;
+  if (typeof x === "number") return Number.isInteger(x) && !Object.is(x, -0) ? x : x;
+  if (typeof x === "string" || typeof x === "boolean") return x;
+  if (Array.isArray(x)) return x.map((e) => tomlToValue(e, pos));
+  if (x instanceof Date || (typeof x === "object" && x && "toISOString" in x)) {
+    throw new EvalError("while parsing TOML: dates and times are not supported", pos);
+  }
+  const m = new Map<string, Lazy>();
+  for (const [k, v] of Object.entries(x as Record<string, unknown>)) m.set(k, tomlToValue(v, pos));
+  return new NixAttrs(m);
+}

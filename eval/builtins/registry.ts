@@ -1,0 +1,15 @@
+// How builtins are defined: each module calls `def` for its primops; index.ts
+// collects them into the `builtins` set and the global scope.
+import type { Pos } from "../ast";
+import type { Lazy, Value } from "../value";
+import type { EvalState } from "../state";
+
+export type BuiltinFn = (args: Lazy[], pos: Pos | null, state: EvalState) => Value;
+
+export interface BuiltinDef {
+  name: string;
+  arity: number;
+  fn: BuiltinFn;
+}
+
+export type Definer = (name: string, arity: number, fn: BuiltinFn) => void;

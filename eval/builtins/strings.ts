@@ -1,0 +1,143 @@
+// String builtins. Nix strings are byte strings: lengths and offsets count
+// UTF-8 bytes, so non-ASCII strings go through Buffers.
+import { EvalError, Lazy, NixAttrs, NixPath, NixString, Value, force, forceInt, forceList, forceString, forceStringValue, mkString, strValue, ctxOf, isString } from "../value";
+import type { Definer } from "./registry";
+import { coerceToString } from "../coerce";
+import { baseNameOf, dirOf } from "../paths";
+import { compileRegex } from "./regex";
+import { compareVersions, splitVersion, parseDrvName } from "./versions";
+
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\x00-\x7f]*$/;
+
+export function byteLength(s: string): number {
+  return ASCII.test(s) ? s.length : Buffer.byteLength(s);
+}
+
+export function byteSubstring(s: string, start: number, len: number): string {
+  if (ASCII.test(s)) return s.substr(start, len);
+  const b = Buffer.from(s);
+  return b.subarray(start, Math.min(b.length, start + len)).toString();
+}
+
+function unionCtx(...cs: ReadonlySet<string>[]): Set<string> | null {
+  let out: Set<string> | null = null;
+  for (const c of cs) {
+    if (c.size === 0) continue;
+    out ??= new Set();
+    for (const x of c) out.add(x);
+  }
+  return out;
+}
+
+export function register(def: Definer): void {
+  def("stringLength", 1, ([s], pos, state) => BigInt(byteLength(strValue(coerceToString(state, s, pos, { coerceMore: false, copyToStore: true })))));
+  def("substring", 3, ([st, ln, s], pos, state) => {
+    const start = forceInt(st, pos);
+    const len = forceInt(ln, pos);
+    const sv = coerceToString(state, s, pos, { coerceMore: false, copyToStore: true });
+    if (start < 0n) throw new EvalError("negative start position in 'substring'", pos);
+    const str = strValue(sv);
+    const n = len < 0n ? Number.MAX_SAFE_INTEGER : Number(len > 2n ** 52n ? 2n ** 52n : len);
+    return mkString(byteSubstring(str, Number(start > 2n ** 52n ? 2n ** 52n : start), n), ctxOf(sv));
+  });
+  def("concatStringsSep", 2, ([sep, l], pos, state) => {
+    const sepv = forceStringValue(sep, pos);
+    const parts: string[] = [];
+    const ctxs: ReadonlySet<string>[] = [ctxOf(sepv)];
+    for (const x of forceList(l, pos)) {
+      const v = coerceToString(state, x, pos, { coerceMore: false, copyToStore: true });
+      parts.push(strValue(v));
+      ctxs.push(ctxOf(v));
+    }
+    return mkString(parts.join(strValue(sepv)), unionCtx(...ctxs));
+  });
+  def("replaceStrings", 3, ([f, t, s], pos) => {
+    const from = forceList(f, pos).map((x) => forceStringValue(x, pos));
+    const to = forceList(t, pos);
+    if (from.length !== to.length) throw new EvalError("'from' and 'to' arguments passed to builtins.replaceStrings have different lengths", pos);
+    const sv = forceStringValue(s, pos);
+    const str = strValue(sv);
+    const toCache: (string | NixString | undefined)[] = new Array(to.length);
+    const ctx = new Set<string>(ctxOf(sv));
+    const fromStrs = from.map(strValue);
+    let res = "";
+    for (let p = 0; p <= str.length; ) {
+      let found = false;
+      for (let i = 0; i < fromStrs.length; i++) {
+        const fs = fromStrs[i];
+        if (str.startsWith(fs, p)) {
+          found = true;
+          const tv = (toCache[i] ??= forceStringValue(to[i], pos));
+          res += strValue(tv);
+          for (const c of ctxOf(tv)) ctx.add(c);
+          if (fs.length === 0) {
+            if (p < str.length) res += str[p];
+            p++;
+          } else p += fs.length;
+          break;
+        }
+      }
+      if (!found) {
+        if (p < str.length) res += str[p];
+        p++;
+      }
+    }
+    return mkString(res, ctx);
+  });
+  def("split", 2, ([r, s], pos) => {
+    const re = compileRegex(forceString(r, pos), pos, "g");
+    const sv = forceStringValue(s, pos);
+    const str = strValue(sv);
+    const out: Lazy[] = [];
+    let last = 0;
+    re.lastIndex = 0;
+    for (let m = re.exec(str); m !== null; m = re.exec(str)) {
+      out.push(str.slice(last, m.index));
+      out.push(m.slice(1).map((g) => (g === undefined ? null : g)));
+      last = m.index + m[0].length;
+      if (m[0].length === 0) {
+        if (re.lastIndex >= str.length) {
+          break;
+        }
+        re.lastIndex++;
+      }
+    }
+    out.push(str.slice(last));
+    return out;
+  });
+  def("match", 2, ([r, s], pos) => {
+    const re = compileRegex(forceString(r, pos), pos, "full");
+    const str = strValue(forceStringValue(s, pos));
+    const m = re.exec(str);
+    if (!m) return null;
+    return m.slice(1).map((g) => (g === undefined ? null : g));
+  });
+  def("baseNameOf", 1, ([p], pos, state) => {
+    const v = force(p);
+    if (v instanceof NixPath) return baseNameOf(v.path);
+    const s = coerceToString(state, v, pos, { coerceMore: false, copyToStore: false });
+    return mkString(baseNameOf(strValue(s)), ctxOf(s));
+  });
+  def("dirOf", 1, ([p], pos, state) => {
+    const v = force(p);
+    if (v instanceof NixPath) return new NixPath(dirOf(v.path));
+    const s = coerceToString(state, v, pos, { coerceMore: false, copyToStore: false });
+    return mkString(dirOf(strValue(s)), ctxOf(s));
+  });
+  def("toString", 1, ([v], pos, state) => coerceToString(state, v, pos, { coerceMore: true, copyToStore: false }));
+  def("parseDrvName", 1, ([s], pos) => {
+    const { name, version } = parseDrvName(forceString(s, pos));
+    return NixAttrs.from([["name", name], ["version", version]]);
+  });
+  def("compareVersions", 2, ([a, b], pos) => BigInt(compareVersions(forceString(a, pos), forceString(b, pos))));
+  def("splitVersion", 1, ([s], pos) => splitVersion(forceString(s, pos)));
+  def("toPath", 1, ([s], pos, state) => {
+    const v = coerceToString(state, s, pos, { coerceMore: false, copyToStore: false });
+    const str = strValue(v);
+    if (!str.startsWith("/")) throw new EvalError(`string '${str}' doesn't represent an absolute path`, pos);
+    return mkString(str, ctxOf(v));
+  });
+  void isString;
+  void (null as unknown as Value);
+}

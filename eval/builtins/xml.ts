@@ -1,0 +1,105 @@
+// builtins.toXML (and `tvix eval --xml`): Nix's XML rendering of values.
+import type { Pos } from "../ast";
+import { Lambda, Lazy, NixAttrs, NixPath, NixString, PrimOp, PrimOpApp, Value, force, strValue, isString } from "../value";
+import type { Definer } from "./registry";
+import { formatFloat } from "../print";
+import { isDerivation } from "../operators";
+
+export function register(def: Definer): void {
+  def("toXML", 1, ([v], pos) => {
+    const ctx = new Set<string>();
+    const s = toXML(v, true, pos, ctx);
+    return ctx.size ? new NixString(s, ctx) : s;
+  });
+}
+
+function esc(s: string): string {
+  return s.replace(/[<>&"'\n\r\t]/g, (c) =>
+    c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === "&" ? "&amp;" : c === '"' ? "&quot;" : c === "'" ? "&apos;" : c === "\n" ? "&#xA;" : c === "\r" ? "&#xD;" : "&#x9;",
+  );
+}
+
+export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<string>): string {
+  const lines: string[] = ["<?xml version='1.0' encoding='utf-8'?>", "<expr>"];
+  const drvsSeen = new Set<string>();
+  const go = (x: Lazy, ind: string) => {
+    const v: Value = force(x);
+    if (v === null) lines.push(`${ind}<null />`);
+    else if (typeof v === "boolean") lines.push(`${ind}<bool value="${v}" />`);
+    else if (typeof v === "bigint") lines.push(`${ind}<int value="${v}" />`);
+    else if (typeof v === "number") lines.push(`${ind}<float value="${formatFloat(v)}" />`);
+    else if (isString(v)) {
+      if (v instanceof NixString) for (const c of v.ctx) ctx.add(c);
+      lines.push(`${ind}<string value="${esc(strValue(v))}" />`);
+    } else if (v instanceof NixPath) lines.push(`${ind}<path value="${esc(v.path)}" />`);
+    else if (Array.isArray(v)) {
+      if (v.length === 0) lines.push(`${ind}<list />`);
+      else {
+        lines.push(`${ind}<list>`);
+        for (const e of v) go(e, ind + "  ");
+        lines.push(`${ind}</list>`);
+      }
+    } else if (v instanceof NixAttrs) {
+      if (isDerivation(v)) {
+        const drvPath = v.get("drvPath");
+        const outPath = v.get("outPath");
+        let attrsText = "";
+        let dp = "";
+        if (drvPath !== undefined) {
+          const d = force(drvPath);
+          if (isString(d)) {
+            dp = strValue(d);
+            attrsText += ` drvPath="${esc(dp)}"`;
+            if (d instanceof NixString) for (const c of d.ctx) ctx.add(c);
+          }
+        }
+        if (outPath !== undefined) {
+          const o = force(outPath);
+          if (isString(o)) {
+            attrsText += ` outPath="${esc(strValue(o))}"`;
+            if (o instanceof NixString) for (const c of o.ctx) ctx.add(c);
+          }
+        }
+        if (dp && drvsSeen.has(dp)) {
+          lines.push(`${ind}<derivation${attrsText}><repeated /></derivation>`);
+          return;
+        }
+        if (dp) drvsSeen.add(dp);
+        lines.push(`${ind}<derivation${attrsText}>`);
+        attrsBody(v, ind + "  ");
+        lines.push(`${ind}</derivation>`);
+        return;
+      }
+      if (v.size === 0) lines.push(`${ind}<attrs />`);
+      else {
+        lines.push(`${ind}<attrs>`);
+        attrsBody(v, ind + "  ");
+        lines.push(`${ind}</attrs>`);
+      }
+    } else if (v instanceof Lambda) {
+      const info = v.info;
+      const loc = location ? ` column="${info.pos.column}" line="${info.pos.line}" path="${esc(info.pos.file)}"` : "";
+      lines.push(`${ind}<function${loc}>`);
+      if (info.formals) {
+        const at = info.arg !== undefined ? ` name="${esc(info.arg)}"` : "";
+        lines.push(`${ind}  <attrspat${info.formals.ellipsis ? ' ellipsis="1"' : ""}${at}>`);
+        for (const n of info.formals.names) lines.push(`${ind}    <attr name="${esc(n)}" />`);
+        lines.push(`${ind}  </attrspat>`);
+      } else lines.push(`${ind}  <varpat name="${esc(info.arg!)}" />`);
+      lines.push(`${ind}</function>`);
+    } else if (v instanceof PrimOp || v instanceof PrimOpApp) lines.push(`${ind}<unevaluated />`);
+  };
+  const attrsBody = (v: NixAttrs, ind: string) => {
+    for (const k of v.keys()) {
+      const p = v.positions?.get(k);
+      const loc = location && p ? ` column="${p.column}" line="${p.line}" path="${esc(p.file)}"` : "";
+      lines.push(`${ind}<attr${loc} name="${esc(k)}">`);
+      go(v.map.get(k)!, ind + "  ");
+      lines.push(`${ind}</attr>`);
+    }
+  };
+  void pos;
+  go(l, "  ");
+  lines.push("</expr>");
+  return lines.join("\n") + "\n";
+}

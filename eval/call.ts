@@ -1,0 +1,69 @@
+// Function application: lambdas (plain and with formals), builtins with
+// partial application, and attribute sets with __functor.
+import type { Pos } from "./ast";
+import { Env, EvalError, Lambda, Lazy, NixAttrs, PrimOp, PrimOpApp, Thunk, Value, force, showType } from "./value";
+
+function lambdaName(l: Lambda): string {
+  return l.info.name ? `'${l.info.name}'` : "anonymous lambda";
+}
+
+export function callFunction(fn: Value, arg: Lazy, pos: Pos | null): Value {
+  if (fn instanceof Lambda) {
+    const info = fn.info;
+    if (!info.formals) return info.body(new Env([arg], fn.env));
+    const formals = info.formals;
+    const attrs = force(arg);
+    if (!(attrs instanceof NixAttrs))
+      throw new EvalError(`expected a set but found ${showType(attrs)}`, pos).addTrace(`while calling the function ${lambdaName(fn)}`, info.pos);
+    const vals: Lazy[] = new Array(info.slots);
+    const env = new Env(vals, fn.env);
+    const names = formals.names;
+    let used = 0;
+    for (let i = 0; i < names.length; i++) {
+      const v = attrs.map.get(names[i]);
+      if (v !== undefined) {
+        vals[i] = v;
+        used++;
+      } else {
+        const d = formals.defaults[i];
+        if (d === null)
+          throw new EvalError(`function ${lambdaName(fn)} called without required argument '${names[i]}'`, pos).addTrace(`from call site`, pos);
+        vals[i] = new Thunk(d, env);
+      }
+    }
+    if (!formals.ellipsis && used < attrs.size) {
+      for (const k of attrs.keys()) {
+        if (!formals.set.has(k)) throw new EvalError(`function ${lambdaName(fn)} called with unexpected argument '${k}'`, pos);
+      }
+    }
+    if (info.arg !== undefined) vals[names.length] = attrs;
+    return info.body(env);
+  }
+  if (fn instanceof PrimOp) {
+    if (fn.arity === 1) return fn.fn([arg], pos);
+    return new PrimOpApp(fn, [arg]);
+  }
+  if (fn instanceof PrimOpApp) {
+    const args = [...fn.args, arg];
+    if (args.length === fn.op.arity) return fn.op.fn(args, pos);
+    return new PrimOpApp(fn.op, args);
+  }
+  if (fn instanceof NixAttrs) {
+    const functor = fn.map.get("__functor");
+    if (functor !== undefined) return callFunction(callFunction(force(functor), fn, pos), arg, pos);
+  }
+  throw new EvalError(`attempt to call something which is not a function but ${showType(fn)}${briefValue(fn)}`, pos);
+}
+
+function briefValue(v: Value): string {
+  if (typeof v === "string") return `: "${v.length > 40 ? v.slice(0, 40) + "..." : v}"`;
+  if (typeof v === "bigint" || typeof v === "number" || typeof v === "boolean") return `: ${v}`;
+  return "";
+}
+
+/** Calls fn with several arguments in turn. */
+export function callN(fn: Value, ...args: Lazy[]): Value {
+  let v = fn;
+  for (const a of args) v = callFunction(v, a, null);
+  return v;
+}

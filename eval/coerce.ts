@@ -1,0 +1,74 @@
+// Coercion of values to strings (interpolation, toString, `+`), as C++
+// Nix's coerceToString.
+import type { Pos } from "./ast";
+import { EvalError, Lazy, NixAttrs, NixPath, NixString, Value, force, showType, EMPTY_CTX } from "./value";
+import type { EvalState } from "./state";
+import { callFunction } from "./call";
+
+export interface CoerceOptions {
+  /** toString semantics: numbers, bools, null and lists coerce too. */
+  coerceMore: boolean;
+  /** Paths are copied to the store (interpolation) rather than kept as text. */
+  copyToStore: boolean;
+}
+
+/** Nix's float formatting for toString (std::to_string: six decimals). */
+export function floatToString(f: number): string {
+  if (!Number.isFinite(f)) return Number.isNaN(f) ? (Object.is(f, NaN) ? "nan" : "-nan") : f > 0 ? "inf" : "-inf";
+  return f.toFixed(6);
+}
+
+export function coerceToString(state: EvalState, l: Lazy, pos: Pos | null, opts: CoerceOptions): string | NixString {
+  const v = force(l);
+  if (typeof v === "string" || v instanceof NixString) return v;
+  if (v instanceof NixPath) {
+    if (!opts.copyToStore) return v.path;
+    const sp = state.copyPathToStore(v.path, pos);
+    return new NixString(sp, new Set([sp]));
+  }
+  if (v instanceof NixAttrs) {
+    const ts = v.map.get("__toString");
+    if (ts !== undefined) {
+      const r = callFunction(force(ts), v, pos);
+      return coerceToString(state, r, pos, opts);
+    }
+    const out = v.map.get("outPath");
+    if (out !== undefined) return coerceToString(state, out, pos, opts);
+    throw new EvalError(`cannot coerce a set to a string: ${briefSet(v)}`, pos);
+  }
+  if (opts.coerceMore) {
+    if (typeof v === "bigint") return v.toString();
+    if (typeof v === "number") return floatToString(v);
+    if (v === true) return "1";
+    if (v === false || v === null) return "";
+    if (Array.isArray(v)) {
+      let s = "";
+      let ctx: Set<string> | null = null;
+      for (let i = 0; i < v.length; i++) {
+        const ev = force(v[i]);
+        const part = coerceToString(state, ev, pos, opts);
+        if (typeof part === "string") s += part;
+        else {
+          s += part.s;
+          ctx ??= new Set();
+          for (const c of part.ctx) ctx.add(c);
+        }
+        if (i < v.length - 1 && (!Array.isArray(ev) || ev.length !== 0)) s += " ";
+      }
+      return ctx ? new NixString(s, ctx) : s;
+    }
+  }
+  throw new EvalError(`cannot coerce ${showType(v)} to a string${brief(v)}`, pos);
+}
+
+function brief(v: Value): string {
+  if (typeof v === "bigint" || typeof v === "boolean" || typeof v === "number") return `: ${v}`;
+  return "";
+}
+
+function briefSet(v: NixAttrs): string {
+  const keys = v.keys();
+  return `{ ${keys.slice(0, 3).map((k) => `${k} = «thunk»;`).join(" ")}${keys.length > 3 ? " «" + (keys.length - 3) + " attributes elided»" : ""} }`;
+}
+
+export { EMPTY_CTX };

@@ -1,0 +1,610 @@
+// The compiler: resolves every variable to (depth, slot) at compile time and
+// turns the syntax tree into a tree of JS closures `(env) => Value`. Only
+// `with` is resolved at run time (lexical bindings always win over `with`).
+import type { AttrName, Bindings, Expr, LambdaExpr, Pos } from "./ast";
+import {
+  Code, Env, EvalError, Lambda, LambdaInfo, Lazy, NixAttrs, NixPath, NixString, Thunk, ThrownError, Value,
+  force, forceAttrs, forceBool, showType, typeError, mkString, ctxOf, strValue, isString,
+} from "./value";
+import { formatPos } from "./parser";
+import type { EvalState } from "./state";
+import * as ops from "./operators";
+import { callFunction } from "./call";
+import { coerceToString } from "./coerce";
+
+/** A compile-time scope: the names of one Env's slots, or a `with`. */
+interface Scope {
+  names: Map<string, number> | null; // null for a with-scope
+  parent: Scope | null;
+}
+
+type LazyCode = (env: Env) => Lazy;
+
+export class Compiler {
+  constructor(private readonly state: EvalState) {}
+
+  /** Compiles a whole file/expression against the global scope. */
+  compileTop(e: Expr, globals: Map<string, number>, extraWith = false): Code {
+    let scope: Scope = { names: globals, parent: null };
+    if (extraWith) scope = { names: null, parent: scope };
+    return this.compile(e, scope);
+  }
+
+  private resolve(name: string, scope: Scope, pos: Pos): LazyCode {
+    let depth = 0;
+    const withDepths: number[] = [];
+    for (let s: Scope | null = scope; s; s = s.parent, depth++) {
+      if (s.names === null) {
+        withDepths.push(depth);
+        continue;
+      }
+      const idx = s.names.get(name);
+      if (idx !== undefined) return slotAccess(depth, idx);
+    }
+    if (withDepths.length === 0) throw new EvalError(`undefined variable '${name}'`, pos);
+    return (env) => {
+      for (const d of withDepths) {
+        let e = env;
+        for (let i = 0; i < d; i++) e = e.parent!;
+        const attrs = forceAttrs(e.vals[0], pos);
+        const v = attrs.map.get(name);
+        if (v !== undefined) return v;
+      }
+      throw new EvalError(`undefined variable '${name}'`, pos);
+    };
+  }
+
+  /** Code giving a possibly unevaluated value, avoiding thunks where cheap. */
+  lazy(e: Expr, scope: Scope): LazyCode {
+    switch (e.kind) {
+      case "int":
+      case "float": {
+        const v = e.value;
+        return () => v;
+      }
+      case "str":
+        if (e.parts.length === 1 && typeof e.parts[0] === "string") {
+          const v = e.parts[0];
+          return () => v;
+        }
+        break;
+      case "var":
+        if (e.name !== "__curPos") return this.resolve(e.name, scope, e.pos);
+        break;
+    }
+    const code = this.compile(e, scope);
+    return (env) => new Thunk(code, env);
+  }
+
+  compile(e: Expr, scope: Scope): Code {
+    switch (e.kind) {
+      case "int":
+      case "float": {
+        const v = e.value;
+        return () => v;
+      }
+      case "str":
+        return this.compileString(e.parts, scope, e.pos);
+      case "path":
+        return this.compilePath(e.parts, e.baseDir, scope, e.pos);
+      case "searchPath": {
+        const state = this.state;
+        const p = e.path;
+        const pos = e.pos;
+        return () => state.findSearchPath(p, pos);
+      }
+      case "var": {
+        if (e.name === "__curPos") {
+          const pos = e.pos;
+          return () => posToAttrs(pos);
+        }
+        const get = this.resolve(e.name, scope, e.pos);
+        return (env) => force(get(env));
+      }
+      case "select":
+        return this.compileSelect(e.expr, e.path, e.default, scope, e.pos);
+      case "hasAttr":
+        return this.compileHasAttr(e.expr, e.path, scope);
+      case "attrs":
+        return e.rec ? this.compileRecAttrs(e.bindings, scope, e.pos) : this.compileAttrs(e.bindings, scope, e.pos);
+      case "list": {
+        const elems = e.elems.map((x) => this.lazy(x, scope));
+        if (elems.length === 0) return () => [];
+        return (env) => elems.map((c) => c(env));
+      }
+      case "lambda":
+        return this.compileLambda(e, scope);
+      case "call": {
+        // flatten f a b c
+        const args: Expr[] = [];
+        let f: Expr = e;
+        while (f.kind === "call") {
+          args.unshift(f.arg);
+          f = f.fn;
+        }
+        const fn = this.compile(f, scope);
+        const argCodes = args.map((a) => this.lazy(a, scope));
+        const pos = e.pos;
+        if (argCodes.length === 1) {
+          const a0 = argCodes[0];
+          return (env) => callFunction(fn(env), a0(env), pos);
+        }
+        return (env) => {
+          let v = fn(env);
+          for (const a of argCodes) v = callFunction(v, a(env), pos);
+          return v;
+        };
+      }
+      case "let": {
+        const { slots, init } = this.compileRecBindings(e.bindings, scope, e.pos);
+        const body = this.compile(e.body, slots.scope);
+        const n = slots.count;
+        return (env) => {
+          const inner = new Env(new Array(n), env);
+          init(inner);
+          return body(inner);
+        };
+      }
+      case "with": {
+        const attrs = this.lazy(e.env, scope);
+        const body = this.compile(e.body, { names: null, parent: scope });
+        return (env) => body(new Env([attrs(env)], env));
+      }
+      case "if": {
+        const cond = this.compile(e.cond, scope);
+        const th = this.compile(e.then, scope);
+        const el = this.compile(e.else, scope);
+        const pos = e.cond.pos;
+        return (env) => {
+          const c = cond(env);
+          if (c === true) return th(env);
+          if (c === false) return el(env);
+          throw typeError("bool", c, pos).addTrace("while evaluating a branch condition", pos);
+        };
+      }
+      case "assert": {
+        const cond = this.compile(e.cond, scope);
+        const body = this.compile(e.body, scope);
+        const pos = e.pos;
+        const text = exprText(e.cond);
+        return (env) => {
+          const c = cond(env);
+          if (c === true) return body(env);
+          if (c === false) throw new ThrownError(`assertion '${text}' failed`, pos);
+          throw typeError("bool", c, pos);
+        };
+      }
+      case "not": {
+        const x = this.compile(e.expr, scope);
+        const pos = e.pos;
+        return (env) => {
+          const v = x(env);
+          if (typeof v !== "boolean") throw typeError("bool", v, pos);
+          return !v;
+        };
+      }
+      case "neg": {
+        const x = this.compile(e.expr, scope);
+        const pos = e.pos;
+        return (env) => ops.sub(0n, x(env), pos);
+      }
+      case "binop":
+        return this.compileBinOp(e.op, e.left, e.right, scope, e.pos);
+    }
+  }
+
+  private compileBinOp(op: string, l: Expr, r: Expr, scope: Scope, pos: Pos): Code {
+    const a = this.compile(l, scope);
+    const b = this.compile(r, scope);
+    const state = this.state;
+    switch (op) {
+      case "+":
+        return (env) => ops.add(state, a(env), b(env), pos);
+      case "-":
+        return (env) => ops.sub(a(env), b(env), pos);
+      case "*":
+        return (env) => ops.mul(a(env), b(env), pos);
+      case "/":
+        return (env) => ops.div(a(env), b(env), pos);
+      case "++":
+        return (env) => ops.concatLists(a(env), b(env), pos);
+      case "//":
+        return (env) => ops.update(a(env), b(env), pos);
+      case "==":
+        return (env) => ops.equals(a(env), b(env), pos);
+      case "!=":
+        return (env) => !ops.equals(a(env), b(env), pos);
+      case "<":
+        return (env) => ops.lessThan(a(env), b(env), pos);
+      case ">": {
+        return (env) => {
+          const x = a(env);
+          return ops.lessThan(b(env), x, pos);
+        };
+      }
+      case "<=":
+        return (env) => {
+          const x = a(env);
+          return !ops.lessThan(b(env), x, pos);
+        };
+      case ">=":
+        return (env) => !ops.lessThan(a(env), b(env), pos);
+      case "&&":
+        return (env) => {
+          const x = a(env);
+          if (typeof x !== "boolean") throw typeError("bool", x, pos).addTrace("in the left operand of the AND (&&) operator", pos);
+          if (!x) return false;
+          const y = b(env);
+          if (typeof y !== "boolean") throw typeError("bool", y, pos).addTrace("in the right operand of the AND (&&) operator", pos);
+          return y;
+        };
+      case "||":
+        return (env) => {
+          const x = a(env);
+          if (typeof x !== "boolean") throw typeError("bool", x, pos).addTrace("in the left operand of the OR (||) operator", pos);
+          if (x) return true;
+          const y = b(env);
+          if (typeof y !== "boolean") throw typeError("bool", y, pos).addTrace("in the right operand of the OR (||) operator", pos);
+          return y;
+        };
+      case "->":
+        return (env) => {
+          const x = a(env);
+          if (typeof x !== "boolean") throw typeError("bool", x, pos).addTrace("in the left operand of the IMPL (->) operator", pos);
+          if (!x) return true;
+          const y = b(env);
+          if (typeof y !== "boolean") throw typeError("bool", y, pos).addTrace("in the right operand of the IMPL (->) operator", pos);
+          return y;
+        };
+    }
+    throw new Error(`internal error: unknown operator ${op}`);
+  }
+
+  private compileString(parts: (string | Expr)[], scope: Scope, pos: Pos): Code {
+    if (parts.length === 1 && typeof parts[0] === "string") {
+      const v = parts[0];
+      return () => v;
+    }
+    const state = this.state;
+    const codes = parts.map((p) => (typeof p === "string" ? p : this.compile(p, scope)));
+    return (env) => {
+      let s = "";
+      let ctx: Set<string> | null = null;
+      for (const c of codes) {
+        if (typeof c === "string") {
+          s += c;
+          continue;
+        }
+        const v = coerceToString(state, c(env), pos, { coerceMore: false, copyToStore: true });
+        if (typeof v === "string") s += v;
+        else {
+          s += v.s;
+          if (v.ctx.size) {
+            ctx ??= new Set();
+            for (const x of v.ctx) ctx.add(x);
+          }
+        }
+      }
+      return ctx ? new NixString(s, ctx) : s;
+    };
+  }
+
+  private compilePath(parts: (string | Expr)[], baseDir: string, scope: Scope, pos: Pos): Code {
+    const state = this.state;
+    if (parts.length === 1 && typeof parts[0] === "string") {
+      const text = parts[0];
+      if (text.startsWith("~/")) return () => new NixPath(state.resolvePath(text, baseDir, pos));
+      const p = new NixPath(state.resolvePath(text, baseDir, pos));
+      return () => p;
+    }
+    const str = this.compileString(parts, scope, pos);
+    return (env) => {
+      const v = str(env);
+      if (isString(v) && ctxOf(v).size > 0) throw new EvalError("a string that refers to a store path cannot be appended to a path", pos);
+      return new NixPath(state.resolvePath(strValue(v as string | NixString), baseDir, pos));
+    };
+  }
+
+  /** Attribute names: static strings or code giving a string (or null to skip). */
+  private compileAttrName(a: AttrName, scope: Scope): string | ((env: Env) => string | null) {
+    if (a.kind === "static") return a.name;
+    const c = this.compile(a.expr, scope);
+    const state = this.state;
+    const pos = a.pos;
+    return (env) => {
+      const v = c(env);
+      if (v === null) return null;
+      if (!isString(v)) throw typeError("string", v, pos).addTrace("while evaluating an attribute name", pos);
+      void state;
+      return strValue(v);
+    };
+  }
+
+  private compileSelect(target: Expr, path: AttrName[], def: Expr | undefined, scope: Scope, pos: Pos): Code {
+    const t = this.compile(target, scope);
+    const names = path.map((a) => this.compileAttrName(a, scope));
+    const d = def ? this.compile(def, scope) : null;
+    return (env) => {
+      let v: Value = t(env);
+      for (let i = 0; i < names.length; i++) {
+        const n = names[i];
+        const name = typeof n === "string" ? n : n(env);
+        if (!(v instanceof NixAttrs)) {
+          if (d) return d(env);
+          if (name === null) throw typeError("string", null, pos);
+          throw typeError("set", v, pos).addTrace(`while selecting an attribute`, pos);
+        }
+        const next = name === null ? undefined : v.map.get(name);
+        if (next === undefined) {
+          if (d) return d(env);
+          throw missingAttr(name ?? "", v, pos);
+        }
+        v = force(next);
+      }
+      return v;
+    };
+  }
+
+  private compileHasAttr(target: Expr, path: AttrName[], scope: Scope): Code {
+    const t = this.compile(target, scope);
+    const names = path.map((a) => this.compileAttrName(a, scope));
+    return (env) => {
+      let v: Value = t(env);
+      for (let i = 0; i < names.length; i++) {
+        if (!(v instanceof NixAttrs)) return false;
+        const n = names[i];
+        const name = typeof n === "string" ? n : n(env);
+        const next = name === null ? undefined : v.map.get(name);
+        if (next === undefined) return false;
+        if (i < names.length - 1) v = force(next);
+      }
+      return true;
+    };
+  }
+
+  private positionsOf(b: Bindings): Map<string, Pos> {
+    const m = new Map<string, Pos>();
+    for (const [k, v] of b.static) m.set(k, v.pos);
+    return m;
+  }
+
+  private compileAttrs(b: Bindings, scope: Scope, pos: Pos): Code {
+    const fromCodes = b.inheritFrom.map((x) => this.lazy(x, scope));
+    const entries: [string, LazyCode | { from: number; name: string; pos: Pos }][] = [];
+    for (const [name, bind] of b.static) {
+      const v = bind.value;
+      if (v.kind === "expr") entries.push([name, this.lazy(v.expr, scope)]);
+      else if (v.kind === "inherit") entries.push([name, this.resolve(v.expr.name, scope, v.expr.pos)]);
+      else entries.push([name, { from: v.from, name: v.name, pos: v.pos }]);
+    }
+    const dyn = this.compileDynamic(b, scope);
+    const positions = this.positionsOf(b);
+    if (entries.length === 0 && !dyn) return () => new NixAttrs(new Map(), positions);
+    return (env) => {
+      const map = new Map<string, Lazy>();
+      const froms = fromCodes.length ? fromCodes.map((c) => c(env)) : null;
+      for (const [name, c] of entries) {
+        if (typeof c === "function") map.set(name, c(env));
+        else map.set(name, selectThunk(froms![c.from], c.name, c.pos));
+      }
+      if (dyn) dyn(env, map);
+      return new NixAttrs(map, positions);
+    };
+  }
+
+  private compileDynamic(b: Bindings, scope: Scope): ((env: Env, map: Map<string, Lazy>) => void) | null {
+    if (b.dynamic.length === 0) return null;
+    const ds = b.dynamic.map((d) => ({ name: this.compileAttrName({ kind: "dynamic", expr: d.name, pos: d.pos }, scope) as (env: Env) => string | null, value: this.lazy(d.value, scope), pos: d.pos }));
+    return (env, map) => {
+      for (const d of ds) {
+        const name = d.name(env);
+        if (name === null) continue;
+        if (map.has(name)) throw new EvalError(`dynamic attribute '${name}' already defined at ${formatPos(d.pos)}`, d.pos);
+        map.set(name, d.value(env));
+      }
+    };
+  }
+
+  /**
+   * Slots and initialiser for rec sets and let: every static name gets a slot
+   * in a new Env whose values are compiled in the new scope (inherit x: in
+   * the outer one).
+   */
+  private compileRecBindings(b: Bindings, scope: Scope, _pos: Pos) {
+    const names = new Map<string, number>();
+    for (const name of b.static.keys()) names.set(name, names.size);
+    const inner: Scope = { names, parent: scope };
+    const fromCodes = b.inheritFrom.map((x) => this.lazy(x, inner));
+    const inits: ((env: Env, froms: Lazy[] | null) => Lazy)[] = [];
+    for (const [, bind] of b.static) {
+      const v = bind.value;
+      if (v.kind === "expr") {
+        const c = this.lazy(v.expr, inner);
+        inits.push((env) => c(env));
+      } else if (v.kind === "inherit") {
+        const c = this.resolve(v.expr.name, scope, v.expr.pos);
+        inits.push((env) => c(env.parent!));
+      } else {
+        const { from, name, pos } = v;
+        inits.push((_env, froms) => selectThunk(froms![from], name, pos));
+      }
+    }
+    const init = (env: Env) => {
+      const froms = fromCodes.length ? fromCodes.map((c) => c(env)) : null;
+      for (let i = 0; i < inits.length; i++) env.vals[i] = inits[i](env, froms);
+    };
+    return { slots: { scope: inner, count: names.size }, init, names };
+  }
+
+  private compileRecAttrs(b: Bindings, scope: Scope, pos: Pos): Code {
+    const { slots, init, names } = this.compileRecBindings(b, scope, pos);
+    const dyn = this.compileDynamic(b, slots.scope);
+    const n = slots.count;
+    const order = [...names.keys()];
+    const positions = this.positionsOf(b);
+    return (env) => {
+      const inner = new Env(new Array(n), env);
+      init(inner);
+      const map = new Map<string, Lazy>();
+      for (let i = 0; i < order.length; i++) map.set(order[i], inner.vals[i]);
+      if (dyn) dyn(inner, map);
+      return new NixAttrs(map, positions);
+    };
+  }
+
+  private compileLambda(e: LambdaExpr, scope: Scope): Code {
+    const names = new Map<string, number>();
+    let info: LambdaInfo;
+    if (e.formals) {
+      for (const f of e.formals.entries) names.set(f.name, names.size);
+      if (e.arg !== undefined) names.set(e.arg, names.size);
+      const inner: Scope = { names, parent: scope };
+      const defaults = e.formals.entries.map((f) => (f.default ? this.compile(f.default, inner) : null));
+      info = {
+        name: e.name,
+        arg: e.arg,
+        formals: {
+          names: e.formals.entries.map((f) => f.name),
+          defaults,
+          ellipsis: e.formals.ellipsis,
+          set: new Set(e.formals.entries.map((f) => f.name)),
+        },
+        body: null as unknown as Code,
+        pos: e.pos,
+        slots: names.size,
+      };
+      info.body = this.compile(e.body, inner);
+    } else {
+      names.set(e.arg!, 0);
+      info = { name: e.name, arg: e.arg, body: null as unknown as Code, pos: e.pos, slots: 1 };
+      info.body = this.compile(e.body, { names, parent: scope });
+    }
+    return (env) => new Lambda(info, env);
+  }
+}
+
+function slotAccess(depth: number, idx: number): LazyCode {
+  switch (depth) {
+    case 0:
+      return (env) => env.vals[idx];
+    case 1:
+      return (env) => env.parent!.vals[idx];
+    case 2:
+      return (env) => env.parent!.parent!.vals[idx];
+    default:
+      return (env) => {
+        let e = env;
+        for (let i = 0; i < depth; i++) e = e.parent!;
+        return e.vals[idx];
+      };
+  }
+}
+
+function selectThunk(from: Lazy, name: string, pos: Pos): Lazy {
+  return Thunk.of(() => {
+    const a = forceAttrs(from, pos);
+    const v = a.map.get(name);
+    if (v === undefined) throw missingAttr(name, a, pos);
+    return force(v);
+  });
+}
+
+export function missingAttr(name: string, attrs: NixAttrs, pos: Pos | null): EvalError {
+  const names = attrs.keys();
+  const similar = names.filter((n) => levenshtein(n, name) <= 2).slice(0, 5);
+  const hint = similar.length ? `; did you mean ${similar.length === 1 ? `'${similar[0]}'` : "one of " + similar.map((s) => `'${s}'`).join(", ")}?` : "";
+  return new EvalError(`attribute '${name}' missing${hint}`, pos);
+}
+
+function levenshtein(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  const d: number[] = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return d[b.length];
+}
+
+export function posToAttrs(pos: Pos): NixAttrs {
+  return NixAttrs.from([
+    ["column", BigInt(pos.column)],
+    ["file", pos.file],
+    ["line", BigInt(pos.line)],
+  ]);
+}
+
+/** Source text of an assertion condition, as Nix prints it. */
+function exprText(e: Expr): string {
+  return showExpr(e);
+}
+
+export function showExpr(e: Expr): string {
+  switch (e.kind) {
+    case "int":
+      return String(e.value);
+    case "float":
+      return String(e.value);
+    case "str":
+      return '"' + e.parts.map((p) => (typeof p === "string" ? p.replace(/["\\]/g, (c) => "\\" + c).replace(/\n/g, "\\n") : "${" + showExpr(p) + "}")).join("") + '"';
+    case "path":
+      return e.parts.map((p) => (typeof p === "string" ? p : "${" + showExpr(p) + "}")).join("");
+    case "searchPath":
+      return `<${e.path}>`;
+    case "var":
+      return e.name;
+    case "select":
+      return `(${showExpr(e.expr)}).${e.path.map(showAttrName).join(".")}${e.default ? ` or (${showExpr(e.default)})` : ""}`;
+    case "hasAttr":
+      return `((${showExpr(e.expr)}) ? ${e.path.map(showAttrName).join(".")})`;
+    case "list":
+      return `[ ${e.elems.map((x) => `(${showExpr(x)}) `).join("")}]`;
+    case "call":
+      return `(${showExpr(e.fn)} ${showExpr(e.arg)})`;
+    case "not":
+      return `(! ${showExpr(e.expr)})`;
+    case "neg":
+      return `(__sub 0 ${showExpr(e.expr)})`;
+    case "binop": {
+      const l = showExpr(e.left);
+      const r = showExpr(e.right);
+      switch (e.op) {
+        case "<":
+          return `(__lessThan ${l} ${r})`;
+        case ">":
+          return `(__lessThan ${r} ${l})`;
+        case "<=":
+          return `(! (__lessThan ${r} ${l}))`;
+        case ">=":
+          return `(! (__lessThan ${l} ${r}))`;
+        case "++":
+          return `(${l} ++ ${r})`;
+        case "+":
+          return `(${l} + ${r})`;
+        case "-":
+          return `(__sub ${l} ${r})`;
+        case "*":
+          return `(__mul ${l} ${r})`;
+        case "/":
+          return `(__div ${l} ${r})`;
+        default:
+          return `(${l} ${e.op} ${r})`;
+      }
+    }
+    case "if":
+      return `(if ${showExpr(e.cond)} then ${showExpr(e.then)} else ${showExpr(e.else)})`;
+    default:
+      return "...";
+  }
+}
+
+function showAttrName(a: AttrName): string {
+  return a.kind === "static" ? a.name : `"\${${showExpr(a.expr)}}"`;
+}
+
+export { forceBool, showType, mkString };

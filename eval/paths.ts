@@ -1,0 +1,25 @@
+// Path arithmetic as C++ Nix's canonPath: absolute, no ".", "..", "//" or trailing "/".
+export function canonPath(p: string): string {
+  if (!p.startsWith("/")) throw new Error(`not an absolute path: '${p}'`);
+  const out: string[] = [];
+  for (const seg of p.split("/")) {
+    if (seg === "" || seg === ".") continue;
+    if (seg === "..") out.pop();
+    else out.push(seg);
+  }
+  return "/" + out.join("/");
+}
+
+export function baseNameOf(p: string): string {
+  let end = p.length;
+  if (end > 0 && p[end - 1] === "/") end--;
+  const slash = p.lastIndexOf("/", end - 1);
+  return p.slice(slash + 1, end);
+}
+
+export function dirOf(p: string): string {
+  const slash = p.lastIndexOf("/");
+  if (slash < 0) return ".";
+  if (slash === 0) return "/";
+  return p.slice(0, slash);
+}

@@ -1,0 +1,199 @@
+// The evaluator's state: options, search paths, the file cache of imports,
+// and the interface to the store (io.ts).
+import { readFileSync, statSync } from "node:fs";
+import { join, resolve as resolvePathNode } from "node:path";
+import { homedir } from "node:os";
+import type { Expr, Pos } from "./ast";
+import { parse } from "./parser";
+import { Compiler } from "./compile";
+import { Env, EvalError, Lazy, NixAttrs, NixPath, Value, force } from "./value";
+import { canonPath } from "./paths";
+import type { EvalStore } from "./io";
+import { ReadOnlyStore } from "./io";
+import { Derivation, parseDerivation, printDerivation } from "../core/derivation";
+
+export interface EvalOptions {
+  /** -I entries and NIX_PATH, in lookup order: "prefix=path" or "path". */
+  nixPath: string[];
+  storeDir: string;
+  currentSystem: string;
+  /** Read-only mode computes store paths without writing (nix-instantiate --eval default). */
+  store?: EvalStore;
+  pureEval?: boolean;
+}
+
+export interface SearchPathEntry {
+  prefix: string;
+  path: string;
+}
+
+export class EvalState {
+  readonly compiler = new Compiler(this);
+  readonly options: EvalOptions;
+  readonly store: EvalStore;
+  /** Evaluated imports by canonical file path (one parse and evaluation per file). */
+  private fileCache = new Map<string, Value>();
+  /** The global scope: names -> slots of the base Env. */
+  readonly globalNames = new Map<string, number>();
+  readonly baseEnv = new Env([], null);
+  builtins!: NixAttrs;
+  searchPath: SearchPathEntry[] = [];
+  /** Traces printed by builtins.trace go here (stderr by default). */
+  traceSink: (msg: string) => void = (m) => process.stderr.write(m + "\n");
+
+  constructor(options: Partial<EvalOptions> = {}) {
+    this.options = {
+      nixPath: options.nixPath ?? [],
+      storeDir: options.storeDir ?? "/nix/store",
+      currentSystem: options.currentSystem ?? "x86_64-linux",
+      pureEval: options.pureEval ?? false,
+    };
+    this.store = options.store ?? new ReadOnlyStore(this.options.storeDir);
+    this.searchPath = this.options.nixPath.map(parseSearchPathEntry);
+  }
+
+  /** Registers a global (top-level) name. */
+  defineGlobal(name: string, v: Lazy): void {
+    const idx = this.globalNames.get(name);
+    if (idx !== undefined) this.baseEnv.vals[idx] = v;
+    else {
+      this.globalNames.set(name, this.baseEnv.vals.length);
+      this.baseEnv.vals.push(v);
+    }
+  }
+
+  /** Evaluates a parsed expression in the global scope. */
+  evalExpr(e: Expr): Value {
+    return this.compiler.compileTop(e, this.globalNames)(this.baseEnv);
+  }
+
+  parseString(src: string, baseDir: string): Expr {
+    return parse(src, "", baseDir);
+  }
+
+  evalString(src: string, baseDir: string = process.cwd()): Value {
+    return this.evalExpr(this.parseString(src, baseDir));
+  }
+
+  /** Resolves a path literal: relative to baseDir, ~ to $HOME. */
+  resolvePath(text: string, baseDir: string, pos: Pos | null): string {
+    if (text.startsWith("~/")) {
+      const home = process.env.HOME ?? homedir();
+      return canonPath(home + text.slice(1));
+    }
+    if (text.startsWith("/")) return canonPath(text);
+    void pos;
+    return canonPath(join(baseDir, text));
+  }
+
+  /** <prefix/rest> lookup through the search path (builtins.findFile). */
+  findSearchPath(path: string, pos: Pos | null): Value {
+    const found = this.lookupSearchPath(this.searchPath, path);
+    if (found === null)
+      throw new EvalError(`file '${path}' was not found in the Nix search path (add it using $NIX_PATH or -I)`, pos);
+    return new NixPath(found);
+  }
+
+  lookupSearchPath(entries: SearchPathEntry[], path: string): string | null {
+    for (const { prefix, path: p } of entries) {
+      let rest: string;
+      if (prefix === "") rest = path;
+      else if (path === prefix) rest = "";
+      else if (path.startsWith(prefix + "/")) rest = path.slice(prefix.length + 1);
+      else continue;
+      if (/^[a-z]+:\/\//.test(p)) continue; // URLs need fetchers (not supported here)
+      const full = rest === "" ? resolvePathNode(p) : resolvePathNode(p, rest);
+      try {
+        statSync(full);
+        return full;
+      } catch {
+        continue;
+      }
+    }
+    return null;
+  }
+
+  /** import: evaluates a file once (directories mean default.nix). */
+  importFile(path: string, pos: Pos | null): Value {
+    let file = path;
+    try {
+      if (statSync(file).isDirectory()) file = join(file, "default.nix");
+    } catch {
+      throw new EvalError(`path '${path}' does not exist`, pos);
+    }
+    const cached = this.fileCache.get(file);
+    if (cached !== undefined) return cached;
+    const e = this.parseFile(file, pos);
+    const v = this.evalExpr(e);
+    this.fileCache.set(file, v);
+    return v;
+  }
+
+  parseFile(file: string, pos: Pos | null): Expr {
+    let src: string;
+    try {
+      src = readFileSync(file, "utf8");
+    } catch (err) {
+      throw new EvalError(`getting status of '${file}': ${(err as Error).message}`, pos);
+    }
+    return parse(src, file, file.slice(0, file.lastIndexOf("/")) || "/");
+  }
+
+  /** scopedImport: evaluates a file with extra names in scope (no caching). */
+  scopedImport(scope: NixAttrs, path: string, pos: Pos | null): Value {
+    let file = path;
+    if (statSync(file).isDirectory()) file = join(file, "default.nix");
+    const e = this.parseFile(file, pos);
+    const code = this.compiler.compileTop(e, this.globalNames, true);
+    return code(new Env([scope], this.baseEnv));
+  }
+
+  /** Derivations instantiated (or read) in this evaluation, by .drv path. */
+  readonly derivations = new Map<string, Derivation>();
+
+  registerDerivation(drvPath: string, drv: Derivation): void {
+    this.derivations.set(drvPath, drv);
+    this.store.writeDerivation?.(drvPath, printDerivation(drv), [...drv.inputSrcs, ...drv.inputDrvs.keys()]);
+  }
+
+  /** An input derivation: from this evaluation, else read from the store directory. */
+  loadDerivation(drvPath: string, pos: Pos | null): Derivation {
+    const d = this.derivations.get(drvPath);
+    if (d) return d;
+    try {
+      const parsed = parseDerivation(readFileSync(drvPath, "utf8"));
+      this.derivations.set(drvPath, parsed);
+      return parsed;
+    } catch (e) {
+      throw new EvalError(`cannot read derivation '${drvPath}': ${(e as Error).message}`, pos);
+    }
+  }
+
+  /** The references closure of a store path (for derivations known to this evaluation). */
+  closureOf(path: string): string[] {
+    const out = new Set<string>();
+    const visit = (p: string) => {
+      if (out.has(p)) return;
+      out.add(p);
+      const d = p.endsWith(".drv") ? this.loadDerivation(p, null) : undefined;
+      if (d) {
+        for (const s of d.inputSrcs) visit(s);
+        for (const i of d.inputDrvs.keys()) visit(i);
+      }
+    };
+    visit(path);
+    return [...out];
+  }
+
+  copyPathToStore(path: string, pos: Pos | null): string {
+    return this.store.addPath(path, pos);
+  }
+}
+
+export function parseSearchPathEntry(s: string): SearchPathEntry {
+  const eq = s.indexOf("=");
+  if (eq < 0) return { prefix: "", path: s };
+  return { prefix: s.slice(0, eq), path: s.slice(eq + 1) };
+}
+
+export { force };

@@ -1,0 +1,339 @@
+// Nix values and the primitives every part of the evaluator uses.
+//
+// Representation (chosen for speed of the common cases):
+//   null -> null, bool -> boolean, int -> bigint (64-bit, overflow checked),
+//   float -> number, string -> JS string (no context) or NixString (with
+//   context), path -> NixPath, list -> Lazy[] (JS array), attrs -> NixAttrs,
+//   functions -> Lambda | PrimOp | PrimOpApp. Unevaluated values are Thunks.
+// A `Lazy` is either a value or a thunk; `force` gives the value (in weak
+// head normal form).
+import type { Pos } from "./ast";
+
+export type Value =
+  | null
+  | boolean
+  | bigint
+  | number
+  | string
+  | NixString
+  | NixPath
+  | Lazy[]
+  | NixAttrs
+  | Lambda
+  | PrimOp
+  | PrimOpApp;
+
+export type Lazy = Value | Thunk;
+
+/** A variable environment: slots resolved at compile time, and its parent. */
+export class Env {
+  constructor(public vals: Lazy[], public parent: Env | null) {}
+}
+
+export type Code = (env: Env) => Value;
+
+const BLACKHOLE: Code = () => {
+  throw new EvalError("infinite recursion encountered");
+};
+
+export class Thunk {
+  value: Value = null;
+  constructor(public code: Code | null, public env: Env | null) {}
+
+  /** A thunk of a native computation (used by builtins). */
+  static of(fn: () => Value): Thunk {
+    return new Thunk(fn as unknown as Code, null);
+  }
+
+  static done(v: Value): Thunk {
+    const t = new Thunk(null, null);
+    t.value = v;
+    return t;
+  }
+}
+
+export function force(v: Lazy): Value {
+  if (!(v instanceof Thunk)) return v;
+  const code = v.code;
+  if (code === null) return v.value;
+  v.code = BLACKHOLE;
+  try {
+    const r = code(v.env!);
+    v.value = r;
+    v.code = null;
+    v.env = null;
+    return r;
+  } catch (e) {
+    v.code = code; // may be forced again (e.g. after tryEval)
+    throw e;
+  }
+}
+
+export class NixString {
+  constructor(public readonly s: string, public readonly ctx: ReadonlySet<string>) {}
+}
+
+export class NixPath {
+  constructor(public readonly path: string) {}
+}
+
+export class NixAttrs {
+  private sorted: string[] | null = null;
+  constructor(
+    public readonly map: Map<string, Lazy>,
+    /** Source positions of attributes (static ones), for unsafeGetAttrPos. */
+    public positions: Map<string, Pos> | null = null,
+  ) {}
+
+  get(name: string): Lazy | undefined {
+    return this.map.get(name);
+  }
+  has(name: string): boolean {
+    return this.map.has(name);
+  }
+  get size(): number {
+    return this.map.size;
+  }
+  /** Names in Nix's order (byte-wise lexicographic). */
+  keys(): string[] {
+    if (this.sorted === null || this.sorted.length !== this.map.size) this.sorted = sortStrings([...this.map.keys()]);
+    return this.sorted;
+  }
+  static empty = new NixAttrs(new Map());
+  static from(entries: [string, Lazy][]): NixAttrs {
+    return new NixAttrs(new Map(entries));
+  }
+}
+
+/** Byte-wise (UTF-8) ordering, as C++ Nix's std::string comparisons. */
+export function compareStrings(a: string, b: string): number {
+  if (a === b) return 0;
+  if (!/[\ud800-\uffff]/.test(a) && !/[\ud800-\uffff]/.test(b)) return a < b ? -1 : 1;
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+export function sortStrings(l: string[]): string[] {
+  return l.sort(compareStrings);
+}
+
+/** Compile-time information of a lambda shared by all its closures. */
+export interface LambdaInfo {
+  name?: string;
+  arg?: string;
+  formals?: { names: string[]; defaults: (Code | null)[]; ellipsis: boolean; set: Set<string> };
+  body: Code;
+  pos: Pos;
+  /** Number of slots of the lambda's environment. */
+  slots: number;
+}
+
+export class Lambda {
+  constructor(public readonly info: LambdaInfo, public readonly env: Env) {}
+}
+
+export type PrimOpFn = (args: Lazy[], pos: Pos | null) => Value;
+
+export class PrimOp {
+  constructor(public readonly name: string, public readonly arity: number, public readonly fn: PrimOpFn) {}
+}
+
+export class PrimOpApp {
+  constructor(public readonly op: PrimOp, public readonly args: Lazy[]) {}
+}
+
+// ---------------------------------------------------------------- errors
+
+/** An evaluation error; catchable by builtins.tryEval unless `uncatchable`. */
+export class EvalError extends Error {
+  trace: { msg: string; pos?: Pos | null }[] = [];
+  constructor(
+    message: string,
+    public pos: Pos | null = null,
+    /** throw/assert failures are catchable by tryEval; abort and others are not. */
+    public catchable = false,
+  ) {
+    super(message);
+    this.name = "EvalError";
+  }
+
+  addTrace(msg: string, pos?: Pos | null): this {
+    this.trace.push({ msg, pos });
+    return this;
+  }
+}
+
+/** builtins.throw / failed assertions: the catchable kind. */
+export class ThrownError extends EvalError {
+  constructor(message: string, pos: Pos | null = null) {
+    super(message, pos, true);
+  }
+}
+
+export class AbortError extends EvalError {}
+
+// ---------------------------------------------------------------- types
+
+export type TypeName = "int" | "float" | "bool" | "string" | "path" | "null" | "set" | "list" | "lambda";
+
+export function typeOf(v: Value): TypeName {
+  if (v === null) return "null";
+  switch (typeof v) {
+    case "boolean":
+      return "bool";
+    case "bigint":
+      return "int";
+    case "number":
+      return "float";
+    case "string":
+      return "string";
+  }
+  if (v instanceof NixString) return "string";
+  if (v instanceof NixPath) return "path";
+  if (Array.isArray(v)) return "list";
+  if (v instanceof NixAttrs) return "set";
+  return "lambda";
+}
+
+/** Type names as they appear in error messages ("a set", "an integer"). */
+export function showType(v: Value): string {
+  if (v === null) return "null";
+  switch (typeof v) {
+    case "boolean":
+      return "a Boolean";
+    case "bigint":
+      return "an integer";
+    case "number":
+      return "a float";
+    case "string":
+      return "a string";
+  }
+  if (v instanceof NixString) return "a string";
+  if (v instanceof NixPath) return "a path";
+  if (Array.isArray(v)) return "a list";
+  if (v instanceof NixAttrs) return "a set";
+  if (v instanceof PrimOp) return "a built-in function";
+  if (v instanceof PrimOpApp) return "a partially applied built-in function";
+  return "a function";
+}
+
+const TYPE_WORD: Record<string, string> = {
+  int: "an integer",
+  float: "a float",
+  bool: "a Boolean",
+  string: "a string",
+  path: "a path",
+  null: "null",
+  set: "a set",
+  list: "a list",
+  lambda: "a function",
+};
+
+export function typeError(expected: TypeName | string, v: Value, pos: Pos | null = null): EvalError {
+  return new EvalError(`expected ${TYPE_WORD[expected] ?? expected} but found ${showType(v)}${brief(v)}`, pos);
+}
+
+function brief(v: Value): string {
+  if (typeof v === "bigint" || typeof v === "boolean" || typeof v === "number") return `: ${String(v)}`;
+  if (typeof v === "string") return `: "${v.length > 30 ? v.slice(0, 30) + "..." : v}"`;
+  return "";
+}
+
+export function isFunction(v: Value): boolean {
+  return v instanceof Lambda || v instanceof PrimOp || v instanceof PrimOpApp;
+}
+
+export function isString(v: Value): v is string | NixString {
+  return typeof v === "string" || v instanceof NixString;
+}
+
+export function strValue(v: string | NixString): string {
+  return typeof v === "string" ? v : v.s;
+}
+
+export const EMPTY_CTX: ReadonlySet<string> = new Set();
+
+export function ctxOf(v: string | NixString): ReadonlySet<string> {
+  return typeof v === "string" ? EMPTY_CTX : v.ctx;
+}
+
+/** A string value with the given context (a plain JS string when empty). */
+export function mkString(s: string, ctx: ReadonlySet<string> | null | undefined): string | NixString {
+  return ctx && ctx.size > 0 ? new NixString(s, ctx) : s;
+}
+
+export function forceInt(l: Lazy, pos: Pos | null = null): bigint {
+  const v = force(l);
+  if (typeof v !== "bigint") throw typeError("int", v, pos);
+  return v;
+}
+
+export function forceBool(l: Lazy, pos: Pos | null = null): boolean {
+  const v = force(l);
+  if (typeof v !== "boolean") throw typeError("bool", v, pos);
+  return v;
+}
+
+export function forceList(l: Lazy, pos: Pos | null = null): Lazy[] {
+  const v = force(l);
+  if (!Array.isArray(v)) throw typeError("list", v, pos);
+  return v;
+}
+
+export function forceAttrs(l: Lazy, pos: Pos | null = null): NixAttrs {
+  const v = force(l);
+  if (!(v instanceof NixAttrs)) throw typeError("set", v, pos);
+  return v;
+}
+
+export function forceFunction(l: Lazy, pos: Pos | null = null): Value {
+  const v = force(l);
+  if (!isFunction(v) && !(v instanceof NixAttrs && v.has("__functor"))) throw typeError("lambda", v, pos);
+  return v;
+}
+
+/** A string without coercion (Nix's forceString). */
+export function forceStringValue(l: Lazy, pos: Pos | null = null): string | NixString {
+  const v = force(l);
+  if (typeof v === "string" || v instanceof NixString) return v;
+  throw typeError("string", v, pos);
+}
+
+export function forceString(l: Lazy, pos: Pos | null = null): string {
+  return strValue(forceStringValue(l, pos));
+}
+
+export function forceNumber(l: Lazy, pos: Pos | null = null): bigint | number {
+  const v = force(l);
+  if (typeof v === "bigint" || typeof v === "number") return v;
+  throw new EvalError(`expected an integer but found ${showType(v)}${brief(v)}`, pos);
+}
+
+const INT_MIN = -(2n ** 63n);
+const INT_MAX = 2n ** 63n - 1n;
+
+/** Checks a 64-bit signed result like Nix 2.26 (which throws on overflow). */
+export function checkedInt(r: bigint, op: string, a: bigint, b: bigint): bigint {
+  if (r < INT_MIN || r > INT_MAX) throw new EvalError(`integer overflow in ${op} ${a} ${op === "adding" ? "+" : op === "subtracting" ? "-" : op === "multiplying" ? "*" : "/"} ${b}`);
+  return r;
+}
+
+/** Deep-forces a value (for --strict printing and deepSeq). */
+export function forceDeep(l: Lazy, seen: Set<unknown> = new Set()): Value {
+  const v = force(l);
+  if (seen.has(v)) return v;
+  if (Array.isArray(v)) {
+    seen.add(v);
+    for (const e of v) forceDeep(e, seen);
+  } else if (v instanceof NixAttrs) {
+    seen.add(v);
+    for (const k of v.keys()) {
+      try {
+        forceDeep(v.map.get(k)!, seen);
+      } catch (e) {
+        if (e instanceof EvalError) e.addTrace(`while evaluating the attribute '${k}'`);
+        throw e;
+      }
+    }
+  }
+  return v;
+}
