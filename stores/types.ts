@@ -1,0 +1,99 @@
+// The three castore/store services (after Tvix's castore and store crates).
+// Every backend (memory, local disk, S3, binary cache, daemon) and every
+// combinator (cache, list-by-priority) implements some of these interfaces;
+// `openStore(url)` in stores/url.ts picks them.
+//
+// Digests are BLAKE3 (32 bytes). Directory digests are BLAKE3 of the canonical
+// protobuf encoding of the Directory message (core/castore.ts).
+
+/** A node in castore: what a directory entry or a store path's root points at. */
+export type CastoreNode =
+  | { type: "directory"; name: Uint8Array; digest: Uint8Array; size: bigint }
+  | { type: "file"; name: Uint8Array; digest: Uint8Array; size: bigint; executable: boolean }
+  | { type: "symlink"; name: Uint8Array; target: Uint8Array };
+
+/** A castore Directory message: three lists, each sorted by name, names unique across all three. */
+export interface Directory {
+  directories: { name: Uint8Array; digest: Uint8Array; size: bigint }[];
+  files: { name: Uint8Array; digest: Uint8Array; size: bigint; executable: boolean }[];
+  symlinks: { name: Uint8Array; target: Uint8Array }[];
+}
+
+export interface BlobService {
+  has(digest: Uint8Array): Promise<boolean>;
+  /** Streams a blob's bytes, or null when it is absent. Implementations verify the digest. */
+  open(digest: Uint8Array): Promise<AsyncIterable<Uint8Array> | null>;
+  /** Stores bytes, returns their BLAKE3 digest. Durable when the promise resolves. */
+  put(data: AsyncIterable<Uint8Array> | Uint8Array): Promise<Uint8Array>;
+}
+
+export interface DirectoryService {
+  get(digest: Uint8Array): Promise<Directory | null>;
+  /** Validates and stores one directory; its children must already be present. Returns its digest. */
+  put(dir: Directory): Promise<Uint8Array>;
+  /** The directory and everything below it, root first (breadth-first, each once). */
+  getRecursive(digest: Uint8Array): AsyncIterable<Directory>;
+}
+
+/** Store-path metadata: the root node plus what Nix's narinfo carries. */
+export interface PathInfo {
+  /** Absolute store path, e.g. /nix/store/<hash>-name. */
+  storePath: string;
+  node: CastoreNode;
+  /** NAR hash as Nix prints it: "sha256:<nixbase32>". */
+  narHash: string;
+  narSize: number;
+  references: string[];
+  deriver?: string;
+  signatures: string[];
+  ca?: string;
+}
+
+export interface PathInfoService {
+  /** Looks a path up by its 32-character nixbase32 hash part. */
+  get(hashPart: string): Promise<PathInfo | null>;
+  put(info: PathInfo): Promise<void>;
+  /** All paths (for `tvix copy --all` and `tvix store verify`); may be unsupported by remote backends. */
+  list(): AsyncIterable<PathInfo>;
+}
+
+/**
+ * The Nix-facing view every store URL offers (what `tvix copy`, the daemon
+ * listener and the builder use): path metadata plus NAR streams. Castore
+ * backends implement it through the NAR bridge (ingest/render); Nix binary
+ * caches and the daemon client implement it natively.
+ */
+export interface NixStore {
+  readonly url: string;
+  readonly storeDir: string;
+  /** Metadata for an absolute store path, or null when the store lacks it. */
+  queryPathInfo(storePath: string): Promise<NixPathInfo | null>;
+  /** The NAR of a valid path; throws when it is absent. */
+  narFromPath(storePath: string): AsyncIterable<Uint8Array>;
+  /**
+   * Adds a path from its NAR. Must verify narHash/narSize while reading, and
+   * leave the store unchanged when verification fails or the stream breaks.
+   */
+  addToStore(info: NixPathInfo, nar: AsyncIterable<Uint8Array>): Promise<void>;
+  /** All valid paths, when the backend can enumerate them (else throws "not supported"). */
+  listPaths(): AsyncIterable<string>;
+  close(): Promise<void>;
+}
+
+/** Metadata of a store path in Nix's terms (narinfo without the file/compression fields). */
+export interface NixPathInfo {
+  storePath: string;
+  narHash: string;
+  narSize: number;
+  references: string[];
+  deriver?: string;
+  signatures: string[];
+  ca?: string;
+}
+
+/** A castore-backed store: the three services, plus the Nix view over them. */
+export interface CastoreStore extends NixStore {
+  blobs: BlobService;
+  directories: DirectoryService;
+  pathInfos: PathInfoService;
+}
