@@ -1,0 +1,3 @@
+// Imports every store backend so that each registers its URL scheme with
+// stores/url.ts. Add a line here for each new backend module.
+export {};
