@@ -2,4 +2,5 @@
 // stores/url.ts. Add a line here for each new backend module.
 import "./binary-cache-file";
 import "./binary-cache-http";
+import "./binary-cache-s3";
 export {};
