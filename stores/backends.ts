@@ -3,4 +3,7 @@
 import "./binary-cache-file";
 import "./binary-cache-http";
 import "./binary-cache-s3";
+import "./daemon-client";
+import "./memory";
+import "./local";
 export {};
