@@ -1,0 +1,68 @@
+// A NixStore over castore services: path infos name root nodes, NARs are
+// ingested (addToStore) and rendered (narFromPath) by the NAR bridge.
+import type { BlobService, CastoreStore, DirectoryService, NixPathInfo, PathInfo, PathInfoService } from "./types";
+import { ingestNar, renderNar } from "./nar-bridge";
+import { StorePath } from "../core/store-path";
+
+export class InvalidPathError extends Error {
+  constructor(path: string, url: string) {
+    super(`path '${path}' is not valid in store '${url}'`);
+    this.name = "InvalidPathError";
+  }
+}
+
+export function toNixPathInfo(p: PathInfo): NixPathInfo {
+  const { node: _node, ...rest } = p;
+  return rest;
+}
+
+export class CastoreNixStore implements CastoreStore {
+  constructor(
+    readonly url: string,
+    readonly storeDir: string,
+    readonly blobs: BlobService,
+    readonly directories: DirectoryService,
+    readonly pathInfos: PathInfoService,
+    private readonly onClose: () => Promise<void> = async () => {},
+  ) {}
+
+  /** The full path info (with its castore root node), or null. */
+  async pathInfo(storePath: string): Promise<PathInfo | null> {
+    const sp = StorePath.parseAbsolute(storePath, this.storeDir);
+    const info = await this.pathInfos.get(sp.hashPart);
+    if (!info || info.storePath !== storePath) return null;
+    return info;
+  }
+
+  async queryPathInfo(storePath: string): Promise<NixPathInfo | null> {
+    const info = await this.pathInfo(storePath);
+    return info && toNixPathInfo(info);
+  }
+
+  async *narFromPath(storePath: string): AsyncIterable<Uint8Array> {
+    const info = await this.pathInfo(storePath);
+    if (!info) throw new InvalidPathError(storePath, this.url);
+    yield* renderNar(this, info.node);
+  }
+
+  async addToStore(info: NixPathInfo, nar: AsyncIterable<Uint8Array>): Promise<void> {
+    const sp = StorePath.parseAbsolute(info.storePath, this.storeDir);
+    const r = await ingestNar(this, nar, { narHash: info.narHash, narSize: info.narSize });
+    // every blob and directory is durable by now: only then the path info
+    await this.pathInfos.put({ ...info, narHash: r.narHash.toString(), node: { ...r.node, name: new TextEncoder().encode(sp.toString()) } });
+  }
+
+  /** Registers an already ingested path (from ingestPath), after its blobs and directories. */
+  async registerPath(info: PathInfo): Promise<void> {
+    StorePath.parseAbsolute(info.storePath, this.storeDir);
+    await this.pathInfos.put(info);
+  }
+
+  async *listPaths(): AsyncIterable<string> {
+    for await (const p of this.pathInfos.list()) yield p.storePath;
+  }
+
+  close(): Promise<void> {
+    return this.onClose();
+  }
+}

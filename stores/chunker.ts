@@ -1,0 +1,95 @@
+// Content-defined chunking (FastCDC-style gear hash with normalised
+// chunking), so that an edit in a large blob only changes the chunks around
+// it and the rest deduplicates. Chunks are 16 KiB..256 KiB, 64 KiB on average.
+export const MIN_CHUNK = 16 * 1024;
+export const AVG_CHUNK = 64 * 1024;
+export const MAX_CHUNK = 256 * 1024;
+// Before the average size a cut needs 18 zero bits (rarer), after it 14
+// (likelier): this narrows the size distribution around AVG_CHUNK. The gear
+// hash shifts left, so its high bits depend on the last 32 bytes.
+const MASK_S = 0xffffc000 | 0;
+const MASK_L = 0xfffc0000 | 0;
+
+/** 256 fixed pseudo-random words (splitmix32 from a constant seed). */
+const GEAR: Int32Array = (() => {
+  const t = new Int32Array(256);
+  let s = 0x9e3779b9;
+  for (let i = 0; i < 256; i++) {
+    s = (s + 0x9e3779b9) | 0;
+    let z = s;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    t[i] = z ^ (z >>> 16);
+  }
+  return t;
+})();
+
+/** Length of the first chunk of b[off, off+len) (len bytes available, `final` if no more follow). */
+export function cutPoint(b: Uint8Array, off: number, len: number): number {
+  if (len <= MIN_CHUNK) return len;
+  const n = Math.min(len, MAX_CHUNK);
+  const normal = Math.min(n, AVG_CHUNK);
+  let h = 0;
+  let i = MIN_CHUNK;
+  for (; i < normal; i++) {
+    h = ((h << 1) + GEAR[b[off + i]]) | 0;
+    if ((h & MASK_S) === 0) return i + 1;
+  }
+  for (; i < n; i++) {
+    h = ((h << 1) + GEAR[b[off + i]]) | 0;
+    if ((h & MASK_L) === 0) return i + 1;
+  }
+  return n;
+}
+
+/** Streaming chunker: push data, get back the chunks completed so far; finish() flushes the rest. */
+export class Chunker {
+  private pend: Uint8Array = new Uint8Array(0);
+
+  push(data: Uint8Array): Uint8Array[] {
+    let buf: Uint8Array;
+    if (this.pend.length === 0) buf = data;
+    else {
+      buf = new Uint8Array(this.pend.length + data.length);
+      buf.set(this.pend);
+      buf.set(data, this.pend.length);
+    }
+    const out: Uint8Array[] = [];
+    let off = 0;
+    // only cut where a full MAX_CHUNK window is available: later data could move the cut
+    while (buf.length - off >= MAX_CHUNK) {
+      const c = cutPoint(buf, off, buf.length - off);
+      out.push(buf.subarray(off, off + c));
+      off += c;
+    }
+    // keep the remainder (copied: `data` belongs to the caller)
+    this.pend = buf.slice(off);
+    return out;
+  }
+
+  finish(): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let off = 0;
+    const buf = this.pend;
+    while (off < buf.length) {
+      const c = cutPoint(buf, off, buf.length - off);
+      out.push(buf.subarray(off, off + c));
+      off += c;
+    }
+    this.pend = new Uint8Array(0);
+    return out;
+  }
+}
+
+/** All chunks of an in-memory buffer (same cuts as the streaming Chunker). */
+export function chunkBuffer(data: Uint8Array): Uint8Array[] {
+  if (data.length <= MIN_CHUNK) return [data];
+  const out: Uint8Array[] = [];
+  let off = 0;
+  while (off < data.length) {
+    const c = cutPoint(data, off, data.length - off);
+    out.push(data.subarray(off, off + c));
+    off += c;
+  }
+  return out;
+}

@@ -1,0 +1,88 @@
+// A DirectoryService over a key-value backend holding the canonical protobuf
+// encoding of each Directory under its BLAKE3 digest. put() validates the
+// directory and checks that every subdirectory is present with the size its
+// DirectoryNode records; get() re-hashes what it reads.
+import type { Directory, DirectoryService } from "./types";
+import { blake3, initBlake3 } from "../core/blake3";
+import { CastoreError, decodeDirectory, directorySize, encodeDirectory, showName, toHex, validateDirectory } from "../core/castore";
+
+export interface BytesBackend {
+  has(digest: Uint8Array): Promise<boolean>;
+  read(digest: Uint8Array): Promise<Uint8Array | null>;
+  /** Durable when it resolves; writing existing content is a no-op. */
+  write(digest: Uint8Array, data: Uint8Array): Promise<void>;
+}
+
+export class DirectoryCorruptError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DirectoryCorruptError";
+  }
+}
+
+export class ProtoDirectoryService implements DirectoryService {
+  /** Sizes of directories known to be present and valid (hex digest -> size). */
+  private known = new Map<string, bigint>();
+
+  constructor(readonly backend: BytesBackend) {}
+
+  async get(digest: Uint8Array): Promise<Directory | null> {
+    const bytes = await this.backend.read(digest);
+    if (!bytes) return null;
+    await initBlake3();
+    const got = blake3(bytes);
+    if (Buffer.compare(got, digest) !== 0) throw new DirectoryCorruptError(`directory ${toHex(digest)} is corrupt: its encoding hashes to ${toHex(got)}`);
+    let d: Directory;
+    try {
+      d = decodeDirectory(bytes);
+      validateDirectory(d);
+    } catch (e) {
+      throw new DirectoryCorruptError(`directory ${toHex(digest)} is corrupt: ${(e as Error).message}`);
+    }
+    this.known.set(toHex(digest), directorySize(d));
+    return d;
+  }
+
+  private async sizeOf(digest: Uint8Array): Promise<bigint | null> {
+    const k = this.known.get(toHex(digest));
+    if (k !== undefined) return k;
+    const d = await this.get(digest);
+    return d ? directorySize(d) : null;
+  }
+
+  async put(dir: Directory): Promise<Uint8Array> {
+    validateDirectory(dir);
+    for (const c of dir.directories) {
+      const size = await this.sizeOf(c.digest);
+      if (size === null) throw new CastoreError(`subdirectory '${showName(c.name)}' (${toHex(c.digest)}) is not in the directory service`);
+      if (size !== c.size) throw new CastoreError(`subdirectory '${showName(c.name)}' records size ${c.size}, but its directory has size ${size}`);
+    }
+    await initBlake3();
+    const bytes = encodeDirectory(dir);
+    const digest = blake3(bytes);
+    const hex = toHex(digest);
+    if (!this.known.has(hex)) {
+      await this.backend.write(digest, bytes);
+      this.known.set(hex, directorySize(dir));
+    }
+    return digest;
+  }
+
+  async *getRecursive(digest: Uint8Array): AsyncIterable<Directory> {
+    const seen = new Set<string>([toHex(digest)]);
+    const queue = [digest];
+    while (queue.length > 0) {
+      const d = queue.shift()!;
+      const dir = await this.get(d);
+      if (!dir) throw new DirectoryCorruptError(`directory ${toHex(d)} is missing`);
+      yield dir;
+      for (const c of dir.directories) {
+        const h = toHex(c.digest);
+        if (!seen.has(h)) {
+          seen.add(h);
+          queue.push(c.digest);
+        }
+      }
+    }
+  }
+}

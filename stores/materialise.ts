@@ -1,0 +1,101 @@
+// Materialisation: writes a store path out of castore as a real tree under a
+// store directory (what a builder or `nix-store --realise` needs on disk).
+//
+// The tree is built under a temp name next to the target and renamed into
+// place at the end, so the target either does not exist or is complete.
+// Non-executable files whose blob is a single chunk of a local store are
+// hard-linked from the chunk file (chunk files are read-only, mode 0444,
+// like files in a Nix store); everything else is written out.
+import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import type { CastoreNode } from "./types";
+import type { CastoreNixStore } from "./castore-store";
+import { InvalidPathError } from "./castore-store";
+import { LocalStore } from "./local";
+import { directoryEntries, showName, toHex } from "../core/castore";
+
+const dec = new TextDecoder();
+
+export interface MaterialiseStats {
+  files: number;
+  hardlinked: number;
+  bytesWritten: number;
+}
+
+/** Writes `storePath` from `store` to <targetStoreDir>/<basename>; returns that path. Existing targets are left alone. */
+export async function materialise(store: CastoreNixStore, storePath: string, targetStoreDir: string, stats?: MaterialiseStats): Promise<string> {
+  const info = await store.pathInfo(storePath);
+  if (!info) throw new InvalidPathError(storePath, store.url);
+  const base = storePath.slice(storePath.lastIndexOf("/") + 1);
+  const target = join(targetStoreDir, base);
+  if (existsSync(target)) return target;
+  mkdirSync(targetStoreDir, { recursive: true });
+  const tmp = join(targetStoreDir, `.tmp-${base}-${process.pid}-${randomBytes(4).toString("hex")}`);
+  const st = stats ?? { files: 0, hardlinked: 0, bytesWritten: 0 };
+  try {
+    await writeTree(store, info.node, tmp, st);
+    renameSync(tmp, target);
+  } catch (e) {
+    if (!(e as NodeJS.ErrnoException).code?.match(/^(ENOTEMPTY|EEXIST)$/) || !existsSync(target)) {
+      makeWritable(tmp);
+      rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    // someone else materialised it first
+    makeWritable(tmp);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return target;
+}
+
+function makeWritable(path: string): void {
+  try {
+    chmodSync(path, 0o755);
+  } catch {}
+}
+
+async function writeTree(store: CastoreNixStore, node: CastoreNode, path: string, st: MaterialiseStats): Promise<void> {
+  if (node.type === "symlink") return symlinkSync(dec.decode(node.target), path);
+  if (node.type === "file") return writeFile(store, node, path, st);
+  const dir = await store.directories.get(node.digest);
+  if (!dir) throw new Error(`directory ${toHex(node.digest)} ('${showName(node.name)}') is missing from the directory service`);
+  mkdirSync(path, { mode: 0o755 });
+  for (const e of directoryEntries(dir)) await writeTree(store, e, join(path, dec.decode(e.name)), st);
+  chmodSync(path, 0o555);
+}
+
+async function writeFile(store: CastoreNixStore, node: Extract<CastoreNode, { type: "file" }>, path: string, st: MaterialiseStats): Promise<void> {
+  st.files++;
+  if (store instanceof LocalStore && !node.executable) {
+    const chunks = await store.blobs.chunks(node.digest);
+    if (chunks && chunks.length === 1) {
+      // verify before handing the file out
+      const data = await store.blobs.readVerifiedChunk(node.digest);
+      if (BigInt(data.length) !== node.size) throw new Error(`blob ${toHex(node.digest)} has ${data.length} bytes, the file node says ${node.size}`);
+      try {
+        linkSync(store.chunkBackend.chunkPath(node.digest), path);
+        st.hardlinked++;
+        return;
+      } catch {
+        // other file system, or link limit: write a copy below
+      }
+    }
+  }
+  const contents = await store.blobs.open(node.digest);
+  if (!contents) throw new Error(`blob ${toHex(node.digest)} of file '${showName(node.name)}' is missing from the blob service`);
+  const fd = openSync(path, "wx", 0o644);
+  let size = 0;
+  try {
+    for await (const c of contents) {
+      writeSync(fd, c);
+      size += c.length;
+    }
+    if (BigInt(size) !== node.size) throw new Error(`blob ${toHex(node.digest)} has ${size} bytes, the file node says ${node.size}`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  st.bytesWritten += size;
+  chmodSync(path, node.executable ? 0o555 : 0o444);
+}

@@ -1,0 +1,118 @@
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, chmodSync, writeFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { dumpPath } from "../core/nar";
+import { Hash } from "../core/hash";
+import { initBlake3 } from "../core/blake3";
+import { toHex } from "../core/castore";
+import { ingestNar, ingestPath, renderNar, NarMismatchError } from "./nar-bridge";
+import { openMemoryStore } from "./memory";
+import { openLocalStore } from "./local";
+import { makeVariedTree, tempDir, chunksOf, collectStream } from "../test/store-fixtures";
+import { shardPath } from "./local-backend";
+
+let tree: string;
+let nar: Uint8Array;
+let narHash: string;
+
+before(async () => {
+  await initBlake3();
+  tree = makeVariedTree(tempDir("bridge"));
+  nar = await collectStream(dumpPath(tree));
+  narHash = `sha256:${new Hash("sha256", new Uint8Array(createHash("sha256").update(nar).digest())).toNixBase32()}`;
+});
+
+for (const kind of ["memory", "local"] as const) {
+  const open = () => (kind === "memory" ? openMemoryStore() : openLocalStore(tempDir("local-store")));
+
+  test(`${kind}: NAR ingest then render is byte-identical (varied tree, odd chunking)`, async () => {
+    const store = open();
+    for (const step of [nar.length, 4093]) {
+      const r = await ingestNar(store, chunksOf(nar, step), { narHash, narSize: nar.length });
+      assert.equal(r.narSize, nar.length);
+      assert.equal(r.narHash.toString(), narHash);
+      assert.equal(r.node.type, "directory");
+      const back = await collectStream(renderNar(store, r.node));
+      assert.equal(back.length, nar.length);
+      assert.ok(Buffer.compare(back, nar) === 0, "rendered NAR differs");
+    }
+    await store.close();
+  });
+
+  test(`${kind}: addToStore / queryPathInfo / narFromPath / listPaths`, async () => {
+    const store = open();
+    const info = await ingestPath(store, tree, store.storeDir);
+    await store.registerPath(info);
+    const q = await store.queryPathInfo(info.storePath);
+    assert.equal(q!.narHash, narHash);
+    assert.equal(q!.narSize, nar.length);
+    assert.deepEqual(await collectStream(store.narFromPath(info.storePath)), nar);
+    const paths: string[] = [];
+    for await (const p of store.listPaths()) paths.push(p);
+    assert.deepEqual(paths, [info.storePath]);
+
+    const other = info.storePath.replace(/-tree$/, "-copy");
+    await store.addToStore({ storePath: other, narHash, narSize: nar.length, references: [], signatures: [] }, chunksOf(nar, 65536));
+    assert.equal((await store.queryPathInfo(other))!.narHash, narHash);
+    assert.equal(await store.queryPathInfo(info.storePath.replace(/-tree$/, "-nope")), null);
+    await assert.rejects(collectStream(store.narFromPath(info.storePath.replace(/-tree$/, "-nope"))), /is not valid in store/);
+    await store.close();
+  });
+
+  test(`${kind}: bad NAR hash, bad size and truncated NARs are rejected, store unchanged`, async () => {
+    const store = open();
+    const sp = "/nix/store/00000000000000000000000000000000-x";
+    const wrong = `sha256:${"0".repeat(52)}`;
+    await assert.rejects(
+      store.addToStore({ storePath: sp, narHash: wrong, narSize: nar.length, references: [], signatures: [] }, chunksOf(nar, 65536)),
+      (e: Error) => e instanceof NarMismatchError && /NAR hash mismatch: expected sha256:0+, got sha256:/.test(e.message),
+    );
+    await assert.rejects(
+      store.addToStore({ storePath: sp, narHash, narSize: nar.length + 1, references: [], signatures: [] }, chunksOf(nar, 65536)),
+      /NAR size mismatch/,
+    );
+    for (const cut of [10, 200, nar.length - 8, Math.floor(nar.length / 2)])
+      await assert.rejects(
+        store.addToStore({ storePath: sp, narHash, narSize: nar.length, references: [], signatures: [] }, chunksOf(nar.subarray(0, cut), 65536)),
+        /bad NAR/,
+      );
+    assert.equal(await store.queryPathInfo(sp), null);
+    const all: string[] = [];
+    for await (const p of store.listPaths()) all.push(p);
+    assert.deepEqual(all, []);
+    await store.close();
+  });
+}
+
+test("local: a blob corrupted on disk is detected on read, with a clear error", async () => {
+  const root = tempDir("corrupt");
+  const store = openLocalStore(root);
+  const info = await ingestPath(store, tree, store.storeDir);
+  await store.registerPath(info);
+  // find hello.txt's chunk and flip its contents
+  const dir = await store.directories.get((info.node as { digest: Uint8Array }).digest);
+  const hello = dir!.files.find((f) => new TextDecoder().decode(f.name) === "hello.txt")!;
+  const p = shardPath(join(root, "chunks"), hello.digest);
+  chmodSync(p, 0o644);
+  writeFileSync(p, "hello wörld\n");
+  await assert.rejects(collectStream(store.narFromPath(info.storePath)), new RegExp(`chunk ${toHex(hello.digest)} is corrupt`));
+  rmSync(p);
+  await assert.rejects(collectStream(store.narFromPath(info.storePath)), /is missing/);
+  await store.close();
+});
+
+test("local: layout on disk, and no temp files left behind", async () => {
+  const root = tempDir("layout");
+  const store = openLocalStore(root);
+  const info = await ingestPath(store, tree, store.storeDir);
+  await store.registerPath(info);
+  await store.close();
+  assert.deepEqual(readdirSync(root).sort(), ["chunks", "directories", "manifests", "pathinfo", "tmp"]);
+  assert.deepEqual(readdirSync(join(root, "tmp")), []);
+  const hp = info.storePath.slice("/nix/store/".length, "/nix/store/".length + 32);
+  const json = JSON.parse(readFileSync(join(root, "pathinfo", `${hp}.json`), "utf8"));
+  assert.equal(json.narHash, narHash);
+  assert.ok(readdirSync(join(root, "manifests")).length > 0, "the 5 MB file has a manifest");
+});

@@ -1,0 +1,96 @@
+// A PathInfoService over a backend of JSON documents keyed by the store
+// path's hash part, and the JSON form of a PathInfo (digests in hex, names
+// and symlink targets in base64 since they are bytes).
+import type { CastoreNode, PathInfo, PathInfoService } from "./types";
+import { fromHex, toHex, validateNode } from "../core/castore";
+import { StorePath } from "../core/store-path";
+
+export interface DocumentBackend {
+  read(key: string): Promise<string | null>;
+  /** Durable when it resolves; replaces an existing document atomically. */
+  write(key: string, doc: string): Promise<void>;
+  keys(): AsyncIterable<string>;
+}
+
+type NodeJson =
+  | { type: "directory"; name: string; digest: string; size: string }
+  | { type: "file"; name: string; digest: string; size: string; executable: boolean }
+  | { type: "symlink"; name: string; target: string };
+
+const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
+const unb64 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
+
+export function nodeToJson(n: CastoreNode): NodeJson {
+  if (n.type === "directory") return { type: "directory", name: b64(n.name), digest: toHex(n.digest), size: n.size.toString() };
+  if (n.type === "file") return { type: "file", name: b64(n.name), digest: toHex(n.digest), size: n.size.toString(), executable: n.executable };
+  return { type: "symlink", name: b64(n.name), target: b64(n.target) };
+}
+
+export function nodeFromJson(j: NodeJson): CastoreNode {
+  if (j.type === "directory") return { type: "directory", name: unb64(j.name), digest: fromHex(j.digest), size: BigInt(j.size) };
+  if (j.type === "file") return { type: "file", name: unb64(j.name), digest: fromHex(j.digest), size: BigInt(j.size), executable: !!j.executable };
+  if (j.type === "symlink") return { type: "symlink", name: unb64(j.name), target: unb64(j.target) };
+  throw new Error(`unknown node type '${(j as { type: string }).type}'`);
+}
+
+export function pathInfoToJson(p: PathInfo): string {
+  const o: Record<string, unknown> = {
+    storePath: p.storePath,
+    node: nodeToJson(p.node),
+    narHash: p.narHash,
+    narSize: p.narSize,
+    references: p.references,
+    signatures: p.signatures,
+  };
+  if (p.deriver !== undefined) o.deriver = p.deriver;
+  if (p.ca !== undefined) o.ca = p.ca;
+  return JSON.stringify(o, null, 1) + "\n";
+}
+
+export function pathInfoFromJson(s: string, what: string): PathInfo {
+  let o: any;
+  try {
+    o = JSON.parse(s);
+  } catch (e) {
+    throw new Error(`path info ${what} is corrupt: ${(e as Error).message}`);
+  }
+  if (typeof o?.storePath !== "string" || typeof o.narHash !== "string" || typeof o.narSize !== "number" || !o.node)
+    throw new Error(`path info ${what} is corrupt: missing fields`);
+  return {
+    storePath: o.storePath,
+    node: nodeFromJson(o.node),
+    narHash: o.narHash,
+    narSize: o.narSize,
+    references: o.references ?? [],
+    signatures: o.signatures ?? [],
+    ...(o.deriver !== undefined ? { deriver: o.deriver } : {}),
+    ...(o.ca !== undefined ? { ca: o.ca } : {}),
+  };
+}
+
+/** The hash part of an absolute store path (validating it). */
+export function hashPartOf(storePath: string): string {
+  const base = storePath.slice(storePath.lastIndexOf("/") + 1);
+  return StorePath.parse(base).hashPart;
+}
+
+export class JsonPathInfoService implements PathInfoService {
+  constructor(readonly backend: DocumentBackend) {}
+
+  async get(hashPart: string): Promise<PathInfo | null> {
+    const s = await this.backend.read(hashPart);
+    return s === null ? null : pathInfoFromJson(s, hashPart);
+  }
+
+  async put(info: PathInfo): Promise<void> {
+    validateNode(info.node);
+    await this.backend.write(hashPartOf(info.storePath), pathInfoToJson(info));
+  }
+
+  async *list(): AsyncIterable<PathInfo> {
+    for await (const k of this.backend.keys()) {
+      const p = await this.get(k);
+      if (p) yield p;
+    }
+  }
+}
