@@ -4,6 +4,7 @@ import "./binary-cache-file";
 import "./binary-cache-http";
 import "./binary-cache-s3";
 import "./daemon-client";
+import "./compose";
 import "./memory";
 import "./local";
 export {};
