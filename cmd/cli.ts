@@ -31,7 +31,10 @@ export function buildProgram(): Command {
 export async function runCli(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
-    await program.parseAsync(argv, { from: "user" });
+    // --arg/--argstr take two values, which commander cannot express
+    const { rest, args } = evalCmd.extractArgs(argv);
+    evalCmd.setPendingArgs(args);
+    await program.parseAsync(rest, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {

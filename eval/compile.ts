@@ -30,6 +30,17 @@ export class Compiler {
     return this.compile(e, scope);
   }
 
+  /** The (depth, slot) of a statically bound name, or null when it needs a `with` lookup. */
+  private resolveStatic(name: string, scope: Scope): { depth: number; idx: number } | null {
+    let depth = 0;
+    for (let s: Scope | null = scope; s; s = s.parent, depth++) {
+      if (s.names === null) continue;
+      const idx = s.names.get(name);
+      if (idx !== undefined) return { depth, idx };
+    }
+    return null;
+  }
+
   private resolve(name: string, scope: Scope, pos: Pos): LazyCode {
     let depth = 0;
     const withDepths: number[] = [];
@@ -69,7 +80,10 @@ export class Compiler {
         }
         break;
       case "var":
-        if (e.name !== "__curPos") return this.resolve(e.name, scope, e.pos);
+        // A statically bound variable is passed as the same lazy value (Nix's
+        // pointer equality depends on it); a `with` lookup gets its own thunk
+        // so that the `with` set is only forced when the value is needed.
+        if (e.name !== "__curPos" && this.resolveStatic(e.name, scope)) return this.resolve(e.name, scope, e.pos);
         break;
     }
     const code = this.compile(e, scope);
@@ -414,13 +428,24 @@ export class Compiler {
     const names = new Map<string, number>();
     for (const name of b.static.keys()) names.set(name, names.size);
     const inner: Scope = { names, parent: scope };
-    const fromCodes = b.inheritFrom.map((x) => this.lazy(x, inner));
+    // `inherit (e)` sources may refer to bindings not initialised yet: thunks
+    const fromCodes = b.inheritFrom.map((x) => {
+      const c = this.compile(x, inner);
+      return (env: Env): Lazy => new Thunk(c, env);
+    });
     const inits: ((env: Env, froms: Lazy[] | null) => Lazy)[] = [];
+    let index = 0;
     for (const [, bind] of b.static) {
       const v = bind.value;
+      const myIndex = index++;
       if (v.kind === "expr") {
+        // `a = b;` where b is a later sibling: b's slot is still empty, so
+        // defer; an earlier sibling is aliased (the same value, as in Nix)
+        const r = v.expr.kind === "var" ? this.resolveStatic(v.expr.name, inner) : null;
+        const later = r !== null && r.depth === 0 && r.idx >= myIndex;
+        const code = later ? this.compile(v.expr, inner) : null;
         const c = this.lazy(v.expr, inner);
-        inits.push((env) => c(env));
+        inits.push(code ? (env) => new Thunk(code, env) : (env) => c(env));
       } else if (v.kind === "inherit") {
         const c = this.resolve(v.expr.name, scope, v.expr.pos);
         inits.push((env) => c(env.parent!));

@@ -95,7 +95,7 @@ export function equals(a: Value, b: Value, pos: Pos | null): boolean {
 }
 
 /** Equality of two possibly lazy elements of lists/sets: pointer-equal ones are equal. */
-function eqLazy(a: Lazy, b: Lazy, pos: Pos | null): boolean {
+export function eqLazy(a: Lazy, b: Lazy, pos: Pos | null): boolean {
   if (a === b) {
     force(a);
     return true;
@@ -104,7 +104,8 @@ function eqLazy(a: Lazy, b: Lazy, pos: Pos | null): boolean {
 }
 
 export function eqValues(a: Value, b: Value, pos: Pos | null): boolean {
-  if (a === b && !isFunction(a)) return true;
+  // pointer equality only counts for elements of lists and sets (eqLazy)
+  if (a === b && !isFunction(a) && !Array.isArray(a) && !(a instanceof NixAttrs)) return true;
   if (typeof a === "bigint") {
     if (typeof b === "bigint") return a === b;
     if (typeof b === "number") return Number(a) === b;

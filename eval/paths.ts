@@ -21,5 +21,9 @@ export function dirOf(p: string): string {
   const slash = p.lastIndexOf("/");
   if (slash < 0) return ".";
   if (slash === 0) return "/";
-  return p.slice(0, slash);
+  // Nix 2.26 also drops the slashes before the last component ("a//b" -> "a"),
+  // but keeps an all-slash prefix as it is ("//" -> "//")
+  let end = slash;
+  while (end > 0 && p[end - 1] === "/") end--;
+  return end === 0 ? p.slice(0, slash + 1) : p.slice(0, end);
 }

@@ -1,7 +1,7 @@
 // Printing values as `nix-instantiate --eval` (Nix 2.26) does.
 import { Lambda, Lazy, NixAttrs, NixPath, NixString, PrimOp, PrimOpApp, Thunk, Value, force } from "./value";
 
-const KEYWORDS = new Set(["if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"]);
+const KEYWORDS = new Set(["if", "then", "else", "assert", "with", "let", "in", "rec", "inherit"]);
 const IDENT = /^[a-zA-Z_][a-zA-Z0-9_'-]*$/;
 
 export function printAttrName(name: string): string {

@@ -6,7 +6,7 @@ import { homedir } from "node:os";
 import type { Expr, Pos } from "./ast";
 import { parse } from "./parser";
 import { Compiler } from "./compile";
-import { Env, EvalError, Lazy, NixAttrs, NixPath, Value, force } from "./value";
+import { Env, EvalError, Lazy, NixAttrs, NixPath, ThrownError, Value, force } from "./value";
 import { canonPath } from "./paths";
 import type { EvalStore } from "./io";
 import { ReadOnlyStore } from "./io";
@@ -90,7 +90,7 @@ export class EvalState {
   findSearchPath(path: string, pos: Pos | null): Value {
     const found = this.lookupSearchPath(this.searchPath, path);
     if (found === null)
-      throw new EvalError(`file '${path}' was not found in the Nix search path (add it using $NIX_PATH or -I)`, pos);
+      throw new ThrownError(`file '${path}' was not found in the Nix search path (add it using $NIX_PATH or -I)`, pos);
     return new NixPath(found);
   }
 

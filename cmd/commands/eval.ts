@@ -1,12 +1,78 @@
 // `tvix eval`: evaluate a Nix expression (like nix-instantiate --eval).
+// Evaluation runs on a big-stack worker (cmd/bigstack.ts) so that deeply
+// recursive Nix code cannot overflow the JS stack.
 import type { Command } from "commander";
-import { NotImplementedError } from "../errors";
+import { runOnBigStack } from "../bigstack";
+import type { EvalRequest } from "../../eval/driver";
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
+/** Adds the nix-instantiate evaluation flags to a command. */
+export function evalOptions(c: Command): Command {
+  return c
+    .option("-E, --expr <expr>", "evaluate EXPR instead of a file")
+    .option("-A, --attr <path>", "select an attribute path (repeatable)", collect, [])
+    .option("-I, --include <path>", "add a search path entry (prefix=path or path)", collect, [])
+    .option("--strict", "evaluate deeply (attribute sets and lists fully)")
+    .option("--json", "print the result as JSON")
+    .option("--xml", "print the result as XML")
+    .option("--no-location", "omit source positions from XML output")
+    .option("--show-trace", "show the full evaluation trace on errors")
+    .option("--parse", "only parse the expression")
+    .option("--read-write-mode", "accepted for nix-instantiate compatibility")
+    .option("--eval", "accepted for nix-instantiate compatibility")
+    .option("--eval-only", "accepted for nix-instantiate compatibility")
+    .option("--timeout <s>", "accepted for nix-instantiate compatibility")
+    .option("--store-dir <dir>", "the Nix store directory", "/nix/store");
+}
+
+/** --arg and --argstr take two values each; commander can't, so they are pulled out first. */
+export function extractArgs(argv: string[]): { rest: string[]; args: EvalRequest["args"] } {
+  const rest: string[] = [];
+  const args: EvalRequest["args"] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--arg" || a === "--argstr") {
+      if (i + 2 >= argv.length + 0 && argv[i + 2] === undefined) throw new Error(`flag '${a}' requires 2 arguments`);
+      args.push({ name: argv[i + 1], kind: a === "--arg" ? "expr" : "str", value: argv[i + 2] });
+      i += 2;
+    } else rest.push(a);
+  }
+  return { rest, args };
+}
+
+export function toRequest(opts: Record<string, any>, files: string[], args: EvalRequest["args"]): EvalRequest {
+  if (files.length > 1) throw new Error(`more than one file given: ${files.join(" ")}`);
+  return {
+    expr: opts.expr,
+    file: files[0],
+    attrPaths: opts.attr ?? [],
+    args,
+    nixPath: opts.include ?? [],
+    strict: !!opts.strict,
+    output: opts.json ? "json" : opts.xml ? "xml" : "nix",
+    location: opts.location !== false,
+    showTrace: !!opts.showTrace,
+    parseOnly: !!opts.parse,
+    cwd: process.cwd(),
+    storeDir: opts.storeDir,
+  };
+}
+
+// --arg/--argstr pairs found in process argv before commander parses it (set by cli.ts).
+let pendingArgs: EvalRequest["args"] = [];
+export function setPendingArgs(a: EvalRequest["args"]): void {
+  pendingArgs = a;
+}
 
 export function register(program: Command): void {
-  program
-    .command("eval")
-    .description("evaluate a Nix expression (like nix-instantiate --eval)")
-    .action(() => {
-      throw new NotImplementedError("tvix eval");
+  evalOptions(program.command("eval").description("evaluate a Nix expression (like nix-instantiate --eval)"))
+    .argument("[file]", "the file to evaluate (default ./default.nix; - for stdin)")
+    .action(async (file: string | undefined, opts: Record<string, any>) => {
+      const req = toRequest(opts, file ? [file] : [], pendingArgs);
+      const { exitCode } = await runOnBigStack("eval", req);
+      process.exitCode = exitCode;
     });
 }

@@ -1,12 +1,209 @@
-// `tvix store`: store operations (daemon, import, nar, ls, cat, path-info, verify).
+// `tvix store`: store operations on castore stores (import, nar, ls, cat,
+// path-info, verify, materialise); `daemon` is its own issue.
 import type { Command } from "commander";
-import { NotImplementedError } from "../errors";
+import { once } from "node:events";
+import { NotImplementedError, UserError } from "../errors";
+
+async function openAny(url: string | undefined) {
+  await import("../../stores/backends");
+  const { openStore, defaultStoreUrl } = await import("../../stores/url");
+  return openStore(url ?? defaultStoreUrl());
+}
+
+async function openCastore(url: string | undefined, what: string) {
+  const store = await openAny(url);
+  const { CastoreNixStore } = await import("../../stores/castore-store");
+  if (!(store instanceof CastoreNixStore)) {
+    await store.close();
+    throw new UserError(`'tvix store ${what}' needs a castore store (local:// or memory://), not '${store.url}'`);
+  }
+  return store;
+}
+
+async function writeStdout(chunks: AsyncIterable<Uint8Array>): Promise<void> {
+  for await (const c of chunks) if (!process.stdout.write(c)) await once(process.stdout, "drain");
+}
+
+/** Splits "/nix/store/<base>/a/b" into the store path and its sub-path components. */
+function splitStorePath(arg: string, storeDir: string): { storePath: string; sub: string[] } {
+  const prefix = storeDir.endsWith("/") ? storeDir : storeDir + "/";
+  if (!arg.startsWith(prefix)) throw new UserError(`path '${arg}' is not in the Nix store ${storeDir}`);
+  const [base, ...sub] = arg.slice(prefix.length).split("/").filter((c) => c !== "");
+  if (!base) throw new UserError(`path '${arg}' is not a store path`);
+  return { storePath: prefix + base, sub };
+}
+
+async function resolveNode(arg: string, url: string | undefined) {
+  const store = await openCastore(url, "ls/cat");
+  const { storePath, sub } = splitStorePath(arg, store.storeDir);
+  const info = await store.pathInfo(storePath).catch((e: Error) => {
+    throw new UserError(e.message);
+  });
+  if (!info) throw new UserError(`path '${storePath}' is not valid in store '${store.url}'`);
+  const { directoryEntries } = await import("../../core/castore");
+  let node = info.node;
+  const dec = new TextDecoder();
+  for (let i = 0; i < sub.length; i++) {
+    if (node.type !== "directory") throw new UserError(`'${[storePath, ...sub.slice(0, i)].join("/")}' is not a directory`);
+    const dir = await store.directories.get(node.digest);
+    if (!dir) throw new Error(`directory of '${[storePath, ...sub.slice(0, i)].join("/")}' is missing from the store`);
+    const next = directoryEntries(dir).find((e) => dec.decode(e.name) === sub[i]);
+    if (!next) throw new UserError(`path '${[storePath, ...sub.slice(0, i + 1)].join("/")}' does not exist`);
+    node = next;
+  }
+  return { store, node, path: [storePath, ...sub].join("/") };
+}
+
+function withStore(c: Command): Command {
+  return c.option("--store <url>", "the store URL (default: $TVIX_STORE or local://$TVIX_HOME/store)");
+}
 
 export function register(program: Command): void {
-  program
-    .command("store")
-    .description("store operations (daemon, import, nar, ls, cat, path-info, verify)")
+  const store = program.command("store").description("store operations (daemon, import, nar, ls, cat, path-info, verify, materialise)");
+
+  store
+    .command("daemon")
+    .description("serve the nix-daemon protocol")
+    .allowUnknownOption(true)
     .action(() => {
-      throw new NotImplementedError("tvix store");
+      throw new NotImplementedError("tvix store daemon");
     });
+
+  withStore(store.command("import"))
+    .description("add files or directories to the store like nix-store --add; prints their store paths")
+    .argument("<paths...>", "files or directories")
+    .action(async (paths: string[], opts: { store?: string }) => {
+      const s = await openCastore(opts.store, "import");
+      const { ingestPath } = await import("../../stores/nar-bridge");
+      const { resolve } = await import("node:path");
+      const { existsSync } = await import("node:fs");
+      try {
+        for (const p of paths) {
+          const abs = resolve(p);
+          if (!existsSync(abs)) throw new UserError(`path '${p}' does not exist`);
+          const info = await ingestPath(s, abs, s.storeDir);
+          await s.registerPath(info);
+          process.stdout.write(info.storePath + "\n");
+        }
+      } finally {
+        await s.close();
+      }
+    });
+
+  withStore(store.command("nar"))
+    .description("write the NAR of a store path to stdout")
+    .argument("<path>", "store path")
+    .action(async (path: string, opts: { store?: string }) => {
+      const s = await openAny(opts.store);
+      try {
+        if (!(await s.queryPathInfo(path))) throw new UserError(`path '${path}' is not valid in store '${s.url}'`);
+        await writeStdout(s.narFromPath(path));
+      } finally {
+        await s.close();
+      }
+    });
+
+  withStore(store.command("ls"))
+    .description("list a directory (or show a file) inside a store path")
+    .argument("<path>", "store path, optionally followed by /sub/path")
+    .option("-l, --long", "show type, permissions and sizes")
+    .action(async (path: string, opts: { store?: string; long?: boolean }) => {
+      const { store: s, node } = await resolveNode(path, opts.store);
+      const { directoryEntries } = await import("../../core/castore");
+      const dec = new TextDecoder();
+      const line = (n: typeof node, name: string): string => {
+        if (!opts.long) return name;
+        if (n.type === "directory") return `dr-xr-xr-x ${"0".padStart(12)} ${name}`;
+        if (n.type === "file") return `${n.executable ? "-r-xr-xr-x" : "-r--r--r--"} ${String(n.size).padStart(12)} ${name}`;
+        return `lrwxrwxrwx ${"0".padStart(12)} ${name} -> ${dec.decode(n.target)}`;
+      };
+      try {
+        if (node.type !== "directory") {
+          process.stdout.write(line(node, path.replace(/\/+$/, "").split("/").pop()!) + "\n");
+          return;
+        }
+        const dir = await s.directories.get(node.digest);
+        if (!dir) throw new Error(`directory of '${path}' is missing from the store`);
+        for (const e of directoryEntries(dir)) process.stdout.write(line(e, dec.decode(e.name)) + "\n");
+      } finally {
+        await s.close();
+      }
+    });
+
+  withStore(store.command("cat"))
+    .description("write the contents of a file inside a store path to stdout")
+    .argument("<path>", "store path followed by /sub/path of a file")
+    .action(async (path: string, opts: { store?: string }) => {
+      const { store: s, node } = await resolveNode(path, opts.store);
+      try {
+        if (node.type === "directory") throw new UserError(`'${path}' is a directory`);
+        if (node.type === "symlink") throw new UserError(`'${path}' is a symlink to '${new TextDecoder().decode(node.target)}'`);
+        const contents = await s.blobs.open(node.digest);
+        if (!contents) throw new Error(`the contents of '${path}' are missing from the store`);
+        await writeStdout(contents);
+      } finally {
+        await s.close();
+      }
+    });
+
+  withStore(store.command("path-info"))
+    .description("show metadata of store paths")
+    .argument("<paths...>", "store paths")
+    .option("--json", "print JSON")
+    .option("-r, --recursive", "include the closure (all references, recursively)")
+    .action(async (paths: string[], opts: { store?: string; json?: boolean; recursive?: boolean }) => {
+      const s = await openAny(opts.store);
+      const { collectPathInfos } = await import("../../stores/path-info-cli");
+      try {
+        const infos = await collectPathInfos(s, paths, !!opts.recursive);
+        if (opts.json) {
+          process.stdout.write(JSON.stringify(infos.map((i) => ({
+            path: i.storePath,
+            narHash: i.narHash,
+            narSize: i.narSize,
+            references: i.references,
+            ...(i.deriver ? { deriver: i.deriver } : {}),
+            signatures: i.signatures,
+            ...(i.ca ? { ca: i.ca } : {}),
+          }))) + "\n");
+        } else for (const i of infos) process.stdout.write(i.storePath + "\n");
+      } finally {
+        await s.close();
+      }
+    });
+
+  withStore(store.command("verify"))
+    .description("recheck every path's NAR hash from castore, and every chunk's digest")
+    .action(async (opts: { store?: string }) => {
+      const s = await openCastore(opts.store, "verify");
+      const { verifyStore } = await import("../../stores/verify");
+      try {
+        const r = await verifyStore(s, (m) => process.stderr.write(`corrupt: ${m}\n`));
+        const temps = r.strayTempFiles ? `, removed ${r.strayTempFiles} stray temp file(s)` : "";
+        if (r.problems.length > 0)
+          throw new UserError(`store '${s.url}' is corrupt: ${r.problems.length} problem(s) in ${r.paths} path(s) and ${r.chunks} chunk(s)${temps}`);
+        process.stderr.write(`verified ${r.paths} path(s) and ${r.chunks} chunk(s): all good${temps}\n`);
+      } finally {
+        await s.close();
+      }
+    });
+
+  withStore(store.command("materialise"))
+    .alias("materialize")
+    .description("write store paths out of castore as real trees under a store directory")
+    .argument("<paths...>", "store paths")
+    .requiredOption("--to <dir>", "the store directory to write to")
+    .action(async (paths: string[], opts: { store?: string; to: string }) => {
+      const s = await openCastore(opts.store, "materialise");
+      const { materialise } = await import("../../stores/materialise");
+      const { resolve } = await import("node:path");
+      try {
+        for (const p of paths) process.stdout.write((await materialise(s, p, resolve(opts.to))) + "\n");
+      } finally {
+        await s.close();
+      }
+    });
+
+  for (const c of store.commands) c.exitOverride().configureOutput(program.configureOutput());
+  store.exitOverride().configureOutput(program.configureOutput());
 }

@@ -60,10 +60,10 @@ export function register(def: Definer): void {
     return new NixAttrs(m);
   });
   def("mapAttrs", 2, ([f, s], pos) => {
-    const fn = force(f);
+    // the function is not forced until an attribute is (Nix is lazy in it)
     const a = forceAttrs(s, pos);
     const m = new Map<string, Lazy>();
-    for (const [k, v] of a.map) m.set(k, Thunk.of(() => callFunction(callFunction(fn, k, pos), v, pos)));
+    for (const [k, v] of a.map) m.set(k, Thunk.of(() => callFunction(callFunction(force(f), k, pos), v, pos)));
     return new NixAttrs(m, a.positions);
   });
   def("zipAttrsWith", 2, ([f, l], pos) => {

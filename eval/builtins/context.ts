@@ -3,8 +3,23 @@
 // its outputs), "!out!/nix/store/x.drv" (one output of a derivation).
 import { EvalError, Lazy, NixAttrs, force, forceAttrs, forceBool, forceList, forceString, forceStringValue, mkString, strValue, ctxOf } from "../value";
 import type { Definer } from "./registry";
+import { coerceToString } from "../coerce";
+import { canonPath } from "../paths";
+import { isStorePath } from "../../core/store-path";
 
 export function register(def: Definer): void {
+  // builtins.storePath: a store path (or a path inside one) as a string that
+  // depends on that store path. Read-only evaluation does not check validity.
+  def("storePath", 1, ([p], pos, state) => {
+    if (state.options.pureEval) throw new EvalError("'builtins.storePath' is not allowed in pure evaluation mode", pos);
+    const path = canonPath(strValue(coerceToString(state, p, pos, { coerceMore: false, copyToStore: false })));
+    const dir = state.options.storeDir + "/";
+    if (!path.startsWith(dir) || path.length === dir.length) throw new EvalError(`path '${path}' is not in the Nix store`, pos);
+    const slash = path.indexOf("/", dir.length);
+    const storePath = slash < 0 ? path : path.slice(0, slash);
+    if (!isStorePath(storePath, state.options.storeDir)) throw new EvalError(`path '${path}' is not in the Nix store`, pos);
+    return mkString(path, new Set([storePath]));
+  });
   def("hasContext", 1, ([s], pos) => ctxOf(forceStringValue(s, pos)).size > 0);
   def("unsafeDiscardStringContext", 1, ([s], pos) => strValue(forceStringValue(s, pos)));
   def("unsafeDiscardOutputDependency", 1, ([s], pos) => {

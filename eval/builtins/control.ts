@@ -98,18 +98,29 @@ export function register(def: Definer): void {
     const work = [...forceList(start, pos)];
     const opFn = force(op);
     const result: Lazy[] = [];
+    // Seen keys, kept sorted: like Nix's std::set ordered by `<`, so keys
+    // that cannot be compared (functions, mixed types) are an error.
     const keys: Value[] = [];
-    const seenKey = (k: Value) => keys.some((x) => typeOf(x) === typeOf(k) && eqValues(x, k, pos) && !lessThan(x, k, pos));
-    while (work.length > 0) {
-      const e = work.shift()!;
-      const ea = forceAttrs(e, pos);
+    const insertKey = (k: Value): boolean => {
+      let lo = 0;
+      let hi = keys.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (lessThan(keys[mid], k, pos)) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo < keys.length && !lessThan(k, keys[lo], pos)) return false;
+      keys.splice(lo, 0, k);
+      return true;
+    };
+    for (let i = 0; i < work.length; i++) {
+      const ea = forceAttrs(work[i], pos);
+      work[i] = null; // let processed elements be collected
       const key = ea.get("key");
       if (key === undefined) throw new EvalError("attribute 'key' missing", pos);
-      const kv = force(key);
-      if (seenKey(kv)) continue;
-      keys.push(kv);
+      if (!insertKey(force(key))) continue;
       result.push(ea);
-      work.push(...forceList(callFunction(opFn, ea, pos), pos));
+      for (const x of forceList(callFunction(opFn, ea, pos), pos)) work.push(x);
     }
     return result;
   });

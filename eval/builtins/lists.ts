@@ -2,7 +2,7 @@
 import { EvalError, Lazy, NixAttrs, Thunk, Value, force, forceBool, forceFunction, forceInt, forceList, forceString } from "../value";
 import type { Definer } from "./registry";
 import { callFunction } from "../call";
-import { eqValues, lessThan } from "../operators";
+import { eqLazy, eqValues, lessThan } from "../operators";
 
 export function register(def: Definer): void {
   def("length", 1, ([l], pos) => BigInt(forceList(l, pos).length));
@@ -23,8 +23,7 @@ export function register(def: Definer): void {
     return force(xs[Number(i)]);
   });
   def("elem", 2, ([x, l], pos) => {
-    const v = force(x);
-    return forceList(l, pos).some((e) => eqValues(v, force(e), pos));
+    return forceList(l, pos).some((e) => eqLazy(x, e, pos));
   });
   def("map", 2, ([f, l], pos) => {
     const xs = forceList(l, pos);
@@ -61,9 +60,11 @@ export function register(def: Definer): void {
   def("foldl'", 3, ([f, init, l], pos) => {
     const fn = force(f);
     const xs = forceList(l, pos);
-    let acc: Value = force(init);
+    // the initial accumulator is only forced when the list is empty
+    if (xs.length === 0) return force(init);
+    let acc: Lazy = init;
     for (const x of xs) acc = force(callFunction(callFunction(fn, acc, pos), x, pos));
-    return acc;
+    return acc as Value;
   });
   def("all", 2, ([f, l], pos) => {
     const fn = force(f);

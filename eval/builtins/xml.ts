@@ -8,7 +8,7 @@ import { isDerivation } from "../operators";
 export function register(def: Definer): void {
   def("toXML", 1, ([v], pos) => {
     const ctx = new Set<string>();
-    const s = toXML(v, true, pos, ctx);
+    const s = toXML(v, false, pos, ctx);
     return ctx.size ? new NixString(s, ctx) : s;
   });
 }
@@ -33,12 +33,9 @@ export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<stri
       lines.push(`${ind}<string value="${esc(strValue(v))}" />`);
     } else if (v instanceof NixPath) lines.push(`${ind}<path value="${esc(v.path)}" />`);
     else if (Array.isArray(v)) {
-      if (v.length === 0) lines.push(`${ind}<list />`);
-      else {
-        lines.push(`${ind}<list>`);
-        for (const e of v) go(e, ind + "  ");
-        lines.push(`${ind}</list>`);
-      }
+      lines.push(`${ind}<list>`);
+      for (const e of v) go(e, ind + "  ");
+      lines.push(`${ind}</list>`);
     } else if (v instanceof NixAttrs) {
       if (isDerivation(v)) {
         const drvPath = v.get("drvPath");
@@ -70,15 +67,12 @@ export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<stri
         lines.push(`${ind}</derivation>`);
         return;
       }
-      if (v.size === 0) lines.push(`${ind}<attrs />`);
-      else {
-        lines.push(`${ind}<attrs>`);
-        attrsBody(v, ind + "  ");
-        lines.push(`${ind}</attrs>`);
-      }
+      lines.push(`${ind}<attrs>`);
+      attrsBody(v, ind + "  ");
+      lines.push(`${ind}</attrs>`);
     } else if (v instanceof Lambda) {
       const info = v.info;
-      const loc = location ? ` column="${info.pos.column}" line="${info.pos.line}" path="${esc(info.pos.file)}"` : "";
+      const loc = location ? ` column="${info.pos.column}" line="${info.pos.line}" ${pathAttr(info.pos.file)}` : "";
       lines.push(`${ind}<function${loc}>`);
       if (info.formals) {
         const at = info.arg !== undefined ? ` name="${esc(info.arg)}"` : "";
@@ -92,7 +86,7 @@ export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<stri
   const attrsBody = (v: NixAttrs, ind: string) => {
     for (const k of v.keys()) {
       const p = v.positions?.get(k);
-      const loc = location && p ? ` column="${p.column}" line="${p.line}" path="${esc(p.file)}"` : "";
+      const loc = location && p ? ` column="${p.column}" line="${p.line}" ${pathAttr(p.file)}` : "";
       lines.push(`${ind}<attr${loc} name="${esc(k)}">`);
       go(v.map.get(k)!, ind + "  ");
       lines.push(`${ind}</attr>`);
@@ -102,4 +96,9 @@ export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<stri
   go(l, "  ");
   lines.push("</expr>");
   return lines.join("\n") + "\n";
+}
+
+/** Positions of -E expressions have no file: Nix then omits the path attribute. */
+function pathAttr(file: string): string {
+  return file ? ` path="${esc(file)}"` : "";
 }

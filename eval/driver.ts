@@ -1,0 +1,244 @@
+// The evaluation front end shared by `tvix eval`, `tvix instantiate` and the
+// nix-instantiate drop-in: read the expression, auto-call it with --arg and
+// --argstr, walk -A attribute paths, print the results as Nix 2.26 does, and
+// turn evaluation errors into Nix-style messages.
+import { readFileSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Expr, Pos } from "./ast";
+import { EvalState, EvalOptions } from "./state";
+import { installBuiltins } from "./builtins";
+import { ParseError, formatPos, parse } from "./parser";
+import { EvalError, Lazy, NixAttrs, Thunk, Value, force, forceDeep, isFunction, showType, Lambda } from "./value";
+import { printValue } from "./print";
+import { toJSON } from "./builtins/json";
+import { toXML } from "./builtins/xml";
+import { callFunction } from "./call";
+import type { EvalStore } from "./io";
+
+export interface EvalRequest {
+  /** -E: the expression text; else `file` (default ./default.nix; "-" = stdin). */
+  expr?: string;
+  file?: string;
+  attrPaths: string[];
+  /** --arg NAME EXPR and --argstr NAME STR, in order. */
+  args: { name: string; kind: "expr" | "str"; value: string }[];
+  nixPath: string[];
+  strict: boolean;
+  output: "nix" | "json" | "xml";
+  /** --xml without --no-location prints positions of lambdas and attributes. */
+  location: boolean;
+  showTrace: boolean;
+  /** --parse: print the parsed expression instead of evaluating it. */
+  parseOnly: boolean;
+  cwd: string;
+  storeDir?: string;
+}
+
+export interface EvalIO {
+  out(s: string): void;
+  err(s: string): void;
+  store?: EvalStore;
+}
+
+/** Creates an evaluator with builtins and the search path (-I first, then NIX_PATH). */
+export function makeEvalState(nixPath: string[], opts: Partial<EvalOptions> = {}): EvalState {
+  const envPath = (process.env.NIX_PATH ?? "").split(":").filter(Boolean);
+  const state = new EvalState({ ...opts, nixPath: [...nixPath, ...envPath] });
+  installBuiltins(state);
+  return state;
+}
+
+function readSource(req: EvalRequest): { expr: Expr } | { file: string } {
+  if (req.expr !== undefined) return { expr: parse(req.expr, "", req.cwd) };
+  const f = req.file ?? "./default.nix";
+  if (f === "-") return { expr: parse(readFileSync(0, "utf8"), "", req.cwd) };
+  return { file: resolve(req.cwd, f) };
+}
+
+/** Evaluates --arg / --argstr values into an attribute set for auto-calling. */
+function autoArgs(state: EvalState, req: EvalRequest): NixAttrs | null {
+  if (req.args.length === 0) return null;
+  const m = new Map<string, Lazy>();
+  for (const a of req.args) {
+    if (a.kind === "str") m.set(a.name, a.value);
+    else {
+      const e = parse(a.value, "", req.cwd);
+      m.set(a.name, Thunk.of(() => state.evalExpr(e)));
+    }
+  }
+  return new NixAttrs(m);
+}
+
+/**
+ * Nix's autoCallFunction: a function taking an attribute set pattern is
+ * called with the matching --arg values (and its defaults); other values pass through.
+ */
+export function autoCall(_state: EvalState, v: Lazy, args: NixAttrs | null, pos: Pos | null): Value {
+  const fv = force(v);
+  if (fv instanceof NixAttrs && fv.get("__functor") !== undefined) {
+    // a functor: Nix calls it when it has a formals argument; calling through __functor
+    const inner = callFunction(force(fv.get("__functor")!), fv, pos);
+    if (inner instanceof Lambda && inner.info.formals) return callFunction(inner, argsFor(inner, args), pos);
+    return fv;
+  }
+  if (!(fv instanceof Lambda) || !fv.info.formals) return fv;
+  return callFunction(fv, argsFor(fv, args), pos);
+}
+
+function argsFor(fn: Lambda, args: NixAttrs | null): NixAttrs {
+  const m = new Map<string, Lazy>();
+  const formals = fn.info.formals!;
+  if (formals.ellipsis && args) {
+    for (const [k, v] of args.map) m.set(k, v);
+  } else {
+    formals.names.forEach((name, i) => {
+      const a = args?.get(name);
+      if (a !== undefined) m.set(name, a);
+      else if (!formals.defaults[i])
+        throw new EvalError(
+          `cannot evaluate a function that has an argument without a value ('${name}')\n` +
+            `Nix attempted to evaluate a function as a top level expression; in this case it must have its arguments supplied either by default values, or passed explicitly with '--arg' or '--argstr'. See https://nix.dev/manual/nix/stable/language/constructs.html#functions.`,
+          fn.info.pos,
+        );
+    });
+  }
+  return new NixAttrs(m);
+}
+
+/** Follows an -A attribute path ("a.b.0.c"; quoted components allowed), auto-calling at each step. */
+export function findAlongAttrPath(state: EvalState, path: string, args: NixAttrs | null, root: Lazy): Lazy {
+  const tokens = splitAttrPath(path);
+  let v: Lazy = root;
+  for (const tok of tokens) {
+    const cur = autoCall(state, v, args, null);
+    if (/^[0-9]+$/.test(tok)) {
+      if (!Array.isArray(cur))
+        throw new EvalError(`the expression selected by the selection path '${path}' should be a list but is ${showType(cur)}`);
+      const i = Number(tok);
+      if (i >= cur.length) throw new EvalError(`list index ${i} in selection path '${path}' is out of range`);
+      v = cur[i];
+    } else {
+      if (!(cur instanceof NixAttrs))
+        throw new EvalError(`the expression selected by the selection path '${path}' should be a set but is ${showType(cur)}`);
+      const a = cur.get(tok);
+      if (a === undefined) throw new EvalError(`attribute '${tok}' in selection path '${path}' not found`);
+      v = a;
+    }
+  }
+  return v;
+}
+
+export function splitAttrPath(path: string): string[] {
+  if (path === "") return [];
+  const out: string[] = [];
+  let cur = "";
+  for (let i = 0; i < path.length; i++) {
+    const c = path[i];
+    if (c === ".") {
+      out.push(cur);
+      cur = "";
+    } else if (c === '"') {
+      const end = path.indexOf('"', i + 1);
+      if (end < 0) throw new EvalError(`missing closing quote in selection path '${path}'`);
+      cur += path.slice(i + 1, end);
+      i = end;
+    } else cur += c;
+  }
+  out.push(cur);
+  if (out.some((t) => t === "")) throw new EvalError(`empty attribute name in selection path '${path}'`);
+  return out;
+}
+
+/** Loads the top-level value of a request (file or expression). */
+export function loadRoot(state: EvalState, req: EvalRequest): Lazy {
+  const src = readSource(req);
+  if ("expr" in src) return Thunk.of(() => state.evalExpr(src.expr));
+  let file = src.file;
+  try {
+    if (statSync(file).isDirectory()) file = join(file, "default.nix");
+  } catch {
+    throw new EvalError(`path '${file}' does not exist`);
+  }
+  return Thunk.of(() => state.importFile(file, null));
+}
+
+/** Runs `nix-instantiate --eval`-style evaluation; returns the exit code. */
+export function runEval(req: EvalRequest, io: EvalIO): number {
+  try {
+    if (req.parseOnly) {
+      const src = readSource(req);
+      const e = "expr" in src ? src.expr : parse(readFileSync(src.file, "utf8"), src.file, src.file.replace(/\/[^/]*$/, "") || "/");
+      void e;
+      throw new EvalError("not implemented: printing parsed expressions (--parse); the expression parsed without errors");
+    }
+    const state = makeEvalState(req.nixPath, { storeDir: req.storeDir, store: io.store });
+    state.traceSink = (m) => io.err(m + "\n");
+    const root = loadRoot(state, req);
+    const args = autoArgs(state, req);
+    for (const ap of req.attrPaths.length ? req.attrPaths : [""]) {
+      const v = findAlongAttrPath(state, ap, args, root);
+      const res: Lazy = args ? autoCall(state, v, args, null) : force(v);
+      io.out(printResult(state, res, req) + "\n");
+    }
+    return 0;
+  } catch (e) {
+    io.err(formatEvalError(e, req.showTrace));
+    return 1;
+  }
+}
+
+export function printResult(state: EvalState, v: Lazy, req: Pick<EvalRequest, "output" | "strict" | "location">): string {
+  switch (req.output) {
+    case "json":
+      return toJSON(state, v, null, new Set());
+    case "xml":
+      return toXML(req.strict ? forceDeep(v) : v, req.location, null, new Set()).replace(/\n$/, "");
+    default:
+      if (req.strict) forceDeep(v);
+      return printValue(v, { strict: req.strict });
+  }
+}
+
+/** Nix-style error text: "error: ...", positions, and the trace with --show-trace. */
+export function formatEvalError(e: unknown, showTrace: boolean): string {
+  if (e instanceof ParseError) return `error: ${e.message}\n       at ${formatPos(e.pos)}:\n${snippet(e.pos)}`;
+  if (e instanceof EvalError) {
+    let out = "error:";
+    const trace = showTrace ? e.trace : e.trace.slice(-1);
+    for (const t of [...trace].reverse()) {
+      out += `\n       … ${t.msg}`;
+      if (t.pos) out += `\n         at ${formatPos(t.pos)}:\n${snippet(t.pos)}`;
+      out += "\n";
+    }
+    out += `\n       error: ${e.message}`;
+    if (e.pos && !trace.some((t) => t.pos === e.pos)) out += `\n       at ${formatPos(e.pos)}:\n${snippet(e.pos)}`;
+    if (!showTrace && e.trace.length > 1) out += `\n       (use '--show-trace' to show detailed location information)`;
+    return out.replace(/\n+$/, "") + "\n";
+  }
+  if (e instanceof RangeError && /call stack/.test(e.message)) return "error: stack overflow (possible infinite recursion)\n";
+  const err = e as Error;
+  if (process.env.TVIX_DEBUG) return `${err?.stack}\nerror: ${err?.message ?? String(e)}\n`;
+  return `error: ${err?.message ?? String(e)}\n`;
+}
+
+const fileLines = new Map<string, string[]>();
+function snippet(pos: Pos): string {
+  if (!pos.file) return "";
+  let lines = fileLines.get(pos.file);
+  if (!lines) {
+    try {
+      lines = readFileSync(pos.file, "utf8").split("\n");
+    } catch {
+      return "";
+    }
+    fileLines.set(pos.file, lines);
+  }
+  const line = lines[pos.line - 1];
+  if (line === undefined) return "";
+  const n = String(pos.line);
+  const pad = " ".repeat(n.length);
+  return `          ${pad} |\n          ${n}| ${line}\n          ${pad} | ${" ".repeat(Math.max(0, pos.column - 1))}^\n`;
+}
+
+export type { Value };
+void isFunction;
