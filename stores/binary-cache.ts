@@ -203,9 +203,17 @@ export class BinaryCacheStore implements NixStore, SignatureChecking {
     if (!ni) throw new Error(`path '${storePath}' is not valid in '${this.url}'`);
     let file = await this.backend.get(ni.url);
     if (!file) throw new Error(`the NAR '${ni.url}' of '${storePath}' is missing from '${this.url}'`);
+    const compression = parseCompression(ni.compression);
+    if (compression === "none") {
+      // the file is the NAR: one verification covers both
+      if ((ni.fileHash && !ni.fileHash.equals(ni.narHash)) || (ni.fileSize !== undefined && ni.fileSize !== ni.narSize))
+        throw new IntegrityError(`narinfo of '${storePath}' in '${this.url}' is uncompressed but its FileHash/FileSize differ from its NarHash/NarSize`);
+      yield* verifyStream(file, { hash: ni.narHash, size: ni.narSize }, `NAR of '${storePath}' from '${this.url}'`);
+      return;
+    }
     if (ni.fileHash || ni.fileSize !== undefined)
       file = verifyStream(file, { hash: ni.fileHash, size: ni.fileSize }, `file '${ni.url}' of '${storePath}' in '${this.url}'`);
-    const nar = decompress(parseCompression(ni.compression), file);
+    const nar = decompress(compression, file);
     yield* verifyStream(nar, { hash: ni.narHash, size: ni.narSize }, `NAR of '${storePath}' from '${this.url}'`);
   }
 
@@ -221,10 +229,17 @@ export class BinaryCacheStore implements NixStore, SignatureChecking {
     let fileSize: number;
     try {
       const verified = verifyStream(nar, { hash: narHash, size: info.narSize }, `NAR of '${info.storePath}'`);
-      const compressed = compress(this.opts.compression, verified, { parallel: this.opts.parallelCompression, level: this.opts.compressionLevel });
-      const m = measureStream(compressed);
-      await pipeline(Readable.from(m.stream), createWriteStream(staging.path));
-      ({ hash: fileHash, size: fileSize } = m.result());
+      if (this.opts.compression === "none") {
+        // the file is the NAR, whose hash and size were just verified
+        await pipeline(Readable.from(verified), createWriteStream(staging.path));
+        fileHash = narHash;
+        fileSize = info.narSize;
+      } else {
+        const compressed = compress(this.opts.compression, verified, { parallel: this.opts.parallelCompression, level: this.opts.compressionLevel });
+        const m = measureStream(compressed);
+        await pipeline(Readable.from(m.stream), createWriteStream(staging.path));
+        ({ hash: fileHash, size: fileSize } = m.result());
+      }
       const key = `nar/${fileHash.toNixBase32()}.nar${ext}`;
       if (await this.backend.exists(key)) await staging.discard();
       else await staging.commit(key, "application/x-nix-nar");
