@@ -4,10 +4,14 @@
 import { createBLAKE3, type IHasher } from "hash-wasm";
 
 let shared: IHasher | undefined;
+let initialising: Promise<void> | undefined;
 
-/** Compiles the WASM module; await once before using blake3(). */
-export async function initBlake3(): Promise<void> {
-  if (!shared) shared = await createBLAKE3();
+/** Compiles the WASM module; await once before using blake3(). Concurrent callers share one instance. */
+export function initBlake3(): Promise<void> {
+  if (shared) return Promise.resolve();
+  return (initialising ??= createBLAKE3().then((h) => {
+    shared = h;
+  }));
 }
 
 /** BLAKE3-256 of a buffer (initBlake3 must have completed). */

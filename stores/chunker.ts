@@ -42,43 +42,50 @@ export function cutPoint(b: Uint8Array, off: number, len: number): number {
   return n;
 }
 
+/** Input is gathered up to this size before cutting, so that each byte is copied once. */
+const GATHER = 4 * 1024 * 1024;
+
 /** Streaming chunker: push data, get back the chunks completed so far; finish() flushes the rest. */
 export class Chunker {
-  private pend: Uint8Array = new Uint8Array(0);
+  private parts: Uint8Array[] = [];
+  private total = 0;
 
   push(data: Uint8Array): Uint8Array[] {
-    let buf: Uint8Array;
-    if (this.pend.length === 0) buf = data;
-    else {
-      buf = new Uint8Array(this.pend.length + data.length);
-      buf.set(this.pend);
-      buf.set(data, this.pend.length);
-    }
-    const out: Uint8Array[] = [];
-    let off = 0;
-    // only cut where a full MAX_CHUNK window is available: later data could move the cut
-    while (buf.length - off >= MAX_CHUNK) {
-      const c = cutPoint(buf, off, buf.length - off);
-      out.push(buf.subarray(off, off + c));
-      off += c;
-    }
-    // keep the remainder (copied: `data` belongs to the caller)
-    this.pend = buf.slice(off);
-    return out;
+    this.parts.push(data);
+    this.total += data.length;
+    if (this.total < GATHER) return [];
+    return this.cut(false);
   }
 
   finish(): Uint8Array[] {
+    return this.cut(true);
+  }
+
+  private cut(final: boolean): Uint8Array[] {
+    const buf = this.parts.length === 1 ? this.parts[0] : concat(this.parts, this.total);
     const out: Uint8Array[] = [];
     let off = 0;
-    const buf = this.pend;
-    while (off < buf.length) {
+    // except at the end, only cut where a full MAX_CHUNK window is available: later data could move the cut
+    while (off < buf.length && (final || buf.length - off >= MAX_CHUNK)) {
       const c = cutPoint(buf, off, buf.length - off);
       out.push(buf.subarray(off, off + c));
       off += c;
     }
-    this.pend = new Uint8Array(0);
+    // the remainder is kept as a view: pushed buffers must not be reused by the caller
+    this.parts = off < buf.length ? [buf.subarray(off)] : [];
+    this.total = buf.length - off;
     return out;
   }
+}
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }
 
 /** All chunks of an in-memory buffer (same cuts as the streaming Chunker). */

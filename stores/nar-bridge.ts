@@ -42,8 +42,12 @@ type Pending =
 
 /** Files up to this size are collected in memory and stored with one put(). */
 const BUFFER_FILES_UP_TO = 1024 * 1024;
-/** Blob puts allowed in flight while the NAR is still being read. */
-const MAX_IN_FLIGHT = 512;
+/**
+ * Blob puts allowed in flight while the NAR is still being read. A local
+ * store has already written their bytes to temp files; what is pending is
+ * the group commit that makes them durable, so reading runs ahead.
+ */
+const MAX_IN_FLIGHT = 16384;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -74,14 +78,19 @@ export async function ingestNar(
     }
   })();
 
-  const inFlight = new Set<Promise<unknown>>();
+  // blob puts still running; the reader waits when there are too many
+  let inFlight = 0;
+  let wakeReader: (() => void) | null = null;
   const all: Promise<unknown>[] = [];
   const track = (p: Promise<Uint8Array>): Promise<Uint8Array> => {
-    const t = p.then(
-      () => void inFlight.delete(t),
-      () => void inFlight.delete(t),
-    );
-    inFlight.add(t);
+    inFlight++;
+    const settle = () => {
+      inFlight--;
+      const w = wakeReader;
+      wakeReader = null;
+      w?.();
+    };
+    p.then(settle, settle);
     all.push(p);
     p.catch(() => {}); // observed below, after the NAR is read
     return p;
@@ -102,7 +111,7 @@ export async function ingestNar(
         place(path, { type: "directory", entries });
       },
       async file(path, executable, size, contents) {
-        while (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
+        while (inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => (wakeReader = r));
         let digest: Promise<Uint8Array>;
         if (size <= BUFFER_FILES_UP_TO) {
           digest = track(services.blobs.put(await collect(contents, size)));
