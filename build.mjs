@@ -3,14 +3,16 @@
 // application) that needs no node_modules and no TypeScript at run time.
 //
 // Layout of the binary (see docs/packaging.md):
-//   - dist/app.mjs: the whole program as one ESM bundle (ESM because ink's
-//     yoga-layout uses top-level await), embedded as the SEA asset "app.mjs".
+//   - dist/app/: the program as ESM chunks (ESM because ink's yoga-layout
+//     uses top-level await; split so that each command loads only what it
+//     uses: `tvix eval` never loads the S3 client or ink). Each chunk is a
+//     SEA asset.
 //   - dist/sea-entry.cjs: Node 20's SEA entry must be CommonJS; it writes the
-//     asset once to a content-addressed file in the cache directory and
-//     import()s it from there (so worker threads can re-enter it by URL).
+//     chunks once to a content-addressed directory in the cache directory and
+//     import()s main.mjs from there (so worker threads can re-enter it by URL).
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
+import { copyFileSync, chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,9 +26,15 @@ const emptyModule = join(dist, "empty.mjs");
 writeFileSync(emptyModule, "export default undefined;\n");
 
 const t0 = Date.now();
+const appDir = join(dist, "app");
+rmSync(appDir, { recursive: true, force: true });
+rmSync(join(dist, "app.mjs"), { force: true });
 await build({
-  entryPoints: [join(root, "cmd/main.ts")],
-  outfile: join(dist, "app.mjs"),
+  entryPoints: { main: join(root, "cmd/main.ts") },
+  outdir: appDir,
+  outExtension: { ".js": ".mjs" },
+  splitting: true,
+  chunkNames: "chunk-[hash]",
   bundle: true,
   platform: "node",
   format: "esm",
@@ -41,8 +49,15 @@ await build({
   },
   logLevel: "warning",
 });
-const app = readFileSync(join(dist, "app.mjs"));
-const appHash = createHash("sha256").update(app).digest("hex").slice(0, 32);
+const chunks = readdirSync(appDir).sort();
+const h = createHash("sha256");
+let appSize = 0;
+for (const c of chunks) {
+  const data = readFileSync(join(appDir, c));
+  appSize += data.length;
+  h.update(c + "\0" + data.length + "\0").update(data);
+}
+const appHash = h.digest("hex").slice(0, 32);
 
 // The CommonJS entry of the single executable.
 writeFileSync(
@@ -58,31 +73,41 @@ function cacheDir() {
   const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? path.join(process.env.HOME, ".cache") : os.tmpdir());
   return path.join(base, "tvix-ts");
 }
+const chunks = ${JSON.stringify(chunks)};
+// Writes the chunks to a temporary directory, then renames it into place: a
+// reader sees either no directory or a complete one.
 function materialise() {
   const candidates = [cacheDir(), path.join(os.tmpdir(), "tvix-ts-" + (process.getuid ? process.getuid() : "u"))];
   for (const dir of candidates) {
-    const file = path.join(dir, "app-" + hash + ".mjs");
-    try { if (fs.statSync(file).size > 0) return file; } catch {}
+    const target = path.join(dir, "app-" + hash);
+    try { if (fs.statSync(path.join(target, "main.mjs")).size > 0) return target; } catch {}
     try {
       fs.mkdirSync(dir, { recursive: true });
-      const tmp = file + "." + process.pid + ".tmp";
-      const fd = fs.openSync(tmp, "w", 0o644);
-      fs.writeSync(fd, Buffer.from(getAsset("app.mjs")));
-      fs.fsyncSync(fd);
-      fs.closeSync(fd);
-      fs.renameSync(tmp, file);
-      return file;
+      const tmp = target + "." + process.pid + ".tmp";
+      fs.rmSync(tmp, { recursive: true, force: true });
+      fs.mkdirSync(tmp);
+      for (const c of chunks) {
+        const fd = fs.openSync(path.join(tmp, c), "w", 0o644);
+        fs.writeSync(fd, Buffer.from(getAsset(c)));
+        fs.fsyncSync(fd);
+        fs.closeSync(fd);
+      }
+      try { fs.renameSync(tmp, target); } catch (e) {
+        // another process won the race: use its copy
+        fs.rmSync(tmp, { recursive: true, force: true });
+        if (!fs.existsSync(path.join(target, "main.mjs"))) throw e;
+      }
+      return target;
     } catch {}
   }
   return null;
 }
-const file = materialise();
-const url = file ? pathToFileURL(file).href
-  : "data:text/javascript;base64," + Buffer.from(getAsset("app.mjs")).toString("base64");
-import(url).catch((e) => { process.stderr.write("error: " + (e && e.message || e) + "\\n"); process.exit(1); });
+const dir = materialise();
+if (!dir) { process.stderr.write("error: cannot write the program files to a cache directory (set XDG_CACHE_HOME)\\n"); process.exit(1); }
+import(pathToFileURL(path.join(dir, "main.mjs")).href).catch((e) => { process.stderr.write("error: " + (e && e.message || e) + "\\n"); process.exit(1); });
 `,
 );
-console.log(`bundle: dist/app.mjs ${(app.length / 1e6).toFixed(2)} MB in ${Date.now() - t0} ms`);
+console.log(`bundle: dist/app/ ${chunks.length} chunks, ${(appSize / 1e6).toFixed(2)} MB in ${Date.now() - t0} ms`);
 if (onlyBundle) process.exit(0);
 
 writeFileSync(
@@ -93,7 +118,7 @@ writeFileSync(
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache: false,
-    assets: { "app.mjs": join(dist, "app.mjs") },
+    assets: Object.fromEntries(chunks.map((c) => [c, join(appDir, c)])),
   }),
 );
 execFileSync(process.execPath, ["--experimental-sea-config", join(dist, "sea-config.json")], { stdio: "inherit" });

@@ -23,7 +23,7 @@ export function runOnBigStack(task: string, payload: unknown): Promise<TaskResul
     const fromSource = entryUrl!.pathname.endsWith(".ts");
     const w = new Worker(fromSource ? new URL("../scripts/tsx-worker.mjs", entryUrl) : entryUrl!, {
       workerData: { tvixTask: task, payload, tvixEntry: entryUrl!.href },
-      resourceLimits: { stackSizeMb: BIG_STACK_MB, maxOldGenerationSizeMb: 16384 },
+      resourceLimits: { stackSizeMb: BIG_STACK_MB, maxOldGenerationSizeMb: 16384, maxYoungGenerationSizeMb: Number(process.env.TVIX_YOUNG_MB || 48) },
       stdout: false,
       stderr: false,
     });

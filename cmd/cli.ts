@@ -32,8 +32,8 @@ export async function runCli(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     // --arg/--argstr take two values, which commander cannot express
-    const { rest, args } = evalCmd.extractArgs(argv);
-    evalCmd.setPendingArgs(args);
+    const { rest, args, options } = evalCmd.extractArgs(argv);
+    evalCmd.setPendingArgs(args, options);
     await program.parseAsync(rest, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (e) {

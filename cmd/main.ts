@@ -18,6 +18,12 @@ async function main(): Promise<void> {
     parentPort!.postMessage({ exitCode });
     return;
   }
+  // invoked through a symlink named nix-instantiate: the drop-in
+  if (/(^|\/)nix-instantiate$/.test(process.argv0) || /(^|\/)nix-instantiate$/.test(process.argv[1] ?? "")) {
+    const { nixInstantiateMain } = await import("./nix-instantiate");
+    process.exitCode = await nixInstantiateMain(process.argv.slice(2));
+    return;
+  }
   const { runCli } = await import("./cli");
   const code = await runCli(process.argv.slice(2));
   process.exitCode = code;

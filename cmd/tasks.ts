@@ -3,3 +3,4 @@
 import { registerTask } from "./bigstack";
 
 registerTask("eval", async () => (await import("./eval-task")).evalTask);
+registerTask("instantiate", async () => (await import("./instantiate-task")).instantiateTask);

@@ -32,6 +32,8 @@ export interface EvalRequest {
   parseOnly: boolean;
   cwd: string;
   storeDir?: string;
+  /** --option NAME VALUE (abort-on-warn is honoured; others are accepted). */
+  options?: Record<string, string>;
 }
 
 export interface EvalIO {
@@ -171,7 +173,7 @@ export function runEval(req: EvalRequest, io: EvalIO): number {
       void e;
       throw new EvalError("not implemented: printing parsed expressions (--parse); the expression parsed without errors");
     }
-    const state = makeEvalState(req.nixPath, { storeDir: req.storeDir, store: io.store });
+    const state = makeEvalState(req.nixPath, { storeDir: req.storeDir, store: io.store, abortOnWarn: req.options?.["abort-on-warn"] === "true" });
     state.traceSink = (m) => io.err(m + "\n");
     const root = loadRoot(state, req);
     const args = autoArgs(state, req);
@@ -242,3 +244,62 @@ function snippet(pos: Pos): string {
 
 export type { Value };
 void isFunction;
+
+/**
+ * Nix's getDerivations: the derivations a value denotes. A derivation is
+ * taken as is; an attribute set's attributes are searched (one level, deeper
+ * where `recurseForDerivations = true`); a list's elements likewise.
+ */
+export function collectDerivations(v: Lazy, out: string[], recurse = true, seen = new Set<unknown>()): void {
+  const x = force(v);
+  if (seen.has(x)) return;
+  seen.add(x);
+  if (x instanceof NixAttrs) {
+    const type = x.get("type");
+    if (type !== undefined) {
+      const t = force(type);
+      if (t === "derivation" || (t instanceof Object && "s" in t && (t as { s: string }).s === "derivation")) {
+        const dp = x.get("drvPath");
+        if (dp === undefined) throw new EvalError("derivation has no 'drvPath' attribute");
+        const s = force(dp);
+        out.push(typeof s === "string" ? s : (s as { s: string }).s);
+        return;
+      }
+    }
+    if (!recurse) return;
+    for (const k of x.keys()) {
+      const a = force(x.get(k)!);
+      if (a instanceof NixAttrs) {
+        const isDrv = a.get("type") !== undefined && force(a.get("type")!) === "derivation";
+        const rec = a.get("recurseForDerivations");
+        if (isDrv) collectDerivations(a, out, false, seen);
+        else if (rec !== undefined && force(rec) === true) collectDerivations(a, out, true, seen);
+      }
+    }
+  } else if (Array.isArray(x)) {
+    for (const e of x) collectDerivations(e, out, true, seen);
+  } else if (x !== null && !(typeof x === "string" || typeof x === "boolean" || typeof x === "bigint" || typeof x === "number") && !isFunction(x)) {
+    // other values: nothing to instantiate
+  } else if (isFunction(x)) {
+    // a function that could not be auto-called: Nix ignores it too
+  } else throw new EvalError(`expression does not evaluate to a derivation (or a set or list of those)`);
+}
+
+/** `nix-instantiate` without --eval: evaluates, writes .drv files, prints their paths. */
+export function instantiate(req: EvalRequest, io: EvalIO): { code: number; drvPaths: string[] } {
+  try {
+    const state = makeEvalState(req.nixPath, { storeDir: req.storeDir, store: io.store, abortOnWarn: req.options?.["abort-on-warn"] === "true" });
+    state.traceSink = (m) => io.err(m + "\n");
+    const root = loadRoot(state, req);
+    const args = autoArgs(state, req);
+    const drvPaths: string[] = [];
+    for (const ap of req.attrPaths.length ? req.attrPaths : [""]) {
+      const v = findAlongAttrPath(state, ap, args, root);
+      collectDerivations(autoCall(state, v, args, null), drvPaths);
+    }
+    return { code: 0, drvPaths };
+  } catch (e) {
+    io.err(formatEvalError(e, req.showTrace));
+    return { code: 1, drvPaths: [] };
+  }
+}

@@ -17,6 +17,8 @@ export interface EvalStore {
   addPath(path: string, pos: Pos | null, name?: string, filter?: (path: string, type: string) => boolean): string;
   /** builtins.toFile: returns its store path. */
   addTextFile(name: string, contents: string, references: string[]): string;
+  /** The contents of a store file that exists only in memory (read-only evaluation), if any. */
+  memoryFile?(path: string): string | undefined;
   /** Stores a .drv file whose path was computed by the evaluator (optional: read-only stores skip it). */
   writeDerivation?(drvPath: string, text: string, references: string[]): void;
 }
@@ -57,7 +59,60 @@ export class ReadOnlyStore implements EvalStore {
     return makeFixedOutputPath(name ?? baseNameOf(path), narHash, true, [], this.storeDir).toAbsolute(this.storeDir);
   }
 
+  /** toFile results: read-only evaluation keeps them so that they can be read and imported. */
+  private readonly textFiles = new Map<string, string>();
+
   addTextFile(name: string, contents: string, references: string[]): string {
-    return makeTextPath(name, hashBytes("sha256", contents), references, this.storeDir).toAbsolute(this.storeDir);
+    const p = makeTextPath(name, hashBytes("sha256", contents), references, this.storeDir).toAbsolute(this.storeDir);
+    this.textFiles.set(p, contents);
+    return p;
+  }
+
+  memoryFile(path: string): string | undefined {
+    return this.textFiles.get(path);
+  }
+}
+
+/** A store object the evaluator created: written to a real store after evaluation. */
+export interface PendingPath {
+  storePath: string;
+  nar: Uint8Array;
+  references: string[];
+  /** Content address as Nix records it ("fixed:r:sha256:..." / "text:sha256:..."). */
+  ca: string;
+}
+
+/**
+ * Computes paths exactly as ReadOnlyStore and remembers what would be
+ * written; `tvix instantiate` flushes the list to a NixStore afterwards
+ * (evaluation is synchronous, the stores are asynchronous).
+ */
+export class RecordingStore extends ReadOnlyStore {
+  readonly pending = new Map<string, PendingPath>();
+
+  override addPath(path: string, pos: Pos | null, name?: string, filter?: (path: string, type: string) => boolean): string {
+    let tree: NarNode;
+    try {
+      tree = readTree(path, filter);
+    } catch (e) {
+      if (e instanceof EvalError) throw e;
+      throw new EvalError(`path '${path}' does not exist`, pos);
+    }
+    const nar = narFromTree(tree);
+    const narHash = hashBytes("sha256", nar);
+    const storePath = makeFixedOutputPath(name ?? baseNameOf(path), narHash, true, [], this.storeDir).toAbsolute(this.storeDir);
+    this.pending.set(storePath, { storePath, nar, references: [], ca: `fixed:r:${narHash.format("nix32", true)}` });
+    return storePath;
+  }
+
+  override addTextFile(name: string, contents: string, references: string[]): string {
+    const storePath = super.addTextFile(name, contents, references);
+    const nar = narFromTree({ type: "regular", executable: false, contents: Buffer.from(contents, "utf8") });
+    this.pending.set(storePath, { storePath, nar, references: [...references].sort(), ca: `text:${hashBytes("sha256", contents).format("nix32", true)}` });
+    return storePath;
+  }
+
+  writeDerivation(drvPath: string, text: string, references: string[]): void {
+    this.addTextFile(drvPath.slice(this.storeDir.length + 1 + 33), text, references);
   }
 }

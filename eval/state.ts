@@ -20,6 +20,8 @@ export interface EvalOptions {
   /** Read-only mode computes store paths without writing (nix-instantiate --eval default). */
   store?: EvalStore;
   pureEval?: boolean;
+  /** --option abort-on-warn true: builtins.warn aborts (to show where a warning comes from). */
+  abortOnWarn?: boolean;
 }
 
 export interface SearchPathEntry {
@@ -47,6 +49,7 @@ export class EvalState {
       storeDir: options.storeDir ?? "/nix/store",
       currentSystem: options.currentSystem ?? "x86_64-linux",
       pureEval: options.pureEval ?? false,
+      abortOnWarn: options.abortOnWarn ?? false,
     };
     this.store = options.store ?? new ReadOnlyStore(this.options.storeDir);
     this.searchPath = this.options.nixPath.map(parseSearchPathEntry);
@@ -117,7 +120,7 @@ export class EvalState {
   importFile(path: string, pos: Pos | null): Value {
     let file = path;
     try {
-      if (statSync(file).isDirectory()) file = join(file, "default.nix");
+      if (this.store.memoryFile?.(file) === undefined && statSync(file).isDirectory()) file = join(file, "default.nix");
     } catch {
       throw new EvalError(`path '${path}' does not exist`, pos);
     }
@@ -129,10 +132,17 @@ export class EvalState {
     return v;
   }
 
+  /** Reads a file, including files the (read-only) store only holds in memory. */
+  readSourceFile(file: string): string {
+    const mem = this.store.memoryFile?.(file);
+    if (mem !== undefined) return mem;
+    return readFileSync(file, "utf8");
+  }
+
   parseFile(file: string, pos: Pos | null): Expr {
     let src: string;
     try {
-      src = readFileSync(file, "utf8");
+      src = this.readSourceFile(file);
     } catch (err) {
       throw new EvalError(`getting status of '${file}': ${(err as Error).message}`, pos);
     }

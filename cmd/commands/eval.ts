@@ -29,18 +29,23 @@ export function evalOptions(c: Command): Command {
 }
 
 /** --arg and --argstr take two values each; commander can't, so they are pulled out first. */
-export function extractArgs(argv: string[]): { rest: string[]; args: EvalRequest["args"] } {
+export function extractArgs(argv: string[]): { rest: string[]; args: EvalRequest["args"]; options: Record<string, string> } {
   const rest: string[] = [];
   const args: EvalRequest["args"] = [];
+  const options: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === "--arg" || a === "--argstr") {
+    if (a === "--option") {
+      if (argv[i + 2] === undefined) throw new Error(`flag '${a}' requires 2 arguments`);
+      options[argv[i + 1]] = argv[i + 2];
+      i += 2;
+    } else if (a === "--arg" || a === "--argstr") {
       if (i + 2 >= argv.length + 0 && argv[i + 2] === undefined) throw new Error(`flag '${a}' requires 2 arguments`);
       args.push({ name: argv[i + 1], kind: a === "--arg" ? "expr" : "str", value: argv[i + 2] });
       i += 2;
     } else rest.push(a);
   }
-  return { rest, args };
+  return { rest, args, options };
 }
 
 export function toRequest(opts: Record<string, any>, files: string[], args: EvalRequest["args"]): EvalRequest {
@@ -58,16 +63,27 @@ export function toRequest(opts: Record<string, any>, files: string[], args: Eval
     parseOnly: !!opts.parse,
     cwd: process.cwd(),
     storeDir: opts.storeDir,
+    options: pendingOptions,
   };
 }
 
 // --arg/--argstr pairs found in process argv before commander parses it (set by cli.ts).
 let pendingArgs: EvalRequest["args"] = [];
-export function setPendingArgs(a: EvalRequest["args"]): void {
+let pendingOptions: Record<string, string> = {};
+export function setPendingArgs(a: EvalRequest["args"], options: Record<string, string> = {}): void {
   pendingArgs = a;
+  pendingOptions = options;
 }
 
 export function register(program: Command): void {
+  evalOptions(program.command("instantiate").description("instantiate derivations: write .drv files and print their paths (like nix-instantiate)"))
+    .argument("[file]", "the file to evaluate (default ./default.nix; - for stdin)")
+    .option("--store <url>", "the store to write to (default $TVIX_STORE or the local store)")
+    .action(async (file: string | undefined, opts: Record<string, any>) => {
+      const req = { ...toRequest(opts, file ? [file] : [], pendingArgs), storeUrl: opts.store };
+      const { exitCode } = await runOnBigStack(opts.eval ? "eval" : "instantiate", req);
+      process.exitCode = exitCode;
+    });
   evalOptions(program.command("eval").description("evaluate a Nix expression (like nix-instantiate --eval)"))
     .argument("[file]", "the file to evaluate (default ./default.nix; - for stdin)")
     .action(async (file: string | undefined, opts: Record<string, any>) => {

@@ -64,7 +64,7 @@ export function register(def: Definer): void {
     const a = forceAttrs(s, pos);
     const m = new Map<string, Lazy>();
     for (const [k, v] of a.map) m.set(k, Thunk.of(() => callFunction(callFunction(force(f), k, pos), v, pos)));
-    return new NixAttrs(m, a.positions);
+    return new NixAttrs(m); // Nix's mapAttrs drops the attribute positions
   });
   def("zipAttrsWith", 2, ([f, l], pos) => {
     const fn = force(f);

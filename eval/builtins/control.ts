@@ -47,6 +47,7 @@ export function register(def: Definer): void {
     const mv = force(m);
     if (!isString(mv)) throw new EvalError(`expected a string but found ${typeOf(mv)}`, pos);
     state.traceSink(`evaluation warning: ${strValue(mv)}`);
+    if (state.options.abortOnWarn) throw new AbortError("aborting to reveal stack trace of warning, as abort-on-warn is set", pos);
     return force(v);
   });
   def("break", 1, ([v]) => force(v));

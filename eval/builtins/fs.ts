@@ -20,7 +20,7 @@ export function register(def: Definer): void {
   def("readFile", 1, ([p], pos, state) => {
     const path = realisePath(state, p, pos);
     try {
-      return readFileSync(path, "utf8");
+      return state.readSourceFile(path);
     } catch (e) {
       throw new EvalError(`opening file '${path}': ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "No such file or directory" : (e as Error).message}`, pos);
     }
@@ -45,6 +45,7 @@ export function register(def: Definer): void {
   });
   def("pathExists", 1, ([p], pos, state) => {
     const path = realisePath(state, p, pos);
+    if (state.store.memoryFile?.(path) !== undefined) return true;
     try {
       if (path.endsWith("/")) return statSync(path).isDirectory();
       lstatSync(path);
