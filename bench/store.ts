@@ -40,6 +40,20 @@ if (have("nix-store")) {
   console.log(ratioLine("import (ours local:// vs nix-store --add)", ours.ms, theirs.ms, treeBytes) + (nixPath === ours.result.storePath ? "" : `  PATH MISMATCH ${nixPath}`));
 } else console.log(`import: ours ${ours.ms.toFixed(0)} ms (nix-store not installed)`);
 
+// the same without fsync (kill -9 safe, not power-loss safe): what durability costs
+{
+  const root2 = "/tmp/tvix-bench-store-nofsync";
+  rmSync(root2, { recursive: true, force: true });
+  const s2 = openLocalStore(root2, "/nix/store", `local://${root2}?fsync=false`, false);
+  const t = await time(async () => {
+    const info = await ingestPath(s2, tree, s2.storeDir);
+    await s2.registerPath(info);
+  });
+  await s2.close();
+  rmSync(root2, { recursive: true, force: true });
+  console.log(`import without fsync (?fsync=false): ${t.ms.toFixed(0)} ms (${(treeBytes / 1e6 / (t.ms / 1000)).toFixed(0)} MB/s)`);
+}
+
 // rendering the NAR back
 const sha = async () => {
   const h = createHash("sha256");
