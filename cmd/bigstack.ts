@@ -4,7 +4,7 @@
 //
 // The worker re-enters the same module graph as the main thread (the bundle in
 // dist/, or cmd/main.ts under tsx) and dispatches on workerData.tvixTask.
-import { Worker } from "node:worker_threads";
+import { MessageChannel, MessagePort, Worker, receiveMessageOnPort } from "node:worker_threads";
 
 export const BIG_STACK_MB = 1024;
 
@@ -46,4 +46,53 @@ export async function runTaskInThisThread(name: string, payload: unknown): Promi
   if (!load) throw new Error(`internal error: unknown worker task ${name}`);
   const fn = await load();
   return fn(payload);
+}
+
+// ---------------------------------------------------------------- sync calls
+
+// Evaluation is synchronous, but fetching (HTTP, decompression) is not: a
+// sync call runs an async function on a short-lived worker and blocks this
+// thread on Atomics.wait until it answers.
+type SyncFn = (payload: any) => Promise<unknown>;
+const syncFns = new Map<string, () => Promise<SyncFn>>();
+export function registerSyncCall(name: string, load: () => Promise<SyncFn>): void {
+  syncFns.set(name, load);
+}
+
+export function callSync(name: string, payload: unknown): unknown {
+  if (!entryUrl) throw new Error("internal error: entry URL not set");
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const { port1, port2 } = new MessageChannel();
+  const fromSource = entryUrl.pathname.endsWith(".ts");
+  const w = new Worker(fromSource ? new URL("../scripts/tsx-worker.mjs", entryUrl) : entryUrl, {
+    workerData: { tvixSyncCall: name, payload, flag, port: port2, tvixEntry: entryUrl.href },
+    transferList: [port2],
+    stdout: false,
+    stderr: false,
+  });
+  Atomics.wait(flag, 0, 0);
+  const msg = receiveMessageOnPort(port1)?.message as { ok: true; value: unknown } | { ok: false; error: string } | undefined;
+  port1.close();
+  void w.terminate();
+  if (!msg) throw new Error(`internal error: sync call ${name} gave no answer`);
+  if (!msg.ok) throw new SyncCallError(msg.error);
+  return msg.value;
+}
+
+/** The error a sync call's function threw, with its message. */
+export class SyncCallError extends Error {}
+
+/** Worker side: runs the sync call named in workerData and answers. */
+export async function answerSyncCall(data: { tvixSyncCall: string; payload: unknown; flag: Int32Array; port: MessagePort }): Promise<void> {
+  let msg: { ok: true; value: unknown } | { ok: false; error: string };
+  try {
+    const load = syncFns.get(data.tvixSyncCall);
+    if (!load) throw new Error(`internal error: unknown sync call ${data.tvixSyncCall}`);
+    msg = { ok: true, value: await (await load())(data.payload) };
+  } catch (e) {
+    msg = { ok: false, error: (e as Error)?.message ?? String(e) };
+  }
+  data.port.postMessage(msg);
+  Atomics.store(data.flag, 0, 1);
+  Atomics.notify(data.flag, 0);
 }

@@ -3,6 +3,8 @@
 // .drv files it created to the selected store (--store / TVIX_STORE / the
 // local default) and prints the .drv paths.
 import { writeAll, writeErr } from "./output";
+import { callSync } from "./bigstack";
+import { setSyncCall } from "../eval/io";
 import { instantiate, type EvalRequest } from "../eval/driver";
 import { RecordingStore } from "../eval/io";
 import { hashBytes } from "../core/hash";
@@ -13,6 +15,7 @@ export interface InstantiateRequest extends EvalRequest {
 
 
 export async function instantiateTask(req: InstantiateRequest): Promise<number> {
+  setSyncCall(callSync);
   const recorder = new RecordingStore(req.storeDir ?? "/nix/store");
   const { code, drvPaths } = instantiate(req, { out: (s) => writeAll(1, s), err: writeErr, store: recorder });
   if (code !== 0) return code;

@@ -1,13 +1,17 @@
 // Program entry. On the main thread it runs the CLI; on a big-stack worker it
 // runs the task it was started for (see bigstack.ts).
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
-import { setEntryUrl, runTaskInThisThread } from "./bigstack";
+import { setEntryUrl, runTaskInThisThread, answerSyncCall } from "./bigstack";
 import { reportFatal } from "./errors";
 import "./tasks";
 
 setEntryUrl(new URL(import.meta.url));
 
 async function main(): Promise<void> {
+  if (!isMainThread && workerData?.tvixSyncCall) {
+    await answerSyncCall(workerData);
+    return;
+  }
   if (!isMainThread && workerData?.tvixTask) {
     let exitCode: number;
     try {

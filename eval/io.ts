@@ -19,6 +19,10 @@ export interface EvalStore {
   addTextFile(name: string, contents: string, references: string[]): string;
   /** The contents of a store file that exists only in memory (read-only evaluation), if any. */
   memoryFile?(path: string): string | undefined;
+  /** True when store objects are really written (instantiate): fetchers must then fetch even with a known hash. */
+  readonly writes?: boolean;
+  /** Records a store object the evaluator produced (fetch results), for writing stores. */
+  recordPath?(p: PendingPath): void;
   /** Stores a .drv file whose path was computed by the evaluator (optional: read-only stores skip it). */
   writeDerivation?(drvPath: string, text: string, references: string[]): void;
 }
@@ -89,6 +93,11 @@ export interface PendingPath {
  */
 export class RecordingStore extends ReadOnlyStore {
   readonly pending = new Map<string, PendingPath>();
+  readonly writes = true;
+
+  recordPath(p: PendingPath): void {
+    this.pending.set(p.storePath, p);
+  }
 
   override addPath(path: string, pos: Pos | null, name?: string, filter?: (path: string, type: string) => boolean): string {
     let tree: NarNode;
@@ -114,5 +123,21 @@ export class RecordingStore extends ReadOnlyStore {
 
   writeDerivation(drvPath: string, text: string, references: string[]): void {
     this.addTextFile(drvPath.slice(this.storeDir.length + 1 + 33), text, references);
+  }
+}
+
+// ---------------------------------------------------------------- sync calls
+
+/** Runs an async helper (download, unpack) synchronously; set by the CLI (cmd/bigstack.ts callSync). */
+let syncCallImpl: ((name: string, payload: unknown) => unknown) | null = null;
+export function setSyncCall(fn: (name: string, payload: unknown) => unknown): void {
+  syncCallImpl = fn;
+}
+export function syncCall<T>(name: string, payload: unknown): T {
+  if (!syncCallImpl) throw new EvalError(`not implemented: ${name} outside the tvix CLI`);
+  try {
+    return syncCallImpl(name, payload) as T;
+  } catch (e) {
+    throw new EvalError((e as Error).message);
   }
 }

@@ -8,6 +8,7 @@ import { parse } from "./parser";
 import { Compiler } from "./compile";
 import { Env, EvalError, Lazy, NixAttrs, NixPath, ThrownError, Value, force } from "./value";
 import { canonPath } from "./paths";
+import { COREPKGS, COREPKGS_DIR } from "./corepkgs";
 import type { EvalStore } from "./io";
 import { ReadOnlyStore } from "./io";
 import { Derivation, parseDerivation, printDerivation } from "../core/derivation";
@@ -91,7 +92,10 @@ export class EvalState {
 
   /** <prefix/rest> lookup through the search path (builtins.findFile). */
   findSearchPath(path: string, pos: Pos | null): Value {
-    const found = this.lookupSearchPath(this.searchPath, path);
+    let found = this.lookupSearchPath(this.searchPath, path);
+    // <nix/fetchurl.nix> and friends: built in, after the search path
+    if (found === null && COREPKGS.has(`${COREPKGS_DIR}/${path.replace(/^nix\//, "")}`) && path.startsWith("nix/"))
+      found = `${COREPKGS_DIR}/${path.slice(4)}`;
     if (found === null)
       throw new ThrownError(`file '${path}' was not found in the Nix search path (add it using $NIX_PATH or -I)`, pos);
     return new NixPath(found);
@@ -120,7 +124,7 @@ export class EvalState {
   importFile(path: string, pos: Pos | null): Value {
     let file = path;
     try {
-      if (this.store.memoryFile?.(file) === undefined && statSync(file).isDirectory()) file = join(file, "default.nix");
+      if (!COREPKGS.has(file) && this.store.memoryFile?.(file) === undefined && statSync(file).isDirectory()) file = join(file, "default.nix");
     } catch {
       throw new EvalError(`path '${path}' does not exist`, pos);
     }
@@ -134,6 +138,8 @@ export class EvalState {
 
   /** Reads a file, including files the (read-only) store only holds in memory. */
   readSourceFile(file: string): string {
+    const core = COREPKGS.get(file);
+    if (core !== undefined) return core;
     const mem = this.store.memoryFile?.(file);
     if (mem !== undefined) return mem;
     return readFileSync(file, "utf8");

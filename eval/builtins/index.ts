@@ -13,6 +13,7 @@ import * as misc from "./misc";
 import * as fs from "./fs";
 import * as context from "./context";
 import * as derivation from "./derivation";
+import * as fetchers from "./fetchers";
 import { NIX_COMPAT_VERSION } from "../../cmd/version";
 
 /** Names that are in the global scope without the `builtins.` prefix (Nix 2.26). */
@@ -24,7 +25,7 @@ const GLOBAL = new Set([
 export function installBuiltins(state: EvalState): void {
   const defs: BuiltinDef[] = [];
   const def: Definer = (name, arity, fn) => defs.push({ name, arity, fn });
-  for (const m of [control, lists, attrs, arith, strings, json, xml, misc, fs, context, derivation]) m.register(def);
+  for (const m of [control, lists, attrs, arith, strings, json, xml, misc, fs, context, derivation, fetchers]) m.register(def);
 
   const map = new Map<string, Lazy>();
   for (const d of defs) {

@@ -81,7 +81,7 @@ export function register(def: Definer): void {
     }
     return tomlToValue(doc, pos);
   });
-  for (const f of ["fetchurl", "fetchTarball", "fetchGit", "fetchTree", "fetchMercurial", "fetchClosure", "getFlake"]) {
+  for (const f of ["fetchMercurial", "fetchClosure", "getFlake"]) {
     def(f, 1, ([a]) => {
       force(a);
       throw new NotImplementedError(`builtins.${f}`);

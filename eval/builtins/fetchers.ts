@@ -1,0 +1,291 @@
+// Fetchers: builtins.fetchurl, fetchTarball, fetchGit and fetchTree (types
+// file, tarball, git, path). With a known hash and a read-only evaluation the
+// store path is computed without fetching (as Tvix does); otherwise the data
+// is downloaded (eval/fetch/download.ts on a sync-call worker), verified and,
+// when the store writes, recorded for writing.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import type { Pos } from "../ast";
+import type { EvalState } from "../state";
+import { EvalError, Lazy, NixAttrs, NixPath, Value, force, forceAttrs, forceBool, forceString, mkString, strValue, isString, typeError } from "../value";
+import type { Definer } from "./registry";
+import { Hash, hashBytes } from "../../core/hash";
+import { makeFixedOutputPath } from "../../core/store-path";
+import { narFromTree } from "../../core/nar";
+import { readTree, syncCall } from "../io";
+import { coerceToString } from "../coerce";
+import { fetchCacheDir } from "../fetch/download";
+
+interface FetchArgs {
+  url: string;
+  name?: string;
+  sha256?: Hash;
+}
+
+/** Parses fetchurl/fetchTarball arguments: a URL string or { url, sha256?, name? }. */
+function fetchArgs(state: EvalState, l: Lazy, who: string, pos: Pos | null): FetchArgs {
+  const v = force(l);
+  let out: FetchArgs;
+  if (v instanceof NixAttrs) {
+    out = { url: "" };
+    for (const k of v.keys()) {
+      const a = v.get(k)!;
+      if (k === "url") out.url = forceString(a, pos);
+      else if (k === "sha256") {
+        const s = forceString(a, pos);
+        if (s !== "") out.sha256 = parseHash(s, "sha256", pos);
+      } else if (k === "name") out.name = forceString(a, pos);
+      else throw new EvalError(`unsupported argument '${k}' to '${who}'`, pos);
+    }
+    if (!out.url) throw new EvalError(`'url' argument required`, pos);
+  } else {
+    if (!isString(v)) throw typeError("string", v, pos);
+    out = { url: strValue(v) };
+  }
+  if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(out.url)) throw new EvalError(`'${out.url}' is not a valid URL`, pos);
+  if (state.options.pureEval && !out.sha256) throw new EvalError(`in pure evaluation mode, '${who}' requires a 'sha256' argument`, pos);
+  return out;
+}
+
+function parseHash(s: string, algo: "sha256", pos: Pos | null): Hash {
+  try {
+    return Hash.parse(s, algo);
+  } catch (e) {
+    throw new EvalError((e as Error).message, pos);
+  }
+}
+
+function urlBaseName(url: string): string {
+  const p = url.replace(/[?#].*$/, "");
+  const i = p.lastIndexOf("/");
+  return i >= 0 ? p.slice(i + 1) : p;
+}
+
+function ttl(state: EvalState): number {
+  void state;
+  return Number(process.env.TVIX_TARBALL_TTL ?? 3600);
+}
+
+function mismatch(url: string, expected: Hash, got: Hash, pos: Pos | null): EvalError {
+  return new EvalError(`hash mismatch in file downloaded from '${url}':\n  specified: ${expected.toSRI()}\n  got:       ${got.toSRI()}`, pos);
+}
+
+function storePathValue(p: string): Value {
+  return mkString(p, new Set([p]));
+}
+
+/** builtins.fetchurl (unpack = false) and builtins.fetchTarball (unpack = true). */
+function fetchUrlLike(state: EvalState, args: FetchArgs, unpack: boolean, pos: Pos | null): { path: string; narHash: Hash } {
+  const name = args.name ?? (unpack ? "source" : urlBaseName(args.url));
+  const storeDir = state.options.storeDir;
+  const store = state.store;
+  if (args.sha256 && !store.writes && !unpack) {
+    // flat: the NAR hash is unknown without the data, but nobody asked for it
+    return { path: makeFixedOutputPath(name, args.sha256, false, [], storeDir).toAbsolute(storeDir), narHash: args.sha256 };
+  }
+  if (args.sha256 && !store.writes && unpack) {
+    return { path: makeFixedOutputPath(name, args.sha256, true, [], storeDir).toAbsolute(storeDir), narHash: args.sha256 };
+  }
+  const dl = syncCall<{ file: string; sha256: string }>("fetch-url", { url: args.url, ttl: ttl(state) });
+  if (!unpack) {
+    const data = readFileSync(dl.file);
+    const got = hashBytes("sha256", data);
+    if (args.sha256 && !got.equals(args.sha256)) throw mismatch(args.url, args.sha256, got, pos);
+    const path = makeFixedOutputPath(name, got, false, [], storeDir).toAbsolute(storeDir);
+    const nar = narFromTree({ type: "regular", executable: false, contents: data });
+    store.recordPath?.({ storePath: path, nar, references: [], ca: `fixed:${got.format("nix32", true)}` });
+    return { path, narHash: hashBytes("sha256", nar) };
+  }
+  const { dir } = syncCall<{ dir: string }>("unpack-archive", { file: dl.file, url: args.url });
+  try {
+    const nar = narFromTree(readTree(dir));
+    const narHash = hashBytes("sha256", nar);
+    if (args.sha256 && !narHash.equals(args.sha256)) throw mismatch(args.url, args.sha256, narHash, pos);
+    const path = makeFixedOutputPath(name, narHash, true, [], storeDir).toAbsolute(storeDir);
+    store.recordPath?.({ storePath: path, nar, references: [], ca: `fixed:r:${narHash.format("nix32", true)}` });
+    return { path, narHash };
+  } finally {
+    rmSync(dir.replace(/(\/u-[^/]+)\/.*$/, "$1"), { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------- git
+
+function git(args: string[], cwd?: string, env?: NodeJS.ProcessEnv): string {
+  try {
+    return execFileSync("git", args, { cwd, encoding: "utf8", env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 30 });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new EvalError(`git ${args[0]} failed: ${(err.stderr || err.message).trim()}`);
+  }
+}
+
+interface GitArgs {
+  url: string;
+  name: string;
+  rev?: string;
+  ref?: string;
+  submodules: boolean;
+  shallow: boolean;
+  allRefs: boolean;
+  narHash?: Hash;
+}
+
+function gitArgs(state: EvalState, l: Lazy, pos: Pos | null): GitArgs {
+  const v = force(l);
+  const out: GitArgs = { url: "", name: "source", submodules: false, shallow: false, allRefs: false };
+  const urlOf = (x: Lazy) => {
+    const xv = force(x);
+    return xv instanceof NixPath ? xv.path : strValue(coerceToString(state, xv, pos, { coerceMore: false, copyToStore: false }));
+  };
+  if (v instanceof NixAttrs) {
+    for (const k of v.keys()) {
+      const a = v.get(k)!;
+      if (k === "url") out.url = urlOf(a);
+      else if (k === "name") out.name = forceString(a, pos);
+      else if (k === "rev") out.rev = forceString(a, pos);
+      else if (k === "ref") out.ref = forceString(a, pos);
+      else if (k === "submodules") out.submodules = forceBool(a, pos);
+      else if (k === "shallow") out.shallow = forceBool(a, pos);
+      else if (k === "allRefs") out.allRefs = forceBool(a, pos);
+      else if (k === "narHash") out.narHash = Hash.parse(forceString(a, pos));
+      else if (k === "type" || k === "lastModified" || k === "revCount") continue;
+      else throw new EvalError(`unsupported argument '${k}' to 'fetchGit'`, pos);
+    }
+  } else out.url = urlOf(v);
+  if (!out.url) throw new EvalError(`'url' argument required`, pos);
+  if (out.rev !== undefined && !/^[0-9a-f]{40}$/.test(out.rev)) throw new EvalError(`hash '${out.rev}' is not supported by fetchGit (a full 40-character commit hash is required)`, pos);
+  if (state.options.pureEval && !out.rev) throw new EvalError("in pure evaluation mode, 'fetchGit' requires a locked input", pos);
+  return out;
+}
+
+function gitTimeAttrs(repo: string, rev: string): [string, Value][] {
+  const ct = Number(git(["log", "-1", "--format=%ct", rev], repo).trim());
+  const d = new Date(ct * 1000);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const date = `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`;
+  return [["lastModified", BigInt(ct)], ["lastModifiedDate", date]];
+}
+
+function fetchGit(state: EvalState, a: GitArgs, pos: Pos | null): NixAttrs {
+  const local = a.url.startsWith("/") ? a.url : a.url.startsWith("file://") ? a.url.slice(7) : null;
+  if (a.submodules) {
+    const src = local ?? a.url;
+    if (local === null || existsSync(join(src, ".gitmodules"))) throw new EvalError("not implemented: fetchGit with submodules = true", pos);
+  }
+  const storeDir = state.options.storeDir;
+  // A local working tree without rev/ref that has uncommitted changes: Nix
+  // takes the tracked files as they are on disk and reports a dirty revision.
+  if (local && !a.rev && !a.ref && existsSync(join(local, ".git"))) {
+    const status = git(["status", "--porcelain", "--untracked-files=no"], local).trim();
+    if (status !== "") {
+      const files = git(["ls-files", "-z"], local).split("\0").filter(Boolean);
+      const set = new Set(files);
+      const dirs = new Set<string>();
+      for (const f of files) for (let i = f.indexOf("/"); i >= 0; i = f.indexOf("/", i + 1)) dirs.add(f.slice(0, i));
+      const tree = readTree(local, (p) => {
+        const rel = p.slice(local.length + 1);
+        return set.has(rel) || dirs.has(rel);
+      });
+      const nar = narFromTree(tree);
+      const narHash = hashBytes("sha256", nar);
+      const path = makeFixedOutputPath(a.name, narHash, true, [], storeDir).toAbsolute(storeDir);
+      state.store.recordPath?.({ storePath: path, nar, references: [], ca: `fixed:r:${narHash.format("nix32", true)}` });
+      const head = git(["rev-parse", "HEAD"], local).trim();
+      return NixAttrs.from([
+        ["outPath", storePathValue(path)],
+        ["dirtyRev", `${head}-dirty`],
+        ["dirtyShortRev", `${head.slice(0, 7)}-dirty`],
+        ...gitTimeAttrs(local, head),
+        ["narHash", narHash.toSRI()],
+        ["rev", "0".repeat(40)],
+        ["revCount", 0n],
+        ["shortRev", "0".repeat(7)],
+        ["submodules", a.submodules],
+      ]);
+    }
+  }
+  // Fetch into a bare cache repository per URL, then export the commit's tree.
+  const cache = join(fetchCacheDir(), "git", createHash("sha256").update(a.url).digest("hex").slice(0, 40));
+  if (!existsSync(join(cache, "HEAD"))) {
+    mkdirSync(cache, { recursive: true });
+    git(["init", "--bare", "-q", cache]);
+  }
+  const ref = a.ref ?? "HEAD";
+  let rev = a.rev;
+  const have = rev !== undefined && (() => {
+    try {
+      git(["cat-file", "-e", `${rev}^{commit}`], cache);
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  if (!have) {
+    const fullRef = ref === "HEAD" || ref.startsWith("refs/") ? ref : `refs/heads/${ref}`;
+    if (rev !== undefined || a.allRefs) git(["fetch", "-q", "--force", a.url, "+refs/*:refs/*", "+HEAD:refs/tvix/HEAD"], cache);
+    else git(["fetch", "-q", "--force", a.url, `+${fullRef}:refs/tvix/fetched`], cache);
+    if (rev === undefined) rev = git(["rev-parse", a.allRefs ? fullRef.replace(/^HEAD$/, "refs/tvix/HEAD") : "refs/tvix/fetched"], cache).trim();
+  }
+  const out = mkdtempSync(join(fetchCacheDir(), "gitout-"));
+  try {
+    const index = join(out, ".index");
+    git(["read-tree", rev!], cache, { GIT_INDEX_FILE: index });
+    mkdirSync(join(out, "tree"), { recursive: true });
+    git(["--git-dir", cache, "--work-tree", join(out, "tree"), "checkout-index", "-a", "-f"], cache, { GIT_INDEX_FILE: index });
+    const nar = narFromTree(readTree(join(out, "tree")));
+    const narHash = hashBytes("sha256", nar);
+    if (a.narHash && !a.narHash.equals(narHash)) throw new EvalError(`NAR hash mismatch in input '${a.url}', expected '${a.narHash.toSRI()}' but got '${narHash.toSRI()}'`, pos);
+    const path = makeFixedOutputPath(a.name, narHash, true, [], storeDir).toAbsolute(storeDir);
+    state.store.recordPath?.({ storePath: path, nar, references: [], ca: `fixed:r:${narHash.format("nix32", true)}` });
+    const revCount = a.shallow ? 0n : BigInt(git(["rev-list", "--count", rev!], cache).trim());
+    return NixAttrs.from([
+      ["outPath", storePathValue(path)],
+      ["rev", rev!],
+      ["shortRev", rev!.slice(0, 7)],
+      ...gitTimeAttrs(cache, rev!),
+      ["narHash", narHash.toSRI()],
+      ["revCount", revCount],
+      ["submodules", a.submodules],
+    ]);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+export function register(def: Definer): void {
+  def("fetchurl", 1, ([a], pos, state) => storePathValue(fetchUrlLike(state, fetchArgs(state, a, "fetchurl", pos), false, pos).path));
+  def("fetchTarball", 1, ([a], pos, state) => storePathValue(fetchUrlLike(state, fetchArgs(state, a, "fetchTarball", pos), true, pos).path));
+  def("fetchGit", 1, ([a], pos, state) => fetchGit(state, gitArgs(state, a, pos), pos));
+  def("fetchTree", 1, ([a], pos, state) => {
+    const attrs = forceAttrs(a, pos);
+    const t = attrs.get("type");
+    if (t === undefined) throw new EvalError("attribute 'type' is missing in call to 'fetchTree'", pos);
+    const type = forceString(t, pos);
+    const rest = new Map(attrs.map);
+    rest.delete("type");
+    const args = new NixAttrs(rest);
+    switch (type) {
+      case "git":
+        return fetchGit(state, gitArgs(state, args, pos), pos);
+      case "file":
+      case "tarball": {
+        const fa: FetchArgs = { url: forceString(attrs.get("url") ?? "", pos), name: attrs.get("name") !== undefined ? forceString(attrs.get("name")!, pos) : undefined };
+        const nh = attrs.get("narHash");
+        if (nh !== undefined && type === "tarball") fa.sha256 = Hash.parse(forceString(nh, pos));
+        const r = fetchUrlLike(state, { ...fa, name: fa.name ?? "source" }, type === "tarball", pos);
+        return NixAttrs.from([["outPath", storePathValue(r.path)], ["narHash", r.narHash.toSRI()]]);
+      }
+      case "path": {
+        const p = attrs.get("path");
+        if (p === undefined) throw new EvalError("attribute 'path' is missing in call to 'fetchTree'", pos);
+        const path = state.store.addPath(forceString(p, pos), pos, "source");
+        return NixAttrs.from([["outPath", storePathValue(path)]]);
+      }
+      default:
+        throw new EvalError(`not implemented: fetchTree type '${type}' (supported: file, tarball, git, path)`, pos);
+    }
+  });
+}

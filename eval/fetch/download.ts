@@ -1,0 +1,83 @@
+// Downloads for the fetchers (runs on a sync-call worker: see
+// cmd/bigstack.ts callSync). Results are cached under
+// $XDG_CACHE_HOME/tvix-ts/fetch by URL, reused for `ttl` seconds (Nix's
+// tarball-ttl, default 3600), written to a temp file and renamed into place.
+import { createHash } from "node:crypto";
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export function fetchCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, ".cache") : join(homedir() || tmpdir(), ".cache"));
+  return join(base, "tvix-ts", "fetch");
+}
+
+export interface Downloaded {
+  /** A local file holding the bytes (the cache entry, or the file of a file:// URL). */
+  file: string;
+  /** sha256 of the bytes, hex. */
+  sha256: string;
+}
+
+function sha256File(file: string): string {
+  return createHash("sha256").update(readFileSync(file)).digest("hex");
+}
+
+export async function download(req: { url: string; ttl?: number }): Promise<Downloaded> {
+  const url = req.url;
+  if (url.startsWith("file://")) {
+    const file = fileURLToPath(url);
+    try {
+      statSync(file);
+    } catch {
+      throw new Error(`unable to download '${url}': file does not exist`);
+    }
+    return { file, sha256: sha256File(file) };
+  }
+  if (!/^https?:\/\//.test(url)) throw new Error(`not implemented: fetching '${url}' (supported: http://, https://, file://)`);
+  const dir = join(fetchCacheDir(), createHash("sha256").update(url).digest("hex").slice(0, 40));
+  const dataFile = join(dir, "data");
+  const metaFile = join(dir, "meta.json");
+  const ttl = req.ttl ?? 3600;
+  try {
+    const meta = JSON.parse(readFileSync(metaFile, "utf8")) as { url: string; time: number; sha256: string };
+    if (meta.url === url && Date.now() / 1000 - meta.time < ttl) {
+      statSync(dataFile);
+      return { file: dataFile, sha256: meta.sha256 };
+    }
+  } catch {
+    /* no usable cache entry */
+  }
+  let res: Response;
+  try {
+    res = await fetch(url, { redirect: "follow" });
+  } catch (e) {
+    const cause = (e as { cause?: Error }).cause;
+    throw new Error(`unable to download '${url}': ${cause?.message ?? (e as Error).message}`);
+  }
+  if (!res.ok || !res.body) throw new Error(`unable to download '${url}': HTTP error ${res.status}`);
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${dataFile}.${process.pid}.${Date.now()}.tmp`;
+  const fd = openSync(tmp, "w");
+  const h = createHash("sha256");
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      h.update(chunk);
+      let off = 0;
+      while (off < chunk.length) off += writeSync(fd, chunk, off);
+    }
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw new Error(`unable to download '${url}': ${(e as Error).message}`);
+  }
+  closeSync(fd);
+  renameSync(tmp, dataFile);
+  const sha256 = h.digest("hex");
+  const metaTmp = `${metaFile}.${process.pid}.tmp`;
+  writeFileSync(metaTmp, JSON.stringify({ url, time: Math.floor(Date.now() / 1000), sha256 }));
+  renameSync(metaTmp, metaFile);
+  return { file: dataFile, sha256 };
+}
