@@ -12,7 +12,7 @@
 //     import()s main.mjs from there (so worker threads can re-enter it by URL).
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from "node:fs";
+import { copyFileSync, chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, statSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -122,14 +122,22 @@ writeFileSync(
   }),
 );
 execFileSync(process.execPath, ["--experimental-sea-config", join(dist, "sea-config.json")], { stdio: "inherit" });
+// Injected into a temporary copy and renamed into place: a concurrent user of
+// dist/tvix never sees a half-made binary (a plain node copy).
 const bin = join(dist, "tvix");
-rmSync(bin, { force: true });
-copyFileSync(process.execPath, bin);
-chmodSync(bin, 0o755);
+const tmpBin = `${bin}.${process.pid}.tmp`;
+rmSync(tmpBin, { force: true });
+copyFileSync(process.execPath, tmpBin);
+chmodSync(tmpBin, 0o755);
 const postject = join(root, "node_modules/postject/dist/cli.js");
-execFileSync(
-  process.execPath,
-  [postject, bin, "NODE_SEA_BLOB", join(dist, "sea-prep.blob"), "--sentinel-fuse", "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"],
-  { stdio: "pipe" }, // postject warns about ELF notes on stderr; it throws on real failure
-);
+try {
+  execFileSync(
+    process.execPath,
+    [postject, tmpBin, "NODE_SEA_BLOB", join(dist, "sea-prep.blob"), "--sentinel-fuse", "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"],
+    { stdio: "pipe" }, // postject warns about ELF notes on stderr; it throws on real failure
+  );
+  renameSync(tmpBin, bin);
+} finally {
+  rmSync(tmpBin, { force: true });
+}
 console.log(`binary: dist/tvix ${(statSync(bin).size / 1e6).toFixed(1)} MB in ${Date.now() - t0} ms`);
