@@ -1,0 +1,72 @@
+// Differential test: the expressions in fixtures/eval/oracle-exprs.txt are
+// evaluated with --strict by our evaluator (in-process, one by one) and by
+// the Nix 2.26 oracle (all at once, as one list with separators, so the
+// oracle starts only once). An element that differs is re-evaluated by the
+// oracle on its own before it counts as a failure.
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { nix226, repoRoot } from "./helpers";
+import { evalIn, evalOracle } from "./fixtures/eval/harness";
+
+const FIX = join(repoRoot, "test", "fixtures", "eval");
+const SEP = "@@tvix-oracle-separator@@";
+
+interface Item {
+  expr: string;
+  todo?: string;
+}
+
+function loadItems(): Item[] {
+  const items: Item[] = [];
+  let todo: string | undefined;
+  for (const line of readFileSync(join(FIX, "oracle-exprs.txt"), "utf8").split("\n")) {
+    if (line.trim() === "") continue;
+    const m = /^# todo: (.*)$/.exec(line);
+    if (m) todo = m[1];
+    else if (line.startsWith("#")) continue;
+    else if (/^\s/.test(line) && items.length) items[items.length - 1].expr += "\n" + line;
+    else {
+      items.push({ expr: line, todo });
+      todo = undefined;
+    }
+  }
+  return items;
+}
+
+const items = loadItems();
+/** The oracle's printed form of each item, from the batch (undefined where the batch failed). */
+let batch: (string | undefined)[] = [];
+
+before(() => {
+  if (!nix226.available) return;
+  const list = "[\n" + items.map((it) => `(${it.expr}\n)\n"${SEP}"\n`).join("") + "]";
+  const r = evalOracle(list, ["--strict"], FIX);
+  if (r.code !== 0) {
+    // an element failed under --strict: every item asks the oracle on its own
+    console.log(`# oracle batch failed, evaluating one by one: ${r.err.split("\n").filter((l) => l.includes("error:")).pop()}`);
+    return;
+  }
+  const body = r.out.trim().replace(/^\[ /, "").replace(/ \]$/, "");
+  const parts = body.split(` "${SEP}"`).map((p) => p.trim());
+  parts.pop(); // after the last separator
+  if (parts.length === items.length) batch = parts.map((p) => p + "\n");
+});
+
+test("the expression list is big enough", () => {
+  assert.ok(items.length >= 80, `${items.length} expressions`);
+});
+
+for (const it of items) {
+  const opts = !nix226.available ? { skip: nix226.skip as string } : it.todo ? { todo: it.todo } : {};
+  test(it.expr.replace(/\n\s*/g, " ").slice(0, 120), opts, () => {
+    const ours = evalIn(it.expr, ["--strict"], FIX);
+    const idx = items.indexOf(it);
+    if (batch[idx] !== undefined && ours.code === 0 && ours.out === batch[idx]) return;
+    // differs from the batch (or no batch): ask the oracle about this expression alone
+    const theirs = evalOracle(it.expr, ["--strict"], FIX);
+    assert.equal(ours.code, theirs.code, `exit code; ours stderr: ${ours.err}; nix stderr: ${theirs.err}`);
+    assert.equal(ours.out, theirs.out);
+  });
+}
