@@ -63,24 +63,24 @@ export function register(def: Definer): void {
     }
     return new NixAttrs(m);
   });
-  def("appendContext", 2, ([s, c], pos) => {
+  def("appendContext", 2, ([s, c], pos, state) => {
     const v = forceStringValue(s, pos);
     const ctx = new Set(ctxOf(v));
     const attrs = forceAttrs(c, pos);
     for (const p of attrs.keys()) {
-      if (!p.startsWith("/")) throw new EvalError(`context key '${p}' is not a store path`, pos);
+      if (!isStorePath(p, state.options.storeDir)) throw new EvalError(`context key '"${p}"' is not a store path`, pos);
       const info = forceAttrs(attrs.get(p)!, pos);
       const path = info.get("path");
       if (path !== undefined && forceBool(path, pos)) ctx.add(p);
       const all = info.get("allOutputs");
       if (all !== undefined && forceBool(all, pos)) {
-        if (!p.endsWith(".drv")) throw new EvalError(`tried to add all-outputs context of ${p}, which is not a derivation, to a string`, pos);
+        if (!p.endsWith(".drv")) throw new EvalError(`tried to add all-outputs context of "${p}", which is not a derivation, to a string`, pos);
         ctx.add("=" + p);
       }
       const outs = info.get("outputs");
       if (outs !== undefined) {
         const list = forceList(outs, pos);
-        if (list.length && !p.endsWith(".drv")) throw new EvalError(`tried to add derivation output context of ${p}, which is not a derivation, to a string`, pos);
+        if (list.length && !p.endsWith(".drv")) throw new EvalError(`tried to add derivation output context of "${p}", which is not a derivation, to a string`, pos);
         for (const o of list) ctx.add(`!${forceString(o, pos)}!${p}`);
       }
     }

@@ -6,9 +6,9 @@ import { EvalError, Lazy, NixAttrs, NixString, Thunk, Value, force, forceBool, f
 import type { Definer } from "./registry";
 import type { EvalState } from "../state";
 import { coerceToString } from "../coerce";
-import { toJSON } from "./json";
+import { toJSON, jsonString } from "./json";
 import { Derivation, computeOutputPaths, derivationStorePath, printDerivation, hashDerivationModulo } from "../../core/derivation";
-import { Hash, parseHashAlgo, HASH_SIZES, HashAlgo } from "../../core/hash";
+import { Hash, HASH_SIZES, HashAlgo, hashBytes } from "../../core/hash";
 import { validateStorePathName, makeFixedOutputPath, makeTextPath } from "../../core/store-path";
 import { parse } from "../parser";
 
@@ -40,6 +40,19 @@ export function lazyGlobals(state: EvalState): [string, Lazy][] {
   return [["derivation", derivation]];
 }
 
+const HASH_ALGOS = ["md5", "sha1", "sha256", "sha512"] as const;
+
+/** A context element as Nix prints it in errors: "hash-name", "=hash-name.drv", "!out!hash-name.drv". */
+export function showContextElem(c: string): string {
+  const base = (p: string) => p.slice(p.lastIndexOf("/") + 1);
+  if (c.startsWith("=")) return "=" + base(c.slice(1));
+  if (c.startsWith("!")) {
+    const j = c.indexOf("!", 1);
+    return c.slice(0, j + 1) + base(c.slice(j + 1));
+  }
+  return base(c);
+}
+
 function fail(msg: string, name: string, pos: Pos | null): EvalError {
   return new EvalError(msg, pos).addTrace(`while evaluating the derivation '${name}'`, pos);
 }
@@ -53,11 +66,17 @@ function derivationStrict(state: EvalState, a: Lazy, pos: Pos | null): Value {
   if (!(attrs instanceof NixAttrs)) throw new EvalError("expected a set", pos);
   const nameL = attrs.get("name");
   if (nameL === undefined) throw new EvalError("required attribute 'name' missing", pos);
-  const drvName = strValue(forceStringValue(nameL, pos));
+  const nameV = forceStringValue(nameL, pos);
+  const drvName = strValue(nameV);
+  if (ctxOf(nameV).size)
+    throw new EvalError(`the string '${drvName}' is not allowed to refer to a store path (such as '${showContextElem([...ctxOf(nameV)][0])}')`, pos).addTrace(
+      "while evaluating the `name` attribute passed to builtins.derivationStrict",
+      pos,
+    );
   try {
     validateStorePathName(drvName);
   } catch (e) {
-    throw fail(`invalid derivation name: ${(e as Error).message}`, drvName, pos);
+    throw fail(`invalid derivation name: ${(e as Error).message}. Please pass a different 'name'.`, drvName, pos);
   }
   const ignoreNullsL = attrs.get("__ignoreNulls");
   const ignoreNulls = ignoreNullsL !== undefined && forceBool(ignoreNullsL, pos);
@@ -80,32 +99,38 @@ function derivationStrict(state: EvalState, a: Lazy, pos: Pos | null): Value {
   };
   const noCtx = (l: Lazy, what: string) => {
     const s = forceStringValue(l, pos);
-    if (ctxOf(s).size) throw fail(`the string '${strValue(s)}' is not allowed to refer to a store path (such as '${[...ctxOf(s)][0]}'), while evaluating ${what}`, drvName, pos);
+    if (ctxOf(s).size)
+      throw fail(`the string '${strValue(s)}' is not allowed to refer to a store path (such as '${showContextElem([...ctxOf(s)][0])}'), while evaluating ${what}`, drvName, pos);
     return strValue(s);
   };
   const setOutputs = (list: string[]) => {
-    if (list.length === 0) throw fail(`derivation cannot have an empty set of outputs`, drvName, pos);
+    // Nix 2.26 checks duplicates before the name 'drvPath' (which would clash
+    // with the drvPath attribute of the result); 'drv' is an ordinary name.
     const seen = new Set<string>();
     for (const o of list) {
-      if (o === "drv") throw fail(`invalid derivation output name 'drv'`, drvName, pos);
       if (seen.has(o)) throw fail(`duplicate derivation output '${o}'`, drvName, pos);
+      if (o === "drvPath") throw fail(`invalid derivation output name 'drvPath'`, drvName, pos);
       seen.add(o);
     }
+    if (list.length === 0) throw fail(`derivation cannot have an empty set of outputs`, drvName, pos);
     outputs = list;
   };
+  // Nix 2.26: "recursive" (the old name of "nar"), "nar", "flat", "text"
+  // (needs dynamic-derivations) and "git" (needs git-hashing).
   const setHashMode = (m: string) => {
     if (m === "recursive" || m === "nar") hashMode = "recursive";
     else if (m === "flat") hashMode = "flat";
     else if (m === "text") hashMode = "text";
+    else if (m === "git") throw experimental("git-hashing");
     else throw fail(`invalid value '${m}' for 'outputHashMode' attribute`, drvName, pos);
+    if (hashMode === "text") throw experimental("dynamic-derivations");
   };
+  const experimental = (feature: string) =>
+    fail(`experimental Nix feature '${feature}' is disabled; add '--extra-experimental-features ${feature}' to enable it`, drvName, pos);
+  // parseHashAlgoOpt: an unknown algorithm is no error here, just no algorithm
+  // (the hash must then say which one it is).
   const setAlgo = (s: string) => {
-    if (s === "") return;
-    try {
-      outputHashAlgo = parseHashAlgo(s);
-    } catch (e) {
-      throw fail((e as Error).message, drvName, pos);
-    }
+    outputHashAlgo = (HASH_ALGOS as readonly string[]).includes(s) ? (s as HashAlgo) : undefined;
   };
 
   for (const key of attrs.keys()) {
@@ -113,15 +138,15 @@ function derivationStrict(state: EvalState, a: Lazy, pos: Pos | null): Value {
     const l = attrs.get(key)!;
     try {
       if (ignoreNulls && force(l) === null) continue;
-      if (key === "__contentAddressed" && forceBool(l, pos)) throw fail("experimental Nix feature 'ca-derivations' is disabled; add '--extra-experimental-features ca-derivations' to enable it", drvName, pos);
-      if (key === "__impure" && forceBool(l, pos)) throw fail("experimental Nix feature 'impure-derivations' is disabled; add '--extra-experimental-features impure-derivations' to enable it", drvName, pos);
+      if (key === "__contentAddressed" && forceBool(l, pos)) throw experimental("ca-derivations");
+      if (key === "__impure" && forceBool(l, pos)) throw experimental("impure-derivations");
       if (key === "args") {
         for (const e of forceList(l, pos)) drv.args.push(coerce(e));
         continue;
       }
       if (structured) {
         if (key === "__structuredAttrs") continue;
-        json.push(JSON.stringify(key) + ":" + toJSON(state, l, pos, ctx));
+        json.push(jsonString(key) + ":" + toJSON(state, l, pos, ctx));
         if (key === "builder") {
           const s = forceStringValue(l, pos);
           for (const c of ctxOf(s)) ctx.add(c);
@@ -180,8 +205,10 @@ function derivationStrict(state: EvalState, a: Lazy, pos: Pos | null): Value {
     if (outputs.length !== 1 || outputs[0] !== "out") throw fail("multiple outputs are not supported in fixed-output derivations", drvName, pos);
     let h: Hash;
     if (outputHash === "") {
-      const algo = outputHashAlgo ?? "sha256";
-      h = new Hash(algo, new Uint8Array(HASH_SIZES[algo]));
+      // newHashAllowEmpty
+      if (outputHashAlgo === undefined) throw fail("empty hash requires explicit hash algorithm", drvName, pos);
+      h = new Hash(outputHashAlgo, new Uint8Array(HASH_SIZES[outputHashAlgo]));
+      state.traceSink(`warning: found empty hash, assuming '${h.format("sri", true)}'`);
     } else {
       try {
         h = Hash.parse(outputHash, outputHashAlgo);
@@ -202,13 +229,23 @@ function derivationStrict(state: EvalState, a: Lazy, pos: Pos | null): Value {
       env.set(o, "");
       drv.outputs.set(o, { path: "", hashAlgo: "", hash: "" });
     }
+    for (const o of outputs) {
+      const outName = o === "out" ? drvName : `${drvName}-${o}`;
+      try {
+        validateStorePathName(outName);
+      } catch (e) {
+        throw fail(`path '${"0".repeat(32)}-${outName}' is not a valid store path: ${(e as Error).message}`, drvName, pos);
+      }
+    }
     computeOutputPaths(drv, drvName, (p) => state.loadDerivation(p, pos), storeDir);
   }
-  void makeTextPath;
-  void printDerivation;
+  void derivationStorePath;
   void hashDerivationModulo;
 
-  const drvPath = derivationStorePath(drv, drvName, storeDir).toAbsolute(storeDir);
+  // The .drv's references are a set: a path both in inputSrcs and inputDrvs
+  // (a derivation used via drvPath and one of its outputs) counts once.
+  // (core/derivation's derivationStorePath does not dedupe them.)
+  const drvPath = makeTextPath(`${drvName}.drv`, hashBytes("sha256", printDerivation(drv)), [...new Set([...drv.inputSrcs, ...drv.inputDrvs.keys()])], storeDir).toAbsolute(storeDir);
   state.registerDerivation(drvPath, drv);
   const result = new Map<string, Lazy>();
   result.set("drvPath", new NixString(drvPath, new Set(["=" + drvPath])));
