@@ -16,6 +16,8 @@ export interface InstantiateRequest extends EvalRequest {
 
 export async function instantiateTask(req: InstantiateRequest): Promise<number> {
   setSyncCall(callSync);
+  // evaluation errors are values to us, not bugs: skip capturing JS stacks
+  if (!process.env.TVIX_DEBUG) Error.stackTraceLimit = 0;
   const recorder = new RecordingStore(req.storeDir ?? "/nix/store");
   const { code, drvPaths } = instantiate(req, { out: (s) => writeAll(1, s), err: writeErr, store: recorder });
   if (code !== 0) return code;

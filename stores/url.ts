@@ -36,6 +36,9 @@ export async function openStore(raw: string = defaultStoreUrl(), opts: Partial<S
   let url: URL;
   // Bare paths mean a local store at that directory.
   if (raw.startsWith("/")) raw = `local://${raw}`;
+  // Nix's bare "daemon" means the default nix-daemon socket
+  if (raw === "daemon") raw = "daemon://";
+  if (raw === "auto") throw new StoreUrlError("not implemented: the 'auto' store URL (use daemon, local:///path or a URL)");
   try {
     url = new URL(raw);
   } catch {
