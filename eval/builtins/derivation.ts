@@ -2,7 +2,7 @@
 // become the environment (or __json with __structuredAttrs), string context
 // becomes inputs, and output/drv paths are computed with core/derivation.
 import type { Pos } from "../ast";
-import { EvalError, Lazy, NixAttrs, NixString, Thunk, Value, force, forceBool, forceList, forceStringValue, strValue, ctxOf, isString } from "../value";
+import { EvalError, Lazy, NixAttrs, forceAttrs, NixString, Thunk, Value, force, forceBool, forceList, forceStringValue, strValue, ctxOf, isString } from "../value";
 import type { Definer } from "./registry";
 import type { EvalState } from "../state";
 import { coerceToString } from "../coerce";
@@ -62,8 +62,7 @@ export function register(def: Definer): void {
 }
 
 function derivationStrict(state: EvalState, a: Lazy, pos: Pos | null): Value {
-  const attrs = force(a);
-  if (!(attrs instanceof NixAttrs)) throw new EvalError("expected a set", pos);
+  const attrs = forceAttrs(a, pos);
   const nameL = attrs.get("name");
   if (nameL === undefined) throw new EvalError("required attribute 'name' missing", pos);
   const nameV = forceStringValue(nameL, pos);
