@@ -210,3 +210,19 @@ test("tvix instantiate marks non-default outputs as DRV!OUTPUT", { skip: nix226.
   const { ours, theirs } = instantiateBoth();
   assert.equal(ours, theirs);
 });
+
+// ---- warnings
+
+test("derivations warn as Nix 2.26 does (structuredAttrs output checks, empty hashes)", { skip: nix226.skip }, () => {
+  const expr = `import ${dir}/warnings.nix`;
+  const r = nix226.run(["nix-instantiate", "--eval", "--read-write-mode", "--strict", "--json", "-E", expr], { cwd: dir });
+  assert.equal(r.status, 0, r.stderr);
+  const theirs = r.stderr.split("\n").filter((l) => l.startsWith("warning:"));
+  const lines: string[] = [];
+  const state = makeEvalState([]);
+  state.traceSink = (m) => lines.push(...m.split("\n"));
+  const json = toJSON(state, state.evalExpr(parse(expr, "", dir)), null, new Set());
+  assert.equal(json, r.stdout.trim());
+  assert.deepEqual(lines.filter((l) => l.startsWith("warning:")), theirs);
+  assert.ok(theirs.length >= 9);
+});

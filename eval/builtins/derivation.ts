@@ -40,6 +40,9 @@ export function lazyGlobals(state: EvalState): [string, Lazy][] {
   return [["derivation", derivation]];
 }
 
+/** Attributes that __structuredAttrs ignores (outputChecks replaces them): Nix warns about them. */
+const OUTPUT_CHECKS = new Set(["allowedReferences", "allowedRequisites", "disallowedReferences", "disallowedRequisites", "maxSize", "maxClosureSize"]);
+
 const HASH_ALGOS = ["md5", "sha1", "sha256", "sha512"] as const;
 
 /** A context element as Nix prints it in errors: "hash-name", "=hash-name.drv", "!out!hash-name.drv". */
@@ -155,6 +158,10 @@ function derivationStrict(state: EvalState, a: Lazy, pos: Pos | null): Value {
         else if (key === "outputHashAlgo") setAlgo(noCtx(l, "the `outputHashAlgo` attribute"));
         else if (key === "outputHashMode") setHashMode(noCtx(l, "the `outputHashMode` attribute"));
         else if (key === "outputs") setOutputs(forceList(l, pos).map((o) => noCtx(o, "an output name")));
+        if (OUTPUT_CHECKS.has(key))
+          state.traceSink(
+            `warning: In a derivation named '${drvName}', 'structuredAttrs' disables the effect of the derivation attribute '${key}'; use 'outputChecks.<output>.${key}' instead`,
+          );
       } else {
         const s = coerce(l);
         env.set(key, s);
