@@ -2,6 +2,7 @@
 // turns the syntax tree into a tree of JS closures `(env) => Value`. Only
 // `with` is resolved at run time (lexical bindings always win over `with`).
 import type { AttrName, Bindings, Expr, LambdaExpr, Pos } from "./ast";
+import { showExpr } from "./show";
 import {
   Code, Env, EvalError, Lambda, LambdaInfo, Lazy, NixAttrs, NixPath, NixString, Thunk, ThrownError, Value,
   force, forceAttrs, forceBool, showType, typeError, mkString, ctxOf, strValue, isString,
@@ -567,69 +568,6 @@ export function posToAttrs(pos: Pos): NixAttrs {
 /** Source text of an assertion condition, as Nix prints it. */
 function exprText(e: Expr): string {
   return showExpr(e);
-}
-
-export function showExpr(e: Expr): string {
-  switch (e.kind) {
-    case "int":
-      return String(e.value);
-    case "float":
-      return String(e.value);
-    case "str":
-      return '"' + e.parts.map((p) => (typeof p === "string" ? p.replace(/["\\]/g, (c) => "\\" + c).replace(/\n/g, "\\n") : "${" + showExpr(p) + "}")).join("") + '"';
-    case "path":
-      return e.parts.map((p) => (typeof p === "string" ? p : "${" + showExpr(p) + "}")).join("");
-    case "searchPath":
-      return `<${e.path}>`;
-    case "var":
-      return e.name;
-    case "select":
-      return `(${showExpr(e.expr)}).${e.path.map(showAttrName).join(".")}${e.default ? ` or (${showExpr(e.default)})` : ""}`;
-    case "hasAttr":
-      return `((${showExpr(e.expr)}) ? ${e.path.map(showAttrName).join(".")})`;
-    case "list":
-      return `[ ${e.elems.map((x) => `(${showExpr(x)}) `).join("")}]`;
-    case "call":
-      return `(${showExpr(e.fn)} ${showExpr(e.arg)})`;
-    case "not":
-      return `(! ${showExpr(e.expr)})`;
-    case "neg":
-      return `(__sub 0 ${showExpr(e.expr)})`;
-    case "binop": {
-      const l = showExpr(e.left);
-      const r = showExpr(e.right);
-      switch (e.op) {
-        case "<":
-          return `(__lessThan ${l} ${r})`;
-        case ">":
-          return `(__lessThan ${r} ${l})`;
-        case "<=":
-          return `(! (__lessThan ${r} ${l}))`;
-        case ">=":
-          return `(! (__lessThan ${l} ${r}))`;
-        case "++":
-          return `(${l} ++ ${r})`;
-        case "+":
-          return `(${l} + ${r})`;
-        case "-":
-          return `(__sub ${l} ${r})`;
-        case "*":
-          return `(__mul ${l} ${r})`;
-        case "/":
-          return `(__div ${l} ${r})`;
-        default:
-          return `(${l} ${e.op} ${r})`;
-      }
-    }
-    case "if":
-      return `(if ${showExpr(e.cond)} then ${showExpr(e.then)} else ${showExpr(e.else)})`;
-    default:
-      return "...";
-  }
-}
-
-function showAttrName(a: AttrName): string {
-  return a.kind === "static" ? a.name : `"\${${showExpr(a.expr)}}"`;
 }
 
 export { forceBool, showType, mkString };

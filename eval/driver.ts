@@ -13,6 +13,7 @@ import { printValue } from "./print";
 import { toJSON } from "./builtins/json";
 import { toXML } from "./builtins/xml";
 import { callFunction } from "./call";
+import { showExpr } from "./show";
 import type { EvalStore } from "./io";
 
 export interface EvalRequest {
@@ -51,6 +52,7 @@ export function makeEvalState(nixPath: string[], opts: Partial<EvalOptions> = {}
 }
 
 function readSource(req: EvalRequest): { expr: Expr } | { file: string } {
+  exprSource = req.expr;
   if (req.expr !== undefined) return { expr: parse(req.expr, "", req.cwd) };
   const f = req.file ?? "./default.nix";
   if (f === "-") return { expr: parse(readFileSync(0, "utf8"), "", req.cwd) };
@@ -170,8 +172,11 @@ export function runEval(req: EvalRequest, io: EvalIO): number {
     if (req.parseOnly) {
       const src = readSource(req);
       const e = "expr" in src ? src.expr : parse(readFileSync(src.file, "utf8"), src.file, src.file.replace(/\/[^/]*$/, "") || "/");
-      void e;
-      throw new EvalError("not implemented: printing parsed expressions (--parse); the expression parsed without errors");
+      // like Nix, --parse also resolves variables (undefined ones are errors)
+      const state = makeEvalState(req.nixPath, { storeDir: req.storeDir });
+      state.compiler.compileTop(e, state.globalNames);
+      io.out(showExpr(e) + "\n");
+      return 0;
     }
     const state = makeEvalState(req.nixPath, { storeDir: req.storeDir, store: io.store, abortOnWarn: req.options?.["abort-on-warn"] === "true" });
     state.traceSink = (m) => io.err(m + "\n");
@@ -205,8 +210,9 @@ export function printResult(state: EvalState, v: Lazy, req: Pick<EvalRequest, "o
 export function formatEvalError(e: unknown, showTrace: boolean): string {
   if (e instanceof ParseError) return `error: ${e.message}\n       at ${formatPos(e.pos)}:\n${snippet(e.pos)}`;
   if (e instanceof EvalError) {
-    let out = "error:";
     const trace = showTrace ? e.trace : e.trace.slice(-1);
+    if (trace.length === 0) return `error: ${e.message}${e.pos ? `\n       at ${formatPos(e.pos)}:\n${snippet(e.pos)}` : ""}`.replace(/\n+$/, "") + "\n";
+    let out = "error:";
     for (const t of [...trace].reverse()) {
       out += `\n       … ${t.msg}`;
       if (t.pos) out += `\n         at ${formatPos(t.pos)}:\n${snippet(t.pos)}`;
@@ -224,8 +230,11 @@ export function formatEvalError(e: unknown, showTrace: boolean): string {
 }
 
 const fileLines = new Map<string, string[]>();
+/** The text of -E expressions, for error snippets («string» positions). */
+let exprSource: string | undefined;
 function snippet(pos: Pos): string {
-  if (!pos.file) return "";
+  if (!pos.file && exprSource !== undefined && !fileLines.has("")) fileLines.set("", exprSource.split("\n"));
+  if (!pos.file && !fileLines.has("")) return "";
   let lines = fileLines.get(pos.file);
   if (!lines) {
     try {
@@ -237,9 +246,13 @@ function snippet(pos: Pos): string {
   }
   const line = lines[pos.line - 1];
   if (line === undefined) return "";
-  const n = String(pos.line);
-  const pad = " ".repeat(n.length);
-  return `          ${pad} |\n          ${n}| ${line}\n          ${pad} | ${" ".repeat(Math.max(0, pos.column - 1))}^\n`;
+  // as Nix: the line before, the line, a caret under the column, the line after
+  const num = (n: number) => String(n).padStart(13);
+  let out = "";
+  if (pos.line >= 2 && lines[pos.line - 2] !== undefined) out += `${num(pos.line - 1)}| ${lines[pos.line - 2]}\n`;
+  out += `${num(pos.line)}| ${line}\n${" ".repeat(13)}| ${" ".repeat(Math.max(0, pos.column - 1))}^\n`;
+  if (lines[pos.line] !== undefined && !(pos.line === lines.length - 1 && lines[pos.line] === "")) out += `${num(pos.line + 1)}| ${lines[pos.line]}\n`;
+  return out;
 }
 
 export type { Value };
