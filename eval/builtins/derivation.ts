@@ -80,10 +80,11 @@ function derivationStrict(state: EvalState, a: Lazy, pos: Pos | null): Value {
   } catch (e) {
     throw fail(`invalid derivation name: ${(e as Error).message}. Please pass a different 'name'.`, drvName, pos);
   }
-  const ignoreNullsL = attrs.get("__ignoreNulls");
-  const ignoreNulls = ignoreNullsL !== undefined && forceBool(ignoreNullsL, pos);
+  // as Nix: __structuredAttrs is looked at before __ignoreNulls
   const structuredL = attrs.get("__structuredAttrs");
   const structured = structuredL !== undefined && forceBool(structuredL, pos);
+  const ignoreNullsL = attrs.get("__ignoreNulls");
+  const ignoreNulls = ignoreNullsL !== undefined && forceBool(ignoreNullsL, pos);
 
   const ctx = new Set<string>();
   const env = new Map<string, string>();
@@ -186,10 +187,9 @@ function derivationStrict(state: EvalState, a: Lazy, pos: Pos | null): Value {
       const drvPath = c.slice(1);
       for (const p of state.closureOf(drvPath)) {
         inputSrcs.add(p);
-        if (p.endsWith(".drv")) {
-          const d = state.derivations.get(p);
-          if (d) drv.inputDrvs.set(p, [...d.outputs.keys()]);
-        }
+        // all outputs of every derivation in the closure (read from the store
+        // when it was not instantiated by this evaluation)
+        if (p.endsWith(".drv")) drv.inputDrvs.set(p, [...state.loadDerivation(p, pos).outputs.keys()].sort());
       }
     } else if (c.startsWith("!")) {
       const j = c.indexOf("!", 1);
