@@ -293,7 +293,7 @@ export function computeOutputPaths(
 
 /** The store path of the .drv file: a text path with inputSrcs and inputDrvs as references. */
 export function derivationStorePath(drv: Derivation, drvName: string, storeDir: string = DEFAULT_STORE_DIR): StorePath {
-  const refs = [...drv.inputSrcs, ...drv.inputDrvs.keys()];
+  const refs = [...new Set([...drv.inputSrcs, ...drv.inputDrvs.keys()])];
   return makeTextPath(`${drvName}.drv`, hashBytes("sha256", printDerivation(drv)), refs, storeDir);
 }
 

@@ -76,6 +76,7 @@ export class Hash {
     if (!a) throw new Error(`hash '${s}' does not include a type, nor is the type otherwise known from context`);
     const size = HASH_SIZES[a];
     if (sri) {
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(rest) || rest.length % 4 !== 0) throw new Error(`invalid SRI hash '${rest}'`);
       const d = decodeBase64Strict(rest, s);
       if (d.length !== size) throw new Error(`invalid SRI hash '${s}'`);
       return new Hash(a, d);
@@ -96,7 +97,7 @@ export class Hash {
       if (d.length !== size) throw new Error(`invalid base-64 hash '${s}'`);
       return new Hash(a, d);
     }
-    throw new Error(`hash '${s}' has wrong length for hash type '${a}'`);
+    throw new Error(`hash '${s}' has wrong length for hash algorithm '${a}'`);
   }
 }
 

@@ -275,7 +275,11 @@ export function collectDerivations(v: Lazy, out: string[], recurse = true, seen 
         const dp = x.get("drvPath");
         if (dp === undefined) throw new EvalError("derivation has no 'drvPath' attribute");
         const s = force(dp);
-        out.push(typeof s === "string" ? s : (s as { s: string }).s);
+        // nix-instantiate prints drvPath!output when the selected output is not "out"
+        const on = x.get("outputName");
+        const output = on === undefined ? "out" : force(on);
+        const outName = typeof output === "string" ? output : (output as { s: string }).s;
+        out.push((typeof s === "string" ? s : (s as { s: string }).s) + (outName !== "out" ? `!${outName}` : ""));
         return;
       }
     }

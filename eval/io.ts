@@ -7,14 +7,20 @@ import { join } from "node:path";
 import type { Pos } from "./ast";
 import { EvalError } from "./value";
 import { NarNode, narFromTree } from "../core/nar";
-import { hashBytes } from "../core/hash";
+import { Hash, hashBytes } from "../core/hash";
 import { makeFixedOutputPath, makeTextPath } from "../core/store-path";
 import { baseNameOf } from "./paths";
+
+/** builtins.path options: flat (a single file's bytes are hashed) and an expected hash. */
+export interface AddPathOptions {
+  flat?: boolean;
+  expected?: Hash;
+}
 
 export interface EvalStore {
   readonly storeDir: string;
   /** Adds a file system path (as `"${./p}"` does): returns its store path. */
-  addPath(path: string, pos: Pos | null, name?: string, filter?: (path: string, type: string) => boolean): string;
+  addPath(path: string, pos: Pos | null, name?: string, filter?: (path: string, type: string) => boolean, opts?: AddPathOptions): string;
   /** builtins.toFile: returns its store path. */
   addTextFile(name: string, contents: string, references: string[]): string;
   /** The contents of a store file that exists only in memory (read-only evaluation), if any. */
@@ -51,7 +57,12 @@ export function readTree(path: string, filter?: (path: string, type: string) => 
 export class ReadOnlyStore implements EvalStore {
   constructor(readonly storeDir: string) {}
 
-  addPath(path: string, pos: Pos | null, name?: string, filter?: (path: string, type: string) => boolean): string {
+  addPath(path: string, pos: Pos | null, name?: string, filter?: (path: string, type: string) => boolean, opts: AddPathOptions = {}): string {
+    return this.prepareAdd(path, pos, name, filter, opts).storePath;
+  }
+
+  /** Reads a path and computes its store path (and what to write) as Nix's addToStore. */
+  protected prepareAdd(path: string, pos: Pos | null, name: string | undefined, filter: ((path: string, type: string) => boolean) | undefined, opts: AddPathOptions): PendingPath {
     let tree: NarNode;
     try {
       tree = readTree(path, filter);
@@ -59,8 +70,22 @@ export class ReadOnlyStore implements EvalStore {
       if (e instanceof EvalError) throw e;
       throw new EvalError(`path '${path}' does not exist`, pos);
     }
-    const narHash = hashBytes("sha256", narFromTree(tree));
-    return makeFixedOutputPath(name ?? baseNameOf(path), narHash, true, [], this.storeDir).toAbsolute(this.storeDir);
+    const nar = narFromTree(tree);
+    const n = name ?? baseNameOf(path);
+    let hash: Hash;
+    let ca: string;
+    if (opts.flat) {
+      if (tree.type !== "regular") throw new EvalError(`file '${path}' has an unsupported type for flat hashing (it must be a regular file)`, pos);
+      hash = hashBytes(opts.expected?.algo ?? "sha256", tree.contents);
+      ca = `fixed:${hash.format("nix32", true)}`;
+    } else {
+      hash = hashBytes(opts.expected?.algo ?? "sha256", nar);
+      ca = `fixed:r:${hash.format("nix32", true)}`;
+    }
+    if (opts.expected && !opts.expected.equals(hash))
+      throw new EvalError(`store path mismatch in (possibly filtered) path added from '${path}'`, pos);
+    const storePath = makeFixedOutputPath(n, hash, !opts.flat, [], this.storeDir).toAbsolute(this.storeDir);
+    return { storePath, nar, references: [], ca };
   }
 
   /** toFile results: read-only evaluation keeps them so that they can be read and imported. */
@@ -99,19 +124,10 @@ export class RecordingStore extends ReadOnlyStore {
     this.pending.set(p.storePath, p);
   }
 
-  override addPath(path: string, pos: Pos | null, name?: string, filter?: (path: string, type: string) => boolean): string {
-    let tree: NarNode;
-    try {
-      tree = readTree(path, filter);
-    } catch (e) {
-      if (e instanceof EvalError) throw e;
-      throw new EvalError(`path '${path}' does not exist`, pos);
-    }
-    const nar = narFromTree(tree);
-    const narHash = hashBytes("sha256", nar);
-    const storePath = makeFixedOutputPath(name ?? baseNameOf(path), narHash, true, [], this.storeDir).toAbsolute(this.storeDir);
-    this.pending.set(storePath, { storePath, nar, references: [], ca: `fixed:r:${narHash.format("nix32", true)}` });
-    return storePath;
+  override addPath(path: string, pos: Pos | null, name?: string, filter?: (path: string, type: string) => boolean, opts: AddPathOptions = {}): string {
+    const p = this.prepareAdd(path, pos, name, filter, opts);
+    this.pending.set(p.storePath, p);
+    return p.storePath;
   }
 
   override addTextFile(name: string, contents: string, references: string[]): string {

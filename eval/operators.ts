@@ -81,11 +81,11 @@ export function update(a: Value, b: Value, pos: Pos): Value {
   if (a.size === 0) return b;
   const m = new Map(a.map);
   for (const [k, v] of b.map) m.set(k, v);
-  let positions = a.positions;
-  if (b.positions) {
-    positions = new Map(a.positions ?? []);
-    for (const [k, p] of b.positions) positions.set(k, p);
-  }
+  // positions are looked up through both operands instead of being copied
+  const pa = a.positions;
+  const pb = b.positions;
+  const bm = b.map;
+  const positions = pa === null ? pb : { get: (k: string) => (bm.has(k) ? pb?.get(k) : pa.get(k)) };
   return new NixAttrs(m, positions);
 }
 

@@ -169,7 +169,7 @@ export class EvalState {
 
   registerDerivation(drvPath: string, drv: Derivation): void {
     this.derivations.set(drvPath, drv);
-    this.store.writeDerivation?.(drvPath, printDerivation(drv), [...drv.inputSrcs, ...drv.inputDrvs.keys()]);
+    this.store.writeDerivation?.(drvPath, printDerivation(drv), [...new Set([...drv.inputSrcs, ...drv.inputDrvs.keys()])]);
   }
 
   /** An input derivation: from this evaluation, else read from the store directory. */

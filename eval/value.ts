@@ -77,12 +77,17 @@ export class NixPath {
   constructor(public readonly path: string) {}
 }
 
+/** Attribute positions: a Map, or a lookup through the operands of `//`. */
+export interface Positions {
+  get(name: string): Pos | undefined;
+}
+
 export class NixAttrs {
   private sorted: string[] | null = null;
   constructor(
     public readonly map: Map<string, Lazy>,
     /** Source positions of attributes (static ones), for unsafeGetAttrPos. */
-    public positions: Map<string, Pos> | null = null,
+    public positions: Positions | null = null,
   ) {}
 
   get(name: string): Lazy | undefined {

@@ -3,6 +3,7 @@ import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import type { Pos } from "../ast";
 import { EvalError, Lazy, NixAttrs, NixString, force, forceAttrs, forceBool, forceString, forceStringValue, strValue, ctxOf } from "../value";
 import type { Definer } from "./registry";
+import type { AddPathOptions } from "../io";
 import type { EvalState } from "../state";
 import { realisePath } from "./misc";
 import { callFunction } from "../call";
@@ -64,13 +65,19 @@ export function register(def: Definer): void {
     const name = nameL === undefined ? undefined : forceString(nameL, pos);
     const filterL = args.get("filter");
     const recursiveL = args.get("recursive");
-    if (recursiveL !== undefined && !forceBool(recursiveL, pos)) throw new EvalError("builtins.path with recursive = false is not implemented", pos);
+    const flat = recursiveL !== undefined && !forceBool(recursiveL, pos);
     const shaL = args.get("sha256");
-    const result = addPath(state, path, name, filterL === undefined ? undefined : force(filterL), pos);
+    let expected: Hash | undefined;
     if (shaL !== undefined) {
-      void Hash;
+      try {
+        expected = Hash.parse(forceString(shaL, pos), "sha256");
+      } catch (e) {
+        throw new EvalError((e as Error).message, pos);
+      }
     }
-    return result;
+    for (const k of args.keys())
+      if (!["path", "name", "filter", "recursive", "sha256"].includes(k)) throw new EvalError(`unsupported argument '${k}' to 'builtins.path'`, pos);
+    return addPath(state, path, name, filterL === undefined ? undefined : force(filterL), pos, { flat, expected });
   });
   def("toFile", 2, ([n, s], pos, state) => {
     const name = forceString(n, pos);
@@ -90,7 +97,7 @@ export function register(def: Definer): void {
   });
 }
 
-function addPath(state: EvalState, path: string, name: string | undefined, filter: unknown, pos: Pos | null): NixString {
+function addPath(state: EvalState, path: string, name: string | undefined, filter: unknown, pos: Pos | null, opts: AddPathOptions = {}): NixString {
   const n = name ?? baseNameOf(path);
   try {
     validateStorePathName(n);
@@ -104,7 +111,7 @@ function addPath(state: EvalState, path: string, name: string | undefined, filte
         return r;
       }
     : undefined;
-  const sp = state.store.addPath(path, pos, n, filterFn);
+  const sp = state.store.addPath(path, pos, n, filterFn, opts);
   return new NixString(sp, new Set([sp]));
 }
 

@@ -34,22 +34,29 @@ export function jsonString(s: string): string {
 }
 
 /** Floats as nlohmann::json prints them (shortest round trip, always with a '.' or exponent). */
+/**
+ * Doubles as nlohmann::json (C++ Nix's JSON writer) prints them: the
+ * shortest round-trip digits, fixed notation with ".0" for integral values
+ * up to 15 digits, else exponent notation like "1e+20" or "1.5e-07".
+ */
 export function jsonFloat(f: number): string {
   if (!Number.isFinite(f)) return "null";
-  let s = String(f);
-  if (/e/.test(s)) {
-    const [m, e] = s.split("e");
-    const exp = Number(e);
-    s = `${m.includes(".") ? m : m + ".0"}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
-    return s;
+  if (f === 0) return Object.is(f, -0) ? "-0.0" : "0.0";
+  const sign = f < 0 ? "-" : "";
+  const [m, e] = Math.abs(f).toExponential().split("e");
+  const digits = m.replace(".", "");
+  const k = digits.length;
+  const n = Number(e) + 1; // value = 0.digits * 10^n
+  let body: string;
+  if (k <= n && n <= 15) body = digits + "0".repeat(n - k) + ".0";
+  else if (0 < n && n <= 15) body = digits.slice(0, n) + "." + digits.slice(n);
+  else if (-4 < n && n <= 0) body = "0." + "0".repeat(-n) + digits;
+  else {
+    const x = n - 1;
+    const exp = `e${x < 0 ? "-" : "+"}${String(Math.abs(x)).padStart(2, "0")}`;
+    body = (k === 1 ? digits : digits[0] + "." + digits.slice(1)) + exp;
   }
-  if (Math.abs(f) >= 1e16) {
-    const [m, e] = f.toExponential().split("e");
-    const exp = Number(e);
-    return `${m.includes(".") ? m : m + ".0"}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
-  }
-  if (!s.includes(".")) s += ".0";
-  return s;
+  return sign + body;
 }
 
 export function toJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<string>): string {
