@@ -4,11 +4,35 @@ import type { Pos } from "./ast";
 import { Env, EvalError, Lambda, Lazy, NixAttrs, PrimOp, PrimOpApp, Thunk, Value, force, showType } from "./value";
 
 function lambdaName(l: Lambda): string {
-  return l.info.name ? `'${l.info.name}'` : "anonymous lambda";
+  return `'${l.info.name ?? "anonymous lambda"}'`;
+}
+
+// Nix's max-call-depth: unbounded recursion fails fast with a clear error
+// instead of filling the worker's 1 GB stack. Deep but finite recursion
+// (100,000 levels and more) stays well below the default.
+let callDepth = 0;
+let maxCallDepth = 250_000;
+export function setMaxCallDepth(n: number): void {
+  maxCallDepth = n;
 }
 
 export function callFunction(fn: Value, arg: Lazy, pos: Pos | null): Value {
   if (fn instanceof Lambda) {
+    if (++callDepth > maxCallDepth) {
+      callDepth = 0; // the error unwinds everything
+      throw new EvalError("stack overflow; max-call-depth exceeded", pos);
+    }
+    try {
+      return callLambda(fn, arg, pos);
+    } finally {
+      if (callDepth > 0) callDepth--;
+    }
+  }
+  return callOther(fn, arg, pos);
+}
+
+function callLambda(fn: Lambda, arg: Lazy, pos: Pos | null): Value {
+  {
     const info = fn.info;
     if (!info.formals) return info.body(new Env([arg], fn.env));
     const formals = info.formals;
@@ -39,6 +63,9 @@ export function callFunction(fn: Value, arg: Lazy, pos: Pos | null): Value {
     if (info.arg !== undefined) vals[names.length] = attrs;
     return info.body(env);
   }
+}
+
+function callOther(fn: Value, arg: Lazy, pos: Pos | null): Value {
   if (fn instanceof PrimOp) {
     if (fn.arity === 1) return fn.fn([arg], pos);
     return new PrimOpApp(fn, [arg]);

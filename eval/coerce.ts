@@ -1,7 +1,7 @@
 // Coercion of values to strings (interpolation, toString, `+`), as C++
 // Nix's coerceToString.
 import type { Pos } from "./ast";
-import { EvalError, Lazy, NixAttrs, NixPath, NixString, Value, force, showType, EMPTY_CTX } from "./value";
+import { EvalError, Lambda, Lazy, NixAttrs, NixPath, NixString, Value, force, showType, EMPTY_CTX } from "./value";
 import type { EvalState } from "./state";
 import { callFunction } from "./call";
 
@@ -63,11 +63,13 @@ export function coerceToString(state: EvalState, l: Lazy, pos: Pos | null, opts:
 
 function brief(v: Value): string {
   if (typeof v === "bigint" || typeof v === "boolean" || typeof v === "number") return `: ${v}`;
+  if (v instanceof Lambda) return `: «lambda${v.info.name ? " " + v.info.name : ""} @ ${v.info.pos.file === "" ? "«string»" : v.info.pos.file}:${v.info.pos.line}:${v.info.pos.column}»`;
   return "";
 }
 
 function briefSet(v: NixAttrs): string {
   const keys = v.keys();
+  if (keys.length === 0) return "{ }";
   return `{ ${keys.slice(0, 3).map((k) => `${k} = «thunk»;`).join(" ")}${keys.length > 3 ? " «" + (keys.length - 3) + " attributes elided»" : ""} }`;
 }
 

@@ -538,8 +538,10 @@ function selectThunk(from: Lazy, name: string, pos: Pos): Lazy {
 export function missingAttr(name: string, attrs: NixAttrs, pos: Pos | null): EvalError {
   const names = attrs.keys();
   const similar = names.filter((n) => levenshtein(n, name) <= 2).slice(0, 5);
-  const hint = similar.length ? `; did you mean ${similar.length === 1 ? `'${similar[0]}'` : "one of " + similar.map((s) => `'${s}'`).join(", ")}?` : "";
-  return new EvalError(`attribute '${name}' missing${hint}`, pos);
+  const err = new EvalError(`attribute '${name}' missing`, pos);
+  if (similar.length)
+    err.hint = `Did you mean ${similar.length === 1 ? similar[0] : "one of " + similar.slice(0, -1).join(", ") + " or " + similar[similar.length - 1]}?`;
+  return err;
 }
 
 function levenshtein(a: string, b: string): number {

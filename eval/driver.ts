@@ -12,7 +12,7 @@ import { EvalError, Lazy, NixAttrs, Thunk, Value, force, forceDeep, isFunction, 
 import { printValue } from "./print";
 import { toJSON } from "./builtins/json";
 import { toXML } from "./builtins/xml";
-import { callFunction } from "./call";
+import { callFunction, setMaxCallDepth } from "./call";
 import { showExpr } from "./show";
 import type { EvalStore } from "./io";
 
@@ -44,6 +44,16 @@ export interface EvalIO {
 }
 
 /** Creates an evaluator with builtins and the search path (-I first, then NIX_PATH). */
+/** Applies --option settings that the evaluator honours. */
+function applyOptions(options: Record<string, string> | undefined): void {
+  const depth = options?.["max-call-depth"];
+  if (depth !== undefined) {
+    const n = Number(depth);
+    if (!Number.isInteger(n) || n <= 0) throw new EvalError(`invalid value '${depth}' for setting 'max-call-depth'`);
+    setMaxCallDepth(n);
+  }
+}
+
 export function makeEvalState(nixPath: string[], opts: Partial<EvalOptions> = {}): EvalState {
   const envPath = (process.env.NIX_PATH ?? "").split(":").filter(Boolean);
   const state = new EvalState({ ...opts, nixPath: [...nixPath, ...envPath] });
@@ -178,6 +188,7 @@ export function runEval(req: EvalRequest, io: EvalIO): number {
       io.out(showExpr(e) + "\n");
       return 0;
     }
+    applyOptions(req.options);
     const state = makeEvalState(req.nixPath, { storeDir: req.storeDir, store: io.store, abortOnWarn: req.options?.["abort-on-warn"] === "true" });
     state.traceSink = (m) => io.err(m + "\n");
     const root = loadRoot(state, req);
@@ -211,7 +222,8 @@ export function formatEvalError(e: unknown, showTrace: boolean): string {
   if (e instanceof ParseError) return `error: ${e.message}\n       at ${formatPos(e.pos)}:\n${snippet(e.pos)}`;
   if (e instanceof EvalError) {
     const trace = showTrace ? e.trace : e.trace.slice(-1);
-    if (trace.length === 0) return `error: ${e.message}${e.pos ? `\n       at ${formatPos(e.pos)}:\n${snippet(e.pos)}` : ""}`.replace(/\n+$/, "") + "\n";
+    const hint = e.hint ? `\n       ${e.hint}` : "";
+    if (trace.length === 0) return `error: ${e.message}${e.pos ? `\n       at ${formatPos(e.pos)}:\n${snippet(e.pos)}` : ""}`.replace(/\n+$/, "") + hint + "\n";
     let out = "error:";
     for (const t of [...trace].reverse()) {
       out += `\n       … ${t.msg}`;
@@ -220,6 +232,7 @@ export function formatEvalError(e: unknown, showTrace: boolean): string {
     }
     out += `\n       error: ${e.message}`;
     if (e.pos && !trace.some((t) => t.pos === e.pos)) out += `\n       at ${formatPos(e.pos)}:\n${snippet(e.pos)}`;
+    out = out.replace(/\n+$/, "") + hint;
     if (!showTrace && e.trace.length > 1) out += `\n       (use '--show-trace' to show detailed location information)`;
     return out.replace(/\n+$/, "") + "\n";
   }
@@ -305,6 +318,7 @@ export function collectDerivations(v: Lazy, out: string[], recurse = true, seen 
 /** `nix-instantiate` without --eval: evaluates, writes .drv files, prints their paths. */
 export function instantiate(req: EvalRequest, io: EvalIO): { code: number; drvPaths: string[] } {
   try {
+    applyOptions(req.options);
     const state = makeEvalState(req.nixPath, { storeDir: req.storeDir, store: io.store, abortOnWarn: req.options?.["abort-on-warn"] === "true" });
     state.traceSink = (m) => io.err(m + "\n");
     const root = loadRoot(state, req);

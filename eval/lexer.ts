@@ -317,7 +317,8 @@ export class Lexer {
         continue;
       }
       if (d === 92) {
-        if (j + 1 >= s.length) break;
+        // a backslash at the very end: nothing can close the string
+        if (j + 1 >= s.length) throw new LexError("syntax error, unexpected end of file, expecting '\"'", pos);
         const e = s[j + 1];
         if (e === "n") out += "\n";
         else if (e === "r") out += "\r";

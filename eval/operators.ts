@@ -166,9 +166,8 @@ export function lessThan(a: Value, b: Value, pos: Pos | null): boolean {
       if (!eqLazy(a[i], b[i], pos)) return lessThan(force(a[i]), force(b[i]), pos);
     }
   }
-  if ((a === null && b === null) || (typeof a === "boolean" && typeof b === "boolean"))
-    throw new EvalError(`cannot compare ${showType(a)} with ${showType(b)}`, pos);
-  throw new EvalError(`cannot compare ${showType(a)} with ${showType(b)}`, pos);
+  const same = showType(a) === showType(b);
+  throw new EvalError(`cannot compare ${showType(a)} with ${showType(b)}${same ? "; values of that type are incomparable" : ""}`, pos);
 }
 
 export { typeOf };

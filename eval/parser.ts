@@ -81,6 +81,9 @@ export function parse(source: string, file: string, baseDir: string): Expr {
     return e;
   } catch (e) {
     if (e instanceof LexError) throw new ParseError(e.message, e.pos);
+    // deeper nesting than this thread's stack allows (the CLI parses on a big stack)
+    if (e instanceof RangeError && /call stack/.test(e.message))
+      throw new ParseError("expression nested too deeply for the parser's stack", { file, line: 1, column: 1 });
     throw e;
   }
 }
@@ -402,7 +405,7 @@ class Parser {
         if (t.value === "[") {
           const elems: Expr[] = [];
           while (!this.isOp(this.lx.peek(), "]")) {
-            if (this.lx.peek().kind === "eof") this.fail(this.lx.peek(), "']'");
+            if (this.lx.peek().kind === "eof") this.fail(this.lx.peek());
             elems.push(this.parseSelect());
           }
           this.lx.next();

@@ -151,6 +151,8 @@ export class PrimOpApp {
 /** An evaluation error; catchable by builtins.tryEval unless `uncatchable`. */
 export class EvalError extends Error {
   trace: { msg: string; pos?: Pos | null }[] = [];
+  /** A suggestion printed after the position ("Did you mean ...?"). */
+  hint?: string;
   constructor(
     message: string,
     public pos: Pos | null = null,

@@ -87,7 +87,8 @@ export function register(def: Definer): void {
     const name = forceString(n, pos);
     const attrs = forceAttrs(s, pos);
     const p = attrs.positions?.get(name);
-    if (!attrs.has(name) || !p) return null;
+    // positions in -E text have no file: Nix reports none
+    if (!attrs.has(name) || !p || p.file === "") return null;
     return posToAttrs(p);
   });
   def("genericClosure", 1, ([args], pos) => {

@@ -19,7 +19,7 @@ export function register(def: Definer): void {
   def("elemAt", 2, ([l, n], pos) => {
     const xs = forceList(l, pos);
     const i = forceInt(n, pos);
-    if (i < 0n || i >= BigInt(xs.length)) throw new EvalError(`list index ${i} is out of bounds`, pos);
+    if (i < 0n || i >= BigInt(xs.length)) throw new EvalError(`'builtins.elemAt' called with index ${i} on a list of size ${xs.length}`, pos);
     return force(xs[Number(i)]);
   });
   def("elem", 2, ([x, l], pos) => {

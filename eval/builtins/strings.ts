@@ -2,6 +2,7 @@
 // UTF-8 bytes, so non-ASCII strings go through Buffers.
 import { EvalError, Lazy, NixAttrs, NixPath, NixString, Value, force, forceInt, forceList, forceString, forceStringValue, mkString, strValue, ctxOf, isString } from "../value";
 import type { Definer } from "./registry";
+import { canonPath } from "../paths";
 import { coerceToString } from "../coerce";
 import { baseNameOf, dirOf } from "../paths";
 import { compileRegex } from "./regex";
@@ -136,7 +137,7 @@ export function register(def: Definer): void {
     const v = coerceToString(state, s, pos, { coerceMore: false, copyToStore: false });
     const str = strValue(v);
     if (!str.startsWith("/")) throw new EvalError(`string '${str}' doesn't represent an absolute path`, pos);
-    return mkString(str, ctxOf(v));
+    return mkString(canonPath(str), ctxOf(v));
   });
   void isString;
   void (null as unknown as Value);

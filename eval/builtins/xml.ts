@@ -14,8 +14,8 @@ export function register(def: Definer): void {
 }
 
 function esc(s: string): string {
-  return s.replace(/[<>&"'\n\r\t]/g, (c) =>
-    c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === "&" ? "&amp;" : c === '"' ? "&quot;" : c === "'" ? "&apos;" : c === "\n" ? "&#xA;" : c === "\r" ? "&#xD;" : "&#x9;",
+  return s.replace(/[<>&"\n\r\t]/g, (c) =>
+    c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === "&" ? "&amp;" : c === '"' ? "&quot;" : c === "\n" ? "&#xA;" : c === "\r" ? "&#xD;" : "&#x9;",
   );
 }
 
@@ -72,7 +72,7 @@ export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<stri
       lines.push(`${ind}</attrs>`);
     } else if (v instanceof Lambda) {
       const info = v.info;
-      const loc = location ? ` column="${info.pos.column}" line="${info.pos.line}" ${pathAttr(info.pos.file)}` : "";
+      const loc = location ? ` column="${info.pos.column}" line="${info.pos.line}"${pathAttr(info.pos.file)}` : "";
       lines.push(`${ind}<function${loc}>`);
       if (info.formals) {
         const at = info.arg !== undefined ? ` name="${esc(info.arg)}"` : "";
@@ -86,7 +86,7 @@ export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<stri
   const attrsBody = (v: NixAttrs, ind: string) => {
     for (const k of v.keys()) {
       const p = v.positions?.get(k);
-      const loc = location && p ? ` column="${p.column}" line="${p.line}" ${pathAttr(p.file)}` : "";
+      const loc = location && p ? ` column="${p.column}" line="${p.line}"${pathAttr(p.file)}` : "";
       lines.push(`${ind}<attr${loc} name="${esc(k)}">`);
       go(v.map.get(k)!, ind + "  ");
       lines.push(`${ind}</attr>`);
