@@ -9,6 +9,8 @@
 // after the magic "nix-archive-1". Directory entries are sorted by the bytes
 // of their names.
 import { open } from "node:fs/promises";
+import { ByteReader } from "./byte-reader";
+import { concatBytes } from "./bytes";
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 
@@ -300,13 +302,7 @@ export function narFromTree(root: NarNode): Uint8Array {
   };
   str(MAGIC);
   node(root);
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts, total);
 }
 
 /** Sorts names by their UTF-8 bytes (computing each name's bytes once). */
@@ -370,8 +366,12 @@ async function* readFileChunks(path: string, size: number): AsyncIterable<Uint8A
 }
 
 /** The NAR of a file system path, as a stream of chunks. */
-export async function* dumpPath(fsPath: string): AsyncIterable<Uint8Array> {
-  // Bridge the push-style writer to a pull-style generator with a small queue.
+export function dumpPath(fsPath: string): AsyncIterable<Uint8Array> {
+  return narStream((w) => writePath(w, fsPath));
+}
+
+/** Turns a push-style NAR producer into a pull-style stream (with a small queue). */
+export async function* narStream(produce: (w: NarWriter) => Promise<void>): AsyncIterable<Uint8Array> {
   const queue: Uint8Array[] = [];
   let wake: (() => void) | null = null;
   let resume: (() => void) | null = null;
@@ -382,7 +382,7 @@ export async function* dumpPath(fsPath: string): AsyncIterable<Uint8Array> {
     wake?.();
     if (queue.length > 4) await new Promise<void>((r) => (resume = r));
   });
-  writePath(w, fsPath)
+  produce(w)
     .then(() => w.finish())
     .catch((e) => (failure = e))
     .finally(() => {
@@ -415,60 +415,12 @@ export interface NarVisitor {
   symlink(path: string[], target: string): void | Promise<void>;
 }
 
-/** Pulls exact byte counts out of a chunked source. */
-class ByteReader {
-  private chunk: Uint8Array = new Uint8Array(0);
-  private off = 0;
-  private it: AsyncIterator<Uint8Array>;
-  consumed = 0;
-
+/** The NAR token reader: exact byte counts plus NAR strings and padding. */
+class NarReader extends ByteReader {
   constructor(source: AsyncIterable<Uint8Array>) {
-    this.it = source[Symbol.asyncIterator]();
+    super(source, (wanted) => new NarError(wanted === "exact" ? "unexpected end of NAR (truncated)" : "unexpected end of NAR (truncated file contents)"));
   }
 
-  private async fill(): Promise<boolean> {
-    while (this.off >= this.chunk.length) {
-      const r = await this.it.next();
-      if (r.done) return false;
-      this.chunk = r.value;
-      this.off = 0;
-    }
-    return true;
-  }
-
-  async exact(n: number): Promise<Uint8Array> {
-    if (this.off + n <= this.chunk.length) {
-      const out = this.chunk.subarray(this.off, this.off + n);
-      this.off += n;
-      this.consumed += n;
-      return out;
-    }
-    const out = new Uint8Array(n);
-    let got = 0;
-    while (got < n) {
-      if (!(await this.fill())) throw new NarError("unexpected end of NAR (truncated)");
-      const take = Math.min(n - got, this.chunk.length - this.off);
-      out.set(this.chunk.subarray(this.off, this.off + take), got);
-      this.off += take;
-      got += take;
-    }
-    this.consumed += n;
-    return out;
-  }
-
-  /** Up to `max` bytes (at least 1), for streaming file contents. */
-  async some(max: number): Promise<Uint8Array> {
-    if (!(await this.fill())) throw new NarError("unexpected end of NAR (truncated file contents)");
-    const take = Math.min(max, this.chunk.length - this.off);
-    const out = this.chunk.subarray(this.off, this.off + take);
-    this.off += take;
-    this.consumed += take;
-    return out;
-  }
-
-  async atEnd(): Promise<boolean> {
-    return !(await this.fill());
-  }
 
   async u64(): Promise<number> {
     const b = await this.exact(8);
@@ -509,7 +461,7 @@ function printable(s: string): string {
 
 /** Streams and validates a NAR, calling the visitor for each node. */
 export async function readNar(source: AsyncIterable<Uint8Array>, visitor: NarVisitor): Promise<{ narSize: number }> {
-  const r = new ByteReader(source);
+  const r = new NarReader(source);
   const magic = await r.str(64).catch((e) => {
     throw e instanceof NarError ? new NarError("not a NAR (input too short)") : e;
   });
@@ -519,7 +471,7 @@ export async function readNar(source: AsyncIterable<Uint8Array>, visitor: NarVis
   return { narSize: r.consumed };
 }
 
-async function readNode(r: ByteReader, path: string[], v: NarVisitor): Promise<void> {
+async function readNode(r: NarReader, path: string[], v: NarVisitor): Promise<void> {
   await r.expect("(");
   await r.expect("type");
   const type = await r.str(64);

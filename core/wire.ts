@@ -6,6 +6,8 @@
 // series of u64 length + raw bytes *without padding*, ended by a zero length,
 // which is what C++ Nix's FramedSink/FramedSource put on the wire.
 
+import { ByteReader } from "./byte-reader";
+
 export class WireError extends Error {
   constructor(message: string) {
     super(message);
@@ -104,59 +106,16 @@ export class WireWriter {
 type Source = AsyncIterable<Uint8Array | Buffer | string>;
 
 /** Reads wire values from a byte stream (e.g. a socket). */
-export class WireReader {
-  private chunk: Uint8Array = new Uint8Array(0);
-  private off = 0;
-  private it: AsyncIterator<Uint8Array | Buffer | string>;
+export class WireReader extends ByteReader {
   readonly limits: WireLimits;
 
   constructor(source: Source, limits: Partial<WireLimits> = {}) {
-    this.it = source[Symbol.asyncIterator]();
+    super(source, (wanted, missing) =>
+      new WireError(wanted === "exact" ? `unexpected end of stream (wanted ${missing} more bytes)` : "unexpected end of stream"),
+    );
     this.limits = { ...DEFAULT_LIMITS, ...limits };
   }
 
-  private async fill(): Promise<boolean> {
-    while (this.off >= this.chunk.length) {
-      const r = await this.it.next();
-      if (r.done) return false;
-      const v = r.value;
-      this.chunk = typeof v === "string" ? enc.encode(v) : v;
-      this.off = 0;
-    }
-    return true;
-  }
-
-  /** Exactly n bytes; throws WireError on end of stream. */
-  async exact(n: number): Promise<Uint8Array> {
-    if (this.off + n <= this.chunk.length) {
-      const out = this.chunk.subarray(this.off, this.off + n);
-      this.off += n;
-      return out;
-    }
-    const out = new Uint8Array(n);
-    let got = 0;
-    while (got < n) {
-      if (!(await this.fill())) throw new WireError(`unexpected end of stream (wanted ${n - got} more bytes)`);
-      const take = Math.min(n - got, this.chunk.length - this.off);
-      out.set(this.chunk.subarray(this.off, this.off + take), got);
-      this.off += take;
-      got += take;
-    }
-    return out;
-  }
-
-  /** Between 1 and max bytes, whatever is available first. */
-  async some(max: number): Promise<Uint8Array> {
-    if (!(await this.fill())) throw new WireError("unexpected end of stream");
-    const take = Math.min(max, this.chunk.length - this.off);
-    const out = this.chunk.subarray(this.off, this.off + take);
-    this.off += take;
-    return out;
-  }
-
-  async atEnd(): Promise<boolean> {
-    return !(await this.fill());
-  }
 
   async u64Big(): Promise<bigint> {
     const b = await this.exact(8);

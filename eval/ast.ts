@@ -132,3 +132,14 @@ export type BinOp =
   | "&&" | "||" | "->";
 
 export interface BinOpExpr { kind: "binop"; op: BinOp; left: Expr; right: Expr; pos: Pos }
+
+/** `f a b c` as its function and arguments (the parser nests calls left to right). */
+export function flattenCall(e: CallExpr): { fn: Expr; args: Expr[] } {
+  const args: Expr[] = [];
+  let f: Expr = e;
+  while (f.kind === "call") {
+    args.unshift(f.arg);
+    f = f.fn;
+  }
+  return { fn: f, args };
+}

@@ -1,7 +1,7 @@
 // The compiler: resolves every variable to (depth, slot) at compile time and
 // turns the syntax tree into a tree of JS closures `(env) => Value`. Only
 // `with` is resolved at run time (lexical bindings always win over `with`).
-import type { AttrName, Bindings, Expr, LambdaExpr, Pos } from "./ast";
+import { flattenCall, type AttrName, type Bindings, type Expr, type LambdaExpr, type Pos } from "./ast";
 import { showExpr } from "./show";
 import {
   Code, Env, EvalError, Lambda, LambdaInfo, Lazy, NixAttrs, NixPath, NixString, Thunk, ThrownError, Value,
@@ -70,15 +70,10 @@ export class Compiler {
   lazy(e: Expr, scope: Scope): LazyCode {
     switch (e.kind) {
       case "int":
-      case "float": {
-        const v = e.value;
-        return () => v;
-      }
+      case "float":
+        return this.compile(e, scope); // constants need no thunk
       case "str":
-        if (e.parts.length === 1 && typeof e.parts[0] === "string") {
-          const v = e.parts[0];
-          return () => v;
-        }
+        if (e.parts.length === 1 && typeof e.parts[0] === "string") return this.compile(e, scope);
         break;
       case "var":
         // A statically bound variable is passed as the same lazy value (Nix's
@@ -130,13 +125,7 @@ export class Compiler {
       case "lambda":
         return this.compileLambda(e, scope);
       case "call": {
-        // flatten f a b c
-        const args: Expr[] = [];
-        let f: Expr = e;
-        while (f.kind === "call") {
-          args.unshift(f.arg);
-          f = f.fn;
-        }
+        const { fn: f, args } = flattenCall(e);
         const fn = this.compile(f, scope);
         const argCodes = args.map((a) => this.lazy(a, scope));
         const pos = e.pos;

@@ -2,24 +2,13 @@
 // --parse, and the expression text in "assertion ... failed" messages):
 // fully parenthesised, operators desugared to the builtins Nix calls
 // (`a - b` is `(__sub a b)`), attributes sorted with inherits first.
-import type { AttrName, Bindings, Expr } from "./ast";
+import { flattenCall, type AttrName, type Bindings, type Expr } from "./ast";
 import { compareStrings } from "./value";
-import { formatFloat, printAttrName } from "./print";
+import { formatFloat, printAttrName, quoteString } from "./print";
 import { canonPath } from "./paths";
 
-export function showString(s: string): string {
-  let out = '"';
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i];
-    if (c === '"' || c === "\\") out += "\\" + c;
-    else if (c === "\n") out += "\\n";
-    else if (c === "\r") out += "\\r";
-    else if (c === "\t") out += "\\t";
-    else if (c === "$" && s[i + 1] === "{") out += "\\$";
-    else out += c;
-  }
-  return out + '"';
-}
+/** Nix string literal syntax (the same escaping as value printing). */
+export const showString = quoteString;
 
 /** A dynamic name that is a constant string is a static name to Nix. */
 function constName(a: AttrName): string | null {
@@ -119,13 +108,8 @@ export function showExpr(e: Expr): string {
       return `(${head}: ${showExpr(e.body)})`;
     }
     case "call": {
-      const args: Expr[] = [];
-      let f: Expr = e;
-      while (f.kind === "call") {
-        args.unshift(f.arg);
-        f = f.fn;
-      }
-      return `(${showExpr(f)} ${args.map(showExpr).join(" ")})`;
+      const { fn, args } = flattenCall(e);
+      return `(${showExpr(fn)} ${args.map(showExpr).join(" ")})`;
     }
     case "let":
       return `(let ${showBindings(e.bindings)}in ${showExpr(e.body)})`;

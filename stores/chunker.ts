@@ -1,6 +1,7 @@
 // Content-defined chunking (FastCDC-style gear hash with normalised
 // chunking), so that an edit in a large blob only changes the chunks around
 // it and the rest deduplicates. Chunks are 16 KiB..256 KiB, 64 KiB on average.
+import { concatBytes } from "../core/bytes";
 export const MIN_CHUNK = 16 * 1024;
 export const AVG_CHUNK = 64 * 1024;
 export const MAX_CHUNK = 256 * 1024;
@@ -62,7 +63,7 @@ export class Chunker {
   }
 
   private cut(final: boolean): Uint8Array[] {
-    const buf = this.parts.length === 1 ? this.parts[0] : concat(this.parts, this.total);
+    const buf = this.parts.length === 1 ? this.parts[0] : concatBytes(this.parts, this.total);
     const out: Uint8Array[] = [];
     let off = 0;
     // except at the end, only cut where a full MAX_CHUNK window is available: later data could move the cut
@@ -76,16 +77,6 @@ export class Chunker {
     this.total = buf.length - off;
     return out;
   }
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** All chunks of an in-memory buffer (same cuts as the streaming Chunker). */

@@ -11,7 +11,7 @@
 // NarWriter: byte-identical to the NAR that was ingested.
 import { basename } from "node:path";
 import type { BlobService, CastoreNode, DirectoryService, PathInfo } from "./types";
-import { NarWriter, dumpPath, readNar } from "../core/nar";
+import { NarWriter, dumpPath, narStream, readNar } from "../core/nar";
 import { Hash, createHasher } from "../core/hash";
 import { directoryEntries, directoryFromEntries, directorySize, showName, toHex } from "../core/castore";
 import { makeFixedOutputPath } from "../core/store-path";
@@ -177,41 +177,6 @@ export async function writeNode(services: CastoreServices, w: NarWriter, node: C
     await writeNode(services, w, e);
   }
   await w.endDirectory();
-}
-
-/** Turns a push-style NAR producer into a pull-style stream (with a small queue). */
-export async function* narStream(produce: (w: NarWriter) => Promise<void>): AsyncIterable<Uint8Array> {
-  const queue: Uint8Array[] = [];
-  let wake: (() => void) | null = null;
-  let resume: (() => void) | null = null;
-  let done = false;
-  let failure: unknown = null;
-  const w = new NarWriter(async (c) => {
-    queue.push(c);
-    wake?.();
-    if (queue.length > 4) await new Promise<void>((r) => (resume = r));
-  });
-  produce(w)
-    .then(() => w.finish())
-    .catch((e) => (failure = e))
-    .finally(() => {
-      done = true;
-      wake?.();
-    });
-  for (;;) {
-    if (queue.length > 0) {
-      const c = queue.shift()!;
-      const r = resume as (() => void) | null;
-      resume = null;
-      r?.();
-      yield c;
-      continue;
-    }
-    if (done) break;
-    await new Promise<void>((r) => (wake = r));
-    wake = null;
-  }
-  if (failure) throw failure;
 }
 
 /** The NAR of a castore node as a stream. */

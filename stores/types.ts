@@ -36,17 +36,8 @@ export interface DirectoryService {
 }
 
 /** Store-path metadata: the root node plus what Nix's narinfo carries. */
-export interface PathInfo {
-  /** Absolute store path, e.g. /nix/store/<hash>-name. */
-  storePath: string;
+export interface PathInfo extends NixPathInfo {
   node: CastoreNode;
-  /** NAR hash as Nix prints it: "sha256:<nixbase32>". */
-  narHash: string;
-  narSize: number;
-  references: string[];
-  deriver?: string;
-  signatures: string[];
-  ca?: string;
 }
 
 export interface PathInfoService {
