@@ -88,6 +88,32 @@ function briefValue(v: Value): string {
   return "";
 }
 
+/**
+ * A thunk of `fn arg` (map, genList): one object instead of a closure, its
+ * context and a Thunk, since these are made per list element. The thunk is
+ * its own environment; force() clears the references once it has a value.
+ */
+class ApplyThunk extends Thunk {
+  constructor(
+    public fn: Value,
+    public arg: Lazy,
+    public pos: Pos | null,
+  ) {
+    super(applyCode, null);
+    this.env = this as unknown as Env;
+  }
+}
+const applyCode = (self: Env): Value => {
+  const t = self as unknown as ApplyThunk;
+  const r = callFunction(t.fn, t.arg, t.pos);
+  t.arg = null;
+  return r;
+};
+
+export function applyThunk(fn: Value, arg: Lazy, pos: Pos | null): Thunk {
+  return new ApplyThunk(fn, arg, pos);
+}
+
 /** Calls fn with several arguments in turn. */
 export function callN(fn: Value, ...args: Lazy[]): Value {
   let v = fn;

@@ -1,7 +1,7 @@
 // List builtins.
 import { EvalError, Lazy, NixAttrs, Thunk, Value, force, forceBool, forceFunction, forceInt, forceList, forceString } from "../value";
 import type { Definer } from "./registry";
-import { callFunction } from "../call";
+import { applyThunk, callFunction } from "../call";
 import { eqLazy, eqValues, lessThan } from "../operators";
 
 export function register(def: Definer): void {
@@ -28,7 +28,7 @@ export function register(def: Definer): void {
   def("map", 2, ([f, l], pos) => {
     const xs = forceList(l, pos);
     const fn = force(f);
-    return xs.map((x) => Thunk.of(() => callFunction(fn, x, pos)));
+    return xs.map((x) => applyThunk(fn, x, pos));
   });
   def("filter", 2, ([f, l], pos) => {
     const fn = force(f);
@@ -53,7 +53,7 @@ export function register(def: Definer): void {
     const out: Lazy[] = new Array(Number(len));
     for (let i = 0; i < out.length; i++) {
       const idx = BigInt(i);
-      out[i] = Thunk.of(() => callFunction(fn, idx, pos));
+      out[i] = applyThunk(fn, idx, pos);
     }
     return out;
   });
