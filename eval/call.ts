@@ -1,7 +1,7 @@
 // Function application: lambdas (plain and with formals), builtins with
 // partial application, and attribute sets with __functor.
 import type { Pos } from "./ast";
-import { Env, EvalError, Lambda, Lazy, NixAttrs, PrimOp, PrimOpApp, Thunk, Value, force, showType } from "./value";
+import { Env, newEnv, EvalError, Lambda, Lazy, NixAttrs, PrimOp, PrimOpApp, Thunk, Value, force, showType } from "./value";
 
 function lambdaName(l: Lambda): string {
   return `'${l.info.name ?? "anonymous lambda"}'`;
@@ -34,25 +34,24 @@ export function callFunction(fn: Value, arg: Lazy, pos: Pos | null): Value {
 function callLambda(fn: Lambda, arg: Lazy, pos: Pos | null): Value {
   {
     const info = fn.info;
-    if (!info.formals) return info.body(new Env([arg], fn.env));
+    if (!info.formals) return info.body([fn.env, arg]);
     const formals = info.formals;
     const attrs = force(arg);
     if (!(attrs instanceof NixAttrs))
       throw new EvalError(`expected a set but found ${showType(attrs)}`, pos).addTrace(`while calling the function ${lambdaName(fn)}`, info.pos);
-    const vals: Lazy[] = new Array(info.slots);
-    const env = new Env(vals, fn.env);
+    const env = newEnv(fn.env, info.slots);
     const names = formals.names;
     let used = 0;
     for (let i = 0; i < names.length; i++) {
       const v = attrs.map.get(names[i]);
       if (v !== undefined) {
-        vals[i] = v;
+        env[i + 1] = v;
         used++;
       } else {
         const d = formals.defaults[i];
         if (d === null)
           throw new EvalError(`function ${lambdaName(fn)} called without required argument '${names[i]}'`, pos).addTrace(`from call site`, pos);
-        vals[i] = new Thunk(d, env);
+        env[i + 1] = new Thunk(d, env);
       }
     }
     if (!formals.ellipsis && used < attrs.size) {
@@ -60,7 +59,7 @@ function callLambda(fn: Lambda, arg: Lazy, pos: Pos | null): Value {
         if (!formals.set.has(k)) throw new EvalError(`function ${lambdaName(fn)} called with unexpected argument '${k}'`, pos);
       }
     }
-    if (info.arg !== undefined) vals[names.length] = attrs;
+    if (info.arg !== undefined) env[names.length + 1] = attrs;
     return info.body(env);
   }
 }

@@ -4,7 +4,7 @@
 import { flattenCall, type AttrName, type Bindings, type Expr, type LambdaExpr, type Pos } from "./ast";
 import { showExpr } from "./show";
 import {
-  Code, Env, EvalError, Lambda, LambdaInfo, Lazy, NixAttrs, NixPath, NixString, Thunk, ThrownError, Value,
+  Code, Env, newEnv, EvalError, Lambda, LambdaInfo, Lazy, NixAttrs, NixPath, NixString, Thunk, ThrownError, Value,
   force, forceAttrs, forceBool, showType, typeError, mkString, ctxOf, strValue, isString,
 } from "./value";
 import { formatPos } from "./parser";
@@ -57,8 +57,8 @@ export class Compiler {
     return (env) => {
       for (const d of withDepths) {
         let e = env;
-        for (let i = 0; i < d; i++) e = e.parent!;
-        const attrs = forceAttrs(e.vals[0], pos);
+        for (let i = 0; i < d; i++) e = e[0];
+        const attrs = forceAttrs(e[1], pos);
         const v = attrs.map.get(name);
         if (v !== undefined) return v;
       }
@@ -144,7 +144,7 @@ export class Compiler {
         const body = this.compile(e.body, slots.scope);
         const n = slots.count;
         return (env) => {
-          const inner = new Env(new Array(n), env);
+          const inner = newEnv(env, n);
           init(inner);
           return body(inner);
         };
@@ -152,7 +152,7 @@ export class Compiler {
       case "with": {
         const attrs = this.lazy(e.env, scope);
         const body = this.compile(e.body, { names: null, parent: scope });
-        return (env) => body(new Env([attrs(env)], env));
+        return (env) => body([env, attrs(env)]);
       }
       case "if": {
         const cond = this.compile(e.cond, scope);
@@ -438,7 +438,7 @@ export class Compiler {
         inits.push(code ? (env) => new Thunk(code, env) : (env) => c(env));
       } else if (v.kind === "inherit") {
         const c = this.resolve(v.expr.name, scope, v.expr.pos);
-        inits.push((env) => c(env.parent!));
+        inits.push((env) => c(env[0]));
       } else {
         const { from, name, pos } = v;
         inits.push((_env, froms) => selectThunk(froms![from], name, pos));
@@ -446,7 +446,7 @@ export class Compiler {
     }
     const init = (env: Env) => {
       const froms = fromCodes.length ? fromCodes.map((c) => c(env)) : null;
-      for (let i = 0; i < inits.length; i++) env.vals[i] = inits[i](env, froms);
+      for (let i = 0; i < inits.length; i++) env[i + 1] = inits[i](env, froms);
     };
     return { slots: { scope: inner, count: names.size }, init, names };
   }
@@ -458,10 +458,10 @@ export class Compiler {
     const order = [...names.keys()];
     const positions = this.positionsOf(b);
     return (env) => {
-      const inner = new Env(new Array(n), env);
+      const inner = newEnv(env, n);
       init(inner);
       const map = new Map<string, Lazy>();
-      for (let i = 0; i < order.length; i++) map.set(order[i], inner.vals[i]);
+      for (let i = 0; i < order.length; i++) map.set(order[i], inner[i + 1]);
       if (dyn) dyn(inner, map);
       return new NixAttrs(map, positions);
     };
@@ -498,19 +498,20 @@ export class Compiler {
   }
 }
 
-function slotAccess(depth: number, idx: number): LazyCode {
+function slotAccess(depth: number, slot: number): LazyCode {
+  const idx = slot + 1; // slot 0 of an Env is its parent
   switch (depth) {
     case 0:
-      return (env) => env.vals[idx];
+      return (env) => env[idx];
     case 1:
-      return (env) => env.parent!.vals[idx];
+      return (env) => env[0][idx];
     case 2:
-      return (env) => env.parent!.parent!.vals[idx];
+      return (env) => env[0][0][idx];
     default:
       return (env) => {
         let e = env;
-        for (let i = 0; i < depth; i++) e = e.parent!;
-        return e.vals[idx];
+        for (let i = 0; i < depth; i++) e = e[0];
+        return e[idx];
       };
   }
 }

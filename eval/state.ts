@@ -38,7 +38,7 @@ export class EvalState {
   private fileCache = new Map<string, Value>();
   /** The global scope: names -> slots of the base Env. */
   readonly globalNames = new Map<string, number>();
-  readonly baseEnv = new Env([], null);
+  readonly baseEnv: Env = [null];
   builtins!: NixAttrs;
   searchPath: SearchPathEntry[] = [];
   /** Traces printed by builtins.trace go here (stderr by default). */
@@ -59,10 +59,10 @@ export class EvalState {
   /** Registers a global (top-level) name. */
   defineGlobal(name: string, v: Lazy): void {
     const idx = this.globalNames.get(name);
-    if (idx !== undefined) this.baseEnv.vals[idx] = v;
+    if (idx !== undefined) this.baseEnv[idx + 1] = v;
     else {
-      this.globalNames.set(name, this.baseEnv.vals.length);
-      this.baseEnv.vals.push(v);
+      this.globalNames.set(name, this.baseEnv.length - 1);
+      this.baseEnv.push(v);
     }
   }
 
@@ -161,7 +161,7 @@ export class EvalState {
     if (statSync(file).isDirectory()) file = join(file, "default.nix");
     const e = this.parseFile(file, pos);
     const code = this.compiler.compileTop(e, this.globalNames, true);
-    return code(new Env([scope], this.baseEnv));
+    return code([this.baseEnv, scope]);
   }
 
   /** Derivations instantiated (or read) in this evaluation, by .drv path. */

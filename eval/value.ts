@@ -25,9 +25,19 @@ export type Value =
 
 export type Lazy = Value | Thunk;
 
-/** A variable environment: slots resolved at compile time, and its parent. */
-export class Env {
-  constructor(public vals: Lazy[], public parent: Env | null) {}
+/**
+ * A variable environment: one array per scope, the parent Env in slot 0 and
+ * the values (slots resolved at compile time) from index 1, so that a call
+ * allocates a single object for its scope.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Env = any[];
+
+/** A fresh Env of n value slots under `parent`. */
+export function newEnv(parent: Env | null, n: number): Env {
+  const e = new Array(n + 1);
+  e[0] = parent;
+  return e;
 }
 
 export type Code = (env: Env) => Value;
