@@ -8,7 +8,7 @@
 import type { BlobService } from "./types";
 import { blake3, createBlake3, initBlake3, type Blake3Hasher } from "../core/blake3";
 import { toHex } from "../core/castore";
-import { Chunker, chunkBuffer } from "./chunker";
+import { Chunker, MIN_CHUNK, chunkBuffer } from "./chunker";
 
 /** Where chunks and manifests live (memory, local disk...). Writes are durable when they resolve. */
 export interface ChunkBackend {
@@ -18,6 +18,12 @@ export interface ChunkBackend {
   hasManifest(digest: Uint8Array): Promise<boolean>;
   readManifest(digest: Uint8Array): Promise<Uint8Array | null>;
   writeManifest(digest: Uint8Array, data: Uint8Array): Promise<void>;
+  /**
+   * Optional fast path: starts writing a chunk unless it is present (then
+   * returns null, without a promise). The data is consumed synchronously;
+   * the promise resolves when the chunk is durable.
+   */
+  tryWriteChunk?(digest: Uint8Array, data: Uint8Array): Promise<void> | null;
 }
 
 export class BlobCorruptError extends Error {
@@ -135,6 +141,50 @@ export class ChunkedBlobService implements BlobService {
     this.stats.chunksWritten++;
     this.stats.bytesWritten += data.length;
     await this.backend.writeChunk(digest, data);
+  }
+
+  /** Starts a chunk write; null when the chunk is already present (or its write is shared). */
+  private startChunk(digest: Uint8Array, data: Uint8Array): Promise<void> | null {
+    if (!this.backend.tryWriteChunk) return this.writeChunk(digest, data);
+    const p = this.backend.tryWriteChunk(digest, data);
+    if (p) {
+      this.stats.chunksWritten++;
+      this.stats.bytesWritten += data.length;
+    } else {
+      this.stats.chunksDeduplicated++;
+      this.stats.bytesDeduplicated += data.length;
+    }
+    return p;
+  }
+
+  /**
+   * put() of a buffer without a promise per call: hashes and chunks at
+   * once (initBlake3() must have completed) and returns the digest, plus a
+   * promise for durability (null when nothing had to be written; many
+   * calls share one promise on a local store). A manifest is written only
+   * after its chunks are durable.
+   */
+  putSync(data: Uint8Array): { digest: Uint8Array; durable: Promise<void> | null } {
+    if (data.length <= MIN_CHUNK) {
+      const digest = blake3(data);
+      return { digest, durable: this.startChunk(digest, data) };
+    }
+    const pieces = chunkBuffer(data);
+    if (pieces.length === 1) {
+      const digest = blake3(data);
+      return { digest, durable: this.startChunk(digest, data) };
+    }
+    const refs = pieces.map((p) => ({ digest: blake3(p), size: p.length }));
+    const digest = blake3(data);
+    const writes = new Set<Promise<void>>();
+    refs.forEach((r, i) => {
+      const p = this.startChunk(r.digest, pieces[i]);
+      if (p) writes.add(p);
+    });
+    const durable = Promise.all(writes).then(async () => {
+      if (!(await this.backend.hasManifest(digest))) await this.backend.writeManifest(digest, encodeManifest(refs));
+    });
+    return { digest, durable };
   }
 
   async put(data: AsyncIterable<Uint8Array> | Uint8Array): Promise<Uint8Array> {

@@ -33,7 +33,7 @@ interface Batch {
 }
 
 /** fsyncs running at once (libuv's pool has 4 threads by default). */
-const FSYNC_PARALLEL = 8;
+const FSYNC_PARALLEL = Number(process.env.FSYNC_PARALLEL ?? 8);
 const MAX_BATCH_FILES = 4096;
 const MAX_BATCH_BYTES = 64 * 1024 * 1024;
 const BATCH_DELAY_MS = 3;
@@ -60,9 +60,14 @@ export class DurableWriter {
    * content can only be the same), shared with a concurrent write of it.
    */
   writeNew(final: string, data: Uint8Array): Promise<void> {
+    return this.writeNewOrNull(final, data) ?? Promise.resolve();
+  }
+
+  /** writeNew(), but null when the file exists (nothing to wait for). */
+  writeNewOrNull(final: string, data: Uint8Array): Promise<void> | null {
     const p = this.pending.get(final);
     if (p) return p;
-    if (existsSync(final)) return Promise.resolve();
+    if (existsSync(final)) return null;
     return this.enqueue(final, data, 0o444);
   }
 
@@ -78,12 +83,10 @@ export class DurableWriter {
     b.items.push({ tmp, final });
     b.bytes += data.length;
     this.stats.files++;
-    const p = b.done.finally(() => {
-      if (this.pending.get(final) === p) this.pending.delete(final);
-    });
-    this.pending.set(final, p);
+    // one promise per batch, shared by all its writes
+    this.pending.set(final, b.done);
     this.schedule();
-    return p;
+    return b.done;
   }
 
   private schedule(): void {
@@ -108,6 +111,7 @@ export class DurableWriter {
     this.committing = this.commit(b)
       .then(b.resolve, b.reject)
       .finally(() => {
+        for (const { final } of b.items) if (this.pending.get(final) === b.done) this.pending.delete(final);
         this.committing = null;
         if (this.batch) this.schedule();
       });

@@ -62,6 +62,9 @@ export class LocalChunkBackend implements ChunkBackend {
   writeChunk(d: Uint8Array, data: Uint8Array) {
     return this.layout.writer.writeNew(this.chunkPath(d), data);
   }
+  tryWriteChunk(d: Uint8Array, data: Uint8Array) {
+    return this.layout.writer.writeNewOrNull(this.chunkPath(d), data);
+  }
   async hasManifest(d: Uint8Array) {
     return existsSync(shardPath(this.layout.manifests, d));
   }

@@ -9,9 +9,13 @@
 //
 // renderNar() walks a root node and writes the NAR back with core/nar.ts's
 // NarWriter: byte-identical to the NAR that was ingested.
-import { basename } from "node:path";
+import { basename, join } from "node:path";
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from "node:fs";
+import { createHash } from "node:crypto";
 import type { BlobService, CastoreNode, DirectoryService, PathInfo } from "./types";
-import { NarWriter, dumpPath, narStream, readNar } from "../core/nar";
+import { NarError, NarWriter, narStream, readNar, sortNames } from "../core/nar";
+import { ChunkedBlobService } from "./blob-service";
+import { initBlake3 } from "../core/blake3";
 import { Hash, createHasher } from "../core/hash";
 import { directoryEntries, directoryFromEntries, directorySize, showName, toHex } from "../core/castore";
 import { makeFixedOutputPath } from "../core/store-path";
@@ -36,7 +40,7 @@ export interface IngestResult {
 }
 
 type Pending =
-  | { type: "file"; executable: boolean; size: number; digest: Promise<Uint8Array> }
+  | { type: "file"; executable: boolean; size: number; digest: Uint8Array | Promise<Uint8Array> }
   | { type: "symlink"; target: string }
   | { type: "directory"; entries: Map<string, Pending> };
 
@@ -184,13 +188,236 @@ export function renderNar(services: CastoreServices, node: CastoreNode): AsyncIt
   return narStream((w) => writeNode(services, w, node));
 }
 
+// ---------------------------------------------------------------- file system import
+
+/** The NAR token of a constant string: u64 LE length, bytes, zero padding. */
+function token(str: string): Uint8Array {
+  const b = enc.encode(str);
+  const out = new Uint8Array(8 + b.length + ((8 - (b.length % 8)) % 8));
+  new DataView(out.buffer).setUint32(0, b.length, true);
+  out.set(b, 8);
+  return out;
+}
+const T = Object.fromEntries(
+  ["nix-archive-1", "(", ")", "type", "regular", "executable", "", "contents", "symlink", "target", "directory", "entry", "name", "node"].map((t) => [t, token(t)]),
+) as Record<string, Uint8Array>;
+const REGULAR = concat([T["("], T.type, T.regular, T.contents]);
+const EXECUTABLE = concat([T["("], T.type, T.regular, T.executable, T[""], T.contents]);
+const SYMLINK = concat([T["("], T.type, T.symlink, T.target]);
+const DIRECTORY = concat([T["("], T.type, T.directory]);
+const ENTRY = concat([T.entry, T["("], T.name]);
+const CLOSE = T[")"];
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/**
+ * sha256 and size of a NAR that is never materialised: the framing tokens
+ * and small contents are gathered in a buffer, large contents go to the
+ * hasher directly.
+ */
+class NarHasher {
+  private h = createHash("sha256");
+  private buf = Buffer.allocUnsafe(256 * 1024);
+  private len = 0;
+  size = 0;
+
+  add(b: Uint8Array): void {
+    if (this.len + b.length > this.buf.length) {
+      this.flush();
+      if (b.length > this.buf.length / 4) {
+        this.h.update(b);
+        this.size += b.length;
+        return;
+      }
+    }
+    this.buf.set(b, this.len);
+    this.len += b.length;
+    this.size += b.length;
+  }
+  u64(n: number): void {
+    if (this.len + 8 > this.buf.length) this.flush();
+    this.buf.writeUInt32LE(n >>> 0, this.len);
+    this.buf.writeUInt32LE(Math.floor(n / 0x100000000), this.len + 4);
+    this.len += 8;
+    this.size += 8;
+  }
+  pad(n: number): void {
+    const p = (8 - (n % 8)) % 8;
+    if (p === 0) return;
+    if (this.len + p > this.buf.length) this.flush();
+    this.buf.fill(0, this.len, this.len + p);
+    this.len += p;
+    this.size += p;
+  }
+  bytes(b: Uint8Array): void {
+    this.u64(b.length);
+    this.add(b);
+    this.pad(b.length);
+  }
+  private flush(): void {
+    if (this.len) this.h.update(this.buf.subarray(0, this.len));
+    this.len = 0;
+  }
+  digest(): Hash {
+    this.flush();
+    return new Hash("sha256", new Uint8Array(this.h.digest()));
+  }
+}
+
+/** Files up to this size are read whole (and chunked in memory); larger ones are streamed. */
+const READ_WHOLE_UP_TO = 64 * 1024 * 1024;
+/** The walk yields to the event loop this often (files or bytes), so that group commits start. */
+const YIELD_EVERY_FILES = 512;
+const YIELD_EVERY_BYTES = 32 * 1024 * 1024;
+
+function readWhole(path: string, size: number): Uint8Array {
+  const fd = openSync(path, "r");
+  try {
+    const buf = Buffer.allocUnsafe(size);
+    let o = 0;
+    while (o < size) {
+      const n = readSync(fd, buf, o, size - o, null);
+      if (n === 0) break;
+      o += n;
+    }
+    if (o !== size) throw new NarError(`file '${path}' changed while being read`);
+    return buf;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function* readFileChunks(path: string, size: number, onChunk: (c: Uint8Array) => void): AsyncIterable<Uint8Array> {
+  const fd = openSync(path, "r");
+  try {
+    let left = size;
+    while (left > 0) {
+      const want = Math.min(left, 4 * 1024 * 1024);
+      const buf = Buffer.allocUnsafe(want);
+      const n = readSync(fd, buf, 0, want, null);
+      if (n === 0) throw new NarError(`file '${path}' shrank while being read`);
+      left -= n;
+      const c = n === want ? buf : buf.subarray(0, n);
+      onChunk(c);
+      yield c;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Ingests a file system tree directly (no NAR stream): metadata and files
+ * are read with synchronous calls, each file's blob is hashed and chunked
+ * from one read, and the NAR hash and size are computed from the tree
+ * (framing tokens plus contents) without building the NAR. Same result as
+ * ingestNar(dumpPath(fsPath)).
+ */
+export async function ingestTree(services: CastoreServices, fsPath: string): Promise<IngestResult> {
+  await initBlake3();
+  const nar = new NarHasher();
+  nar.add(T["nix-archive-1"]);
+  const fast = services.blobs instanceof ChunkedBlobService ? services.blobs : null;
+  const durable = new Set<Promise<unknown>>();
+  let failure: unknown = null;
+  const track = (p: Promise<unknown>) => {
+    if (durable.has(p)) return;
+    durable.add(p);
+    p.then(
+      () => durable.delete(p),
+      (e) => (failure ??= e),
+    );
+  };
+  let sinceYieldFiles = 0;
+  let sinceYieldBytes = 0;
+
+  const file = async (path: string, executable: boolean, size: number): Promise<Pending> => {
+    nar.add(executable ? EXECUTABLE : REGULAR);
+    nar.u64(size);
+    let digest: Uint8Array | Promise<Uint8Array>;
+    if (size <= READ_WHOLE_UP_TO) {
+      const data = size === 0 ? new Uint8Array(0) : readWhole(path, size);
+      nar.add(data);
+      if (fast) {
+        const r = fast.putSync(data);
+        if (r.durable) track(r.durable);
+        digest = r.digest;
+      } else {
+        const p = services.blobs.put(data);
+        track(p);
+        digest = p;
+      }
+    } else {
+      let drained!: () => void;
+      const done = new Promise<void>((r) => (drained = r));
+      const stream = (async function* () {
+        yield* readFileChunks(path, size, (c) => nar.add(c));
+        drained();
+      })();
+      const p = services.blobs.put(stream);
+      track(p);
+      await Promise.race([done, p]);
+      digest = p;
+    }
+    nar.pad(size);
+    nar.add(CLOSE);
+    if (++sinceYieldFiles >= YIELD_EVERY_FILES || (sinceYieldBytes += size) >= YIELD_EVERY_BYTES) {
+      sinceYieldFiles = sinceYieldBytes = 0;
+      await new Promise<void>((r) => setImmediate(r));
+      if (failure) throw failure;
+    }
+    return { type: "file", executable, size, digest };
+  };
+
+  const walk = async (path: string): Promise<Pending> => {
+    const st = lstatSync(path);
+    if (st.isSymbolicLink()) {
+      const target = readlinkSync(path);
+      if (target === "" || target.includes("\0")) throw new NarError(`invalid symlink target '${target}'`);
+      nar.add(SYMLINK);
+      nar.bytes(enc.encode(target));
+      nar.add(CLOSE);
+      return { type: "symlink", target };
+    }
+    if (st.isFile()) return file(path, (st.mode & 0o100) !== 0, st.size);
+    if (st.isDirectory()) {
+      nar.add(DIRECTORY);
+      const entries = new Map<string, Pending>();
+      for (const name of sortNames(readdirSync(path))) {
+        nar.add(ENTRY);
+        nar.bytes(enc.encode(name));
+        nar.add(T.node);
+        entries.set(name, await walk(join(path, name)));
+        nar.add(CLOSE);
+      }
+      nar.add(CLOSE);
+      return { type: "directory", entries };
+    }
+    throw new NarError(`file '${path}' has an unsupported type`);
+  };
+
+  let root: Pending;
+  try {
+    root = await walk(fsPath);
+  } finally {
+    // a failed blob write explains a broken walk better than the walk's error
+    await Promise.allSettled(durable);
+    if (failure) throw failure;
+  }
+  const narHash = nar.digest();
+  const node = await finalise(services.directories, new Uint8Array(0), root);
+  return { node, narHash, narSize: nar.size };
+}
+
 /**
  * Imports a file system path like `nix-store --add`: the path's NAR goes into
  * castore, and the store path is the recursive-sha256 fixed-output path of
  * its NAR hash. Returns the PathInfo (not yet registered anywhere).
  */
 export async function ingestPath(services: CastoreServices, fsPath: string, storeDir: string, name = basename(fsPath)): Promise<PathInfo> {
-  const r = await ingestNar(services, dumpPath(fsPath));
+  const r = await ingestTree(services, fsPath);
   const sp = makeFixedOutputPath(name, r.narHash, true, [], storeDir);
   return {
     storePath: sp.toAbsolute(storeDir),
