@@ -135,7 +135,7 @@ export class Compiler {
         }
         return (env) => {
           let v = fn(env);
-          for (const a of argCodes) v = callFunction(v, a(env), pos);
+          for (let i = 0; i < argCodes.length; i++) v = callFunction(v, argCodes[i](env), pos);
           return v;
         };
       }
@@ -274,7 +274,8 @@ export class Compiler {
     return (env) => {
       let s = "";
       let ctx: Set<string> | null = null;
-      for (const c of codes) {
+      for (let i = 0; i < codes.length; i++) {
+        const c = codes[i];
         if (typeof c === "string") {
           s += c;
           continue;
@@ -387,7 +388,9 @@ export class Compiler {
     return (env) => {
       const map = new Map<string, Lazy>();
       const froms = fromCodes.length ? fromCodes.map((c) => c(env)) : null;
-      for (const [name, c] of entries) {
+      for (let i = 0; i < entries.length; i++) {
+        const name = entries[i][0];
+        const c = entries[i][1];
         if (typeof c === "function") map.set(name, c(env));
         else map.set(name, selectThunk(froms![c.from], c.name, c.pos));
       }

@@ -80,7 +80,7 @@ export function update(a: Value, b: Value, pos: Pos): Value {
   if (b.size === 0) return a;
   if (a.size === 0) return b;
   const m = new Map(a.map);
-  for (const [k, v] of b.map) m.set(k, v);
+  b.map.forEach((v, k) => m.set(k, v));
   // positions are looked up through both operands instead of being copied
   const pa = a.positions;
   const pb = b.positions;

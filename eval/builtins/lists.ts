@@ -35,15 +35,18 @@ export function register(def: Definer): void {
     return forceList(l, pos).filter((x) => forceBool(callFunction(fn, x, pos), pos));
   });
   def("concatLists", 1, ([l], pos) => {
-    const out: Lazy[] = [];
-    for (const x of forceList(l, pos)) for (const y of forceList(x, pos)) out.push(y);
-    return out;
+    // indexed loops: for-of allocates an iterator result per element here
+    const xs = forceList(l, pos);
+    const parts: Lazy[][] = new Array(xs.length);
+    for (let i = 0; i < xs.length; i++) parts[i] = forceList(xs[i], pos);
+    return flatten(parts);
   });
   def("concatMap", 2, ([f, l], pos) => {
     const fn = force(f);
-    const out: Lazy[] = [];
-    for (const x of forceList(l, pos)) for (const y of forceList(callFunction(fn, x, pos), pos)) out.push(y);
-    return out;
+    const xs = forceList(l, pos);
+    const parts: Lazy[][] = new Array(xs.length);
+    for (let i = 0; i < xs.length; i++) parts[i] = forceList(callFunction(fn, xs[i], pos), pos);
+    return flatten(parts);
   });
   def("genList", 2, ([f, n], pos) => {
     const len = forceInt(n, pos);
@@ -63,7 +66,7 @@ export function register(def: Definer): void {
     // the initial accumulator is only forced when the list is empty
     if (xs.length === 0) return force(init);
     let acc: Lazy = init;
-    for (const x of xs) acc = force(callFunction(callFunction(fn, acc, pos), x, pos));
+    for (let i = 0; i < xs.length; i++) acc = force(callFunction(callFunction(fn, acc, pos), xs[i], pos));
     return acc as Value;
   });
   def("all", 2, ([f, l], pos) => {
@@ -84,7 +87,8 @@ export function register(def: Definer): void {
     const fn = force(f);
     const right: Lazy[] = [];
     const wrong: Lazy[] = [];
-    for (const x of forceList(l, pos)) (forceBool(callFunction(fn, x, pos), pos) ? right : wrong).push(x);
+    const xs = forceList(l, pos);
+    for (let i = 0; i < xs.length; i++) (forceBool(callFunction(fn, xs[i], pos), pos) ? right : wrong).push(xs[i]);
     return NixAttrs.from([["right", right], ["wrong", wrong]]);
   });
   def("groupBy", 2, ([f, l], pos) => {
@@ -124,4 +128,17 @@ function mergeSort(xs: Lazy[], lt: (a: Lazy, b: Lazy) => boolean): Lazy[] {
     [src, dst] = [dst, src];
   }
   return src;
+}
+
+/** Concatenates lists into one preallocated array. */
+function flatten(parts: Lazy[][]): Lazy[] {
+  let n = 0;
+  for (let i = 0; i < parts.length; i++) n += parts[i].length;
+  const out: Lazy[] = new Array(n);
+  let o = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i];
+    for (let j = 0; j < p.length; j++) out[o++] = p[j];
+  }
+  return out;
 }
