@@ -3,6 +3,7 @@
 // `with` is resolved at run time (lexical bindings always win over `with`).
 import { flattenCall, type AttrName, type Bindings, type Expr, type LambdaExpr, type Pos } from "./ast";
 import { showExpr } from "./show";
+import { explainInequality } from "./assert-eq";
 import {
   Code, Env, newEnv, EvalError, Lambda, LambdaInfo, Lazy, NixAttrs, NixPath, NixString, Thunk, ThrownError, Value,
   force, forceAttrs, forceBool, showType, typeError, mkString, ctxOf, strValue, isString,
@@ -171,10 +172,22 @@ export class Compiler {
         const body = this.compile(e.body, scope);
         const pos = e.pos;
         const text = exprText(e.cond);
+        // `assert a == b`: on failure, say where a and b differ (as Nix 2.26)
+        const eq = e.cond.kind === "binop" && e.cond.op === "==" ? [this.lazy(e.cond.left, scope), this.lazy(e.cond.right, scope)] : null;
         return (env) => {
           const c = cond(env);
           if (c === true) return body(env);
-          if (c === false) throw new ThrownError(`assertion '${text}' failed`, pos);
+          if (c === false) {
+            if (eq) {
+              try {
+                explainInequality(eq[0](env), eq[1](env), pos);
+              } catch (err) {
+                if (err instanceof EvalError) err.addTrace(`while evaluating the condition of the assertion '${text}'`, pos);
+                throw err;
+              }
+            }
+            throw new ThrownError(`assertion '${text}' failed`, pos);
+          }
           throw typeError("bool", c, pos);
         };
       }

@@ -150,7 +150,7 @@ const cases: Case[] = [
   // errors: exit 1, "error: ..." and no JS stack trace
   { expr: "throw \"boom\"", err: "error: boom" },
   { expr: "abort \"stop\"", err: "error: evaluation aborted with the following error message: 'stop'" },
-  { expr: "assert 1 == 2; 3", err: "error: an integer with value '1' is not equal to an integer with value '2'", todo: "ours: error: assertion '(1 == 2)' failed" },
+  { expr: "assert 1 == 2; 3", err: "error: an integer with value '1' is not equal to an integer with value '2'" },
   { expr: "undefinedVar", err: "error: undefined variable 'undefinedVar'" },
   { expr: "{ a = 1; }.b", err: "error: attribute 'b' missing" },
   { expr: "1 + \"a\"", err: "error: cannot add a string to an integer" },
