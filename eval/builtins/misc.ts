@@ -81,7 +81,8 @@ export function register(def: Definer): void {
     }
     return tomlToValue(doc, pos);
   });
-  for (const f of ["fetchMercurial", "fetchClosure", "getFlake"]) {
+  // fetchClosure is experimental in Nix 2.26 and absent from its builtins, as here
+  for (const f of ["fetchMercurial", "getFlake"]) {
     def(f, 1, ([a]) => {
       force(a);
       throw new NotImplementedError(`builtins.${f}`);
