@@ -16,22 +16,54 @@ export function setEntryUrl(u: URL): void {
   entryUrl = u;
 }
 
-export function runOnBigStack(task: string, payload: unknown): Promise<TaskResult> {
+function spawnBigStack(workerData: Record<string, unknown>): Worker {
   if (!entryUrl) throw new Error("internal error: entry URL not set");
+  // Under tsx the worker needs the TypeScript loader registered first.
+  const fromSource = entryUrl.pathname.endsWith(".ts");
+  return new Worker(fromSource ? new URL("../scripts/tsx-worker.mjs", entryUrl) : entryUrl, {
+    workerData: { ...workerData, tvixEntry: entryUrl.href },
+    resourceLimits: { stackSizeMb: BIG_STACK_MB, maxOldGenerationSizeMb: 16384, maxYoungGenerationSizeMb: 48 },
+    stdout: false,
+    stderr: false,
+  });
+}
+
+// A worker started at program start, while the CLI is still parsing its
+// arguments: it loads the evaluator in parallel and then waits for its task.
+let prespawned: { task: string; worker: Worker } | null = null;
+
+/** Starts the big-stack worker early for a task that is about to be run. */
+export function prespawn(task: string): void {
+  const worker = spawnBigStack({ tvixTask: WAIT_TASK, preload: task });
+  worker.unref(); // until it is given work, it must not keep the process alive
+  worker.on("error", () => {});
+  prespawned = { task, worker };
+}
+export const WAIT_TASK = "__wait";
+
+export function runOnBigStack(task: string, payload: unknown): Promise<TaskResult> {
   return new Promise((resolve, reject) => {
-    // Under tsx the worker needs the TypeScript loader registered first.
-    const fromSource = entryUrl!.pathname.endsWith(".ts");
-    const w = new Worker(fromSource ? new URL("../scripts/tsx-worker.mjs", entryUrl) : entryUrl!, {
-      workerData: { tvixTask: task, payload, tvixEntry: entryUrl!.href },
-      resourceLimits: { stackSizeMb: BIG_STACK_MB, maxOldGenerationSizeMb: 16384, maxYoungGenerationSizeMb: Number(process.env.TVIX_YOUNG_MB || 48) },
-      stdout: false,
-      stderr: false,
-    });
+    let w: Worker;
+    if (prespawned && prespawned.task === task) {
+      w = prespawned.worker;
+      prespawned = null;
+      w.ref();
+      w.removeAllListeners("error");
+      w.postMessage({ task, payload });
+    } else w = spawnBigStack({ tvixTask: task, payload });
     let result: TaskResult | undefined;
     w.on("message", (m: TaskResult) => (result = m));
     w.on("error", reject);
     w.on("exit", (code) => resolve(result ?? { exitCode: code === 0 ? 0 : 1 }));
   });
+}
+
+/** Worker side of prespawn: load the task's module now, then run the task the main thread sends. */
+export async function waitForTask(preload: string, port: MessagePort | import("node:worker_threads").MessagePort): Promise<number> {
+  const loading = tasks.get(preload)?.();
+  const msg = await new Promise<{ task: string; payload: unknown }>((resolve) => port.once("message", resolve));
+  await loading;
+  return runTaskInThisThread(msg.task, msg.payload);
 }
 
 // Registry of tasks that may run on a big-stack worker. Tasks are registered

@@ -1,7 +1,7 @@
 // Program entry. On the main thread it runs the CLI; on a big-stack worker it
 // runs the task it was started for (see bigstack.ts).
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
-import { setEntryUrl, runTaskInThisThread, answerSyncCall } from "./bigstack";
+import { setEntryUrl, runTaskInThisThread, answerSyncCall, prespawn, waitForTask, WAIT_TASK } from "./bigstack";
 import { reportFatal } from "./errors";
 import "./tasks";
 
@@ -15,7 +15,10 @@ async function main(): Promise<void> {
   if (!isMainThread && workerData?.tvixTask) {
     let exitCode: number;
     try {
-      exitCode = await runTaskInThisThread(workerData.tvixTask, workerData.payload);
+      exitCode =
+        workerData.tvixTask === WAIT_TASK
+          ? await waitForTask(workerData.preload, parentPort!)
+          : await runTaskInThisThread(workerData.tvixTask, workerData.payload);
     } catch (e) {
       exitCode = reportFatal(e);
     }
@@ -23,7 +26,12 @@ async function main(): Promise<void> {
     return;
   }
   // invoked through a symlink named nix-instantiate: the drop-in
-  if (/(^|\/)nix-instantiate$/.test(process.argv0) || /(^|\/)nix-instantiate$/.test(process.argv[1] ?? "")) {
+  const dropIn = /(^|\/)nix-instantiate$/.test(process.argv0) || /(^|\/)nix-instantiate$/.test(process.argv[1] ?? "");
+  // evaluation commands: start the big-stack worker while the CLI loads
+  const args = process.argv.slice(2);
+  if (dropIn) prespawn(args.includes("--eval") || args.includes("--eval-only") || args.includes("--parse") ? "eval" : "instantiate");
+  else if (args[0] === "eval" || args[0] === "instantiate") prespawn(args[0] === "eval" || args.includes("--eval") ? "eval" : "instantiate");
+  if (dropIn) {
     const { nixInstantiateMain } = await import("./nix-instantiate");
     process.exitCode = await nixInstantiateMain(process.argv.slice(2));
     return;
