@@ -24,6 +24,8 @@ export interface ChunkBackend {
    * the promise resolves when the chunk is durable.
    */
   tryWriteChunk?(digest: Uint8Array, data: Uint8Array): Promise<void> | null;
+  /** Optional: null, or a promise to wait for while too much is queued for writing. */
+  waitForRoom?(): Promise<void> | null;
 }
 
 export class BlobCorruptError extends Error {
@@ -141,6 +143,11 @@ export class ChunkedBlobService implements BlobService {
     this.stats.chunksWritten++;
     this.stats.bytesWritten += data.length;
     await this.backend.writeChunk(digest, data);
+  }
+
+  /** Null, or a promise to wait for before putting more (writes queued by the backend). */
+  waitForRoom(): Promise<void> | null {
+    return this.backend.waitForRoom?.() ?? null;
   }
 
   /** Starts a chunk write; null when the chunk is already present (or its write is shared). */

@@ -65,6 +65,9 @@ export class LocalChunkBackend implements ChunkBackend {
   tryWriteChunk(d: Uint8Array, data: Uint8Array) {
     return this.layout.writer.writeNewOrNull(this.chunkPath(d), data);
   }
+  waitForRoom() {
+    return this.layout.writer.waitForRoom();
+  }
   async hasManifest(d: Uint8Array) {
     return existsSync(shardPath(this.layout.manifests, d));
   }

@@ -19,7 +19,7 @@ export class LocalStore extends CastoreNixStore {
       new ChunkedBlobService(chunks),
       new ProtoDirectoryService(new LocalBytesBackend(layout)),
       new JsonPathInfoService(new LocalDocumentBackend(layout)),
-      () => layout.writer.flush(),
+      () => layout.writer.close(),
     );
     this.chunkBackend = chunks;
   }

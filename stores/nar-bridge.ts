@@ -366,6 +366,7 @@ export async function ingestTree(services: CastoreServices, fsPath: string): Pro
     if (++sinceYieldFiles >= YIELD_EVERY_FILES || (sinceYieldBytes += size) >= YIELD_EVERY_BYTES) {
       sinceYieldFiles = sinceYieldBytes = 0;
       await new Promise<void>((r) => setImmediate(r));
+      await fast?.waitForRoom();
       if (failure) throw failure;
     }
     return { type: "file", executable, size, digest };
