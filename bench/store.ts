@@ -24,8 +24,30 @@ const root = "/tmp/tvix-bench-store";
 rmSync(root, { recursive: true, force: true });
 timeShell(`cat $(find ${tree} -type f) > /dev/null`); // warm the page cache
 
+spawnSync("sync"); // no dirty pages of earlier runs written back during ours
+
+/** CPU time (user + sys, all threads) of this process while fn runs, in ms. */
+async function cpu<T>(fn: () => Promise<T>): Promise<{ ms: number; cpuMs: number; result: T }> {
+  const c0 = process.cpuUsage();
+  const r = await time(fn);
+  const c = process.cpuUsage(c0);
+  return { ...r, cpuMs: (c.user + c.system) / 1000 };
+}
+/** Wall and CPU time (user + sys of its children) of a shell command, in ms. */
+function cpuOf(cmd: string): { ms: number; cpuMs: number; stdout: string } {
+  // bash's `times`, second line: CPU of the children (user and sys)
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync("bash", ["-c", `${cmd} > /tmp/tvix-bench-store-out; times`], { encoding: "utf8" });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const [u, sy] = r.stdout.trim().split("\n")[1].split(/\s+/).map((x) => {
+    const m = /^(\d+)m([\d.]+)s$/.exec(x)!;
+    return (Number(m[1]) * 60 + Number(m[2])) * 1000;
+  });
+  return { ms, cpuMs: u + sy, stdout: readFileSync("/tmp/tvix-bench-store-out", "utf8") };
+}
+
 const store = openLocalStore(root);
-const ours = await time(async () => {
+const ours = await cpu(async () => {
   const info = await ingestPath(store, tree, store.storeDir);
   await store.registerPath(info);
   return info;
@@ -35,23 +57,26 @@ const { files, commits } = store.layout.writer.stats;
 console.log(`tree: ${(treeBytes / 1e6).toFixed(0)} MB; ours wrote ${files} files in ${commits} group commits`);
 let nixPath = "";
 if (have("nix-store")) {
-  const theirs = timeShell(`nix-store --add ${tree}`);
+  spawnSync("sync");
+  const theirs = cpuOf(`nix-store --add ${tree}`);
   nixPath = theirs.stdout.trim();
   console.log(ratioLine("import (ours local:// vs nix-store --add)", ours.ms, theirs.ms, treeBytes) + (nixPath === ours.result.storePath ? "" : `  PATH MISMATCH ${nixPath}`));
-} else console.log(`import: ours ${ours.ms.toFixed(0)} ms (nix-store not installed)`);
+  console.log(`  CPU time (user + sys): ours ${ours.cpuMs.toFixed(0)} ms, theirs ${theirs.cpuMs.toFixed(0)} ms, ratio ${(ours.cpuMs / theirs.cpuMs).toFixed(2)}`);
+} else console.log(`import: ours ${ours.ms.toFixed(0)} ms, CPU ${ours.cpuMs.toFixed(0)} ms (nix-store not installed)`);
 
 // the same without fsync (kill -9 safe, not power-loss safe): what durability costs
 {
   const root2 = "/tmp/tvix-bench-store-nofsync";
   rmSync(root2, { recursive: true, force: true });
   const s2 = openLocalStore(root2, "/nix/store", `local://${root2}?fsync=false`, false);
-  const t = await time(async () => {
+  spawnSync("sync");
+  const t = await cpu(async () => {
     const info = await ingestPath(s2, tree, s2.storeDir);
     await s2.registerPath(info);
   });
   await s2.close();
   rmSync(root2, { recursive: true, force: true });
-  console.log(`import without fsync (?fsync=false): ${t.ms.toFixed(0)} ms (${(treeBytes / 1e6 / (t.ms / 1000)).toFixed(0)} MB/s)`);
+  console.log(`import without fsync (?fsync=false): ${t.ms.toFixed(0)} ms (${(treeBytes / 1e6 / (t.ms / 1000)).toFixed(0)} MB/s), CPU ${t.cpuMs.toFixed(0)} ms`);
 }
 
 // rendering the NAR back

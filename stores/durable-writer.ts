@@ -155,6 +155,8 @@ export class DurableWriter {
   private roomWaiters: (() => void)[] = [];
   /** Counters for benchmarks and tests. */
   stats = { files: 0, commits: 0 };
+  /** Random part of temp file names (with the pid and a counter: unique). */
+  private readonly tag = randomBytes(4).toString("hex");
 
   constructor(readonly root: string, private readonly fsync = true) {
     this.tmpDir = join(root, "tmp");
@@ -190,7 +192,7 @@ export class DurableWriter {
   }
 
   private enqueue(final: string, data: Uint8Array, mode: number): Promise<void> {
-    const tmp = join(this.tmpDir, `${process.pid}-${++counter}-${randomBytes(4).toString("hex")}`);
+    const tmp = join(this.tmpDir, `${process.pid}-${++counter}-${this.tag}`);
     const b = (this.batch ??= newBatch());
     b.items.push({ tmp, final, data, mode });
     b.bytes += data.length;
