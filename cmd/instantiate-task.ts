@@ -7,7 +7,7 @@ import { callSync } from "./bigstack";
 import { setSyncCall } from "../eval/io";
 import { instantiate, type EvalRequest } from "../eval/driver";
 import { RecordingStore } from "../eval/io";
-import { hashBytes } from "../core/hash";
+import { flushRecorded } from "./flush-store";
 
 export interface InstantiateRequest extends EvalRequest {
   storeUrl?: string;
@@ -21,22 +21,7 @@ export async function instantiateTask(req: InstantiateRequest): Promise<number> 
   const recorder = new RecordingStore(req.storeDir ?? "/nix/store");
   const { code, drvPaths } = instantiate(req, { out: (s) => writeAll(1, s), err: writeErr, store: recorder });
   if (code !== 0) return code;
-  await import("../stores/backends");
-  const { openStore, defaultStoreUrl } = await import("../stores/url");
-  const store = await openStore(req.storeUrl ?? defaultStoreUrl(), { storeDir: recorder.storeDir });
-  try {
-    for (const p of recorder.pending.values()) {
-      if (await store.queryPathInfo(p.storePath)) continue;
-      await store.addToStore(
-        { storePath: p.storePath, narHash: hashBytes("sha256", p.nar).format("nix32", true), narSize: p.nar.length, references: p.references, signatures: [], ca: p.ca },
-        (async function* () {
-          yield p.nar;
-        })(),
-      );
-    }
-  } finally {
-    await store.close();
-  }
+  await flushRecorded(recorder, req.storeUrl);
   for (const d of drvPaths) writeAll(1, d + "\n");
   return 0;
 }

@@ -31,7 +31,9 @@ export async function nixInstantiateMain(argv: string[]): Promise<number> {
       case "--no-location": req.location = false; break;
       case "--parse": req.parseOnly = true; break;
       case "--show-trace": req.showTrace = true; break;
-      case "--read-write-mode": case "--readonly-mode": case "--indirect": case "--quiet": case "-Q": case "--no-build-output": break;
+      case "--read-write-mode": req.readWrite = true; break;
+      case "--readonly-mode": req.readWrite = false; break;
+      case "--indirect": case "--quiet": case "-Q": case "--no-build-output": break;
       case "--timeout": case "--max-jobs": case "-j": case "--cores": case "--add-root": case "-v": need(i, 1, a); i++; break;
       case "--option": need(i, 2, a); (req.options ??= {})[argv[i + 1]] = argv[i + 2]; i += 2; break;
       case "-E": case "--expr": fromExpr = true; break;

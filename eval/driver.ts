@@ -33,6 +33,8 @@ export interface EvalRequest {
   parseOnly: boolean;
   cwd: string;
   storeDir?: string;
+  /** --read-write-mode: store objects the evaluation creates are written (and materialised). */
+  readWrite?: boolean;
   /** --option NAME VALUE (abort-on-warn is honoured; others are accepted). */
   options?: Record<string, string>;
 }

@@ -21,7 +21,7 @@ export function evalOptions(c: Command): Command {
     .option("--no-location", "omit source positions from XML output")
     .option("--show-trace", "show the full evaluation trace on errors")
     .option("--parse", "only parse the expression")
-    .option("--read-write-mode", "accepted for nix-instantiate compatibility")
+    .option("--read-write-mode", "write the paths the evaluation creates to the store (and materialise them under the store directory)")
     .option("--eval", "accepted for nix-instantiate compatibility")
     .option("--eval-only", "accepted for nix-instantiate compatibility")
     .option("--timeout <s>", "accepted for nix-instantiate compatibility")
@@ -64,6 +64,7 @@ export function toRequest(opts: Record<string, any>, files: string[], args: Eval
     cwd: process.cwd(),
     storeDir: opts.storeDir,
     options: pendingOptions,
+    readWrite: !!opts.readWriteMode,
   };
 }
 
