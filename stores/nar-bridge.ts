@@ -116,6 +116,8 @@ export async function ingestNar(
       },
       async file(path, executable, size, contents) {
         while (inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => (wakeReader = r));
+        // a local store queues bytes for its writer threads: bounded there
+        if (services.blobs instanceof ChunkedBlobService) await services.blobs.waitForRoom();
         let digest: Promise<Uint8Array>;
         if (size <= BUFFER_FILES_UP_TO) {
           digest = track(services.blobs.put(await collect(contents, size)));
