@@ -31,6 +31,29 @@ export function callFunction(fn: Value, arg: Lazy, pos: Pos | null): Value {
   return callOther(fn, arg, pos);
 }
 
+/**
+ * `fn a b`. For `x: y: body` it binds both arguments without making the
+ * intermediate closure (foldl', sort and two-argument calls are common).
+ */
+export function call2(fn: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
+  if (fn instanceof Lambda) {
+    const inner = fn.info.inner;
+    if (inner !== undefined && fn.info.formals === undefined) {
+      if ((callDepth += 2) > maxCallDepth) {
+        callDepth = 0;
+        throw new EvalError("stack overflow; max-call-depth exceeded", pos);
+      }
+      try {
+        return inner.body([[fn.env, a], b]);
+      } finally {
+        if (callDepth > 1) callDepth -= 2;
+        else callDepth = 0;
+      }
+    }
+  }
+  return callFunction(callFunction(fn, a, pos), b, pos);
+}
+
 function callLambda(fn: Lambda, arg: Lazy, pos: Pos | null): Value {
   {
     const info = fn.info;

@@ -11,7 +11,7 @@ import {
 import { formatPos } from "./parser";
 import type { EvalState } from "./state";
 import * as ops from "./operators";
-import { callFunction } from "./call";
+import { call2, callFunction } from "./call";
 import { coerceToString } from "./coerce";
 
 /** A compile-time scope: the names of one Env's slots, or a `with`. */
@@ -135,8 +135,8 @@ export class Compiler {
           return (env) => callFunction(fn(env), a0(env), pos);
         }
         return (env) => {
-          let v = fn(env);
-          for (let i = 0; i < argCodes.length; i++) v = callFunction(v, argCodes[i](env), pos);
+          let v = call2(fn(env), argCodes[0](env), argCodes[1](env), pos);
+          for (let i = 2; i < argCodes.length; i++) v = callFunction(v, argCodes[i](env), pos);
           return v;
         };
       }
@@ -508,10 +508,16 @@ export class Compiler {
     } else {
       names.set(e.arg!, 0);
       info = { name: e.name, arg: e.arg, body: null as unknown as Code, pos: e.pos, slots: 1 };
-      info.body = this.compile(e.body, { names, parent: scope });
+      const bodyScope: Scope = { names, parent: scope };
+      info.body = this.compile(e.body, bodyScope);
+      if (e.body.kind === "lambda" && !e.body.formals) info.inner = this.lambdaInfos.get(e.body);
     }
+    this.lambdaInfos.set(e, info);
     return (env) => new Lambda(info, env);
   }
+
+  /** The LambdaInfo compiled for each lambda expression (for LambdaInfo.inner). */
+  private readonly lambdaInfos = new WeakMap<LambdaExpr, LambdaInfo>();
 }
 
 function slotAccess(depth: number, slot: number): LazyCode {

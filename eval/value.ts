@@ -140,6 +140,8 @@ export interface LambdaInfo {
   pos: Pos;
   /** Number of slots of the lambda's environment. */
   slots: number;
+  /** `x: y: body`: the inner plain lambda, so that a call with two arguments needs no intermediate closure. */
+  inner?: LambdaInfo;
 }
 
 export class Lambda {

@@ -1,7 +1,7 @@
 // List builtins.
 import { EvalError, Lazy, NixAttrs, Thunk, Value, force, forceBool, forceFunction, forceInt, forceList, forceString } from "../value";
 import type { Definer } from "./registry";
-import { applyThunk, callFunction } from "../call";
+import { applyThunk, call2, callFunction } from "../call";
 import { eqLazy, eqValues, lessThan } from "../operators";
 
 export function register(def: Definer): void {
@@ -66,7 +66,7 @@ export function register(def: Definer): void {
     // the initial accumulator is only forced when the list is empty
     if (xs.length === 0) return force(init);
     let acc: Lazy = init;
-    for (let i = 0; i < xs.length; i++) acc = force(callFunction(callFunction(fn, acc, pos), xs[i], pos));
+    for (let i = 0; i < xs.length; i++) acc = force(call2(fn, acc, xs[i], pos));
     return acc as Value;
   });
   def("all", 2, ([f, l], pos) => {
@@ -80,7 +80,7 @@ export function register(def: Definer): void {
   def("sort", 2, ([f, l], pos) => {
     const fn = force(f);
     const xs = forceList(l, pos).slice();
-    const lt = (a: Lazy, b: Lazy) => forceBool(callFunction(callFunction(fn, a, pos), b, pos), pos);
+    const lt = (a: Lazy, b: Lazy) => forceBool(call2(fn, a, b, pos), pos);
     return mergeSort(xs, lt);
   });
   def("partition", 2, ([f, l], pos) => {
