@@ -46,6 +46,14 @@ export interface EvalIO {
 }
 
 /** Creates an evaluator with builtins and the search path (-I first, then NIX_PATH). */
+function ttlOption(options: Record<string, string> | undefined): number | undefined {
+  const v = options?.["tarball-ttl"];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new EvalError(`invalid value '${v}' for setting 'tarball-ttl'`);
+  return n;
+}
+
 /** Applies --option settings that the evaluator honours. */
 function applyOptions(options: Record<string, string> | undefined): void {
   const depth = options?.["max-call-depth"];
@@ -191,7 +199,7 @@ export function runEval(req: EvalRequest, io: EvalIO): number {
       return 0;
     }
     applyOptions(req.options);
-    const state = makeEvalState(req.nixPath, { storeDir: req.storeDir, store: io.store, abortOnWarn: req.options?.["abort-on-warn"] === "true" });
+    const state = makeEvalState(req.nixPath, { storeDir: req.storeDir, store: io.store, abortOnWarn: req.options?.["abort-on-warn"] === "true", tarballTtl: ttlOption(req.options) });
     state.traceSink = (m) => io.err(m + "\n");
     const root = loadRoot(state, req);
     const args = autoArgs(state, req);
@@ -321,7 +329,7 @@ export function collectDerivations(v: Lazy, out: string[], recurse = true, seen 
 export function instantiate(req: EvalRequest, io: EvalIO): { code: number; drvPaths: string[] } {
   try {
     applyOptions(req.options);
-    const state = makeEvalState(req.nixPath, { storeDir: req.storeDir, store: io.store, abortOnWarn: req.options?.["abort-on-warn"] === "true" });
+    const state = makeEvalState(req.nixPath, { storeDir: req.storeDir, store: io.store, abortOnWarn: req.options?.["abort-on-warn"] === "true", tarballTtl: ttlOption(req.options) });
     state.traceSink = (m) => io.err(m + "\n");
     const root = loadRoot(state, req);
     const args = autoArgs(state, req);

@@ -23,6 +23,8 @@ export interface EvalOptions {
   pureEval?: boolean;
   /** --option abort-on-warn true: builtins.warn aborts (to show where a warning comes from). */
   abortOnWarn?: boolean;
+  /** --option tarball-ttl N: seconds a download without a hash is reused (default 3600). */
+  tarballTtl?: number;
 }
 
 export interface SearchPathEntry {

@@ -64,8 +64,7 @@ function urlBaseName(url: string): string {
 }
 
 function ttl(state: EvalState): number {
-  void state;
-  return Number(process.env.TVIX_TARBALL_TTL ?? 3600);
+  return state.options.tarballTtl ?? Number(process.env.TVIX_TARBALL_TTL ?? 3600);
 }
 
 function mismatch(url: string, expected: Hash, got: Hash, pos: Pos | null): EvalError {
