@@ -84,6 +84,25 @@ test("fetchGit of local repositories gives Nix 2.26's attributes", { skip: nix22
   assert.equal(r2.ours, r2.theirs);
 });
 
+test("fetchGit with submodules = true gives Nix 2.26's attributes", { skip: nix226.skip || (!have("git") && "git missing") }, () => {
+  const root = join(work, "sm");
+  const env = { ...process.env, GIT_AUTHOR_DATE: "2020-01-01T00:00:00Z", GIT_COMMITTER_DATE: "2020-01-01T00:00:00Z" };
+  const git = (cwd: string, ...args: string[]) => execFileSync("git", ["-c", "user.email=t@example.org", "-c", "user.name=t", "-c", "protocol.file.allow=always", ...args], { cwd, env, stdio: "pipe" });
+  mkdirSync(join(root, "sub"), { recursive: true });
+  git(join(root, "sub"), "init", "-q");
+  writeFileSync(join(root, "sub", "s"), "subfile\n");
+  git(join(root, "sub"), "add", "s");
+  git(join(root, "sub"), "commit", "-qm", "s");
+  mkdirSync(join(root, "main"));
+  git(join(root, "main"), "init", "-q");
+  writeFileSync(join(root, "main", "t"), "top\n");
+  git(join(root, "main"), "submodule", "add", "-q", "../sub", "deps/sub");
+  git(join(root, "main"), "add", ".");
+  git(join(root, "main"), "commit", "-qm", "m");
+  const r = evalBoth(`builtins.fetchGit { url = ${join(root, "main")}; submodules = true; }`);
+  assert.equal(r.ours, r.theirs);
+});
+
 test("fetchers refuse unknown arguments and non-string URLs", () => {
   for (const [expr, msg] of [
     [`builtins.fetchurl { url = "file:///dev/null"; hash = "x"; }`, /unsupported argument 'hash' to 'fetchurl'/],

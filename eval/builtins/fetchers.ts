@@ -4,7 +4,7 @@
 // is downloaded (eval/fetch/download.ts on a sync-call worker), verified and,
 // when the store writes, recorded for writing.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import type { Pos } from "../ast";
@@ -17,6 +17,7 @@ import { narFromTree } from "../../core/nar";
 import { readTree, syncCall } from "../io";
 import { coerceToString } from "../coerce";
 import { fetchCacheDir } from "../fetch/download";
+import { canonPath } from "../paths";
 
 interface FetchArgs {
   url: string;
@@ -170,10 +171,6 @@ function gitTimeAttrs(repo: string, rev: string): [string, Value][] {
 
 function fetchGit(state: EvalState, a: GitArgs, pos: Pos | null): NixAttrs {
   const local = a.url.startsWith("/") ? a.url : a.url.startsWith("file://") ? a.url.slice(7) : null;
-  if (a.submodules) {
-    const src = local ?? a.url;
-    if (local === null || existsSync(join(src, ".gitmodules"))) throw new EvalError("not implemented: fetchGit with submodules = true", pos);
-  }
   const storeDir = state.options.storeDir;
   // A local working tree without rev/ref that has uncommitted changes: Nix
   // takes the tracked files as they are on disk and reports a dirty revision.
@@ -206,34 +203,11 @@ function fetchGit(state: EvalState, a: GitArgs, pos: Pos | null): NixAttrs {
       ]);
     }
   }
-  // Fetch into a bare cache repository per URL, then export the commit's tree.
-  const cache = join(fetchCacheDir(), "git", createHash("sha256").update(a.url).digest("hex").slice(0, 40));
-  if (!existsSync(join(cache, "HEAD"))) {
-    mkdirSync(cache, { recursive: true });
-    git(["init", "--bare", "-q", cache]);
-  }
-  const ref = a.ref ?? "HEAD";
-  let rev = a.rev;
-  const have = rev !== undefined && (() => {
-    try {
-      git(["cat-file", "-e", `${rev}^{commit}`], cache);
-      return true;
-    } catch {
-      return false;
-    }
-  })();
-  if (!have) {
-    const fullRef = ref === "HEAD" || ref.startsWith("refs/") ? ref : `refs/heads/${ref}`;
-    if (rev !== undefined || a.allRefs) git(["fetch", "-q", "--force", a.url, "+refs/*:refs/*", "+HEAD:refs/tvix/HEAD"], cache);
-    else git(["fetch", "-q", "--force", a.url, `+${fullRef}:refs/tvix/fetched`], cache);
-    if (rev === undefined) rev = git(["rev-parse", a.allRefs ? fullRef.replace(/^HEAD$/, "refs/tvix/HEAD") : "refs/tvix/fetched"], cache).trim();
-  }
+  const { cache, rev } = fetchRev(a.url, a.ref, a.rev, a.allRefs);
   const out = mkdtempSync(join(fetchCacheDir(), "gitout-"));
   try {
-    const index = join(out, ".index");
-    git(["read-tree", rev!], cache, { GIT_INDEX_FILE: index });
-    mkdirSync(join(out, "tree"), { recursive: true });
-    git(["--git-dir", cache, "--work-tree", join(out, "tree"), "checkout-index", "-a", "-f"], cache, { GIT_INDEX_FILE: index });
+    exportTree(cache, rev, join(out, "tree"), out);
+    if (a.submodules) exportSubmodules(cache, rev, join(out, "tree"), a.url, out);
     const nar = narFromTree(readTree(join(out, "tree")));
     const narHash = hashBytes("sha256", nar);
     if (a.narHash && !a.narHash.equals(narHash)) throw new EvalError(`NAR hash mismatch in input '${a.url}', expected '${a.narHash.toSRI()}' but got '${narHash.toSRI()}'`, pos);
@@ -252,6 +226,81 @@ function fetchGit(state: EvalState, a: GitArgs, pos: Pos | null): NixAttrs {
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
+}
+
+/** Fetches a URL's ref (or a commit) into a bare cache repository per URL. */
+function fetchRev(url: string, ref: string | undefined, wantRev: string | undefined, allRefs: boolean): { cache: string; rev: string } {
+  const cache = join(fetchCacheDir(), "git", createHash("sha256").update(url).digest("hex").slice(0, 40));
+  if (!existsSync(join(cache, "HEAD"))) {
+    mkdirSync(cache, { recursive: true });
+    git(["init", "--bare", "-q", cache]);
+  }
+  let rev = wantRev;
+  const have =
+    rev !== undefined &&
+    (() => {
+      try {
+        git(["cat-file", "-e", `${rev}^{commit}`], cache);
+        return true;
+      } catch {
+        return false;
+      }
+    })();
+  if (!have) {
+    const r = ref ?? "HEAD";
+    const fullRef = r === "HEAD" || r.startsWith("refs/") ? r : `refs/heads/${r}`;
+    if (rev !== undefined || allRefs) git(["fetch", "-q", "--force", url, "+refs/*:refs/*", "+HEAD:refs/tvix/HEAD"], cache);
+    else git(["fetch", "-q", "--force", url, `+${fullRef}:refs/tvix/fetched`], cache);
+    if (rev === undefined) rev = git(["rev-parse", allRefs ? fullRef.replace(/^HEAD$/, "refs/tvix/HEAD") : "refs/tvix/fetched"], cache).trim();
+  }
+  return { cache, rev: rev! };
+}
+
+/** Writes a commit's tree (without .git) to dir, through a private index. */
+function exportTree(cache: string, rev: string, dir: string, scratch: string): void {
+  const index = join(scratch, `.index-${createHash("sha256").update(dir).digest("hex").slice(0, 8)}`);
+  git(["read-tree", rev], cache, { GIT_INDEX_FILE: index });
+  mkdirSync(dir, { recursive: true });
+  git(["--git-dir", cache, "--work-tree", dir, "checkout-index", "-a", "-f"], cache, { GIT_INDEX_FILE: index });
+  rmSync(index, { force: true });
+}
+
+/** Checks out the submodules of a commit (recursively) into its exported tree. */
+function exportSubmodules(cache: string, rev: string, dir: string, url: string, scratch: string): void {
+  let modules: string;
+  try {
+    modules = git(["show", `${rev}:.gitmodules`], cache);
+  } catch {
+    return; // no submodules
+  }
+  const cfg = join(scratch, ".gitmodules-" + createHash("sha256").update(dir).digest("hex").slice(0, 8));
+  writeFileSync(cfg, modules);
+  const entries = new Map<string, { path?: string; url?: string }>();
+  for (const line of git(["config", "-f", cfg, "--get-regexp", "^submodule\\..*\\.(path|url)$"]).split("\n")) {
+    const m = /^submodule\.(.*)\.(path|url) (.*)$/.exec(line);
+    if (!m) continue;
+    const e = entries.get(m[1]) ?? {};
+    e[m[2] as "path" | "url"] = m[3];
+    entries.set(m[1], e);
+  }
+  for (const { path, url: subUrl } of entries.values()) {
+    if (!path || !subUrl) continue;
+    const line = git(["ls-tree", rev, "--", path], cache).trim();
+    const m = /^160000 commit ([0-9a-f]{40})\t/.exec(line);
+    if (!m) continue; // not a gitlink at this commit
+    const resolved = subUrl.startsWith("./") || subUrl.startsWith("../") ? resolveRelativeUrl(url, subUrl) : subUrl;
+    const sub = fetchRev(resolved, undefined, m[1], false);
+    exportTree(sub.cache, sub.rev, join(dir, path), scratch);
+    exportSubmodules(sub.cache, sub.rev, join(dir, path), resolved, scratch);
+  }
+}
+
+/** A submodule URL relative to its superproject's URL (a path or file:// URL). */
+function resolveRelativeUrl(base: string, rel: string): string {
+  const file = base.startsWith("file://");
+  const p = file ? base.slice(7) : base;
+  const out = canonPath(`${p.replace(/\/+$/, "")}/${rel}`);
+  return file ? `file://${out}` : out;
 }
 
 export function register(def: Definer): void {
