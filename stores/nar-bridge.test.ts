@@ -7,7 +7,7 @@ import { dumpPath } from "../core/nar";
 import { Hash } from "../core/hash";
 import { initBlake3 } from "../core/blake3";
 import { toHex } from "../core/castore";
-import { ingestNar, ingestPath, renderNar, NarMismatchError } from "./nar-bridge";
+import { ingestNar, ingestPath, ingestTree, renderNar, NarMismatchError } from "./nar-bridge";
 import { openMemoryStore } from "./memory";
 import { openLocalStore } from "./local";
 import { makeVariedTree, tempDir, chunksOf, collectStream } from "../test/store-fixtures";
@@ -115,4 +115,17 @@ test("local: layout on disk, and no temp files left behind", async () => {
   const json = JSON.parse(readFileSync(join(root, "pathinfo", `${hp}.json`), "utf8"));
   assert.equal(json.narHash, narHash);
   assert.ok(readdirSync(join(root, "manifests")).length > 0, "the 5 MB file has a manifest");
+});
+
+test("ingestTree: streamed files (above readWholeUpTo) give the same NAR hash, size and castore nodes", async () => {
+  for (const store of [openMemoryStore(), openLocalStore(tempDir("streamed"))]) {
+    const whole = await ingestTree(store, tree);
+    const streamed = await ingestTree(store, tree, { readWholeUpTo: 1000 });
+    assert.equal(streamed.narHash.toString(), narHash);
+    assert.equal(streamed.narSize, nar.length);
+    assert.equal(whole.narHash.toString(), narHash);
+    assert.deepEqual(streamed.node, whole.node);
+    assert.deepEqual(await collectStream(renderNar(store, streamed.node)), nar);
+    await store.close();
+  }
 });

@@ -317,7 +317,8 @@ async function* readFileChunks(path: string, size: number, onChunk: (c: Uint8Arr
  * (framing tokens plus contents) without building the NAR. Same result as
  * ingestNar(dumpPath(fsPath)).
  */
-export async function ingestTree(services: CastoreServices, fsPath: string): Promise<IngestResult> {
+export async function ingestTree(services: CastoreServices, fsPath: string, opts: { readWholeUpTo?: number } = {}): Promise<IngestResult> {
+  const readWholeUpTo = opts.readWholeUpTo ?? READ_WHOLE_UP_TO;
   await initBlake3();
   const nar = new NarHasher();
   nar.add(T["nix-archive-1"]);
@@ -339,7 +340,7 @@ export async function ingestTree(services: CastoreServices, fsPath: string): Pro
     nar.add(executable ? EXECUTABLE : REGULAR);
     nar.u64(size);
     let digest: Uint8Array | Promise<Uint8Array>;
-    if (size <= READ_WHOLE_UP_TO) {
+    if (size <= readWholeUpTo) {
       const data = size === 0 ? new Uint8Array(0) : readWhole(path, size);
       nar.add(data);
       if (fast) {
