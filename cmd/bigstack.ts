@@ -16,6 +16,11 @@ export function setEntryUrl(u: URL): void {
   entryUrl = u;
 }
 
+/** A big-stack worker running `task` that talks to the caller by messages (the REPL). */
+export function startTaskWorker(task: string, payload: unknown): Worker {
+  return spawnBigStack({ tvixTask: task, payload });
+}
+
 function spawnBigStack(workerData: Record<string, unknown>): Worker {
   if (!entryUrl) throw new Error("internal error: entry URL not set");
   // Under tsx the worker needs the TypeScript loader registered first.

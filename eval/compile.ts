@@ -25,6 +25,11 @@ type LazyCode = (env: Env) => Lazy;
 export class Compiler {
   constructor(private readonly state: EvalState) {}
 
+  /** Compiles an expression with extra names (the REPL's bindings) in scope above the globals. */
+  compileWithNames(e: Expr, globals: Map<string, number>, names: Map<string, number>): Code {
+    return this.compile(e, { names, parent: { names: globals, parent: null } });
+  }
+
   /** Compiles a whole file/expression against the global scope. */
   compileTop(e: Expr, globals: Map<string, number>, extraWith = false): Code {
     let scope: Scope = { names: globals, parent: null };

@@ -1,0 +1,24 @@
+// The worker side of `tvix repl`: a ReplSession answering one input line per
+// message from the main thread (which owns the terminal).
+import { parentPort } from "node:worker_threads";
+import { callSync } from "./bigstack";
+import { setSyncCall } from "../eval/io";
+import { ReplSession } from "../eval/repl";
+
+export async function replTask(payload: { nixPath: string[]; cwd: string }): Promise<number> {
+  setSyncCall(callSync);
+  if (!process.env.TVIX_DEBUG) Error.stackTraceLimit = 0;
+  const session = new ReplSession(payload.nixPath, payload.cwd);
+  session.state.traceSink = (m) => parentPort!.postMessage({ out: m + "\n" });
+  return new Promise((resolve) => {
+    const onLine = (m: { line: string }) => {
+      const r = session.handle(m.line);
+      parentPort!.postMessage({ out: r.out, done: true, quit: !!r.quit });
+      if (r.quit) {
+        parentPort!.off("message", onLine);
+        resolve(0);
+      }
+    };
+    parentPort!.on("message", onLine);
+  });
+}
