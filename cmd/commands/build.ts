@@ -6,6 +6,8 @@ export function register(program: Command): void {
   program
     .command("build")
     .description("evaluate and build or substitute a derivation (like nix-build)")
+    .allowUnknownOption(true)
+    .allowExcessArguments(true)
     .action(() => {
       throw new NotImplementedError("tvix build");
     });
