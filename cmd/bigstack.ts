@@ -64,7 +64,7 @@ export function runOnBigStack(task: string, payload: unknown): Promise<TaskResul
 }
 
 /** Worker side of prespawn: load the task's module now, then run the task the main thread sends. */
-export async function waitForTask(preload: string, port: MessagePort | import("node:worker_threads").MessagePort): Promise<number> {
+export async function waitForTask(preload: string, port: MessagePort): Promise<number> {
   const loading = tasks.get(preload)?.();
   const msg = await new Promise<{ task: string; payload: unknown }>((resolve) => port.once("message", resolve));
   await loading;

@@ -1,16 +1,14 @@
 // The worker side of `tvix eval`: evaluates and writes the output. With
 // --read-write-mode the paths the evaluation creates are written to the store
 // and materialised under the store directory, as Nix does.
+import { prepareEvalWorker } from "./eval-worker";
 import { writeAll, writeErr } from "./output";
-import { callSync } from "./bigstack";
-import { RecordingStore, setSyncCall } from "../eval/io";
+import { RecordingStore } from "../eval/io";
 import { runEval, type EvalRequest } from "../eval/driver";
 import { flushRecorded } from "./flush-store";
 
 export async function evalTask(req: EvalRequest & { storeUrl?: string }): Promise<number> {
-  setSyncCall(callSync);
-  // evaluation errors are values to us, not bugs: skip capturing JS stacks
-  if (!process.env.TVIX_DEBUG) Error.stackTraceLimit = 0;
+  prepareEvalWorker();
   if (!req.readWrite) return runEval(req, { out: (s) => writeAll(1, s), err: writeErr });
   const recorder = new RecordingStore(req.storeDir ?? "/nix/store");
   // the result is printed only once its paths exist

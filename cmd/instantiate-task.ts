@@ -2,9 +2,8 @@
 // evaluates with a RecordingStore, then writes the sources, toFile outputs and
 // .drv files it created to the selected store (--store / TVIX_STORE / the
 // local default) and prints the .drv paths.
+import { prepareEvalWorker } from "./eval-worker";
 import { writeAll, writeErr } from "./output";
-import { callSync } from "./bigstack";
-import { setSyncCall } from "../eval/io";
 import { instantiate, type EvalRequest } from "../eval/driver";
 import { RecordingStore } from "../eval/io";
 import { flushRecorded } from "./flush-store";
@@ -13,11 +12,8 @@ export interface InstantiateRequest extends EvalRequest {
   storeUrl?: string;
 }
 
-
 export async function instantiateTask(req: InstantiateRequest): Promise<number> {
-  setSyncCall(callSync);
-  // evaluation errors are values to us, not bugs: skip capturing JS stacks
-  if (!process.env.TVIX_DEBUG) Error.stackTraceLimit = 0;
+  prepareEvalWorker();
   const recorder = new RecordingStore(req.storeDir ?? "/nix/store");
   const { code, drvPaths } = instantiate(req, { out: (s) => writeAll(1, s), err: writeErr, store: recorder });
   if (code !== 0) return code;

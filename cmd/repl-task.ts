@@ -1,13 +1,11 @@
 // The worker side of `tvix repl`: a ReplSession answering one input line per
 // message from the main thread (which owns the terminal).
+import { prepareEvalWorker } from "./eval-worker";
 import { parentPort } from "node:worker_threads";
-import { callSync } from "./bigstack";
-import { setSyncCall } from "../eval/io";
 import { ReplSession } from "../eval/repl";
 
 export async function replTask(payload: { nixPath: string[]; cwd: string }): Promise<number> {
-  setSyncCall(callSync);
-  if (!process.env.TVIX_DEBUG) Error.stackTraceLimit = 0;
+  prepareEvalWorker();
   const session = new ReplSession(payload.nixPath, payload.cwd);
   session.state.traceSink = (m) => parentPort!.postMessage({ out: m + "\n" });
   return new Promise((resolve) => {

@@ -3,10 +3,9 @@
 import type { Pos } from "./ast";
 import { EvalError, Lambda, Lazy, NixAttrs, NixPath, ThrownError, Value, force, isString, showType } from "./value";
 import { eqLazy, eqValues, isDerivation } from "./operators";
-import { printValue } from "./print";
+import { describeLambda, printValue } from "./print";
 
-const show = (v: Value) =>
-  v instanceof Lambda ? `«lambda${v.info.name ? " " + v.info.name : ""} @ ${v.info.pos.file || "«string»"}:${v.info.pos.line}:${v.info.pos.column}»` : printValue(v);
+const show = (v: Value) => (v instanceof Lambda ? describeLambda(v) : printValue(v));
 
 function fail(msg: string, pos: Pos | null): EvalError {
   return new ThrownError(msg, pos);

@@ -16,16 +16,25 @@ export function setMaxCallDepth(n: number): void {
   maxCallDepth = n;
 }
 
+/** Counts n Lambda calls in; throws when that passes max-call-depth. */
+function enterCalls(n: number, pos: Pos | null): void {
+  if ((callDepth += n) > maxCallDepth) {
+    callDepth = 0; // the error unwinds everything
+    throw new EvalError("stack overflow; max-call-depth exceeded", pos);
+  }
+}
+
+function leaveCalls(n: number): void {
+  callDepth = callDepth > n ? callDepth - n : 0;
+}
+
 export function callFunction(fn: Value, arg: Lazy, pos: Pos | null): Value {
   if (fn instanceof Lambda) {
-    if (++callDepth > maxCallDepth) {
-      callDepth = 0; // the error unwinds everything
-      throw new EvalError("stack overflow; max-call-depth exceeded", pos);
-    }
+    enterCalls(1, pos);
     try {
       return callLambda(fn, arg, pos);
     } finally {
-      if (callDepth > 0) callDepth--;
+      leaveCalls(1);
     }
   }
   return callOther(fn, arg, pos);
@@ -39,15 +48,11 @@ export function call2(fn: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
   if (fn instanceof Lambda) {
     const inner = fn.info.inner;
     if (inner !== undefined && fn.info.formals === undefined) {
-      if ((callDepth += 2) > maxCallDepth) {
-        callDepth = 0;
-        throw new EvalError("stack overflow; max-call-depth exceeded", pos);
-      }
+      enterCalls(2, pos);
       try {
         return inner.body([[fn.env, a], b]);
       } finally {
-        if (callDepth > 1) callDepth -= 2;
-        else callDepth = 0;
+        leaveCalls(2);
       }
     }
   }
@@ -55,36 +60,34 @@ export function call2(fn: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
 }
 
 function callLambda(fn: Lambda, arg: Lazy, pos: Pos | null): Value {
-  {
-    const info = fn.info;
-    if (!info.formals) return info.body([fn.env, arg]);
-    const formals = info.formals;
-    const attrs = force(arg);
-    if (!(attrs instanceof NixAttrs))
-      throw new EvalError(`expected a set but found ${showType(attrs)}`, pos).addTrace(`while calling the function ${lambdaName(fn)}`, info.pos);
-    const env = newEnv(fn.env, info.slots);
-    const names = formals.names;
-    let used = 0;
-    for (let i = 0; i < names.length; i++) {
-      const v = attrs.map.get(names[i]);
-      if (v !== undefined) {
-        env[i + 1] = v;
-        used++;
-      } else {
-        const d = formals.defaults[i];
-        if (d === null)
-          throw new EvalError(`function ${lambdaName(fn)} called without required argument '${names[i]}'`, pos).addTrace(`from call site`, pos);
-        env[i + 1] = new Thunk(d, env);
-      }
+  const info = fn.info;
+  if (!info.formals) return info.body([fn.env, arg]);
+  const formals = info.formals;
+  const attrs = force(arg);
+  if (!(attrs instanceof NixAttrs))
+    throw new EvalError(`expected a set but found ${showType(attrs)}`, pos).addTrace(`while calling the function ${lambdaName(fn)}`, info.pos);
+  const env = newEnv(fn.env, info.slots);
+  const names = formals.names;
+  let used = 0;
+  for (let i = 0; i < names.length; i++) {
+    const v = attrs.map.get(names[i]);
+    if (v !== undefined) {
+      env[i + 1] = v;
+      used++;
+    } else {
+      const d = formals.defaults[i];
+      if (d === null)
+        throw new EvalError(`function ${lambdaName(fn)} called without required argument '${names[i]}'`, pos).addTrace(`from call site`, pos);
+      env[i + 1] = new Thunk(d, env);
     }
-    if (!formals.ellipsis && used < attrs.size) {
-      for (const k of attrs.keys()) {
-        if (!formals.set.has(k)) throw new EvalError(`function ${lambdaName(fn)} called with unexpected argument '${k}'`, pos);
-      }
-    }
-    if (info.arg !== undefined) env[names.length + 1] = attrs;
-    return info.body(env);
   }
+  if (!formals.ellipsis && used < attrs.size) {
+    for (const k of attrs.keys()) {
+      if (!formals.set.has(k)) throw new EvalError(`function ${lambdaName(fn)} called with unexpected argument '${k}'`, pos);
+    }
+  }
+  if (info.arg !== undefined) env[names.length + 1] = attrs;
+  return info.body(env);
 }
 
 function callOther(fn: Value, arg: Lazy, pos: Pos | null): Value {

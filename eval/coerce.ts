@@ -4,6 +4,7 @@ import type { Pos } from "./ast";
 import { EvalError, Lambda, Lazy, NixAttrs, NixPath, NixString, Value, force, showType, EMPTY_CTX } from "./value";
 import type { EvalState } from "./state";
 import { callFunction } from "./call";
+import { describeLambda } from "./print";
 
 export interface CoerceOptions {
   /** toString semantics: numbers, bools, null and lists coerce too. */
@@ -63,7 +64,7 @@ export function coerceToString(state: EvalState, l: Lazy, pos: Pos | null, opts:
 
 function brief(v: Value): string {
   if (typeof v === "bigint" || typeof v === "boolean" || typeof v === "number") return `: ${v}`;
-  if (v instanceof Lambda) return `: «lambda${v.info.name ? " " + v.info.name : ""} @ ${v.info.pos.file === "" ? "«string»" : v.info.pos.file}:${v.info.pos.line}:${v.info.pos.column}»`;
+  if (v instanceof Lambda) return `: ${describeLambda(v)}`;
   return "";
 }
 

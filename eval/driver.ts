@@ -8,7 +8,8 @@ import type { Expr, Pos } from "./ast";
 import { EvalState, EvalOptions } from "./state";
 import { installBuiltins } from "./builtins";
 import { ParseError, formatPos, parse } from "./parser";
-import { EvalError, Lazy, NixAttrs, Thunk, Value, force, forceDeep, isFunction, showType, Lambda } from "./value";
+import { EvalError, Lazy, NixAttrs, Thunk, Value, force, forceDeep, forceString, showType, Lambda } from "./value";
+import { isDerivation } from "./operators";
 import { printValue } from "./print";
 import { toJSON } from "./builtins/json";
 import { toXML } from "./builtins/xml";
@@ -97,7 +98,7 @@ function autoArgs(state: EvalState, req: EvalRequest): NixAttrs | null {
  * Nix's autoCallFunction: a function taking an attribute set pattern is
  * called with the matching --arg values (and its defaults); other values pass through.
  */
-export function autoCall(_state: EvalState, v: Lazy, args: NixAttrs | null, pos: Pos | null): Value {
+export function autoCall(v: Lazy, args: NixAttrs | null, pos: Pos | null): Value {
   const fv = force(v);
   if (fv instanceof NixAttrs && fv.get("__functor") !== undefined) {
     // a functor: Nix calls it when it has a formals argument; calling through __functor
@@ -134,7 +135,7 @@ export function findAlongAttrPath(state: EvalState, path: string, args: NixAttrs
   const tokens = splitAttrPath(path);
   let v: Lazy = root;
   for (const tok of tokens) {
-    const cur = autoCall(state, v, args, null);
+    const cur = autoCall(v, args, null);
     if (/^[0-9]+$/.test(tok)) {
       if (!Array.isArray(cur))
         throw new EvalError(`the expression selected by the selection path '${path}' should be a list but is ${showType(cur)}`);
@@ -186,6 +187,26 @@ export function loadRoot(state: EvalState, req: EvalRequest): Lazy {
   return Thunk.of(() => state.importFile(file, null));
 }
 
+/** The evaluator for a request: its --option settings, store and trace output. */
+function stateFor(req: EvalRequest, io: EvalIO): EvalState {
+  applyOptions(req.options);
+  const state = makeEvalState(req.nixPath, {
+    storeDir: req.storeDir,
+    store: io.store,
+    abortOnWarn: req.options?.["abort-on-warn"] === "true",
+    tarballTtl: ttlOption(req.options),
+  });
+  state.traceSink = (m) => io.err(m + "\n");
+  return state;
+}
+
+/** Calls `each` with the value at every -A path (the root when there is none), in order. */
+function forEachSelected(state: EvalState, req: EvalRequest, each: (v: Lazy, args: NixAttrs | null) => void): void {
+  const root = loadRoot(state, req);
+  const args = autoArgs(state, req);
+  for (const ap of req.attrPaths.length ? req.attrPaths : [""]) each(findAlongAttrPath(state, ap, args, root), args);
+}
+
 /** Runs `nix-instantiate --eval`-style evaluation; returns the exit code. */
 export function runEval(req: EvalRequest, io: EvalIO): number {
   try {
@@ -198,16 +219,11 @@ export function runEval(req: EvalRequest, io: EvalIO): number {
       io.out(showExpr(e) + "\n");
       return 0;
     }
-    applyOptions(req.options);
-    const state = makeEvalState(req.nixPath, { storeDir: req.storeDir, store: io.store, abortOnWarn: req.options?.["abort-on-warn"] === "true", tarballTtl: ttlOption(req.options) });
-    state.traceSink = (m) => io.err(m + "\n");
-    const root = loadRoot(state, req);
-    const args = autoArgs(state, req);
-    for (const ap of req.attrPaths.length ? req.attrPaths : [""]) {
-      const v = findAlongAttrPath(state, ap, args, root);
-      const res: Lazy = args ? autoCall(state, v, args, null) : force(v);
+    const state = stateFor(req, io);
+    forEachSelected(state, req, (v, args) => {
+      const res: Lazy = args ? autoCall(v, args, null) : force(v);
       io.out(printResult(state, res, req) + "\n");
-    }
+    });
     return 0;
   } catch (e) {
     io.err(formatEvalError(e, req.showTrace));
@@ -278,8 +294,6 @@ function snippet(pos: Pos): string {
   return out;
 }
 
-export type { Value };
-void isFunction;
 
 /**
  * Nix's getDerivations: the derivations a value denotes. A derivation is
@@ -291,53 +305,38 @@ export function collectDerivations(v: Lazy, out: string[], recurse = true, seen 
   if (seen.has(x)) return;
   seen.add(x);
   if (x instanceof NixAttrs) {
-    const type = x.get("type");
-    if (type !== undefined) {
-      const t = force(type);
-      if (t === "derivation" || (t instanceof Object && "s" in t && (t as { s: string }).s === "derivation")) {
-        const dp = x.get("drvPath");
-        if (dp === undefined) throw new EvalError("derivation has no 'drvPath' attribute");
-        const s = force(dp);
-        // nix-instantiate prints drvPath!output when the selected output is not "out"
-        const on = x.get("outputName");
-        const output = on === undefined ? "out" : force(on);
-        const outName = typeof output === "string" ? output : (output as { s: string }).s;
-        out.push((typeof s === "string" ? s : (s as { s: string }).s) + (outName !== "out" ? `!${outName}` : ""));
-        return;
-      }
+    if (isDerivation(x)) {
+      const dp = x.get("drvPath");
+      if (dp === undefined) throw new EvalError("derivation has no 'drvPath' attribute");
+      // nix-instantiate prints drvPath!output when the selected output is not "out"
+      const on = x.get("outputName");
+      const outName = on === undefined ? "out" : forceString(on);
+      out.push(forceString(dp) + (outName !== "out" ? `!${outName}` : ""));
+      return;
     }
     if (!recurse) return;
     for (const k of x.keys()) {
       const a = force(x.get(k)!);
-      if (a instanceof NixAttrs) {
-        const isDrv = a.get("type") !== undefined && force(a.get("type")!) === "derivation";
+      if (isDerivation(a)) collectDerivations(a, out, false, seen);
+      else if (a instanceof NixAttrs) {
         const rec = a.get("recurseForDerivations");
-        if (isDrv) collectDerivations(a, out, false, seen);
-        else if (rec !== undefined && force(rec) === true) collectDerivations(a, out, true, seen);
+        if (rec !== undefined && force(rec) === true) collectDerivations(a, out, true, seen);
       }
     }
   } else if (Array.isArray(x)) {
     for (const e of x) collectDerivations(e, out, true, seen);
-  } else if (x !== null && !(typeof x === "string" || typeof x === "boolean" || typeof x === "bigint" || typeof x === "number") && !isFunction(x)) {
-    // other values: nothing to instantiate
-  } else if (isFunction(x)) {
-    // a function that could not be auto-called: Nix ignores it too
-  } else throw new EvalError(`expression does not evaluate to a derivation (or a set or list of those)`);
+  } else if (x === null || typeof x === "string" || typeof x === "boolean" || typeof x === "bigint" || typeof x === "number") {
+    throw new EvalError(`expression does not evaluate to a derivation (or a set or list of those)`);
+  }
+  // other values (paths, functions that could not be auto-called): nothing to instantiate, as in Nix
 }
 
 /** `nix-instantiate` without --eval: evaluates, writes .drv files, prints their paths. */
 export function instantiate(req: EvalRequest, io: EvalIO): { code: number; drvPaths: string[] } {
   try {
-    applyOptions(req.options);
-    const state = makeEvalState(req.nixPath, { storeDir: req.storeDir, store: io.store, abortOnWarn: req.options?.["abort-on-warn"] === "true", tarballTtl: ttlOption(req.options) });
-    state.traceSink = (m) => io.err(m + "\n");
-    const root = loadRoot(state, req);
-    const args = autoArgs(state, req);
+    const state = stateFor(req, io);
     const drvPaths: string[] = [];
-    for (const ap of req.attrPaths.length ? req.attrPaths : [""]) {
-      const v = findAlongAttrPath(state, ap, args, root);
-      collectDerivations(autoCall(state, v, args, null), drvPaths);
-    }
+    forEachSelected(state, req, (v, args) => collectDerivations(autoCall(v, args, null), drvPaths));
     return { code: 0, drvPaths };
   } catch (e) {
     io.err(formatEvalError(e, req.showTrace));

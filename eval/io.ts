@@ -92,7 +92,12 @@ export class ReadOnlyStore implements EvalStore {
   private readonly textFiles = new Map<string, string>();
 
   addTextFile(name: string, contents: string, references: string[]): string {
-    const p = makeTextPath(name, hashBytes("sha256", contents), references, this.storeDir).toAbsolute(this.storeDir);
+    return this.addText(name, contents, references, hashBytes("sha256", contents));
+  }
+
+  /** A text path of known sha256 (hashed once, by the caller). */
+  protected addText(name: string, contents: string, references: string[], hash: Hash): string {
+    const p = makeTextPath(name, hash, references, this.storeDir).toAbsolute(this.storeDir);
     this.textFiles.set(p, contents);
     return p;
   }
@@ -130,10 +135,10 @@ export class RecordingStore extends ReadOnlyStore {
     return p.storePath;
   }
 
-  override addTextFile(name: string, contents: string, references: string[]): string {
-    const storePath = super.addTextFile(name, contents, references);
+  protected override addText(name: string, contents: string, references: string[], hash: Hash): string {
+    const storePath = super.addText(name, contents, references, hash);
     const nar = narFromTree({ type: "regular", executable: false, contents: Buffer.from(contents, "utf8") });
-    this.pending.set(storePath, { storePath, nar, references: [...references].sort(), ca: `text:${hashBytes("sha256", contents).format("nix32", true)}` });
+    this.pending.set(storePath, { storePath, nar, references: [...references].sort(), ca: `text:${hash.format("nix32", true)}` });
     return storePath;
   }
 

@@ -4,6 +4,12 @@ import { Lambda, Lazy, NixAttrs, NixPath, NixString, PrimOp, PrimOpApp, Thunk, V
 const KEYWORDS = new Set(["if", "then", "else", "assert", "with", "let", "in", "rec", "inherit"]);
 const IDENT = /^[a-zA-Z_][a-zA-Z0-9_'-]*$/;
 
+/** A lambda as Nix names it in error messages: «lambda NAME @ file:line:col». */
+export function describeLambda(l: Lambda): string {
+  const p = l.info.pos;
+  return `«lambda${l.info.name ? " " + l.info.name : ""} @ ${p.file || "«string»"}:${p.line}:${p.column}»`;
+}
+
 export function printAttrName(name: string): string {
   return IDENT.test(name) && !KEYWORDS.has(name) ? name : quoteString(name);
 }

@@ -2,7 +2,7 @@
 // `:l file`) persist across inputs and shadow the builtins, as in nix repl;
 // they do not change what already-imported files see.
 import type { Expr } from "./ast";
-import { parse, ParseError } from "./parser";
+import { parse } from "./parser";
 import { EvalState } from "./state";
 import { Lazy, NixAttrs, Thunk, force, forceAttrs, forceDeep, showType } from "./value";
 import { printValue } from "./print";
@@ -38,13 +38,10 @@ export class ReplSession {
       if (input.startsWith(":")) return this.command(input);
       const bind = /^([a-zA-Z_][a-zA-Z0-9_'-]*)\s*=(?!=)([\s\S]*)$/.exec(input);
       if (bind) {
-        const e = this.parse(bind[2]);
-        const env = this.env();
-        const code = this.state.compiler.compileWithNames(e, this.state.globalNames, this.names);
-        this.bind(bind[1], new Thunk(code, env));
+        this.bind(bind[1], this.lazyExpr(this.parse(bind[2])));
         return { out: "" };
       }
-      const v = this.evalExpr(this.parse(input));
+      const v = this.lazyExpr(this.parse(input));
       forceChildren(v);
       return { out: printValue(v) + "\n" };
     } catch (e) {
@@ -65,15 +62,15 @@ export class ReplSession {
         return { out: REPL_HELP };
       case ":p":
       case ":print": {
-        const v = this.evalExpr(this.parse(arg));
+        const v = this.lazyExpr(this.parse(arg));
         forceDeep(v);
         return { out: printValue(v, { strict: true }) + "\n" };
       }
       case ":t":
-        return { out: showType(force(this.evalExpr(this.parse(arg)))) + "\n" };
+        return { out: showType(force(this.lazyExpr(this.parse(arg)))) + "\n" };
       case ":a":
       case ":add":
-        return { out: this.addAttrs(this.evalExpr(this.parse(arg))) };
+        return { out: this.addAttrs(this.lazyExpr(this.parse(arg))) };
       case ":l":
       case ":load": {
         const file = resolve(this.cwd, arg);
@@ -85,21 +82,13 @@ export class ReplSession {
   }
 
   private parse(src: string): Expr {
-    try {
-      return parse(src, "", this.cwd);
-    } catch (e) {
-      if (e instanceof ParseError) throw e;
-      throw e;
-    }
+    return parse(src, "", this.cwd);
   }
 
-  private env(): Lazy[] {
-    return [this.state.baseEnv, ...this.values];
-  }
-
-  private evalExpr(e: Expr): Lazy {
+  /** An input expression as a thunk over the current bindings (evaluated when needed). */
+  private lazyExpr(e: Expr): Lazy {
     const code = this.state.compiler.compileWithNames(e, this.state.globalNames, this.names);
-    return code(this.env());
+    return new Thunk(code, [this.state.baseEnv, ...this.values]);
   }
 
   private bind(name: string, v: Lazy): void {

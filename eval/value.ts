@@ -280,6 +280,11 @@ export function mkString(s: string, ctx: ReadonlySet<string> | null | undefined)
   return ctx && ctx.size > 0 ? new NixString(s, ctx) : s;
 }
 
+/** A store path as a string that depends on that path (its context). */
+export function storePathString(p: string): NixString {
+  return new NixString(p, new Set([p]));
+}
+
 export function forceInt(l: Lazy, pos: Pos | null = null): bigint {
   const v = force(l);
   if (typeof v !== "bigint") throw typeError("int", v, pos);

@@ -25,6 +25,12 @@ function readOrNull(path: string): Buffer | null {
   }
 }
 
+/** A file's bytes as a plain Uint8Array view (not a Buffer), or null when absent. */
+function readBytesOrNull(path: string): Uint8Array | null {
+  const b = readOrNull(path);
+  return b && new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
+
 export function shardPath(dir: string, digest: Uint8Array): string {
   const hex = toHex(digest);
   return join(dir, hex.slice(0, 2), hex);
@@ -56,8 +62,7 @@ export class LocalChunkBackend implements ChunkBackend {
     return existsSync(this.chunkPath(d));
   }
   async readChunk(d: Uint8Array) {
-    const b = readOrNull(this.chunkPath(d));
-    return b && new Uint8Array(b.buffer, b.byteOffset, b.length);
+    return readBytesOrNull(this.chunkPath(d));
   }
   writeChunk(d: Uint8Array, data: Uint8Array) {
     return this.layout.writer.writeNew(this.chunkPath(d), data);
@@ -72,8 +77,7 @@ export class LocalChunkBackend implements ChunkBackend {
     return existsSync(shardPath(this.layout.manifests, d));
   }
   async readManifest(d: Uint8Array) {
-    const b = readOrNull(shardPath(this.layout.manifests, d));
-    return b && new Uint8Array(b.buffer, b.byteOffset, b.length);
+    return readBytesOrNull(shardPath(this.layout.manifests, d));
   }
   writeManifest(d: Uint8Array, data: Uint8Array) {
     return this.layout.writer.writeNew(shardPath(this.layout.manifests, d), data);
@@ -86,8 +90,7 @@ export class LocalBytesBackend implements BytesBackend {
     return existsSync(shardPath(this.layout.directories, d));
   }
   async read(d: Uint8Array) {
-    const b = readOrNull(shardPath(this.layout.directories, d));
-    return b && new Uint8Array(b.buffer, b.byteOffset, b.length);
+    return readBytesOrNull(shardPath(this.layout.directories, d));
   }
   write(d: Uint8Array, data: Uint8Array) {
     return this.layout.writer.writeNew(shardPath(this.layout.directories, d), data);

@@ -40,7 +40,7 @@ export function extractArgs(argv: string[]): { rest: string[]; args: EvalRequest
       options[argv[i + 1]] = argv[i + 2];
       i += 2;
     } else if (a === "--arg" || a === "--argstr") {
-      if (i + 2 >= argv.length + 0 && argv[i + 2] === undefined) throw new Error(`flag '${a}' requires 2 arguments`);
+      if (argv[i + 2] === undefined) throw new Error(`flag '${a}' requires 2 arguments`);
       args.push({ name: argv[i + 1], kind: a === "--arg" ? "expr" : "str", value: argv[i + 2] });
       i += 2;
     } else rest.push(a);

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { createHash } from "node:crypto";
 import type { Pos } from "../ast";
 import type { EvalState } from "../state";
-import { EvalError, Lazy, NixAttrs, NixPath, Value, force, forceAttrs, forceBool, forceString, mkString, strValue, isString, typeError } from "../value";
+import { EvalError, Lazy, NixAttrs, NixPath, Value, force, forceAttrs, forceBool, forceString, storePathString, strValue, isString, typeError } from "../value";
 import type { Definer } from "./registry";
 import { Hash, hashBytes } from "../../core/hash";
 import { makeFixedOutputPath } from "../../core/store-path";
@@ -72,21 +72,16 @@ function mismatch(url: string, expected: Hash, got: Hash, pos: Pos | null): Eval
   return new EvalError(`hash mismatch in file downloaded from '${url}':\n  specified: ${expected.toSRI()}\n  got:       ${got.toSRI()}`, pos);
 }
 
-function storePathValue(p: string): Value {
-  return mkString(p, new Set([p]));
-}
 
 /** builtins.fetchurl (unpack = false) and builtins.fetchTarball (unpack = true). */
 function fetchUrlLike(state: EvalState, args: FetchArgs, unpack: boolean, pos: Pos | null): { path: string; narHash: Hash } {
   const name = args.name ?? (unpack ? "source" : urlBaseName(args.url));
   const storeDir = state.options.storeDir;
   const store = state.store;
-  if (args.sha256 && !store.writes && !unpack) {
-    // flat: the NAR hash is unknown without the data, but nobody asked for it
-    return { path: makeFixedOutputPath(name, args.sha256, false, [], storeDir).toAbsolute(storeDir), narHash: args.sha256 };
-  }
-  if (args.sha256 && !store.writes && unpack) {
-    return { path: makeFixedOutputPath(name, args.sha256, true, [], storeDir).toAbsolute(storeDir), narHash: args.sha256 };
+  if (args.sha256 && !store.writes) {
+    // read-only evaluation with a known hash: the path needs no data (for a
+    // flat file the NAR hash is then unknown, but only fetchTree asks, for tarballs)
+    return { path: makeFixedOutputPath(name, args.sha256, unpack, [], storeDir).toAbsolute(storeDir), narHash: args.sha256 };
   }
   const dl = syncCall<{ file: string; sha256: string }>("fetch-url", { url: args.url, ttl: ttl(state) });
   if (!unpack) {
@@ -191,7 +186,7 @@ function fetchGit(state: EvalState, a: GitArgs, pos: Pos | null): NixAttrs {
       state.store.recordPath?.({ storePath: path, nar, references: [], ca: `fixed:r:${narHash.format("nix32", true)}` });
       const head = git(["rev-parse", "HEAD"], local).trim();
       return NixAttrs.from([
-        ["outPath", storePathValue(path)],
+        ["outPath", storePathString(path)],
         ["dirtyRev", `${head}-dirty`],
         ["dirtyShortRev", `${head.slice(0, 7)}-dirty`],
         ...gitTimeAttrs(local, head),
@@ -215,7 +210,7 @@ function fetchGit(state: EvalState, a: GitArgs, pos: Pos | null): NixAttrs {
     state.store.recordPath?.({ storePath: path, nar, references: [], ca: `fixed:r:${narHash.format("nix32", true)}` });
     const revCount = a.shallow ? 0n : BigInt(git(["rev-list", "--count", rev!], cache).trim());
     return NixAttrs.from([
-      ["outPath", storePathValue(path)],
+      ["outPath", storePathString(path)],
       ["rev", rev!],
       ["shortRev", rev!.slice(0, 7)],
       ...gitTimeAttrs(cache, rev!),
@@ -304,8 +299,8 @@ function resolveRelativeUrl(base: string, rel: string): string {
 }
 
 export function register(def: Definer): void {
-  def("fetchurl", 1, ([a], pos, state) => storePathValue(fetchUrlLike(state, fetchArgs(state, a, "fetchurl", pos), false, pos).path));
-  def("fetchTarball", 1, ([a], pos, state) => storePathValue(fetchUrlLike(state, fetchArgs(state, a, "fetchTarball", pos), true, pos).path));
+  def("fetchurl", 1, ([a], pos, state) => storePathString(fetchUrlLike(state, fetchArgs(state, a, "fetchurl", pos), false, pos).path));
+  def("fetchTarball", 1, ([a], pos, state) => storePathString(fetchUrlLike(state, fetchArgs(state, a, "fetchTarball", pos), true, pos).path));
   def("fetchGit", 1, ([a], pos, state) => fetchGit(state, gitArgs(state, a, pos), pos));
   def("fetchTree", 1, ([a], pos, state) => {
     const attrs = forceAttrs(a, pos);
@@ -324,13 +319,13 @@ export function register(def: Definer): void {
         const nh = attrs.get("narHash");
         if (nh !== undefined && type === "tarball") fa.sha256 = Hash.parse(forceString(nh, pos));
         const r = fetchUrlLike(state, { ...fa, name: fa.name ?? "source" }, type === "tarball", pos);
-        return NixAttrs.from([["outPath", storePathValue(r.path)], ["narHash", r.narHash.toSRI()]]);
+        return NixAttrs.from([["outPath", storePathString(r.path)], ["narHash", r.narHash.toSRI()]]);
       }
       case "path": {
         const p = attrs.get("path");
         if (p === undefined) throw new EvalError("attribute 'path' is missing in call to 'fetchTree'", pos);
         const path = state.store.addPath(forceString(p, pos), pos, "source");
-        return NixAttrs.from([["outPath", storePathValue(path)]]);
+        return NixAttrs.from([["outPath", storePathString(path)]]);
       }
       default:
         throw new EvalError(`not implemented: fetchTree type '${type}' (supported: file, tarball, git, path)`, pos);

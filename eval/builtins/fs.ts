@@ -1,7 +1,7 @@
 // File system builtins and adding paths/files to the store.
 import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import type { Pos } from "../ast";
-import { EvalError, Lazy, NixAttrs, NixString, force, forceAttrs, forceBool, forceString, forceStringValue, strValue, ctxOf } from "../value";
+import { EvalError, Lazy, NixAttrs, NixString, force, forceAttrs, forceBool, forceString, forceStringValue, strValue, ctxOf, storePathString } from "../value";
 import type { Definer } from "./registry";
 import type { AddPathOptions } from "../io";
 import type { EvalState } from "../state";
@@ -93,7 +93,7 @@ export function register(def: Definer): void {
       throw new EvalError((e as Error).message, pos);
     }
     const sp = state.store.addTextFile(name, strValue(sv), refs);
-    return new NixString(sp, new Set([sp]));
+    return storePathString(sp);
   });
 }
 
@@ -112,7 +112,7 @@ function addPath(state: EvalState, path: string, name: string | undefined, filte
       }
     : undefined;
   const sp = state.store.addPath(path, pos, n, filterFn, opts);
-  return new NixString(sp, new Set([sp]));
+  return storePathString(sp);
 }
 
 export { coerceToString, strValue };
