@@ -1,7 +1,7 @@
 // Why `a == b` is false, for failed `assert a == b;` (Nix 2.26 explains
 // the first difference instead of printing "assertion ... failed").
 import type { Pos } from "./ast";
-import { EvalError, Lambda, Lazy, NixAttrs, NixPath, ThrownError, Value, force, isString, showType } from "./value";
+import { EvalError, Lambda, Lazy, NixAttrs, NixFloat, NixPath, ThrownError, Value, force, isString, showType } from "./value";
 import { eqLazy, eqValues, isDerivation } from "./operators";
 import { describeLambda, printValue } from "./print";
 
@@ -15,7 +15,7 @@ function fail(msg: string, pos: Pos | null): EvalError {
 export function explainInequality(a: Lazy, b: Lazy, pos: Pos | null): never {
   const x = force(a);
   const y = force(b);
-  const numeric = (v: Value) => typeof v === "bigint" || typeof v === "number";
+  const numeric = (v: Value) => typeof v === "bigint" || typeof v === "number" || v instanceof NixFloat;
   if (numeric(x) && numeric(y)) throw fail(`${showType(x)} with value '${show(x)}' is not equal to ${showType(y)} with value '${show(y)}'`, pos);
   if (showType(x) !== showType(y)) throw fail(`${showType(x)} of value '${show(x)}' is not equal to ${showType(y)} of value '${show(y)}'`, pos);
   if (isString(x) && isString(y)) throw fail(`string '${show(x)}' is not equal to string '${show(y)}'`, pos);

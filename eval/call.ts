@@ -1,7 +1,7 @@
 // Function application: lambdas (plain and with formals), builtins with
 // partial application, and attribute sets with __functor.
 import type { Pos } from "./ast";
-import { Env, newEnv, EvalError, Lambda, Lazy, NixAttrs, PrimOp, PrimOpApp, Thunk, Value, force, showType } from "./value";
+import { Env, newEnv, EvalError, Lambda, Lazy, NixAttrs, NixFloat, PrimOp, PrimOpApp, Thunk, Value, force, showType } from "./value";
 
 function lambdaName(l: Lambda): string {
   return `'${l.info.name ?? "anonymous lambda"}'`;
@@ -110,6 +110,7 @@ function callOther(fn: Value, arg: Lazy, pos: Pos | null): Value {
 function briefValue(v: Value): string {
   if (typeof v === "string") return `: "${v.length > 40 ? v.slice(0, 40) + "..." : v}"`;
   if (typeof v === "bigint" || typeof v === "number" || typeof v === "boolean") return `: ${v}`;
+  if (v instanceof NixFloat) return `: ${v.v}`;
   return "";
 }
 

@@ -1,7 +1,7 @@
 // Coercion of values to strings (interpolation, toString, `+`), as C++
 // Nix's coerceToString.
 import type { Pos } from "./ast";
-import { EvalError, Lambda, Lazy, NixAttrs, NixPath, NixString, Value, force, showType, EMPTY_CTX } from "./value";
+import { EvalError, Lambda, Lazy, NixAttrs, NixFloat, NixPath, NixString, Value, force, showType, EMPTY_CTX } from "./value";
 import type { EvalState } from "./state";
 import { callFunction } from "./call";
 import { describeLambda } from "./print";
@@ -38,8 +38,8 @@ export function coerceToString(state: EvalState, l: Lazy, pos: Pos | null, opts:
     throw new EvalError(`cannot coerce a set to a string: ${briefSet(v)}`, pos);
   }
   if (opts.coerceMore) {
-    if (typeof v === "bigint") return v.toString();
-    if (typeof v === "number") return floatToString(v);
+    if (typeof v === "number" || typeof v === "bigint") return String(v);
+    if (v instanceof NixFloat) return floatToString(v.v);
     if (v === true) return "1";
     if (v === false || v === null) return "";
     if (Array.isArray(v)) {
@@ -64,6 +64,7 @@ export function coerceToString(state: EvalState, l: Lazy, pos: Pos | null, opts:
 
 function brief(v: Value): string {
   if (typeof v === "bigint" || typeof v === "boolean" || typeof v === "number") return `: ${v}`;
+  if (v instanceof NixFloat) return `: ${v.v}`;
   if (v instanceof Lambda) return `: ${describeLambda(v)}`;
   return "";
 }

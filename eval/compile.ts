@@ -5,7 +5,7 @@ import { flattenCall, type AttrName, type Bindings, type Expr, type LambdaExpr, 
 import { showExpr } from "./show";
 import { explainInequality } from "./assert-eq";
 import {
-  Code, Env, newEnv, EvalError, Lambda, LambdaInfo, Lazy, NixAttrs, NixPath, NixString, Thunk, ThrownError, Value,
+  Code, Env, newEnv, EvalError, Lambda, LambdaInfo, Lazy, NixAttrs, NixFloat, mkInt, NixPath, NixString, Thunk, ThrownError, Value,
   force, forceAttrs, forceBool, showType, typeError, mkString, ctxOf, strValue, isString,
 } from "./value";
 import { formatPos } from "./parser";
@@ -94,9 +94,12 @@ export class Compiler {
 
   compile(e: Expr, scope: Scope): Code {
     switch (e.kind) {
-      case "int":
+      case "int": {
+        const v = mkInt(e.value);
+        return () => v;
+      }
       case "float": {
-        const v = e.value;
+        const v = new NixFloat(e.value);
         return () => v;
       }
       case "str":
@@ -208,7 +211,7 @@ export class Compiler {
       case "neg": {
         const x = this.compile(e.expr, scope);
         const pos = e.pos;
-        return (env) => ops.sub(0n, x(env), pos);
+        return (env) => ops.sub(0, x(env), pos);
       }
       case "binop":
         return this.compileBinOp(e.op, e.left, e.right, scope, e.pos);
@@ -578,9 +581,9 @@ function levenshtein(a: string, b: string): number {
 
 export function posToAttrs(pos: Pos): NixAttrs {
   return NixAttrs.from([
-    ["column", BigInt(pos.column)],
+    ["column", pos.column],
     ["file", pos.file],
-    ["line", BigInt(pos.line)],
+    ["line", pos.line],
   ]);
 }
 

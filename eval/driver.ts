@@ -8,7 +8,7 @@ import type { Expr, Pos } from "./ast";
 import { EvalState, EvalOptions } from "./state";
 import { installBuiltins } from "./builtins";
 import { ParseError, formatPos, parse } from "./parser";
-import { EvalError, Lazy, NixAttrs, Thunk, Value, force, forceDeep, forceString, showType, Lambda } from "./value";
+import { EvalError, Lazy, NixAttrs, NixFloat, Thunk, Value, force, forceDeep, forceString, showType, Lambda } from "./value";
 import { isDerivation } from "./operators";
 import { printValue } from "./print";
 import { toJSON } from "./builtins/json";
@@ -325,7 +325,7 @@ export function collectDerivations(v: Lazy, out: string[], recurse = true, seen 
     }
   } else if (Array.isArray(x)) {
     for (const e of x) collectDerivations(e, out, true, seen);
-  } else if (x === null || typeof x === "string" || typeof x === "boolean" || typeof x === "bigint" || typeof x === "number") {
+  } else if (x === null || typeof x === "string" || typeof x === "boolean" || typeof x === "bigint" || typeof x === "number" || x instanceof NixFloat) {
     throw new EvalError(`expression does not evaluate to a derivation (or a set or list of those)`);
   }
   // other values (paths, functions that could not be auto-called): nothing to instantiate, as in Nix

@@ -1,22 +1,29 @@
 // The arithmetic, comparison, equality, list and attribute-set operators.
 import type { Pos } from "./ast";
 import {
-  EvalError, Lazy, NixAttrs, NixPath, NixString, Value, checkedInt, force, isFunction, isString,
-  showType, strValue, ctxOf, typeOf, compareStrings,
+  EvalError, Lazy, NixAttrs, NixFloat, NixPath, NixString, Value, checkedInt, force, isFunction, isInt, isString,
+  mkInt, numberOf, showType, strValue, toBigInt, ctxOf, typeOf, compareStrings,
 } from "./value";
 import type { EvalState } from "./state";
 import { coerceToString } from "./coerce";
 import { canonPath } from "./paths";
 
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
 export function add(state: EvalState, a: Value, b: Value, pos: Pos): Value {
-  if (typeof a === "bigint") {
-    if (typeof b === "bigint") return checkedInt(a + b, "adding", a, b);
-    if (typeof b === "number") return Number(a) + b;
+  if (typeof a === "number" && typeof b === "number") {
+    const r = a + b;
+    // exact whenever the true sum is a safe integer
+    return r <= MAX_SAFE && r >= -MAX_SAFE ? r : checkedInt(BigInt(a) + BigInt(b), "adding", a, b);
+  }
+  if (isInt(a)) {
+    if (isInt(b)) return checkedInt(toBigInt(a) + toBigInt(b), "adding", a, b);
+    if (b instanceof NixFloat) return new NixFloat(Number(a) + b.v);
     throw new EvalError(`cannot add ${showType(b)} to an integer`, pos);
   }
-  if (typeof a === "number") {
-    if (typeof b === "number") return a + b;
-    if (typeof b === "bigint") return a + Number(b);
+  if (a instanceof NixFloat) {
+    if (b instanceof NixFloat) return new NixFloat(a.v + b.v);
+    if (isInt(b)) return new NixFloat(a.v + Number(b));
     throw new EvalError(`cannot add ${showType(b)} to a float`, pos);
   }
   if (typeof a === "string" && typeof b === "string") return a + b;
@@ -35,35 +42,47 @@ export function add(state: EvalState, a: Value, b: Value, pos: Pos): Value {
   return new NixString(s, new Set([...ca, ...cb]));
 }
 
-function numOp(name: string, a: Value, b: Value, pos: Pos): [bigint, bigint] | [number, number] {
-  if (typeof a === "bigint" && typeof b === "bigint") return [a, b];
-  const na = typeof a === "bigint" ? Number(a) : a;
-  const nb = typeof b === "bigint" ? Number(b) : b;
-  if (typeof na !== "number") throw new EvalError(`expected an integer but found ${showType(a)}`, pos).addTrace(`while evaluating the first argument of ${name}`);
-  if (typeof nb !== "number") throw new EvalError(`expected an integer but found ${showType(b)}`, pos).addTrace(`while evaluating the second argument of ${name}`);
-  return [na, nb];
+/** Both operands as numbers for float arithmetic, or a type error naming the operation. */
+function floatOperands(name: string, a: Value, b: Value, pos: Pos | null): [number, number] {
+  if (!isInt(a) && !(a instanceof NixFloat)) throw new EvalError(`expected an integer but found ${showType(a)}`, pos).addTrace(`while evaluating the first argument of ${name}`);
+  if (!isInt(b) && !(b instanceof NixFloat)) throw new EvalError(`expected an integer but found ${showType(b)}`, pos).addTrace(`while evaluating the second argument of ${name}`);
+  return [numberOf(a), numberOf(b)];
 }
 
 export function sub(a: Value, b: Value, pos: Pos | null): Value {
-  const [x, y] = numOp("subtraction", a, b, pos as Pos);
-  if (typeof x === "bigint") return checkedInt(x - (y as bigint), "subtracting", x, y as bigint);
-  return x - (y as number);
+  if (typeof a === "number" && typeof b === "number") {
+    const r = a - b;
+    return r <= MAX_SAFE && r >= -MAX_SAFE ? r : checkedInt(BigInt(a) - BigInt(b), "subtracting", a, b);
+  }
+  if (isInt(a) && isInt(b)) return checkedInt(toBigInt(a) - toBigInt(b), "subtracting", a, b);
+  const [x, y] = floatOperands("subtraction", a, b, pos);
+  return new NixFloat(x - y);
 }
 
 export function mul(a: Value, b: Value, pos: Pos | null): Value {
-  const [x, y] = numOp("multiplication", a, b, pos as Pos);
-  if (typeof x === "bigint") return checkedInt(x * (y as bigint), "multiplying", x, y as bigint);
-  return x * (y as number);
+  if (typeof a === "number" && typeof b === "number") {
+    const r = a * b;
+    // exact whenever the true product is a safe integer; + 0 turns -0 into 0
+    return r <= MAX_SAFE && r >= -MAX_SAFE ? r + 0 : checkedInt(BigInt(a) * BigInt(b), "multiplying", a, b);
+  }
+  if (isInt(a) && isInt(b)) return checkedInt(toBigInt(a) * toBigInt(b), "multiplying", a, b);
+  const [x, y] = floatOperands("multiplication", a, b, pos);
+  return new NixFloat(x * y);
 }
 
 export function div(a: Value, b: Value, pos: Pos | null): Value {
-  const [x, y] = numOp("division", a, b, pos as Pos);
-  if (y === 0n || y === 0) throw new EvalError("division by zero", pos);
-  if (typeof x === "bigint") {
+  if (isInt(a) && isInt(b)) {
+    if (b === 0) throw new EvalError("division by zero", pos);
+    // for safe integers the rounded quotient never crosses an integer, so trunc is exact
+    if (typeof a === "number" && typeof b === "number") return Math.trunc(a / b) + 0;
+    const x = toBigInt(a);
+    const y = toBigInt(b);
     if (x === -(2n ** 63n) && y === -1n) throw new EvalError(`integer overflow in dividing ${x} / ${y}`, pos);
-    return x / (y as bigint);
+    return mkInt(x / y);
   }
-  return x / (y as number);
+  const [x, y] = floatOperands("division", a, b, pos);
+  if (y === 0) throw new EvalError("division by zero", pos);
+  return new NixFloat(x / y);
 }
 
 export function concatLists(a: Value, b: Value, pos: Pos): Value {
@@ -106,14 +125,13 @@ export function eqLazy(a: Lazy, b: Lazy, pos: Pos | null): boolean {
 export function eqValues(a: Value, b: Value, pos: Pos | null): boolean {
   // pointer equality only counts for elements of lists and sets (eqLazy)
   if (a === b && !isFunction(a) && !Array.isArray(a) && !(a instanceof NixAttrs)) return true;
-  if (typeof a === "bigint") {
-    if (typeof b === "bigint") return a === b;
-    if (typeof b === "number") return Number(a) === b;
-    return false;
+  if (typeof a === "number" || typeof a === "bigint") {
+    if (b instanceof NixFloat) return Number(a) === b.v;
+    return a === b; // ints are canonical: a bigint is never a safe integer
   }
-  if (typeof a === "number") {
-    if (typeof b === "number") return a === b;
-    if (typeof b === "bigint") return a === Number(b);
+  if (a instanceof NixFloat) {
+    if (b instanceof NixFloat) return a.v === b.v;
+    if (isInt(b)) return a.v === Number(b);
     return false;
   }
   if (isString(a)) return isString(b) && strValue(a) === strValue(b);
@@ -153,9 +171,10 @@ export function isDerivation(v: Value): boolean {
 
 /** `<` (builtins.lessThan). */
 export function lessThan(a: Value, b: Value, pos: Pos | null): boolean {
-  if ((typeof a === "bigint" || typeof a === "number") && (typeof b === "bigint" || typeof b === "number")) {
-    if (typeof a === "bigint" && typeof b === "bigint") return a < b;
-    return Number(a) < Number(b);
+  if (typeof a === "number" && typeof b === "number") return a < b;
+  if ((isInt(a) || a instanceof NixFloat) && (isInt(b) || b instanceof NixFloat)) {
+    if (isInt(a) && isInt(b)) return a < b; // number/bigint comparisons are exact in JS
+    return numberOf(a) < numberOf(b);
   }
   if (isString(a) && isString(b)) return compareStrings(strValue(a), strValue(b)) < 0;
   if (a instanceof NixPath && b instanceof NixPath) return compareStrings(a.path, b.path) < 0;

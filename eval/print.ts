@@ -1,5 +1,5 @@
 // Printing values as `nix-instantiate --eval` (Nix 2.26) does.
-import { Lambda, Lazy, NixAttrs, NixPath, NixString, PrimOp, PrimOpApp, Thunk, Value, force } from "./value";
+import { Lambda, Lazy, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, Value, force } from "./value";
 
 const KEYWORDS = new Set(["if", "then", "else", "assert", "with", "let", "in", "rec", "inherit"]);
 const IDENT = /^[a-zA-Z_][a-zA-Z0-9_'-]*$/;
@@ -62,8 +62,8 @@ export function printValue(l: Lazy, opts: { strict?: boolean } = {}): string {
     if (v === null) parts.push("null");
     else if (v === true) parts.push("true");
     else if (v === false) parts.push("false");
-    else if (typeof v === "bigint") parts.push(v.toString());
-    else if (typeof v === "number") parts.push(formatFloat(v));
+    else if (typeof v === "number" || typeof v === "bigint") parts.push(String(v));
+    else if (v instanceof NixFloat) parts.push(formatFloat(v.v));
     else if (typeof v === "string") parts.push(quoteString(v));
     else if (v instanceof NixString) parts.push(quoteString(v.s));
     else if (v instanceof NixPath) parts.push(v.path);

@@ -1,8 +1,11 @@
 // Nix values and the primitives every part of the evaluator uses.
 //
 // Representation (chosen for speed of the common cases):
-//   null -> null, bool -> boolean, int -> bigint (64-bit, overflow checked),
-//   float -> number, string -> JS string (no context) or NixString (with
+//   null -> null, bool -> boolean, int -> number while it is a safe integer
+//   (|n| <= 2^53 - 1: small ints are V8 Smis, no allocation) and bigint
+//   beyond (64-bit, overflow checked; never a bigint in the safe range, so
+//   `===` compares ints), float -> NixFloat (a box: floats are rare in Nix
+//   code, ints are everywhere), string -> JS string (no context) or NixString (with
 //   context), path -> NixPath, list -> Lazy[] (JS array), attrs -> NixAttrs,
 //   functions -> Lambda | PrimOp | PrimOpApp. Unevaluated values are Thunks.
 // A `Lazy` is either a value or a thunk; `force` gives the value (in weak
@@ -12,8 +15,9 @@ import type { Pos } from "./ast";
 export type Value =
   | null
   | boolean
-  | bigint
   | number
+  | bigint
+  | NixFloat
   | string
   | NixString
   | NixPath
@@ -24,6 +28,37 @@ export type Value =
   | PrimOpApp;
 
 export type Lazy = Value | Thunk;
+
+/** A Nix integer: a safe-integer number, or a bigint outside that range (see above). */
+export type NixInt = number | bigint;
+
+/** A Nix float. */
+export class NixFloat {
+  constructor(public readonly v: number) {}
+}
+
+export function isInt(v: Value): v is NixInt {
+  return typeof v === "number" || typeof v === "bigint";
+}
+
+/** The canonical Nix int of a bigint (a number when it is a safe integer). */
+export function mkInt(b: bigint): NixInt {
+  return b >= -9007199254740991n && b <= 9007199254740991n ? Number(b) : b;
+}
+
+/** A JS integer result as a Nix int (exact only when it came from exact arithmetic). */
+export function intFromNumber(n: number): NixInt {
+  return Number.isSafeInteger(n) ? n + 0 /* no -0 */ : BigInt(n);
+}
+
+export function toBigInt(v: NixInt): bigint {
+  return typeof v === "bigint" ? v : BigInt(v);
+}
+
+/** Ints and floats as a JS number (ints past 2^53 rounded, as Nix converts them). */
+export function numberOf(v: NixInt | NixFloat): number {
+  return typeof v === "number" ? v : typeof v === "bigint" ? Number(v) : v.v;
+}
 
 /**
  * A variable environment: one array per scope, the parent Env in slot 0 and
@@ -199,13 +234,13 @@ export function typeOf(v: Value): TypeName {
   switch (typeof v) {
     case "boolean":
       return "bool";
+    case "number":
     case "bigint":
       return "int";
-    case "number":
-      return "float";
     case "string":
       return "string";
   }
+  if (v instanceof NixFloat) return "float";
   if (v instanceof NixString) return "string";
   if (v instanceof NixPath) return "path";
   if (Array.isArray(v)) return "list";
@@ -219,13 +254,13 @@ export function showType(v: Value): string {
   switch (typeof v) {
     case "boolean":
       return "a Boolean";
+    case "number":
     case "bigint":
       return "an integer";
-    case "number":
-      return "a float";
     case "string":
       return "a string";
   }
+  if (v instanceof NixFloat) return "a float";
   if (v instanceof NixString) return "a string";
   if (v instanceof NixPath) return "a path";
   if (Array.isArray(v)) return "a list";
@@ -253,6 +288,7 @@ export function typeError(expected: TypeName | string, v: Value, pos: Pos | null
 
 function brief(v: Value): string {
   if (typeof v === "bigint" || typeof v === "boolean" || typeof v === "number") return `: ${String(v)}`;
+  if (v instanceof NixFloat) return `: ${String(v.v)}`;
   if (typeof v === "string") return `: "${v.length > 30 ? v.slice(0, 30) + "..." : v}"`;
   return "";
 }
@@ -285,10 +321,16 @@ export function storePathString(p: string): NixString {
   return new NixString(p, new Set([p]));
 }
 
-export function forceInt(l: Lazy, pos: Pos | null = null): bigint {
+export function forceInt(l: Lazy, pos: Pos | null = null): NixInt {
   const v = force(l);
-  if (typeof v !== "bigint") throw typeError("int", v, pos);
+  if (typeof v !== "number" && typeof v !== "bigint") throw typeError("int", v, pos);
   return v;
+}
+
+/** An int as a JS number, clamped to the safe range (for sizes and indices, where that is out of range anyway). */
+export function forceIntNumber(l: Lazy, pos: Pos | null = null): number {
+  const v = forceInt(l, pos);
+  return typeof v === "number" ? v : v < 0n ? -Number.MAX_SAFE_INTEGER : Number.MAX_SAFE_INTEGER;
 }
 
 export function forceBool(l: Lazy, pos: Pos | null = null): boolean {
@@ -326,9 +368,9 @@ export function forceString(l: Lazy, pos: Pos | null = null): string {
   return strValue(forceStringValue(l, pos));
 }
 
-export function forceNumber(l: Lazy, pos: Pos | null = null): bigint | number {
+export function forceNumber(l: Lazy, pos: Pos | null = null): NixInt | NixFloat {
   const v = force(l);
-  if (typeof v === "bigint" || typeof v === "number") return v;
+  if (typeof v === "number" || typeof v === "bigint" || v instanceof NixFloat) return v;
   throw new EvalError(`expected an integer but found ${showType(v)}${brief(v)}`, pos);
 }
 
@@ -336,9 +378,9 @@ const INT_MIN = -(2n ** 63n);
 const INT_MAX = 2n ** 63n - 1n;
 
 /** Checks a 64-bit signed result like Nix 2.26 (which throws on overflow). */
-export function checkedInt(r: bigint, op: string, a: bigint, b: bigint): bigint {
+export function checkedInt(r: bigint, op: string, a: NixInt, b: NixInt): NixInt {
   if (r < INT_MIN || r > INT_MAX) throw new EvalError(`integer overflow in ${op} ${a} ${op === "adding" ? "+" : op === "subtracting" ? "-" : op === "multiplying" ? "*" : "/"} ${b}`);
-  return r;
+  return mkInt(r);
 }
 
 /** Deep-forces a value (for --strict printing and deepSeq). */

@@ -1,8 +1,8 @@
 // Control, types and evaluation-order builtins: throw, abort, tryEval, seq,
 // deepSeq, trace, type predicates, functionArgs, genericClosure, ...
 import {
-  AbortError, EvalError, Lambda, Lazy, NixAttrs, NixPath, PrimOp, PrimOpApp, ThrownError, Thunk, Value,
-  force, forceAttrs, forceDeep, forceFunction, forceList, forceString, isFunction, isString, typeOf, strValue,
+  AbortError, EvalError, Lambda, Lazy, NixAttrs, NixFloat, NixPath, PrimOp, PrimOpApp, ThrownError, Thunk, Value,
+  force, forceAttrs, forceDeep, forceFunction, forceList, forceString, isFunction, isString, isInt, typeOf, strValue,
 } from "../value";
 import type { Definer } from "./registry";
 import { callFunction } from "../call";
@@ -67,8 +67,8 @@ export function register(def: Definer): void {
   });
   def("typeOf", 1, ([v]) => typeOf(force(v)));
   def("isNull", 1, ([v]) => force(v) === null);
-  def("isInt", 1, ([v]) => typeof force(v) === "bigint");
-  def("isFloat", 1, ([v]) => typeof force(v) === "number");
+  def("isInt", 1, ([v]) => isInt(force(v)));
+  def("isFloat", 1, ([v]) => force(v) instanceof NixFloat);
   def("isBool", 1, ([v]) => typeof force(v) === "boolean");
   def("isString", 1, ([v]) => isString(force(v)));
   def("isPath", 1, ([v]) => force(v) instanceof NixPath);

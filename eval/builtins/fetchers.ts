@@ -161,7 +161,7 @@ function gitTimeAttrs(repo: string, rev: string): [string, Value][] {
   const d = new Date(ct * 1000);
   const pad = (n: number) => String(n).padStart(2, "0");
   const date = `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`;
-  return [["lastModified", BigInt(ct)], ["lastModifiedDate", date]];
+  return [["lastModified", ct], ["lastModifiedDate", date]];
 }
 
 function fetchGit(state: EvalState, a: GitArgs, pos: Pos | null): NixAttrs {
@@ -192,7 +192,7 @@ function fetchGit(state: EvalState, a: GitArgs, pos: Pos | null): NixAttrs {
         ...gitTimeAttrs(local, head),
         ["narHash", narHash.toSRI()],
         ["rev", "0".repeat(40)],
-        ["revCount", 0n],
+        ["revCount", 0],
         ["shortRev", "0".repeat(7)],
         ["submodules", a.submodules],
       ]);
@@ -208,7 +208,7 @@ function fetchGit(state: EvalState, a: GitArgs, pos: Pos | null): NixAttrs {
     if (a.narHash && !a.narHash.equals(narHash)) throw new EvalError(`NAR hash mismatch in input '${a.url}', expected '${a.narHash.toSRI()}' but got '${narHash.toSRI()}'`, pos);
     const path = makeFixedOutputPath(a.name, narHash, true, [], storeDir).toAbsolute(storeDir);
     state.store.recordPath?.({ storePath: path, nar, references: [], ca: `fixed:r:${narHash.format("nix32", true)}` });
-    const revCount = a.shallow ? 0n : BigInt(git(["rev-list", "--count", rev!], cache).trim());
+    const revCount = a.shallow ? 0 : Number(git(["rev-list", "--count", rev!], cache).trim());
     return NixAttrs.from([
       ["outPath", storePathString(path)],
       ["rev", rev!],

@@ -37,11 +37,11 @@ export function installBuiltins(state: EvalState): void {
     ["true", true],
     ["false", false],
     ["null", null],
-    ["langVersion", 6n],
+    ["langVersion", 6],
     ["nixVersion", NIX_COMPAT_VERSION],
     ["currentSystem", state.options.currentSystem],
     ["storeDir", state.options.storeDir],
-    ["currentTime", BigInt(Math.floor(Date.now() / 1000))],
+    ["currentTime", Math.floor(Date.now() / 1000)],
     ["nixPath", state.searchPath.map((e) => NixAttrs.from([["path", e.path], ["prefix", e.prefix]]))],
   ];
   for (const [k, v] of constants) map.set(k, v);

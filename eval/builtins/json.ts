@@ -1,6 +1,6 @@
 // toJSON and fromJSON.
 import type { Pos } from "../ast";
-import { EvalError, Lazy, NixAttrs, NixPath, NixString, Value, force, forceStringValue, strValue, isFunction, mkString, ctxOf } from "../value";
+import { EvalError, Lazy, NixAttrs, NixFloat, NixPath, NixString, Value, force, forceStringValue, strValue, isFunction, mkString, ctxOf, mkInt } from "../value";
 import type { Definer } from "./registry";
 import type { EvalState } from "../state";
 import { coerceToString } from "../coerce";
@@ -63,8 +63,8 @@ export function toJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<stri
   const v = force(l);
   if (v === null) return "null";
   if (typeof v === "boolean") return v ? "true" : "false";
-  if (typeof v === "bigint") return v.toString();
-  if (typeof v === "number") return jsonFloat(v);
+  if (typeof v === "number" || typeof v === "bigint") return String(v);
+  if (v instanceof NixFloat) return jsonFloat(v.v);
   if (typeof v === "string") return jsonString(v);
   if (v instanceof NixString) {
     for (const c of v.ctx) ctx.add(c);
@@ -194,10 +194,10 @@ class JsonParser {
     const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(this.s.slice(this.i, this.i + 400));
     if (!m || m[0] === "" || m[0] === "-") this.fail(c === undefined ? "unexpected end of input" : `unexpected '${c}'`);
     this.i += m[0].length;
-    if (m[2] || m[3]) return parseFloat(m[0]);
+    if (m[2] || m[3]) return new NixFloat(parseFloat(m[0]));
     const n = BigInt(m[0]);
-    if (n > 9223372036854775807n || n < -9223372036854775808n) return parseFloat(m[0]);
-    return n;
+    if (n > 9223372036854775807n || n < -9223372036854775808n) return new NixFloat(parseFloat(m[0]));
+    return mkInt(n);
   }
 
   str(): string {

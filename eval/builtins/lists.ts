@@ -5,7 +5,7 @@ import { applyThunk, call2, callFunction } from "../call";
 import { eqLazy, eqValues, lessThan } from "../operators";
 
 export function register(def: Definer): void {
-  def("length", 1, ([l], pos) => BigInt(forceList(l, pos).length));
+  def("length", 1, ([l], pos) => forceList(l, pos).length);
   def("head", 1, ([l], pos) => {
     const xs = forceList(l, pos);
     if (xs.length === 0) throw new EvalError("'builtins.head' called on an empty list", pos);
@@ -19,8 +19,8 @@ export function register(def: Definer): void {
   def("elemAt", 2, ([l, n], pos) => {
     const xs = forceList(l, pos);
     const i = forceInt(n, pos);
-    if (i < 0n || i >= BigInt(xs.length)) throw new EvalError(`'builtins.elemAt' called with index ${i} on a list of size ${xs.length}`, pos);
-    return force(xs[Number(i)]);
+    if (typeof i !== "number" || i < 0 || i >= xs.length) throw new EvalError(`'builtins.elemAt' called with index ${i} on a list of size ${xs.length}`, pos);
+    return force(xs[i]);
   });
   def("elem", 2, ([x, l], pos) => {
     return forceList(l, pos).some((e) => eqLazy(x, e, pos));
@@ -50,14 +50,11 @@ export function register(def: Definer): void {
   });
   def("genList", 2, ([f, n], pos) => {
     const len = forceInt(n, pos);
-    if (len < 0n) throw new EvalError(`cannot create list of size ${len}`, pos);
+    if (len < 0) throw new EvalError(`cannot create list of size ${len}`, pos);
     const fn = force(f);
     forceFunction(fn, pos);
     const out: Lazy[] = new Array(Number(len));
-    for (let i = 0; i < out.length; i++) {
-      const idx = BigInt(i);
-      out[i] = applyThunk(fn, idx, pos);
-    }
+    for (let i = 0; i < out.length; i++) out[i] = applyThunk(fn, i, pos);
     return out;
   });
   def("foldl'", 3, ([f, init, l], pos) => {

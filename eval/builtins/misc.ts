@@ -1,6 +1,6 @@
 // Imports, search paths, environment, hashing and other builtins.
 import type { Pos } from "../ast";
-import { EvalError, NixAttrs, NixPath, Value, force, forceAttrs, forceList, forceString, forceStringValue, strValue, ctxOf, mkString, Lazy } from "../value";
+import { EvalError, NixAttrs, NixFloat, NixPath, Value, force, forceAttrs, forceList, forceString, forceStringValue, strValue, ctxOf, mkString, Lazy, mkInt } from "../value";
 import type { Definer } from "./registry";
 import type { EvalState } from "../state";
 import { coerceToString } from "../coerce";
@@ -102,8 +102,8 @@ function parseAlgo(s: string, pos: Pos | null) {
 
 function tomlToValue(x: unknown, pos: Pos | null): Value {
   if (x === null || x === undefined) return null;
-  if (typeof x === "bigint") return x;
-  if (typeof x === "number") return Number.isInteger(x) && !Object.is(x, -0) ? x : x;
+  if (typeof x === "bigint") return mkInt(x);
+  if (typeof x === "number") return new NixFloat(x);
   if (typeof x === "string" || typeof x === "boolean") return x;
   if (Array.isArray(x)) return x.map((e) => tomlToValue(e, pos));
   if (x instanceof Date || (typeof x === "object" && x && "toISOString" in x)) {

@@ -1,6 +1,6 @@
 // String builtins. Nix strings are byte strings: lengths and offsets count
 // UTF-8 bytes, so non-ASCII strings go through Buffers.
-import { EvalError, Lazy, NixAttrs, NixPath, NixString, Value, force, forceInt, forceList, forceString, forceStringValue, mkString, strValue, ctxOf, isString } from "../value";
+import { EvalError, Lazy, NixAttrs, NixPath, NixString, Value, force, forceIntNumber, forceList, forceString, forceStringValue, mkString, strValue, ctxOf, isString } from "../value";
 import type { Definer } from "./registry";
 import { canonPath } from "../paths";
 import { coerceToString } from "../coerce";
@@ -32,15 +32,14 @@ function unionCtx(...cs: ReadonlySet<string>[]): Set<string> | null {
 }
 
 export function register(def: Definer): void {
-  def("stringLength", 1, ([s], pos, state) => BigInt(byteLength(strValue(coerceToString(state, s, pos, { coerceMore: false, copyToStore: true })))));
+  def("stringLength", 1, ([s], pos, state) => byteLength(strValue(coerceToString(state, s, pos, { coerceMore: false, copyToStore: true }))));
   def("substring", 3, ([st, ln, s], pos, state) => {
-    const start = forceInt(st, pos);
-    const len = forceInt(ln, pos);
+    const start = forceIntNumber(st, pos);
+    const len = forceIntNumber(ln, pos);
     const sv = coerceToString(state, s, pos, { coerceMore: false, copyToStore: true });
-    if (start < 0n) throw new EvalError("negative start position in 'substring'", pos);
+    if (start < 0) throw new EvalError("negative start position in 'substring'", pos);
     const str = strValue(sv);
-    const n = len < 0n ? Number.MAX_SAFE_INTEGER : Number(len > 2n ** 52n ? 2n ** 52n : len);
-    return mkString(byteSubstring(str, Number(start > 2n ** 52n ? 2n ** 52n : start), n), ctxOf(sv));
+    return mkString(byteSubstring(str, start, len < 0 ? Number.MAX_SAFE_INTEGER : len), ctxOf(sv));
   });
   def("concatStringsSep", 2, ([sep, l], pos, state) => {
     const sepv = forceStringValue(sep, pos);
@@ -131,7 +130,7 @@ export function register(def: Definer): void {
     const { name, version } = parseDrvName(forceString(s, pos));
     return NixAttrs.from([["name", name], ["version", version]]);
   });
-  def("compareVersions", 2, ([a, b], pos) => BigInt(compareVersions(forceString(a, pos), forceString(b, pos))));
+  def("compareVersions", 2, ([a, b], pos) => compareVersions(forceString(a, pos), forceString(b, pos)));
   def("splitVersion", 1, ([s], pos) => splitVersion(forceString(s, pos)));
   def("toPath", 1, ([s], pos, state) => {
     const v = coerceToString(state, s, pos, { coerceMore: false, copyToStore: false });

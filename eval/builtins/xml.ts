@@ -1,6 +1,6 @@
 // builtins.toXML (and `tvix eval --xml`): Nix's XML rendering of values.
 import type { Pos } from "../ast";
-import { Lambda, Lazy, NixAttrs, NixPath, NixString, PrimOp, PrimOpApp, Value, force, strValue, isString } from "../value";
+import { Lambda, Lazy, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Value, force, strValue, isString } from "../value";
 import type { Definer } from "./registry";
 import { formatFloat } from "../print";
 import { isDerivation } from "../operators";
@@ -26,8 +26,8 @@ export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<stri
     const v: Value = force(x);
     if (v === null) lines.push(`${ind}<null />`);
     else if (typeof v === "boolean") lines.push(`${ind}<bool value="${v}" />`);
-    else if (typeof v === "bigint") lines.push(`${ind}<int value="${v}" />`);
-    else if (typeof v === "number") lines.push(`${ind}<float value="${formatFloat(v)}" />`);
+    else if (typeof v === "number" || typeof v === "bigint") lines.push(`${ind}<int value="${v}" />`);
+    else if (v instanceof NixFloat) lines.push(`${ind}<float value="${formatFloat(v.v)}" />`);
     else if (isString(v)) {
       if (v instanceof NixString) for (const c of v.ctx) ctx.add(c);
       lines.push(`${ind}<string value="${esc(strValue(v))}" />`);
