@@ -56,6 +56,7 @@ export function call2(fn: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
       }
     }
   }
+  if (fn instanceof PrimOp && fn.arity === 2) return fn.fn([a, b], pos);
   return callFunction(callFunction(fn, a, pos), b, pos);
 }
 
@@ -96,7 +97,10 @@ function callOther(fn: Value, arg: Lazy, pos: Pos | null): Value {
     return new PrimOpApp(fn, [arg]);
   }
   if (fn instanceof PrimOpApp) {
-    const args = [...fn.args, arg];
+    const prev = fn.args;
+    const args: Lazy[] = new Array(prev.length + 1);
+    for (let i = 0; i < prev.length; i++) args[i] = prev[i];
+    args[prev.length] = arg;
     if (args.length === fn.op.arity) return fn.op.fn(args, pos);
     return new PrimOpApp(fn.op, args);
   }
@@ -114,30 +118,25 @@ function briefValue(v: Value): string {
   return "";
 }
 
-/**
- * A thunk of `fn arg` (map, genList): one object instead of a closure, its
- * context and a Thunk, since these are made per list element. The thunk is
- * its own environment; force() clears the references once it has a value.
- */
-class ApplyThunk extends Thunk {
-  constructor(
-    public fn: Value,
-    public arg: Lazy,
-    public pos: Pos | null,
-  ) {
-    super(applyCode, null);
-    this.env = this as unknown as Env;
-  }
+/** What the `fn x` thunks of one map/genList call share. */
+export interface CallSite {
+  fn: Value;
+  pos: Pos | null;
 }
-const applyCode = (self: Env): Value => {
-  const t = self as unknown as ApplyThunk;
-  const r = callFunction(t.fn, t.arg, t.pos);
-  t.arg = null;
-  return r;
+
+// The call site is the thunk's env and the argument waits in its value slot,
+// so each list element costs one plain Thunk (these lists can have millions
+// of elements, and every object that survives a scavenge is copied).
+const applyCode = (site: Env, self?: Thunk): Value => {
+  const s = site as unknown as CallSite;
+  return callFunction(s.fn, self!.value, s.pos);
 };
 
-export function applyThunk(fn: Value, arg: Lazy, pos: Pos | null): Thunk {
-  return new ApplyThunk(fn, arg, pos);
+/** A thunk of `site.fn arg`. */
+export function applyThunk(site: CallSite, arg: Lazy): Thunk {
+  const t = new Thunk(applyCode, site as unknown as Env);
+  t.value = arg as Value;
+  return t;
 }
 
 /** Calls fn with several arguments in turn. */

@@ -5,7 +5,7 @@ import { flattenCall, type AttrName, type Bindings, type Expr, type LambdaExpr, 
 import { showExpr } from "./show";
 import { explainInequality } from "./assert-eq";
 import {
-  Code, Env, newEnv, EvalError, Lambda, LambdaInfo, Lazy, NixAttrs, NixFloat, mkInt, NixPath, NixString, Thunk, ThrownError, Value,
+  Code, Env, newEnv, EvalError, Lambda, LambdaInfo, Lazy, NixAttrs, NixFloat, mkInt, NixPath, NixString, PrimOp, Thunk, ThrownError, Value,
   force, forceAttrs, forceBool, showType, typeError, mkString, ctxOf, strValue, isString,
 } from "./value";
 import { formatPos } from "./parser";
@@ -142,8 +142,16 @@ export class Compiler {
           const a0 = argCodes[0];
           return (env) => callFunction(fn(env), a0(env), pos);
         }
+        const n = argCodes.length;
         return (env) => {
-          let v = call2(fn(env), argCodes[0](env), argCodes[1](env), pos);
+          const f = fn(env);
+          if (f instanceof PrimOp && f.arity === n) {
+            // a builtin given all its arguments: no partial applications
+            const args: Lazy[] = new Array(n);
+            for (let i = 0; i < n; i++) args[i] = argCodes[i](env);
+            return f.fn(args, pos);
+          }
+          let v = call2(f, argCodes[0](env), argCodes[1](env), pos);
           for (let i = 2; i < argCodes.length; i++) v = callFunction(v, argCodes[i](env), pos);
           return v;
         };

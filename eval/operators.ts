@@ -98,8 +98,20 @@ export function update(a: Value, b: Value, pos: Pos): Value {
   if (!(b instanceof NixAttrs)) throw new EvalError(`expected a set but found ${showType(b)}`, pos);
   if (b.size === 0) return a;
   if (a.size === 0) return b;
-  const m = new Map(a.map);
-  b.map.forEach((v, k) => m.set(k, v));
+  // forEach copies without the [key, value] entry arrays `new Map(iterable)` makes
+  const m = new Map<string, Lazy>();
+  const am = a.map;
+  const bm0 = b.map;
+  if (am.size >= bm0.size) {
+    am.forEach((v, k) => m.set(k, v));
+    bm0.forEach((v, k) => m.set(k, v));
+  } else {
+    // insertion order does not matter (keys() sorts): add the smaller side's survivors last
+    bm0.forEach((v, k) => m.set(k, v));
+    am.forEach((v, k) => {
+      if (!bm0.has(k)) m.set(k, v);
+    });
+  }
   // positions are looked up through both operands instead of being copied
   const pa = a.positions;
   const pb = b.positions;

@@ -75,7 +75,8 @@ export function newEnv(parent: Env | null, n: number): Env {
   return e;
 }
 
-export type Code = (env: Env) => Value;
+/** Compiled code; a thunk's code also gets the thunk itself (see applyThunk). */
+export type Code = (env: Env, self?: Thunk) => Value;
 
 const BLACKHOLE: Code = () => {
   throw new EvalError("infinite recursion encountered");
@@ -103,7 +104,7 @@ export function force(v: Lazy): Value {
   if (code === null) return v.value;
   v.code = BLACKHOLE;
   try {
-    const r = code(v.env!);
+    const r = code(v.env!, v);
     v.value = r;
     v.code = null;
     v.env = null;

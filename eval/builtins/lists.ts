@@ -28,7 +28,10 @@ export function register(def: Definer): void {
   def("map", 2, ([f, l], pos) => {
     const xs = forceList(l, pos);
     const fn = force(f);
-    return xs.map((x) => applyThunk(fn, x, pos));
+    const site = { fn, pos };
+    const out: Lazy[] = new Array(xs.length);
+    for (let i = 0; i < xs.length; i++) out[i] = applyThunk(site, xs[i]);
+    return out;
   });
   def("filter", 2, ([f, l], pos) => {
     const fn = force(f);
@@ -54,7 +57,8 @@ export function register(def: Definer): void {
     const fn = force(f);
     forceFunction(fn, pos);
     const out: Lazy[] = new Array(Number(len));
-    for (let i = 0; i < out.length; i++) out[i] = applyThunk(fn, i, pos);
+    const site = { fn, pos };
+    for (let i = 0; i < out.length; i++) out[i] = applyThunk(site, i);
     return out;
   });
   def("foldl'", 3, ([f, init, l], pos) => {
