@@ -50,7 +50,15 @@ export function call2(fn: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
     if (inner !== undefined && fn.info.formals === undefined) {
       enterCalls(2, pos);
       try {
-        return inner.body([[fn.env, a], b]);
+        // the inner lambda is flat: one Env holds fn's slots, a and b
+        const k = fn.info.flat;
+        if (k === undefined) return inner.body([fn.env, a, b]);
+        const outer = fn.env;
+        const env = new Array(k + 3);
+        for (let i = 0; i <= k; i++) env[i] = outer[i];
+        env[k + 1] = a;
+        env[k + 2] = b;
+        return inner.body(env);
       } finally {
         leaveCalls(2);
       }
@@ -62,7 +70,15 @@ export function call2(fn: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
 
 function callLambda(fn: Lambda, arg: Lazy, pos: Pos | null): Value {
   const info = fn.info;
-  if (!info.formals) return info.body([fn.env, arg]);
+  if (!info.formals) {
+    const k = info.flat;
+    if (k === undefined) return info.body([fn.env, arg]);
+    const outer = fn.env;
+    const env = new Array(k + 2);
+    for (let i = 0; i <= k; i++) env[i] = outer[i];
+    env[k + 1] = arg;
+    return info.body(env);
+  }
   const formals = info.formals;
   const attrs = force(arg);
   if (!(attrs instanceof NixAttrs))

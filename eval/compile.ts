@@ -499,7 +499,7 @@ export class Compiler {
     };
   }
 
-  private compileLambda(e: LambdaExpr, scope: Scope): Code {
+  private compileLambda(e: LambdaExpr, scope: Scope, flatScope?: Scope): Code {
     const names = new Map<string, number>();
     let info: LambdaInfo;
     if (e.formals) {
@@ -521,15 +521,28 @@ export class Compiler {
         slots: names.size,
       };
       info.body = this.compile(e.body, inner);
+    } else if (flatScope) {
+      // `y` of `x: y: body`: x's slots and y share one Env (see LambdaInfo.flat)
+      const k = flatScope.names!.size;
+      for (const [n, i] of flatScope.names!) names.set(n, i);
+      names.set(e.arg!, k);
+      info = { name: e.name, arg: e.arg, body: null as unknown as Code, pos: e.pos, slots: k + 1, flat: k };
+      this.compileLambdaBody(e, info, { names, parent: flatScope.parent });
     } else {
       names.set(e.arg!, 0);
       info = { name: e.name, arg: e.arg, body: null as unknown as Code, pos: e.pos, slots: 1 };
-      const bodyScope: Scope = { names, parent: scope };
-      info.body = this.compile(e.body, bodyScope);
-      if (e.body.kind === "lambda" && !e.body.formals) info.inner = this.lambdaInfos.get(e.body);
+      this.compileLambdaBody(e, info, { names, parent: scope });
     }
     this.lambdaInfos.set(e, info);
     return (env) => new Lambda(info, env);
+  }
+
+  /** A plain lambda's body; a plain lambda right inside is compiled flat into the same Env. */
+  private compileLambdaBody(e: LambdaExpr, info: LambdaInfo, bodyScope: Scope): void {
+    if (e.body.kind === "lambda" && !e.body.formals) {
+      info.body = this.compileLambda(e.body, bodyScope, bodyScope);
+      info.inner = this.lambdaInfos.get(e.body);
+    } else info.body = this.compile(e.body, bodyScope);
   }
 
   /** The LambdaInfo compiled for each lambda expression (for LambdaInfo.inner). */

@@ -178,6 +178,12 @@ export interface LambdaInfo {
   slots: number;
   /** `x: y: body`: the inner plain lambda, so that a call with two arguments needs no intermediate closure. */
   inner?: LambdaInfo;
+  /**
+   * Set on that inner lambda: its Env continues the outer lambda's, whose
+   * `flat` slots it copies before its own argument, so `x: y: body` applied
+   * to two arguments makes one Env (call2) instead of two.
+   */
+  flat?: number;
 }
 
 export class Lambda {
