@@ -33,7 +33,8 @@ await build({
   logLevel: "warning",
 });
 
-interface Run { cold: number; warm: number; errors: number }
+/** ms: wall-clock time and CPU time (all threads: GC and JIT compilation count too). */
+interface Run { cold: number; coldCpu: number; warm: number; warmCpu: number; errors: number }
 
 function fresh(which: string, warmPasses: number): Run {
   const r = spawnSync(process.execPath, [bundle, which, String(warmPasses)], { encoding: "utf8" });
@@ -47,15 +48,21 @@ const mbps = (bytes: number, ms: number) => `${(bytes / 1e6 / (ms / 1000)).toFix
 /** Cold: median over fresh processes; warm: best over all their passes. */
 function measure(which: string): Run {
   const runs = Array.from({ length: 5 }, () => fresh(which, 20));
-  return { cold: median(runs.map((r) => r.cold)), warm: Math.min(...runs.map((r) => r.warm)), errors: runs[0].errors };
+  return {
+    cold: median(runs.map((r) => r.cold)),
+    coldCpu: median(runs.map((r) => r.coldCpu)),
+    warm: Math.min(...runs.map((r) => r.warm)),
+    warmCpu: Math.min(...runs.map((r) => r.warmCpu)),
+    errors: runs[0].errors,
+  };
 }
 
 const files = nixFiles(libDir);
 const bytes = files.reduce((n, f) => n + statSync(f).size, 0);
 const lib = measure(libDir);
 console.log(`nixpkgs lib: ${files.length} files, ${(bytes / 1e6).toFixed(2)} MB${lib.errors ? ` (${lib.errors} parse errors)` : ""}`);
-console.log(`  cold (first pass in a fresh process, median of 5): ${lib.cold.toFixed(1)} ms (${mbps(bytes, lib.cold)})`);
-console.log(`  warm (best of 20 passes x 5 processes):            ${lib.warm.toFixed(1)} ms (${mbps(bytes, lib.warm)})`);
+console.log(`  cold (first pass in a fresh process, median of 5): ${lib.cold.toFixed(1)} ms (${mbps(bytes, lib.cold)}), CPU ${lib.coldCpu.toFixed(1)} ms`);
+console.log(`  warm (best of 20 passes x 5 processes):            ${lib.warm.toFixed(1)} ms (${mbps(bytes, lib.warm)}), CPU ${lib.warmCpu.toFixed(1)} ms`);
 
 const oracle = join(here, "..", "..", "shared", "tools", "nix-oracle");
 const nixes: [string, string[]][] = [];

@@ -172,7 +172,8 @@ export class Lexer {
   private skipSpace(i: number): number {
     const s = this.src;
     for (;;) {
-      const c = s.charCodeAt(i);
+      // (-1 at the end: reading past it would deoptimise the compiled code)
+      const c = i < s.length ? s.charCodeAt(i) : -1;
       if (c === 32 || c === 9 || c === 13 || c === 10 || c === 35) {
         SPACE.lastIndex = i;
         SPACE.test(s);
@@ -189,17 +190,18 @@ export class Lexer {
   private scanNormal(): Token {
     const s = this.src;
     let start = this.i;
-    let c = s.charCodeAt(start);
+    // -1 at the end of the source (reading past it would deoptimise the compiled code)
+    let c = start < s.length ? s.charCodeAt(start) : -1;
     if (c === 32 || c === 9 || c === 13 || c === 10 || c === 35 || c === 47) {
       start = this.skipSpace(start);
       this.i = start;
-      c = s.charCodeAt(start);
+      c = start < s.length ? s.charCodeAt(start) : -1;
     }
     if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95) {
       ID_REST.lastIndex = start + 1;
       ID_REST.test(s);
       const j = ID_REST.lastIndex;
-      const d = s.charCodeAt(j);
+      const d = j < s.length ? s.charCodeAt(j) : -1;
       // '/', '.', '+' may continue a path (the other path chars are identifier chars), ':' a URI
       if (d === 47 || d === 46 || d === 43 || d === 58) {
         const t = this.pathOrUri(d);
