@@ -1,6 +1,13 @@
 // The Nix scanner: source text -> tokens. Strings, indented strings and
 // interpolated paths are modal (they contain `${ ... }` with ordinary tokens
 // inside), so the lexer keeps a mode stack, like the flex states of C++ Nix.
+//
+// Speed matters mostly before the JIT has warmed up (every file of nixpkgs
+// lib is parsed once per run), so the scanner does little work per
+// character in JavaScript: runs of identifier, space, path and string
+// characters are matched by sticky regexes (native code), operators by a
+// switch on the character code, and positions (line/column) are computed
+// only for the tokens the parser asks about, from a table of line starts.
 import type { Pos } from "./ast";
 
 export type TokKind =
@@ -13,11 +20,19 @@ export type TokKind =
 
 export interface Token {
   kind: TokKind;
+  /**
+   * What the parser tests: the operator or keyword text for "op" and "kw"
+   * tokens, else the kind (no operator or keyword is spelled like a kind).
+   */
+  t: string;
   /** Identifier/keyword/operator text, or the decoded literal text. */
   value: string;
-  pos: Pos;
+  /** Offset of the token's first character. */
+  start: number;
   /** Offset just past the token. */
   end: number;
+  /** Set on first use by Lexer.pos: one object per token, shared by the AST nodes made from it. */
+  p: Pos | null;
 }
 
 export class LexError extends Error {
@@ -26,191 +41,292 @@ export class LexError extends Error {
   }
 }
 
-const KEYWORDS = new Set(["if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"]);
-// longest first
-const OPS = ["...", "==", "!=", "<=", ">=", "&&", "||", "->", "//", "++", "${", "(", ")", "{", "}", "[", "]", ";", ":", ",", "@", "?", ".", "=", "<", ">", "+", "-", "*", "/", "!"];
+// word -> the same string (interned: the parser compares token types by identity)
+const KEYWORDS = new Map(["if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"].map((k) => [k, k]));
+
+// Sticky regexes: set lastIndex, call test() (no match array is built), read lastIndex.
+// Each can match the empty string, so test() never fails and resets lastIndex.
+const ID_REST = /[a-zA-Z0-9_'-]*/y;
+const SPACE = /(?:[ \t\r\n]+|#[^\n]*)*/y; // blanks and # comments
+const URI_REST = /[a-zA-Z0-9%/?:@&=+$,\-_.!~*']*/y;
+const SCHEME_REST = /[a-zA-Z0-9_+\-.]*/y;
+const STR_RUN = /[^"$\\\r]*/y;
+const IND_RUN = /[^'$\r]*/y;
+const INT = /[0-9]*/y;
+// Not sticky-with-empty: these fail when there is no match (lastIndex is then 0).
+const FLOAT = /(?:[1-9][0-9]*\.[0-9]*|0?\.[0-9]+)(?:[Ee][+-]?[0-9]+)?/y;
+// the start of a PATH/HPATH or interpolated path: prefix, "/", then a path char or "${"
+const PATH_AHEAD = /[a-zA-Z0-9._\-+]*\/(?:[a-zA-Z0-9._\-+]|\$\{)/y;
+
+/** Index just past the (possibly empty) match of a sticky `re` at `i`. */
+function runEnd(re: RegExp, s: string, i: number): number {
+  re.lastIndex = i;
+  re.test(s);
+  return re.lastIndex;
+}
 
 const isIdStart = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95;
-const isIdChar = (c: number) => isIdStart(c) || (c >= 48 && c <= 57) || c === 39 || c === 45;
 const isDigit = (c: number) => c >= 48 && c <= 57;
 // [a-zA-Z0-9._\-+]
 const isPathChar = (c: number) => isIdStart(c) || isDigit(c) || c === 46 || c === 45 || c === 43;
-const URI_CHARS = /[a-zA-Z0-9%/?:@&=+$,\-_.!~*']/;
-const isUriChar = (c: number) => c < 128 && URI_CHARS.test(String.fromCharCode(c));
+// [a-zA-Z0-9%/?:@&=+$,\-_.!~*']
+const isUriChar = (c: number) =>
+  isIdStart(c) || isDigit(c) || c === 37 || c === 47 || c === 63 || c === 58 || c === 64 || c === 38 || c === 61 || c === 43 ||
+  c === 36 || c === 44 || c === 45 || c === 46 || c === 33 || c === 126 || c === 42 || c === 39;
+const isInterp = (s: string, j: number) => s.charCodeAt(j) === 36 && s.charCodeAt(j + 1) === 123;
 
-type Mode = "normal" | "string" | "ind" | "path";
+const MODE_NORMAL = 0;
+const MODE_STRING = 1;
+const MODE_IND = 2;
+const MODE_PATH = 3;
 
 export class Lexer {
   private i = 0;
-  private line = 1;
-  private lineStart = 0;
-  /** Mode stack; "normal" frames also count braces to find the end of `${`. */
-  private modes: { mode: Mode; depth: number }[] = [{ mode: "normal", depth: 0 }];
-  private peeked: Token[] = [];
+  /** Mode stack; "normal" frames also count braces (in `depths`) to find the end of `${`. */
+  private modes: number[] = [MODE_NORMAL];
+  private depths: number[] = [0];
+  /** The mode on top of the stack. */
+  private mode = MODE_NORMAL;
+  /** Scanned but not yet consumed tokens: a ring of `count` tokens from `head` (the parser looks at most 3 ahead). */
+  private ring: (Token | null)[] = [null, null, null, null];
+  private head = 0;
+  private count = 0;
+  /** Offsets of the first character of each line, built on first use. */
+  private lineStarts: number[] | null = null;
+  /** Line index (0-based) of the last position computed: positions are mostly asked for in order. */
+  private lastLine = 0;
 
   constructor(readonly src: string, readonly file: string) {}
 
+  /** The position of a token (the same object for every call on the same token). */
+  pos(t: Token): Pos {
+    return t.p ?? (t.p = this.posAt(t.start));
+  }
+
   posAt(offset: number): Pos {
-    // positions are computed incrementally in advance(); this handles lookbehind
-    let line = 1;
-    let ls = 0;
-    for (let k = 0; k < offset; k++) if (this.src.charCodeAt(k) === 10) {
-      line++;
-      ls = k + 1;
+    const ls = this.lineStarts ?? (this.lineStarts = lineStartsOf(this.src));
+    let k = this.lastLine;
+    if (ls[k] > offset) k = 0;
+    if (k + 1 < ls.length && ls[k + 1] <= offset) {
+      if (k + 2 < ls.length && ls[k + 2] <= offset) k = lineIndex(ls, offset);
+      else k++;
     }
-    return { file: this.file, line, column: offset - ls + 1 };
+    this.lastLine = k;
+    return { file: this.file, line: k + 1, column: offset - ls[k] + 1 };
   }
 
-  private here(): Pos {
-    return { file: this.file, line: this.line, column: this.i - this.lineStart + 1 };
-  }
-
-  private advanceTo(j: number): void {
-    const s = this.src;
-    for (let k = this.i; k < j; k++) {
-      if (s.charCodeAt(k) === 10) {
-        this.line++;
-        this.lineStart = k + 1;
-      }
+  /** The next token, not consumed. */
+  peek(): Token {
+    if (this.count === 0) {
+      this.ring[this.head] = this.mode === MODE_NORMAL ? this.scanNormal() : this.scanModal();
+      this.count = 1;
     }
-    this.i = j;
+    return this.ring[this.head]!;
   }
 
-  private tok(kind: TokKind, value: string, pos: Pos): Token {
-    return { kind, value, pos, end: this.i };
-  }
-
-  peek(n = 0): Token {
-    while (this.peeked.length <= n) this.peeked.push(this.scan());
-    return this.peeked[n];
+  /** The token n places after the next one (n <= 3), not consumed. */
+  peekAt(n: number): Token {
+    while (this.count <= n) {
+      this.ring[(this.head + this.count) & 3] = this.mode === MODE_NORMAL ? this.scanNormal() : this.scanModal();
+      this.count++;
+    }
+    return this.ring[(this.head + n) & 3]!;
   }
 
   next(): Token {
-    return this.peeked.length ? this.peeked.shift()! : this.scan();
+    if (this.count === 0) return this.mode === MODE_NORMAL ? this.scanNormal() : this.scanModal();
+    const t = this.ring[this.head]!;
+    this.head = (this.head + 1) & 3;
+    this.count--;
+    return t;
   }
 
-  private get mode(): Mode {
-    return this.modes[this.modes.length - 1].mode;
+  private tok(kind: TokKind, value: string, start: number): Token {
+    return { kind, t: kind, value, start, end: this.i, p: null };
   }
 
-  private scan(): Token {
+  private push(mode: number): void {
+    this.modes.push(mode);
+    this.depths.push(0);
+    this.mode = mode;
+  }
+
+  private pop(): void {
+    this.modes.pop();
+    this.depths.pop();
+    this.mode = this.modes[this.modes.length - 1];
+  }
+
+  private scanModal(): Token {
     switch (this.mode) {
-      case "string":
+      case MODE_STRING:
         return this.scanString();
-      case "ind":
+      case MODE_IND:
         return this.scanInd();
-      case "path":
-        return this.scanPathPart();
       default:
-        return this.scanNormal();
+        return this.scanPathPart();
     }
   }
 
-  private skipSpace(): void {
+  /** Skips blanks and comments from `i`; returns the offset of the next token. */
+  private skipSpace(i: number): number {
     const s = this.src;
     for (;;) {
-      const c = s.charCodeAt(this.i);
-      if (c === 32 || c === 9 || c === 13 || c === 10) this.advanceTo(this.i + 1);
-      else if (c === 35) {
-        // # comment
-        let j = this.i;
-        while (j < s.length && s.charCodeAt(j) !== 10) j++;
-        this.advanceTo(j);
-      } else if (c === 47 && s.charCodeAt(this.i + 1) === 42) {
-        const start = this.here();
-        const j = s.indexOf("*/", this.i + 2);
-        if (j < 0) throw new LexError("unterminated /* comment", start);
-        this.advanceTo(j + 2);
-      } else return;
+      // (-1 at the end: reading past it would deoptimise the compiled code)
+      const c = i < s.length ? s.charCodeAt(i) : -1;
+      if (c === 32 || c === 9 || c === 13 || c === 10 || c === 35) {
+        SPACE.lastIndex = i;
+        SPACE.test(s);
+        i = SPACE.lastIndex;
+      } else if (c === 47 && s.charCodeAt(i + 1) === 42) {
+        const j = s.indexOf("*/", i + 2);
+        if (j < 0) throw new LexError("unterminated /* comment", this.posAt(i));
+        i = j + 2;
+      } else return i;
     }
   }
 
+  /** A token in normal mode. The common tokens (identifiers, punctuation) are scanned inline. */
   private scanNormal(): Token {
-    this.skipSpace();
     const s = this.src;
-    const pos = this.here();
-    if (this.i >= s.length) return this.tok("eof", "", pos);
-    const c = s.charCodeAt(this.i);
-    const start = this.i;
-
-    // paths: must be checked before operators ('.', '/', '~', '<')
-    const p = this.matchPath();
-    if (p) return p;
-
-    if (isIdStart(c)) {
-      let j = this.i + 1;
-      while (j < s.length && isIdChar(s.charCodeAt(j))) j++;
-      // URI: scheme ":" uri-chars (longest match wins over ID ':')
-      if (s.charCodeAt(j) === 58) {
-        let k = j;
-        // scheme may contain + - . but ID chars cover letters/digits; re-scan as scheme
-        let sch = this.i + 1;
-        while (sch < s.length && (isIdStart(s.charCodeAt(sch)) || isDigit(s.charCodeAt(sch)) || s[sch] === "+" || s[sch] === "-" || s[sch] === ".")) sch++;
-        if (s.charCodeAt(sch) === 58 && isUriChar(s.charCodeAt(sch + 1))) {
-          k = sch + 1;
-          while (k < s.length && isUriChar(s.charCodeAt(k))) k++;
-          this.advanceTo(k);
-          return this.tok("uri", s.slice(start, k), pos);
-        }
+    let start = this.i;
+    // -1 at the end of the source (reading past it would deoptimise the compiled code)
+    let c = start < s.length ? s.charCodeAt(start) : -1;
+    if (c === 32 || c === 9 || c === 13 || c === 10 || c === 35 || c === 47) {
+      start = this.skipSpace(start);
+      this.i = start;
+      c = start < s.length ? s.charCodeAt(start) : -1;
+    }
+    if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95) {
+      ID_REST.lastIndex = start + 1;
+      ID_REST.test(s);
+      const j = ID_REST.lastIndex;
+      const d = j < s.length ? s.charCodeAt(j) : -1;
+      // '/', '.', '+' may continue a path (the other path chars are identifier chars), ':' a URI
+      if (d === 47 || d === 46 || d === 43 || d === 58) {
+        const t = this.pathOrUri(d);
+        if (t !== null) return t;
       }
-      this.advanceTo(j);
+      this.i = j;
       const word = s.slice(start, j);
-      return this.tok(KEYWORDS.has(word) ? "kw" : "id", word, pos);
+      const kw = KEYWORDS.get(word);
+      if (kw === undefined) return { kind: "id", t: "id", value: word, start, end: j, p: null };
+      return { kind: "kw", t: kw, value: kw, start, end: j, p: null };
     }
-    if (isDigit(c) || (c === 46 && isDigit(s.charCodeAt(this.i + 1)))) {
-      // FLOAT (([1-9][0-9]*\.[0-9]*)|(0?\.[0-9]+))([Ee][+-]?[0-9]+)? ; INT [0-9]+
-      const m = /^(?:(?:[1-9][0-9]*\.[0-9]*)|(?:0?\.[0-9]+))(?:[Ee][+-]?[0-9]+)?/.exec(s.slice(this.i, this.i + 400));
-      const mi = /^[0-9]+/.exec(s.slice(this.i, this.i + 400));
-      if (m && (!mi || m[0].length > mi[0].length)) {
-        this.advanceTo(this.i + m[0].length);
-        return this.tok("float", m[0], pos);
+    let op: string | null;
+    switch (c) {
+      case 40: op = "("; break;
+      case 41: op = ")"; break;
+      case 59: op = ";"; break;
+      case 58: op = ":"; break;
+      case 44: op = ","; break;
+      case 64: op = "@"; break;
+      case 63: op = "?"; break;
+      case 91: op = "["; break;
+      case 93: op = "]"; break;
+      case 61: op = s.charCodeAt(start + 1) === 61 ? "==" : "="; break;
+      case 123:
+        this.depths[this.depths.length - 1]++;
+        op = "{";
+        break;
+      case 125: {
+        const top = this.depths.length - 1;
+        // at depth 0 inside `${`: the end of an interpolation, back to the enclosing string/path
+        if (this.depths[top] === 0 && top > 0) this.pop();
+        else this.depths[top]--;
+        op = "}";
+        break;
       }
-      this.advanceTo(this.i + mi![0].length);
-      return this.tok("int", mi![0], pos);
+      case 34:
+        this.i = start + 1;
+        this.push(MODE_STRING);
+        return { kind: "str_open", t: "str_open", value: '"', start, end: start + 1, p: null };
+      default:
+        return this.scanOther(c);
     }
-    if (c === 34) {
-      this.advanceTo(this.i + 1);
-      this.modes.push({ mode: "string", depth: 0 });
-      return this.tok("str_open", '"', pos);
+    const end = start + op.length;
+    this.i = end;
+    return { kind: "op", t: op, value: op, start, end, p: null };
+  }
+
+  /** After an identifier: a path or URI starting at the identifier, or null. */
+  private pathOrUri(d: number): Token | null {
+    if (d !== 58) return this.matchPath();
+    // URI: scheme ":" uri-chars (longest match wins over ID ':')
+    const s = this.src;
+    const start = this.i;
+    const sch = runEnd(SCHEME_REST, s, start + 1);
+    if (s.charCodeAt(sch) !== 58 || !isUriChar(s.charCodeAt(sch + 1))) return null;
+    this.i = runEnd(URI_REST, s, sch + 1);
+    return this.tok("uri", s.slice(start, this.i), start);
+  }
+
+  /** The less common tokens of normal mode: paths, numbers, '' strings, other operators, end of file. */
+  private scanOther(c: number): Token {
+    const s = this.src;
+    const start = this.i;
+    if (start >= s.length) return this.tok("eof", "", start);
+    // paths must be tried before numbers and operators ('.', '/', '~', '<', '-', '+')
+    if (isDigit(c) || c === 46 || c === 47 || c === 126 || c === 60 || c === 45 || c === 43) {
+      const p = this.matchPath();
+      if (p) return p;
     }
-    if (c === 39 && s.charCodeAt(this.i + 1) === 39) {
+    if (isDigit(c) || (c === 46 && isDigit(s.charCodeAt(start + 1)))) return this.scanNumber();
+    if (c === 39 && s.charCodeAt(start + 1) === 39) {
       // ''(\ *\n)? : a first line of only spaces is dropped
-      let j = this.i + 2;
+      let j = start + 2;
       let k = j;
       while (s.charCodeAt(k) === 32) k++;
       if (s.charCodeAt(k) === 10) j = k + 1;
-      this.advanceTo(j);
-      this.modes.push({ mode: "ind", depth: 0 });
-      return this.tok("ind_open", "''", pos);
+      this.i = j;
+      this.push(MODE_IND);
+      return this.tok("ind_open", "''", start);
     }
-    for (const op of OPS) {
-      if (s.startsWith(op, this.i)) {
-        this.advanceTo(this.i + op.length);
-        const top = this.modes[this.modes.length - 1];
-        if (op === "{" || op === "${") top.depth++;
-        else if (op === "}") {
-          if (top.depth === 0 && this.modes.length > 1) {
-            // end of an interpolation: back to the enclosing string/path
-            this.modes.pop();
-            return this.tok("op", "}", pos);
-          }
-          top.depth--;
-        }
-        if (op === "${") return this.tok("op", "${", pos);
-        return this.tok("op", op, pos);
-      }
+    const op = matchOp(c, s.charCodeAt(start + 1), s.charCodeAt(start + 2));
+    if (op === null) throw new LexError(`syntax error, unexpected character '${s[start]}'`, this.posAt(start));
+    if (op === "${") this.depths[this.depths.length - 1]++;
+    this.i = start + op.length;
+    return { kind: "op", t: op, value: op, start, end: this.i, p: null };
+  }
+
+  private scanNumber(): Token {
+    const s = this.src;
+    const start = this.i;
+    // FLOAT (([1-9][0-9]*\.[0-9]*)|(0?\.[0-9]+))([Ee][+-]?[0-9]+)? ; INT [0-9]+
+    FLOAT.lastIndex = start;
+    const f = FLOAT.test(s) ? FLOAT.lastIndex : start;
+    const n = runEnd(INT, s, start);
+    // the original scanner matched within 400 characters: keep its tokens for longer numbers
+    if (f - start >= 400 || n - start >= 400) return this.scanLongNumber();
+    if (f > n) {
+      this.i = f;
+      return this.tok("float", s.slice(start, f), start);
     }
-    throw new LexError(`syntax error, unexpected character '${s[this.i]}'`, pos);
+    this.i = n;
+    return this.tok("int", s.slice(start, n), start);
+  }
+
+  private scanLongNumber(): Token {
+    const start = this.i;
+    const window = this.src.slice(start, start + 400);
+    const m = /^(?:(?:[1-9][0-9]*\.[0-9]*)|(?:0?\.[0-9]+))(?:[Ee][+-]?[0-9]+)?/.exec(window);
+    const mi = /^[0-9]+/.exec(window);
+    if (m && (!mi || m[0].length > mi[0].length)) {
+      this.i = start + m[0].length;
+      return this.tok("float", m[0], start);
+    }
+    this.i = start + mi![0].length;
+    return this.tok("int", mi![0], start);
   }
 
   /** Paths: PATH, HPATH, SPATH, and the start of an interpolated path. */
   private matchPath(): Token | null {
     const s = this.src;
-    const pos = this.here();
-    const c = s.charCodeAt(this.i);
+    const start = this.i;
+    const c = s.charCodeAt(start);
     if (c === 60) {
       // <a/b>
-      let j = this.i + 1;
+      let j = start + 1;
       if (!isPathChar(s.charCodeAt(j))) return null;
       while (isPathChar(s.charCodeAt(j))) j++;
       while (s.charCodeAt(j) === 47 && isPathChar(s.charCodeAt(j + 1))) {
@@ -218,107 +334,107 @@ export class Lexer {
         while (isPathChar(s.charCodeAt(j))) j++;
       }
       if (s.charCodeAt(j) !== 62) return null;
-      const text = s.slice(this.i + 1, j);
-      this.advanceTo(j + 1);
-      return this.tok("spath", text, pos);
+      const text = s.slice(start + 1, j);
+      this.i = j + 1;
+      return this.tok("spath", text, start);
     }
-    let j = this.i;
+    let j = start;
     let home = false;
     if (c === 126) {
       // ~/...
       if (s.charCodeAt(j + 1) !== 47) return null;
       home = true;
       j++;
+      const a = s.charCodeAt(j + 1);
+      if (!isPathChar(a) && !isInterp(s, j + 1)) return null;
     } else {
+      PATH_AHEAD.lastIndex = start;
+      if (!PATH_AHEAD.test(s)) return null;
       while (isPathChar(s.charCodeAt(j))) j++;
     }
-    // need at least one "/" followed by a path char or ${
-    if (s.charCodeAt(j) !== 47) return null;
-    const afterSlash = s.charCodeAt(j + 1);
-    const interpAfter = afterSlash === 36 && s.charCodeAt(j + 2) === 123;
-    if (!isPathChar(afterSlash) && !interpAfter) return null;
-    // consume segments
-    while (s.charCodeAt(j) === 47 && (isPathChar(s.charCodeAt(j + 1)) || (s.charCodeAt(j + 1) === 36 && s.charCodeAt(j + 2) === 123))) {
+    // consume segments ("/" then path chars), stopping before "${"
+    while (s.charCodeAt(j) === 47 && (isPathChar(s.charCodeAt(j + 1)) || isInterp(s, j + 1))) {
       j++;
       while (isPathChar(s.charCodeAt(j))) j++;
-      if (s.charCodeAt(j) === 36 && s.charCodeAt(j + 1) === 123) break;
+      if (isInterp(s, j)) break;
     }
-    const text = s.slice(this.i, j);
-    if (s.charCodeAt(j) === 36 && s.charCodeAt(j + 1) === 123) {
+    const text = s.slice(start, j);
+    if (isInterp(s, j)) {
       // interpolated path: emit path_start with the literal prefix
-      this.advanceTo(j);
-      this.modes.push({ mode: "path", depth: 0 });
-      return this.tok("path_start", text, pos);
+      this.i = j;
+      this.push(MODE_PATH);
+      return this.tok("path_start", text, start);
     }
-    if (s.charCodeAt(j) === 47) {
-      throw new LexError(`path '${text}/' has a trailing slash`, pos);
-    }
-    this.advanceTo(j);
-    return this.tok(home ? "hpath" : "path", text, pos);
+    if (s.charCodeAt(j) === 47) throw new LexError(`path '${text}/' has a trailing slash`, this.posAt(start));
+    this.i = j;
+    return this.tok(home ? "hpath" : "path", text, start);
   }
 
   /** Inside an interpolated path: literal pieces, `${`, or the end. */
   private scanPathPart(): Token {
     const s = this.src;
-    const pos = this.here();
-    if (s.charCodeAt(this.i) === 36 && s.charCodeAt(this.i + 1) === 123) {
-      this.advanceTo(this.i + 2);
-      this.modes.push({ mode: "normal", depth: 0 });
-      return this.tok("interp", "${", pos);
+    const start = this.i;
+    if (isInterp(s, start)) {
+      this.i = start + 2;
+      this.push(MODE_NORMAL);
+      return this.tok("interp", "${", start);
     }
-    let j = this.i;
+    let j = start;
     while (j < s.length) {
       const c = s.charCodeAt(j);
       if (isPathChar(c)) j++;
-      else if (c === 47 && (isPathChar(s.charCodeAt(j + 1)) || (s.charCodeAt(j + 1) === 36 && s.charCodeAt(j + 2) === 123))) j++;
+      else if (c === 47 && (isPathChar(s.charCodeAt(j + 1)) || isInterp(s, j + 1))) j++;
       else break;
-      if (s.charCodeAt(j) === 36 && s.charCodeAt(j + 1) === 123) break;
+      if (isInterp(s, j)) break;
     }
-    if (j > this.i) {
-      const text = s.slice(this.i, j);
-      this.advanceTo(j);
-      return this.tok("path_str", text, pos);
+    if (j > start) {
+      this.i = j;
+      return this.tok("path_str", s.slice(start, j), start);
     }
-    if (s.charCodeAt(j) === 47) throw new LexError(`path has a trailing slash`, pos);
-    this.modes.pop();
-    return this.tok("path_end", "", pos);
+    if (s.charCodeAt(j) === 47) throw new LexError(`path has a trailing slash`, this.posAt(start));
+    this.pop();
+    return this.tok("path_end", "", start);
   }
 
   private scanString(): Token {
     const s = this.src;
-    const pos = this.here();
-    if (this.i >= s.length) throw new LexError("syntax error, unexpected end of file, expecting '\"'", pos);
-    const c = s.charCodeAt(this.i);
+    const start = this.i;
+    if (start >= s.length) throw new LexError("syntax error, unexpected end of file, expecting '\"'", this.posAt(start));
+    const c = s.charCodeAt(start);
     if (c === 34) {
-      this.advanceTo(this.i + 1);
-      this.modes.pop();
-      return this.tok("str_close", '"', pos);
+      this.i++;
+      this.pop();
+      return this.tok("str_close", '"', start);
     }
-    if (c === 36 && s.charCodeAt(this.i + 1) === 123) {
-      this.advanceTo(this.i + 2);
-      this.modes.push({ mode: "normal", depth: 0 });
-      return this.tok("interp", "${", pos);
+    if (isInterp(s, start)) {
+      this.i = start + 2;
+      this.push(MODE_NORMAL);
+      return this.tok("interp", "${", start);
     }
     let out = "";
-    let j = this.i;
-    while (j < s.length) {
+    let j = start;
+    for (;;) {
+      // plain characters up to the next '"', '$', '\\' or CR
+      const k = runEnd(STR_RUN, s, j);
+      if (k > j) out += s.slice(j, k);
+      j = k;
+      if (j >= s.length) throw new LexError("syntax error, unexpected end of file, expecting '\"'", this.posAt(start));
       const d = s.charCodeAt(j);
       if (d === 34) break;
       if (d === 36) {
-        if (s.charCodeAt(j + 1) === 123) break;
-        if (s.charCodeAt(j + 1) === 36) {
-          // "$$" is a literal "$$" (so "$${" is not an interpolation)
+        const e = s.charCodeAt(j + 1);
+        if (e === 123) break;
+        // "$$" is a literal "$$" (so "$${" is not an interpolation)
+        if (e === 36) {
           out += "$$";
           j += 2;
-          continue;
+        } else {
+          out += "$";
+          j++;
         }
-        out += "$";
-        j++;
-        continue;
-      }
-      if (d === 92) {
+      } else if (d === 92) {
         // a backslash at the very end: nothing can close the string
-        if (j + 1 >= s.length) throw new LexError("syntax error, unexpected end of file, expecting '\"'", pos);
+        if (j + 1 >= s.length) throw new LexError("syntax error, unexpected end of file, expecting '\"'", this.posAt(start));
         const e = s[j + 1];
         if (e === "n") out += "\n";
         else if (e === "r") out += "\r";
@@ -328,77 +444,122 @@ export class Lexer {
           if (s[j + 2] === "\n") j++;
         } else out += e;
         j += 2;
-        continue;
-      }
-      if (d === 13) {
+      } else {
         // CR and CRLF become LF, as Nix's unescapeStr
         out += "\n";
         j += s.charCodeAt(j + 1) === 10 ? 2 : 1;
-        continue;
       }
-      out += s[j];
-      j++;
     }
-    if (j >= s.length) throw new LexError("syntax error, unexpected end of file, expecting '\"'", pos);
-    this.advanceTo(j);
-    return this.tok("str", out, pos);
+    this.i = j;
+    return this.tok("str", out, start);
   }
 
   private scanInd(): Token {
     const s = this.src;
-    const pos = this.here();
-    if (this.i >= s.length) throw new LexError("syntax error, unexpected end of file, expecting \"''\"", pos);
-    if (s.startsWith("''$", this.i)) {
-      this.advanceTo(this.i + 3);
-      return this.tok("ind_str", "$", pos);
+    const start = this.i;
+    if (start >= s.length) throw new LexError("syntax error, unexpected end of file, expecting \"''\"", this.posAt(start));
+    const c = s.charCodeAt(start);
+    if (c === 39 && s.charCodeAt(start + 1) === 39) return this.scanIndQuote();
+    if (isInterp(s, start)) {
+      this.i = start + 2;
+      this.push(MODE_NORMAL);
+      return this.tok("interp", "${", start);
     }
-    if (s.startsWith("'''", this.i)) {
-      this.advanceTo(this.i + 3);
-      return this.tok("ind_str", "''", pos);
+    let out = "";
+    let j = start;
+    for (;;) {
+      // plain characters up to the next quote, '$' or CR
+      const k = runEnd(IND_RUN, s, j);
+      if (k > j) out += s.slice(j, k);
+      j = k;
+      if (j >= s.length) throw new LexError("syntax error, unexpected end of file, expecting \"''\"", this.posAt(start));
+      const d = s.charCodeAt(j);
+      const e = s.charCodeAt(j + 1);
+      if (d === 39) {
+        if (e === 39) break;
+        out += "'";
+        j++;
+      } else if (d === 36) {
+        if (e === 123) break;
+        if (e === 36) {
+          out += "$$";
+          j += 2;
+        } else {
+          out += "$";
+          j++;
+        }
+      } else {
+        out += "\n";
+        j += e === 10 ? 2 : 1;
+      }
     }
-    if (s.startsWith("''\\", this.i)) {
-      const e = s[this.i + 3];
-      if (e === undefined) throw new LexError("syntax error, unexpected end of file", pos);
+    this.i = j;
+    return this.tok("ind_str", out, start);
+  }
+
+  /** At `''` inside an indented string: an escape (`''$`, `'''`, `''\x`) or the end. */
+  private scanIndQuote(): Token {
+    const s = this.src;
+    const start = this.i;
+    const c = s.charCodeAt(start + 2);
+    if (c === 36) {
+      this.i = start + 3;
+      return this.tok("ind_str", "$", start);
+    }
+    if (c === 39) {
+      this.i = start + 3;
+      return this.tok("ind_str", "''", start);
+    }
+    if (c === 92) {
+      const e = s[start + 3];
+      if (e === undefined) throw new LexError("syntax error, unexpected end of file", this.posAt(start));
       let v = e === "n" ? "\n" : e === "r" ? "\r" : e === "t" ? "\t" : e;
       let len = 4;
       if (e === "\r") {
         v = "\n";
-        if (s[this.i + 4] === "\n") len = 5;
+        if (s[start + 4] === "\n") len = 5;
       }
-      this.advanceTo(this.i + len);
-      return this.tok("ind_str", v, pos);
+      this.i = start + len;
+      return this.tok("ind_str", v, start);
     }
-    if (s.startsWith("''", this.i)) {
-      this.advanceTo(this.i + 2);
-      this.modes.pop();
-      return this.tok("ind_close", "''", pos);
-    }
-    if (s.startsWith("${", this.i)) {
-      this.advanceTo(this.i + 2);
-      this.modes.push({ mode: "normal", depth: 0 });
-      return this.tok("interp", "${", pos);
-    }
-    let j = this.i;
-    let out = "";
-    while (j < s.length) {
-      const d = s.charCodeAt(j);
-      if (d === 39 && s.charCodeAt(j + 1) === 39) break;
-      if (d === 36 && s.charCodeAt(j + 1) === 123) break;
-      if (d === 36 && s.charCodeAt(j + 1) === 36) {
-        out += "$$";
-        j += 2;
-        continue;
-      }
-      if (d === 13) {
-        out += "\n";
-        j += s.charCodeAt(j + 1) === 10 ? 2 : 1;
-        continue;
-      }
-      out += s[j];
-      j++;
-    }
-    if (j >= s.length) throw new LexError("syntax error, unexpected end of file, expecting \"''\"", pos);
-    this.advanceTo(j);
-    return this.tok("ind_str", out, pos);
+    this.i = start + 2;
+    this.pop();
+    return this.tok("ind_close", "''", start);
   }
+}
+
+/** The operator starting with char codes c, d, e (longest match), or null. */
+function matchOp(c: number, d: number, e: number): string | null {
+  switch (c) {
+    case 42: return "*";
+    case 46: return d === 46 && e === 46 ? "..." : ".";
+    case 33: return d === 61 ? "!=" : "!";
+    case 60: return d === 61 ? "<=" : "<";
+    case 62: return d === 61 ? ">=" : ">";
+    case 45: return d === 62 ? "->" : "-";
+    case 43: return d === 43 ? "++" : "+";
+    case 47: return d === 47 ? "//" : "/";
+    case 38: return d === 38 ? "&&" : null;
+    case 124: return d === 124 ? "||" : null;
+    case 36: return d === 123 ? "${" : null;
+    default: return null;
+  }
+}
+
+function lineStartsOf(s: string): number[] {
+  const starts = [0];
+  for (let k = s.indexOf("\n"); k >= 0; k = s.indexOf("\n", k + 1)) starts.push(k + 1);
+  return starts;
+}
+
+/** The index of the last line starting at or before `offset` (binary search). */
+function lineIndex(starts: number[], offset: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid] <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }

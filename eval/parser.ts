@@ -1,8 +1,8 @@
 // The Nix parser: tokens -> syntax tree (ast.ts). Recursive descent for the
 // statement-like forms, precedence climbing for operators, with the
 // precedences and associativities of C++ Nix's grammar.
-import type { AttrName, AttrsExpr, Binding, Bindings, Expr, Formal, LambdaExpr, Pos, StrExpr, VarExpr } from "./ast";
-import { Lexer, LexError, Token } from "./lexer";
+import type { AttrName, AttrsExpr, BinOp, Binding, Bindings, Expr, Formal, LambdaExpr, Pos, StrExpr, VarExpr } from "./ast";
+import { Lexer, LexError, type Token } from "./lexer";
 
 export class ParseError extends Error {
   constructor(message: string, readonly pos: Pos) {
@@ -15,29 +15,34 @@ export function formatPos(pos: Pos): string {
   return `${pos.file === "" ? "«string»" : pos.file}:${pos.line}:${pos.column}`;
 }
 
-// binary operator -> [precedence, associativity]; higher binds tighter
-const BINOPS: Record<string, [number, "left" | "right" | "none"]> = {
-  "->": [1, "right"],
-  "||": [2, "left"],
-  "&&": [3, "left"],
-  "==": [4, "none"],
-  "!=": [4, "none"],
-  "<": [5, "none"],
-  ">": [5, "none"],
-  "<=": [5, "none"],
-  ">=": [5, "none"],
-  "//": [6, "right"],
+// binary operator -> precedence (higher binds tighter); associativity below
+const BINOP_PREC = new Map<string, number>([
+  ["->", 1],
+  ["||", 2],
+  ["&&", 3],
+  ["==", 4],
+  ["!=", 4],
+  ["<", 5],
+  [">", 5],
+  ["<=", 5],
+  [">=", 5],
+  ["//", 6],
   // 7: prefix "!"
-  "+": [8, "left"],
-  "-": [8, "left"],
-  "*": [9, "left"],
-  "/": [9, "left"],
-  "++": [10, "right"],
-  "?": [11, "none"],
+  ["+", 8],
+  ["-", 8],
+  ["*", 9],
+  ["/", 9],
+  ["++", 10],
+  ["?", 11],
   // 12: prefix "-"
-};
+]);
 const NOT_PREC = 7;
 const NEG_PREC = 12;
+const isRightAssoc = (prec: number) => prec === 1 || prec === 6 || prec === 10;
+const isNonAssoc = (prec: number) => prec === 4 || prec === 5 || prec === 11;
+
+/** Token types (Token.t) that start a simple expression (`let` too when followed by `{`). */
+const SIMPLE_START = new Set(["id", "int", "float", "path", "hpath", "spath", "uri", "str_open", "ind_open", "path_start", "(", "{", "[", "rec"]);
 
 function describe(t: Token): string {
   switch (t.kind) {
@@ -88,30 +93,29 @@ export function parse(source: string, file: string, baseDir: string): Expr {
   }
 }
 
+// Most of the parsing happens before the JIT has warmed up, where every call
+// costs: the grammar levels below are merged where that saves calls per
+// token (parseOp includes the prefix operators, parseSelect the simple
+// expressions), and tokens are tested by their interned type (Token.t).
+// Tokens are requested from the lexer exactly when the original grammar
+// functions did, so that a scan error and a parse error are reported in
+// the same order.
 class Parser {
   constructor(private readonly lx: Lexer, private readonly baseDir: string) {}
 
+  /** A token's position (computed on demand, one object per token). */
+  private pos(t: Token): Pos {
+    return t.p ?? this.lx.pos(t);
+  }
+
   private fail(t: Token, expecting?: string): never {
-    throw new ParseError(`syntax error, unexpected ${describe(t)}${expecting ? `, expecting ${expecting}` : ""}`, t.pos);
+    throw new ParseError(`syntax error, unexpected ${describe(t)}${expecting ? `, expecting ${expecting}` : ""}`, this.pos(t));
   }
 
-  private isOp(t: Token, v: string): boolean {
-    return t.kind === "op" && t.value === v;
-  }
-
-  private isKw(t: Token, v: string): boolean {
-    return t.kind === "kw" && t.value === v;
-  }
-
-  private expectOp(v: string): Token {
+  /** Consumes the operator or keyword `v` (or fails). */
+  private expect(v: string): Token {
     const t = this.lx.next();
-    if (!this.isOp(t, v)) this.fail(t, `'${v}'`);
-    return t;
-  }
-
-  private expectKw(v: string): Token {
-    const t = this.lx.next();
-    if (!this.isKw(t, v)) this.fail(t, `'${v}'`);
+    if (t.t !== v) this.fail(t, `'${v}'`);
     return t;
   }
 
@@ -122,204 +126,184 @@ class Parser {
 
   // expr_function
   parseExpr(): Expr {
-    const t = this.lx.peek();
-    if (t.kind === "id") {
-      const t1 = this.lx.peek(1);
-      if (this.isOp(t1, ":")) {
-        this.lx.next();
-        this.lx.next();
-        return { kind: "lambda", arg: t.value, body: this.parseExpr(), pos: t.pos };
+    const lx = this.lx;
+    const t = lx.peek();
+    switch (t.t) {
+      case "id": {
+        const t1 = lx.peekAt(1);
+        if (t1.t === ":") {
+          lx.next();
+          lx.next();
+          return { kind: "lambda", arg: t.value, body: this.parseExpr(), pos: this.pos(t) };
+        }
+        if (t1.t === "@" && lx.peekAt(2).t === "{") {
+          lx.next();
+          lx.next();
+          return this.parseFormalsLambda(this.pos(t), t.value);
+        }
+        break;
       }
-      if (this.isOp(t1, "@") && this.isOp(this.lx.peek(2), "{")) {
-        this.lx.next();
-        this.lx.next();
-        return this.parseFormalsLambda(t.pos, t.value);
+      case "{":
+        if (this.looksLikeFormals()) return this.parseFormalsLambda(this.pos(t));
+        break;
+      case "assert": {
+        lx.next();
+        const cond = this.parseExpr();
+        this.expect(";");
+        return { kind: "assert", cond, body: this.parseExpr(), pos: this.pos(t) };
+      }
+      case "with": {
+        lx.next();
+        const env = this.parseExpr();
+        this.expect(";");
+        return { kind: "with", env, body: this.parseExpr(), pos: this.pos(t) };
+      }
+      case "let":
+        if (lx.peekAt(1).t !== "{") {
+          lx.next();
+          const bindings = this.parseBindings("in", false);
+          this.expect("in");
+          return { kind: "let", bindings, body: this.parseExpr(), pos: this.pos(t) };
+        }
+        break;
+      case "if": {
+        lx.next();
+        const cond = this.parseExpr();
+        this.expect("then");
+        const then = this.parseExpr();
+        this.expect("else");
+        return { kind: "if", cond, then, else: this.parseExpr(), pos: this.pos(t) };
       }
     }
-    if (this.isOp(t, "{") && this.looksLikeFormals()) return this.parseFormalsLambda(t.pos);
-    if (this.isKw(t, "assert")) {
-      this.lx.next();
-      const cond = this.parseExpr();
-      this.expectOp(";");
-      return { kind: "assert", cond, body: this.parseExpr(), pos: t.pos };
-    }
-    if (this.isKw(t, "with")) {
-      this.lx.next();
-      const env = this.parseExpr();
-      this.expectOp(";");
-      return { kind: "with", env, body: this.parseExpr(), pos: t.pos };
-    }
-    if (this.isKw(t, "let") && !this.isOp(this.lx.peek(1), "{")) {
-      this.lx.next();
-      const bindings = this.parseBindings("in", false);
-      this.expectKw("in");
-      return { kind: "let", bindings, body: this.parseExpr(), pos: t.pos };
-    }
-    return this.parseIf();
+    return this.parseOp(1);
   }
 
   /** After '{': decides between a formals pattern and an attribute set. */
   private looksLikeFormals(): boolean {
-    const a = this.lx.peek(1);
-    if (this.isOp(a, "}")) {
-      const b = this.lx.peek(2);
-      return this.isOp(b, ":") || this.isOp(b, "@");
+    const a = this.lx.peekAt(1);
+    if (a.t === "}") {
+      const b = this.lx.peekAt(2);
+      return b.t === ":" || b.t === "@";
     }
-    if (this.isOp(a, "...")) return true;
-    if (a.kind === "id") {
-      const b = this.lx.peek(2);
-      return this.isOp(b, ",") || this.isOp(b, "?") || this.isOp(b, "}");
+    if (a.t === "...") return true;
+    if (a.t === "id") {
+      const b = this.lx.peekAt(2).t;
+      return b === "," || b === "?" || b === "}";
     }
     return false;
   }
 
   private parseFormalsLambda(pos: Pos, atName?: string): Expr {
-    this.expectOp("{");
+    const lx = this.lx;
+    this.expect("{");
     const entries: Formal[] = [];
     let ellipsis = false;
     const seen = new Set<string>();
     for (;;) {
-      const t = this.lx.next();
-      if (this.isOp(t, "}")) break;
-      if (this.isOp(t, "...")) {
+      const t = lx.next();
+      if (t.t === "}") break;
+      if (t.t === "...") {
         ellipsis = true;
-        const c = this.lx.next();
-        if (!this.isOp(c, "}")) this.fail(c, "'}'");
+        const c = lx.next();
+        if (c.t !== "}") this.fail(c, "'}'");
         break;
       }
       if (t.kind !== "id") this.fail(t, "'}' or identifier");
-      if (seen.has(t.value)) throw new ParseError(`duplicate formal function argument '${t.value}'`, t.pos);
+      if (seen.has(t.value)) throw new ParseError(`duplicate formal function argument '${t.value}'`, this.pos(t));
       seen.add(t.value);
       let def: Expr | undefined;
-      if (this.isOp(this.lx.peek(), "?")) {
-        this.lx.next();
+      if (lx.peek().t === "?") {
+        lx.next();
         def = this.parseExpr();
       }
-      entries.push({ name: t.value, default: def, pos: t.pos });
-      const sep = this.lx.next();
-      if (this.isOp(sep, "}")) break;
-      if (!this.isOp(sep, ",")) this.fail(sep, "',' or '}'");
+      entries.push({ name: t.value, default: def, pos: this.pos(t) });
+      const sep = lx.next();
+      if (sep.t === "}") break;
+      if (sep.t !== ",") this.fail(sep, "',' or '}'");
     }
     let arg = atName;
-    if (!arg && this.isOp(this.lx.peek(), "@")) {
-      this.lx.next();
-      const n = this.lx.next();
+    if (!arg && lx.peek().t === "@") {
+      lx.next();
+      const n = lx.next();
       if (n.kind !== "id") this.fail(n, "identifier");
       arg = n.value;
     }
     if (arg !== undefined && seen.has(arg)) throw new ParseError(`duplicate formal function argument '${arg}'`, pos);
-    this.expectOp(":");
+    this.expect(":");
     const body = this.parseExpr();
     const lam: LambdaExpr = { kind: "lambda", formals: { entries, ellipsis }, body, pos };
     if (arg !== undefined) lam.arg = arg;
     return lam;
   }
 
-  private parseIf(): Expr {
-    const t = this.lx.peek();
-    if (this.isKw(t, "if")) {
-      this.lx.next();
-      const cond = this.parseExpr();
-      this.expectKw("then");
-      const then = this.parseExpr();
-      this.expectKw("else");
-      return { kind: "if", cond, then, else: this.parseExpr(), pos: t.pos };
-    }
-    return this.parseOp(1);
-  }
-
+  /** Binary operators of precedence >= minPrec over prefix-operator and application operands. */
   private parseOp(minPrec: number): Expr {
-    let left = this.parsePrefix(minPrec);
+    const lx = this.lx;
+    let left: Expr;
+    const p = lx.peek();
+    if (p.t === "!") {
+      lx.next();
+      left = { kind: "not", expr: this.parseOp(NOT_PREC + 1), pos: this.pos(p) };
+    } else if (p.t === "-") {
+      lx.next();
+      left = { kind: "neg", expr: this.parseOp(NEG_PREC), pos: this.pos(p) };
+    } else left = this.parseApp();
     for (;;) {
-      const t = this.lx.peek();
-      if (t.kind !== "op") break;
-      const info = BINOPS[t.value];
-      if (!info) break;
-      const [prec, assoc] = info;
-      if (prec < minPrec) break;
-      this.lx.next();
-      if (t.value === "?") {
-        left = { kind: "hasAttr", expr: left, path: this.parseAttrPath(), pos: t.pos };
+      const t = lx.peek();
+      // keyword and other token types never collide with operator text
+      const prec = BINOP_PREC.get(t.t);
+      if (prec === undefined || prec < minPrec) break;
+      lx.next();
+      if (prec === 11) {
+        left = { kind: "hasAttr", expr: left, path: this.parseAttrPath(), pos: this.pos(t) };
       } else {
-        const right = this.parseOp(assoc === "right" ? prec : prec + 1);
-        left = { kind: "binop", op: t.value as any, left, right, pos: t.pos };
+        const right = this.parseOp(isRightAssoc(prec) ? prec : prec + 1);
+        left = { kind: "binop", op: t.value as BinOp, left, right, pos: this.pos(t) };
       }
-      if (assoc === "none") {
-        const n = this.lx.peek();
-        if (n.kind === "op" && BINOPS[n.value]?.[0] === prec) this.fail(n);
+      if (isNonAssoc(prec)) {
+        const n = lx.peek();
+        if (n.kind === "op" && BINOP_PREC.get(n.value) === prec) this.fail(n);
       }
     }
     return left;
   }
 
-  private parsePrefix(minPrec: number): Expr {
-    const t = this.lx.peek();
-    if (this.isOp(t, "!")) {
-      this.lx.next();
-      return { kind: "not", expr: this.parseOp(Math.max(NOT_PREC + 1, 0)), pos: t.pos };
-    }
-    if (this.isOp(t, "-")) {
-      this.lx.next();
-      return { kind: "neg", expr: this.parseOp(NEG_PREC), pos: t.pos };
-    }
-    void minPrec;
-    return this.parseApp();
-  }
-
-  private startsSimple(t: Token): boolean {
-    switch (t.kind) {
-      case "id":
-      case "int":
-      case "float":
-      case "path":
-      case "hpath":
-      case "spath":
-      case "uri":
-      case "str_open":
-      case "ind_open":
-      case "path_start":
-        return true;
-      case "op":
-        return t.value === "(" || t.value === "{" || t.value === "[";
-      case "kw":
-        return t.value === "rec" || (t.value === "let" && this.isOp(this.lx.peek(1), "{"));
-      default:
-        return false;
-    }
-  }
-
   private parseApp(): Expr {
+    const lx = this.lx;
     let fn = this.parseSelect();
-    while (this.startsSimple(this.lx.peek())) {
+    for (;;) {
+      const t = lx.peek().t;
+      if (!SIMPLE_START.has(t) && !(t === "let" && lx.peekAt(1).t === "{")) return fn;
       const arg = this.parseSelect();
       fn = { kind: "call", fn, arg, pos: fn.pos };
     }
-    return fn;
   }
 
+  /** A simple expression, with `.attrpath` and `or default` after it. */
   private parseSelect(): Expr {
+    const lx = this.lx;
     const e = this.parseSimple();
-    const t = this.lx.peek();
-    if (this.isOp(t, ".")) {
-      this.lx.next();
+    const t = lx.peek();
+    if (t.t === ".") {
+      lx.next();
       const path = this.parseAttrPath();
-      if (this.isKw(this.lx.peek(), "or")) {
-        this.lx.next();
-        return { kind: "select", expr: e, path, default: this.parseSelect(), pos: t.pos };
+      if (lx.peek().t === "or") {
+        lx.next();
+        return { kind: "select", expr: e, path, default: this.parseSelect(), pos: this.pos(t) };
       }
-      return { kind: "select", expr: e, path, pos: t.pos };
+      return { kind: "select", expr: e, path, pos: this.pos(t) };
     }
-    if (this.isKw(t, "or")) {
+    if (t.t === "or") {
       // legacy: `f or` applies f to a variable named "or"
-      this.lx.next();
-      return { kind: "call", fn: e, arg: { kind: "var", name: "or", pos: t.pos }, pos: e.pos };
+      lx.next();
+      return { kind: "call", fn: e, arg: { kind: "var", name: "or", pos: this.pos(t) }, pos: e.pos };
     }
     return e;
   }
 
   private parseAttrPath(): AttrName[] {
     const path: AttrName[] = [this.parseAttrName()];
-    while (this.isOp(this.lx.peek(), ".")) {
+    while (this.lx.peek().t === ".") {
       this.lx.next();
       path.push(this.parseAttrName());
     }
@@ -328,18 +312,21 @@ class Parser {
 
   private parseAttrName(): AttrName {
     const t = this.lx.next();
-    if (t.kind === "id") return { kind: "static", name: t.value, pos: t.pos };
-    if (this.isKw(t, "or")) return { kind: "static", name: "or", pos: t.pos };
-    if (t.kind === "str_open") {
-      const s = this.parseStringRest(t);
-      return this.staticIfPlain(s, t.pos);
+    switch (t.t) {
+      case "id":
+        return { kind: "static", name: t.value, pos: this.pos(t) };
+      case "or":
+        return { kind: "static", name: "or", pos: this.pos(t) };
+      case "str_open":
+        return this.staticIfPlain(this.parseStringRest(t), this.pos(t));
+      case "${": {
+        const e = this.parseExpr();
+        this.expect("}");
+        return this.staticIfPlain(e, this.pos(t));
+      }
+      default:
+        return this.fail(t, "identifier or string");
     }
-    if (this.isOp(t, "${")) {
-      const e = this.parseExpr();
-      this.expectOp("}");
-      return this.staticIfPlain(e, t.pos);
-    }
-    return this.fail(t, "identifier or string");
   }
 
   /** A string literal without interpolation names a static attribute. */
@@ -352,66 +339,73 @@ class Parser {
     const t = this.lx.next();
     switch (t.kind) {
       case "id":
-        if (t.value === "__curPos") return { kind: "var", name: "__curPos", pos: t.pos };
-        return { kind: "var", name: t.value, pos: t.pos };
-      case "int": {
-        const v = BigInt(t.value);
-        if (v > 9223372036854775807n) throw new ParseError(`invalid integer '${t.value}'`, t.pos);
-        return { kind: "int", value: v, pos: t.pos };
-      }
-      case "float":
-        return { kind: "float", value: parseFloat(t.value), pos: t.pos };
+        return { kind: "var", name: t.value, pos: this.pos(t) };
       case "str_open":
         return this.parseStringRest(t);
+      case "op":
+        return this.parseBracketed(t);
+      case "int": {
+        const v = BigInt(t.value);
+        if (v > 9223372036854775807n) throw new ParseError(`invalid integer '${t.value}'`, this.pos(t));
+        return { kind: "int", value: v, pos: this.pos(t) };
+      }
+      case "float":
+        return { kind: "float", value: parseFloat(t.value), pos: this.pos(t) };
       case "ind_open":
         return this.parseIndStringRest(t);
       case "path":
-        return { kind: "path", parts: [t.value], baseDir: this.baseDir, pos: t.pos };
       case "hpath":
-        return { kind: "path", parts: [t.value], baseDir: this.baseDir, pos: t.pos };
+        return { kind: "path", parts: [t.value], baseDir: this.baseDir, pos: this.pos(t) };
       case "path_start":
         return this.parsePathRest(t);
       case "spath":
-        return { kind: "searchPath", path: t.value, pos: t.pos };
+        return { kind: "searchPath", path: t.value, pos: this.pos(t) };
       case "uri":
-        return { kind: "str", parts: [t.value], pos: t.pos };
+        return { kind: "str", parts: [t.value], pos: this.pos(t) };
       case "kw":
         if (t.value === "rec") {
-          this.expectOp("{");
+          this.expect("{");
           const bindings = this.parseBindings("}", true);
-          this.expectOp("}");
-          return { kind: "attrs", rec: true, bindings, pos: t.pos };
+          this.expect("}");
+          return { kind: "attrs", rec: true, bindings, pos: this.pos(t) };
         }
         if (t.value === "let") {
           // legacy `let { ...; body = e; }`
-          this.expectOp("{");
+          this.expect("{");
           const bindings = this.parseBindings("}", true);
-          this.expectOp("}");
-          const attrs: AttrsExpr = { kind: "attrs", rec: true, bindings, pos: t.pos };
-          return { kind: "select", expr: attrs, path: [{ kind: "static", name: "body", pos: t.pos }], pos: t.pos };
+          this.expect("}");
+          const attrs: AttrsExpr = { kind: "attrs", rec: true, bindings, pos: this.pos(t) };
+          return { kind: "select", expr: attrs, path: [{ kind: "static", name: "body", pos: this.pos(t) }], pos: this.pos(t) };
         }
         return this.fail(t);
-      case "op":
-        if (t.value === "(") {
-          const e = this.parseExpr();
-          this.expectOp(")");
-          return e;
-        }
-        if (t.value === "{") {
-          const bindings = this.parseBindings("}", true);
-          this.expectOp("}");
-          return { kind: "attrs", rec: false, bindings, pos: t.pos };
-        }
-        if (t.value === "[") {
-          const elems: Expr[] = [];
-          while (!this.isOp(this.lx.peek(), "]")) {
-            if (this.lx.peek().kind === "eof") this.fail(this.lx.peek());
-            elems.push(this.parseSelect());
-          }
-          this.lx.next();
-          return { kind: "list", elems, pos: t.pos };
-        }
+      default:
         return this.fail(t);
+    }
+  }
+
+  /** `( e )`, `{ bindings }` or `[ elems ]` after its opening token `t`. */
+  private parseBracketed(t: Token): Expr {
+    const lx = this.lx;
+    switch (t.t) {
+      case "(": {
+        const e = this.parseExpr();
+        this.expect(")");
+        return e;
+      }
+      case "{": {
+        const bindings = this.parseBindings("}", true);
+        this.expect("}");
+        return { kind: "attrs", rec: false, bindings, pos: this.pos(t) };
+      }
+      case "[": {
+        const elems: Expr[] = [];
+        for (let n = lx.peek(); n.t !== "]"; n = lx.peek()) {
+          if (n.kind === "eof") this.fail(n);
+          elems.push(this.parseSelect());
+        }
+        lx.next();
+        return { kind: "list", elems, pos: this.pos(t) };
+      }
       default:
         return this.fail(t);
     }
@@ -425,10 +419,10 @@ class Parser {
       if (t.kind === "str") parts.push(t.value);
       else if (t.kind === "interp") {
         parts.push(this.parseExpr());
-        this.expectOp("}");
+        this.expect("}");
       } else this.fail(t, "'\"'");
     }
-    return { kind: "str", parts: mergeLiterals(parts), pos: open.pos };
+    return { kind: "str", parts: mergeLiterals(parts), pos: this.pos(open) };
   }
 
   private parsePathRest(start: Token): Expr {
@@ -439,10 +433,10 @@ class Parser {
       if (t.kind === "path_str") parts.push(t.value);
       else if (t.kind === "interp") {
         parts.push(this.parseExpr());
-        this.expectOp("}");
+        this.expect("}");
       } else this.fail(t);
     }
-    return { kind: "path", parts: mergeLiterals(parts), baseDir: this.baseDir, pos: start.pos };
+    return { kind: "path", parts: mergeLiterals(parts), baseDir: this.baseDir, pos: this.pos(start) };
   }
 
   private parseIndStringRest(open: Token): StrExpr {
@@ -453,54 +447,65 @@ class Parser {
       if (t.kind === "ind_str") raw.push(t.value);
       else if (t.kind === "interp") {
         raw.push(this.parseExpr());
-        this.expectOp("}");
+        this.expect("}");
       } else this.fail(t, "\"''\"");
     }
-    return { kind: "str", parts: stripIndentation(raw), pos: open.pos };
+    return { kind: "str", parts: stripIndentation(raw), pos: this.pos(open) };
   }
 
   /** Bindings of an attribute set or let, up to (not including) `end`. */
   private parseBindings(end: "}" | "in", allowDynamic: boolean): Bindings {
+    const lx = this.lx;
     const b: Bindings = { static: new Map(), dynamic: [], inheritFrom: [] };
     for (;;) {
-      const t = this.lx.peek();
-      if ((end === "}" && this.isOp(t, "}")) || (end === "in" && this.isKw(t, "in"))) return b;
-      if (this.isKw(t, "inherit")) {
-        this.lx.next();
-        let from: number | undefined;
-        if (this.isOp(this.lx.peek(), "(")) {
-          this.lx.next();
-          b.inheritFrom.push(this.parseExpr());
-          from = b.inheritFrom.length - 1;
-          this.expectOp(")");
-        }
-        while (!this.isOp(this.lx.peek(), ";")) {
-          const nt = this.lx.peek();
-          const an = this.parseAttrName();
-          if (an.kind === "dynamic") throw new ParseError("dynamic attributes not allowed in inherit", an.pos);
-          const prev = b.static.get(an.name);
-          if (prev) throw new ParseError(`attribute '${an.name}' already defined at ${formatPos(prev.pos)}`, an.pos);
-          const value: Binding["value"] =
-            from === undefined
-              ? { kind: "inherit", expr: { kind: "var", name: an.name, pos: an.pos } as VarExpr }
-              : { kind: "inheritFrom", from, name: an.name, pos: an.pos };
-          b.static.set(an.name, { value, pos: nt.pos });
-        }
-        this.lx.next();
+      const t = lx.peek();
+      if (t.t === end) return b;
+      if (t.t === "inherit") {
+        lx.next();
+        this.parseInherit(b);
         continue;
       }
       if (t.kind === "eof") this.fail(t, end === "}" ? "'}'" : "'in'");
       const path = this.parseAttrPath();
-      this.expectOp("=");
+      this.expect("=");
       const value = this.parseExpr();
-      this.expectOp(";");
-      this.addAttr(b, path, value, allowDynamic);
+      this.expect(";");
+      const a = path[0];
+      if (path.length === 1 && a.kind === "static" && !b.static.has(a.name)) {
+        // the common case `name = value;` (what addAttr does for it)
+        if (value.kind === "lambda" && value.name === undefined) value.name = a.name;
+        b.static.set(a.name, { value: { kind: "expr", expr: value }, pos: a.pos });
+      } else this.addAttr(b, path, value, allowDynamic);
     }
+  }
+
+  /** `inherit a b;` or `inherit (e) a b;` after the `inherit` keyword. */
+  private parseInherit(b: Bindings): void {
+    const lx = this.lx;
+    let from: number | undefined;
+    if (lx.peek().t === "(") {
+      lx.next();
+      b.inheritFrom.push(this.parseExpr());
+      from = b.inheritFrom.length - 1;
+      this.expect(")");
+    }
+    while (lx.peek().t !== ";") {
+      const nt = lx.peek();
+      const an = this.parseAttrName();
+      if (an.kind === "dynamic") throw new ParseError("dynamic attributes not allowed in inherit", an.pos);
+      const prev = b.static.get(an.name);
+      if (prev) throw new ParseError(`attribute '${an.name}' already defined at ${formatPos(prev.pos)}`, an.pos);
+      const value: Binding["value"] =
+        from === undefined
+          ? { kind: "inherit", expr: { kind: "var", name: an.name, pos: an.pos } as VarExpr }
+          : { kind: "inheritFrom", from, name: an.name, pos: an.pos };
+      b.static.set(an.name, { value, pos: this.pos(nt) });
+    }
+    lx.next();
   }
 
   /** Nix's addAttr: nested paths create or merge attribute sets. */
   private addAttr(b: Bindings, path: AttrName[], value: Expr, allowDynamic: boolean): void {
-    const pathText = (n: number) => path.slice(0, n).map((a) => (a.kind === "static" ? a.name : '"${..}"')).join(".");
     let cur = b;
     for (let i = 0; i < path.length; i++) {
       const a = path[i];
@@ -519,7 +524,7 @@ class Parser {
       if (!last) {
         if (existing) {
           const e = existing.value.kind === "expr" ? existing.value.expr : undefined;
-          if (!e || e.kind !== "attrs") throw new ParseError(`attribute '${pathText(i + 1)}' already defined at ${formatPos(existing.pos)}`, a.pos);
+          if (!e || e.kind !== "attrs") throw new ParseError(`attribute '${pathText(path, i + 1)}' already defined at ${formatPos(existing.pos)}`, a.pos);
           cur = e.bindings;
         } else {
           const nested: AttrsExpr = { kind: "attrs", rec: false, bindings: { static: new Map(), dynamic: [], inheritFrom: [] }, pos: a.pos };
@@ -535,14 +540,14 @@ class Parser {
           const offset = e.bindings.inheritFrom.length;
           for (const [k, v] of value.bindings.static) {
             const dup = e.bindings.static.get(k);
-            if (dup) throw new ParseError(`attribute '${pathText(i + 1)}.${k}' already defined at ${formatPos(dup.pos)}`, v.pos);
+            if (dup) throw new ParseError(`attribute '${pathText(path, i + 1)}.${k}' already defined at ${formatPos(dup.pos)}`, v.pos);
             e.bindings.static.set(k, v.value.kind === "inheritFrom" ? { ...v, value: { ...v.value, from: v.value.from + offset } } : v);
           }
           e.bindings.dynamic.push(...value.bindings.dynamic);
           e.bindings.inheritFrom.push(...value.bindings.inheritFrom);
           continue;
         }
-        throw new ParseError(`attribute '${pathText(i + 1)}' already defined at ${formatPos(existing.pos)}`, a.pos);
+        throw new ParseError(`attribute '${pathText(path, i + 1)}' already defined at ${formatPos(existing.pos)}`, a.pos);
       }
       if (value.kind === "lambda" && value.name === undefined) value.name = a.name;
       cur.static.set(a.name, { value: { kind: "expr", expr: value }, pos: a.pos });
@@ -550,7 +555,17 @@ class Parser {
   }
 }
 
+/** The first n names of an attribute path, for error messages. */
+function pathText(path: AttrName[], n: number): string {
+  return path
+    .slice(0, n)
+    .map((a) => (a.kind === "static" ? a.name : '"${..}"'))
+    .join(".");
+}
+
+/** Joins adjacent literal parts; an empty list becomes [""]. */
 function mergeLiterals(parts: (string | Expr)[]): (string | Expr)[] {
+  if (parts.length === 1) return parts;
   const out: (string | Expr)[] = [];
   for (const p of parts) {
     if (typeof p === "string" && typeof out[out.length - 1] === "string") out[out.length - 1] = (out[out.length - 1] as string) + p;
@@ -560,8 +575,66 @@ function mergeLiterals(parts: (string | Expr)[]): (string | Expr)[] {
   return out;
 }
 
-/** Nix's indentation stripping of '' strings (spaces only; tabs are content). */
+/**
+ * Nix's indentation stripping of '' strings (spaces only; tabs are content):
+ * the smallest indentation of the lines that have content (interpolations
+ * count as content) is removed from every line, and a last line of only
+ * spaces is dropped. Works on runs of characters, not one at a time.
+ */
 function stripIndentation(parts: (string | Expr)[]): (string | Expr)[] {
+  const minIndent = minIndentation(parts);
+  const out: (string | Expr)[] = [];
+  let atStart = true;
+  let dropped = 0; // spaces seen so far at the start of the current line
+  for (let idx = 0; idx < parts.length; idx++) {
+    const p = parts[idx];
+    if (typeof p !== "string") {
+      atStart = false;
+      dropped = 0;
+      out.push(p);
+      continue;
+    }
+    let s = "";
+    let i = 0;
+    while (i < p.length) {
+      if (atStart) {
+        let j = i;
+        while (p.charCodeAt(j) === 32) j++;
+        // keep the spaces beyond the first minIndent of this line
+        const keep = dropped + (j - i) - Math.max(dropped, minIndent);
+        if (keep > 0) s += " ".repeat(keep);
+        dropped += j - i;
+        i = j;
+        if (i >= p.length) break;
+        dropped = 0;
+        if (p.charCodeAt(i) === 10) {
+          s += "\n";
+          i++;
+          continue;
+        }
+        atStart = false;
+      }
+      const nl = p.indexOf("\n", i);
+      if (nl < 0) {
+        s += p.slice(i);
+        break;
+      }
+      s += p.slice(i, nl + 1);
+      i = nl + 1;
+      atStart = true;
+    }
+    if (idx === parts.length - 1) {
+      // drop a last line consisting only of spaces
+      const nl = s.lastIndexOf("\n");
+      if (nl >= 0 && /^ *$/.test(s.slice(nl + 1))) s = s.slice(0, nl + 1);
+    }
+    out.push(s);
+  }
+  return mergeLiterals(out);
+}
+
+/** The indentation stripIndentation removes: the least of the lines with content. */
+function minIndentation(parts: (string | Expr)[]): number {
   let minIndent = 1000000;
   let curIndent = 0;
   let atStart = true;
@@ -573,56 +646,26 @@ function stripIndentation(parts: (string | Expr)[]): (string | Expr)[] {
       }
       continue;
     }
-    for (let i = 0; i < p.length; i++) {
-      const c = p[i];
+    let i = 0;
+    while (i < p.length) {
       if (atStart) {
-        if (c === " ") curIndent++;
-        else if (c === "\n") curIndent = 0;
+        const c = p.charCodeAt(i);
+        if (c === 32) curIndent++;
+        else if (c === 10) curIndent = 0;
         else {
           atStart = false;
           if (curIndent < minIndent) minIndent = curIndent;
         }
-      } else if (c === "\n") {
-        atStart = true;
-        curIndent = 0;
+        i++;
+        continue;
       }
+      // skip the rest of a line with content
+      const nl = p.indexOf("\n", i);
+      if (nl < 0) break;
+      i = nl + 1;
+      atStart = true;
+      curIndent = 0;
     }
   }
-  const out: (string | Expr)[] = [];
-  atStart = true;
-  let dropped = 0;
-  parts.forEach((p, idx) => {
-    if (typeof p !== "string") {
-      atStart = false;
-      dropped = 0;
-      out.push(p);
-      return;
-    }
-    let s = "";
-    for (let i = 0; i < p.length; i++) {
-      const c = p[i];
-      if (atStart) {
-        if (c === " ") {
-          if (dropped++ >= minIndent) s += c;
-        } else if (c === "\n") {
-          dropped = 0;
-          s += c;
-        } else {
-          atStart = false;
-          dropped = 0;
-          s += c;
-        }
-      } else {
-        s += c;
-        if (c === "\n") atStart = true;
-      }
-    }
-    if (idx === parts.length - 1) {
-      // drop a last line consisting only of spaces
-      const nl = s.lastIndexOf("\n");
-      if (nl >= 0 && /^ *$/.test(s.slice(nl + 1))) s = s.slice(0, nl + 1);
-    }
-    out.push(s);
-  });
-  return mergeLiterals(out);
+  return minIndent;
 }
