@@ -159,7 +159,15 @@ export class NixAttrs {
 /** Byte-wise (UTF-8) ordering, as C++ Nix's std::string comparisons. */
 export function compareStrings(a: string, b: string): number {
   if (a === b) return 0;
-  if (!/[\ud800-\uffff]/.test(a) && !/[\ud800-\uffff]/.test(b)) return a < b ? -1 : 1;
+  // UTF-16 order equals UTF-8 byte order except where a surrogate meets a
+  // code unit >= 0xE000, so only the first difference needs a look
+  const n = a.length < b.length ? a.length : b.length;
+  let i = 0;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  if (i === n) return a.length < b.length ? -1 : 1;
+  const x = a.charCodeAt(i);
+  const y = b.charCodeAt(i);
+  if (x < 0xd800 && y < 0xd800) return x < y ? -1 : 1;
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
