@@ -171,8 +171,13 @@ export function compareStrings(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
+const BEYOND_BMP_ORDER = /[\ud800-\uffff]/;
+
 export function sortStrings(l: string[]): string[] {
-  return l.sort(compareStrings);
+  // the default sort (UTF-16 order, no JS comparator calls) is byte order
+  // unless a string has a code unit from 0xD800 up
+  for (let i = 0; i < l.length; i++) if (BEYOND_BMP_ORDER.test(l[i])) return l.sort(compareStrings);
+  return l.sort();
 }
 
 /** Compile-time information of a lambda shared by all its closures. */
