@@ -52,9 +52,15 @@ export function call2(fn: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
       try {
         // the inner lambda is flat: one Env holds fn's slots, a and b
         const k = fn.info.flat;
-        if (k === undefined) return inner.body([fn.env, a, b]);
+        if (k === undefined && inner.slots === 2) return inner.body([fn.env, a, b]);
         const outer = fn.env;
-        const env = new Array(k + 3);
+        const env = newEnv(null, inner.slots);
+        if (k === undefined) {
+          env[0] = outer;
+          env[1] = a;
+          env[2] = b;
+          return inner.body(env);
+        }
         for (let i = 0; i <= k; i++) env[i] = outer[i];
         env[k + 1] = a;
         env[k + 2] = b;
@@ -72,9 +78,14 @@ function callLambda(fn: Lambda, arg: Lazy, pos: Pos | null): Value {
   const info = fn.info;
   if (!info.formals) {
     const k = info.flat;
-    if (k === undefined) return info.body([fn.env, arg]);
+    if (k === undefined) {
+      if (info.slots === 1) return info.body([fn.env, arg]);
+      const env = newEnv(fn.env, info.slots); // a let body's slots follow
+      env[1] = arg;
+      return info.body(env);
+    }
     const outer = fn.env;
-    const env = new Array(k + 2);
+    const env = newEnv(null, info.slots);
     for (let i = 0; i <= k; i++) env[i] = outer[i];
     env[k + 1] = arg;
     return info.body(env);

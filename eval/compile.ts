@@ -444,12 +444,16 @@ export class Compiler {
   /**
    * Slots and initialiser for rec sets and let: every static name gets a slot
    * in a new Env whose values are compiled in the new scope (inherit x: in
-   * the outer one).
+   * the outer one). With `mergeAt`, the bindings instead take the slots from
+   * `mergeAt` on in the Env of `scope` itself (a lambda whose body is a let:
+   * one Env per call instead of two); they shadow scope's names.
    */
-  private compileRecBindings(b: Bindings, scope: Scope, _pos: Pos) {
-    const names = new Map<string, number>();
-    for (const name of b.static.keys()) names.set(name, names.size);
-    const inner: Scope = { names, parent: scope };
+  private compileRecBindings(b: Bindings, scope: Scope, _pos: Pos, mergeAt?: number) {
+    const offset = mergeAt ?? 0;
+    const names = new Map<string, number>(mergeAt === undefined ? [] : scope.names!);
+    let count = 0;
+    for (const name of b.static.keys()) names.set(name, offset + count++);
+    const inner: Scope = { names, parent: mergeAt === undefined ? scope : scope.parent };
     // `inherit (e)` sources may refer to bindings not initialised yet: thunks
     const fromCodes = b.inheritFrom.map((x) => {
       const c = this.compile(x, inner);
@@ -464,13 +468,13 @@ export class Compiler {
         // `a = b;` where b is a later sibling: b's slot is still empty, so
         // defer; an earlier sibling is aliased (the same value, as in Nix)
         const r = v.expr.kind === "var" ? this.resolveStatic(v.expr.name, inner) : null;
-        const later = r !== null && r.depth === 0 && r.idx >= myIndex;
+        const later = r !== null && r.depth === 0 && r.idx >= offset + myIndex;
         const code = later ? this.compile(v.expr, inner) : null;
         const c = this.lazy(v.expr, inner);
         inits.push(code ? (env) => new Thunk(code, env) : (env) => c(env));
       } else if (v.kind === "inherit") {
         const c = this.resolve(v.expr.name, scope, v.expr.pos);
-        inits.push((env) => c(env[0]));
+        inits.push(mergeAt === undefined ? (env) => c(env[0]) : (env) => c(env));
       } else {
         const { from, name, pos } = v;
         inits.push((_env, froms) => selectThunk(froms![from], name, pos));
@@ -478,9 +482,9 @@ export class Compiler {
     }
     const init = (env: Env) => {
       const froms = fromCodes.length ? fromCodes.map((c) => c(env)) : null;
-      for (let i = 0; i < inits.length; i++) env[i + 1] = inits[i](env, froms);
+      for (let i = 0; i < inits.length; i++) env[offset + i + 1] = inits[i](env, froms);
     };
-    return { slots: { scope: inner, count: names.size }, init, names };
+    return { slots: { scope: inner, count }, init, names };
   }
 
   private compileRecAttrs(b: Bindings, scope: Scope, pos: Pos): Code {
@@ -520,7 +524,7 @@ export class Compiler {
         pos: e.pos,
         slots: names.size,
       };
-      info.body = this.compile(e.body, inner);
+      this.compileLambdaBody(e, info, inner);
     } else if (flatScope) {
       // `y` of `x: y: body`: x's slots and y share one Env (see LambdaInfo.flat)
       const k = flatScope.names!.size;
@@ -537,12 +541,24 @@ export class Compiler {
     return (env) => new Lambda(info, env);
   }
 
-  /** A plain lambda's body; a plain lambda right inside is compiled flat into the same Env. */
+  /**
+   * A lambda's body. A plain lambda right inside a plain one is compiled
+   * flat into the same Env, and so are the bindings of a `let` body.
+   */
   private compileLambdaBody(e: LambdaExpr, info: LambdaInfo, bodyScope: Scope): void {
-    if (e.body.kind === "lambda" && !e.body.formals) {
-      info.body = this.compileLambda(e.body, bodyScope, bodyScope);
-      info.inner = this.lambdaInfos.get(e.body);
-    } else info.body = this.compile(e.body, bodyScope);
+    const body = e.body;
+    if (body.kind === "lambda" && !body.formals && !e.formals) {
+      info.body = this.compileLambda(body, bodyScope, bodyScope);
+      info.inner = this.lambdaInfos.get(body);
+    } else if (body.kind === "let") {
+      const { slots, init } = this.compileRecBindings(body.bindings, bodyScope, body.pos, info.slots);
+      const letBody = this.compile(body.body, slots.scope);
+      info.slots += slots.count;
+      info.body = (env) => {
+        init(env);
+        return letBody(env);
+      };
+    } else info.body = this.compile(body, bodyScope);
   }
 
   /** The LambdaInfo compiled for each lambda expression (for LambdaInfo.inner). */
