@@ -98,7 +98,7 @@ function callLambda(fn: Lambda, arg: Lazy, pos: Pos | null): Value {
   const names = formals.names;
   let used = 0;
   for (let i = 0; i < names.length; i++) {
-    const v = attrs.map.get(names[i]);
+    const v = attrs.get(names[i]);
     if (v !== undefined) {
       env[i + 1] = v;
       used++;
@@ -132,7 +132,7 @@ function callOther(fn: Value, arg: Lazy, pos: Pos | null): Value {
     return new PrimOpApp(fn.op, args);
   }
   if (fn instanceof NixAttrs) {
-    const functor = fn.map.get("__functor");
+    const functor = fn.get("__functor");
     if (functor !== undefined) return callFunction(callFunction(force(functor), fn, pos), arg, pos);
   }
   throw new EvalError(`attempt to call something which is not a function but ${showType(fn)}${briefValue(fn)}`, pos);

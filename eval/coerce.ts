@@ -28,12 +28,12 @@ export function coerceToString(state: EvalState, l: Lazy, pos: Pos | null, opts:
     return new NixString(sp, new Set([sp]));
   }
   if (v instanceof NixAttrs) {
-    const ts = v.map.get("__toString");
+    const ts = v.get("__toString");
     if (ts !== undefined) {
       const r = callFunction(force(ts), v, pos);
       return coerceToString(state, r, pos, opts);
     }
-    const out = v.map.get("outPath");
+    const out = v.get("outPath");
     if (out !== undefined) return coerceToString(state, out, pos, opts);
     throw new EvalError(`cannot coerce a set to a string: ${briefSet(v)}`, pos);
   }

@@ -6,7 +6,7 @@ import { showExpr } from "./show";
 import { explainInequality } from "./assert-eq";
 import {
   Code, Env, newEnv, EvalError, Lambda, LambdaInfo, Lazy, NixAttrs, NixFloat, mkInt, NixPath, NixString, PrimOp, Thunk, ThrownError, Value,
-  force, forceAttrs, forceBool, showType, typeError, mkString, ctxOf, strValue, isString,
+  force, forceAttrs, forceBool, showType, typeError, mkString, sortStrings, ctxOf, strValue, isString,
 } from "./value";
 import { formatPos } from "./parser";
 import type { EvalState } from "./state";
@@ -65,7 +65,7 @@ export class Compiler {
         let e = env;
         for (let i = 0; i < d; i++) e = e[0];
         const attrs = forceAttrs(e[1], pos);
-        const v = attrs.map.get(name);
+        const v = attrs.get(name);
         if (v !== undefined) return v;
       }
       throw new EvalError(`undefined variable '${name}'`, pos);
@@ -368,7 +368,7 @@ export class Compiler {
           if (name === null) throw typeError("string", null, pos);
           throw typeError("set", v, pos).addTrace(`while selecting an attribute`, pos);
         }
-        const next = name === null ? undefined : v.map.get(name);
+        const next = name === null ? undefined : v.get(name);
         if (next === undefined) {
           if (d) return d(env);
           throw missingAttr(name ?? "", v, pos);
@@ -388,7 +388,7 @@ export class Compiler {
         if (!(v instanceof NixAttrs)) return false;
         const n = names[i];
         const name = typeof n === "string" ? n : n(env);
-        const next = name === null ? undefined : v.map.get(name);
+        const next = name === null ? undefined : v.get(name);
         if (next === undefined) return false;
         if (i < names.length - 1) v = force(next);
       }
@@ -413,7 +413,21 @@ export class Compiler {
     }
     const dyn = this.compileDynamic(b, scope);
     const positions = this.positionsOf(b);
-    if (entries.length === 0 && !dyn) return () => new NixAttrs(new Map(), positions);
+    // sorted once here: every set this literal makes shares the names array
+    const names = sortStrings(entries.map((x) => x[0]));
+    const byName = new Map(entries);
+    const codes = names.map((n) => byName.get(n)!);
+    if (entries.length === 0 && !dyn) return () => new NixAttrs(names, [], positions);
+    if (!dyn)
+      return (env) => {
+        const froms = fromCodes.length ? fromCodes.map((c) => c(env)) : null;
+        const values: Lazy[] = new Array(codes.length);
+        for (let i = 0; i < codes.length; i++) {
+          const c = codes[i];
+          values[i] = typeof c === "function" ? c(env) : selectThunk(froms![c.from], c.name, c.pos);
+        }
+        return new NixAttrs(names, values, positions);
+      };
     return (env) => {
       const map = new Map<string, Lazy>();
       const froms = fromCodes.length ? fromCodes.map((c) => c(env)) : null;
@@ -424,7 +438,7 @@ export class Compiler {
         else map.set(name, selectThunk(froms![c.from], c.name, c.pos));
       }
       if (dyn) dyn(env, map);
-      return new NixAttrs(map, positions);
+      return NixAttrs.fromMap(map, positions);
     };
   }
 
@@ -493,13 +507,23 @@ export class Compiler {
     const n = slots.count;
     const order = [...names.keys()];
     const positions = this.positionsOf(b);
+    const sorted = sortStrings(order.slice());
+    const envIndex = sorted.map((name) => names.get(name)! + 1);
+    if (!dyn)
+      return (env) => {
+        const inner = newEnv(env, n);
+        init(inner);
+        const values: Lazy[] = new Array(sorted.length);
+        for (let i = 0; i < sorted.length; i++) values[i] = inner[envIndex[i]];
+        return new NixAttrs(sorted, values, positions);
+      };
     return (env) => {
       const inner = newEnv(env, n);
       init(inner);
       const map = new Map<string, Lazy>();
       for (let i = 0; i < order.length; i++) map.set(order[i], inner[i + 1]);
       if (dyn) dyn(inner, map);
-      return new NixAttrs(map, positions);
+      return NixAttrs.fromMap(map, positions);
     };
   }
 
@@ -586,7 +610,7 @@ function slotAccess(depth: number, slot: number): LazyCode {
 function selectThunk(from: Lazy, name: string, pos: Pos): Lazy {
   return Thunk.of(() => {
     const a = forceAttrs(from, pos);
-    const v = a.map.get(name);
+    const v = a.get(name);
     if (v === undefined) throw missingAttr(name, a, pos);
     return force(v);
   });

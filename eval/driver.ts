@@ -91,7 +91,7 @@ function autoArgs(state: EvalState, req: EvalRequest): NixAttrs | null {
       m.set(a.name, Thunk.of(() => state.evalExpr(e)));
     }
   }
-  return new NixAttrs(m);
+  return NixAttrs.fromMap(m);
 }
 
 /**
@@ -127,7 +127,7 @@ function argsFor(fn: Lambda, args: NixAttrs | null): NixAttrs {
         );
     });
   }
-  return new NixAttrs(m);
+  return NixAttrs.fromMap(m);
 }
 
 /** Follows an -A attribute path ("a.b.0.c"; quoted components allowed), auto-calling at each step. */

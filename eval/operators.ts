@@ -98,26 +98,43 @@ export function update(a: Value, b: Value, pos: Pos): Value {
   if (!(b instanceof NixAttrs)) throw new EvalError(`expected a set but found ${showType(b)}`, pos);
   if (b.size === 0) return a;
   if (a.size === 0) return b;
-  // forEach copies without the [key, value] entry arrays `new Map(iterable)` makes
-  const m = new Map<string, Lazy>();
-  const am = a.map;
-  const bm0 = b.map;
-  if (am.size >= bm0.size) {
-    am.forEach((v, k) => m.set(k, v));
-    bm0.forEach((v, k) => m.set(k, v));
-  } else {
-    // insertion order does not matter (keys() sorts): add the smaller side's survivors last
-    bm0.forEach((v, k) => m.set(k, v));
-    am.forEach((v, k) => {
-      if (!bm0.has(k)) m.set(k, v);
-    });
+  // both sides are sorted: merge them, b winning on equal names
+  const an = a.names;
+  const av = a.values;
+  const bn = b.names;
+  const bv = b.values;
+  const names: string[] = new Array(an.length + bn.length);
+  const values: Lazy[] = new Array(an.length + bn.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < an.length && j < bn.length) {
+    const x = an[i];
+    const y = bn[j];
+    if (x === y) i++;
+    else if (compareStrings(x, y) < 0) {
+      names[k] = x;
+      values[k++] = av[i++];
+      continue;
+    }
+    names[k] = y;
+    values[k++] = bv[j++];
   }
+  for (; i < an.length; i++, k++) {
+    names[k] = an[i];
+    values[k] = av[i];
+  }
+  for (; j < bn.length; j++, k++) {
+    names[k] = bn[j];
+    values[k] = bv[j];
+  }
+  names.length = k;
+  values.length = k;
   // positions are looked up through both operands instead of being copied
   const pa = a.positions;
   const pb = b.positions;
-  const bm = b.map;
-  const positions = pa === null ? pb : { get: (k: string) => (bm.has(k) ? pb?.get(k) : pa.get(k)) };
-  return new NixAttrs(m, positions);
+  const positions = pa === null ? pb : { get: (k: string) => (b.has(k) ? pb?.get(k) : pa.get(k)) };
+  return new NixAttrs(names, values, positions);
 }
 
 /** `==` on two evaluated operands (functions never compare equal here). */
@@ -158,16 +175,15 @@ export function eqValues(a: Value, b: Value, pos: Pos | null): boolean {
     if (!(b instanceof NixAttrs)) return false;
     // derivations compare by their output paths
     if (isDerivation(a) && isDerivation(b)) {
-      const oa = a.map.get("outPath");
-      const ob = b.map.get("outPath");
+      const oa = a.get("outPath");
+      const ob = b.get("outPath");
       if (oa !== undefined && ob !== undefined) return eqLazy(oa, ob, pos);
     }
     if (a.size !== b.size) return false;
-    for (const k of a.keys()) {
-      const vb = b.map.get(k);
-      if (vb === undefined) return false;
-      if (!eqLazy(a.map.get(k)!, vb, pos)) return false;
-    }
+    // same size and sorted: equal sets have the same names at the same indices
+    const an = a.names;
+    const bn = b.names;
+    for (let i = 0; i < an.length; i++) if (an[i] !== bn[i] || !eqLazy(a.values[i], b.values[i], pos)) return false;
     return true;
   }
   return false; // functions are incomparable
@@ -175,7 +191,7 @@ export function eqValues(a: Value, b: Value, pos: Pos | null): boolean {
 
 export function isDerivation(v: Value): boolean {
   if (!(v instanceof NixAttrs)) return false;
-  const t = v.map.get("type");
+  const t = v.get("type");
   if (t === undefined) return false;
   const tv = force(t);
   return isString(tv) && strValue(tv) === "derivation";

@@ -90,9 +90,9 @@ export function printValue(l: Lazy, opts: { strict?: boolean } = {}): string {
         seen.add(v);
       }
       parts.push("{ ");
-      for (const k of v.keys()) {
-        parts.push(printAttrName(k), " = ");
-        go(v.map.get(k)!, false);
+      for (let i = 0; i < v.names.length; i++) {
+        parts.push(printAttrName(v.names[i]), " = ");
+        go(v.values[i], false);
         parts.push("; ");
       }
       parts.push("}");

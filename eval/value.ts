@@ -128,31 +128,65 @@ export interface Positions {
   get(name: string): Pos | undefined;
 }
 
+/**
+ * An attribute set, as Nix keeps it: names sorted byte-wise with their
+ * values in two arrays. Set literals share one names array between all the
+ * sets they make (sorted at compile time), `mapAttrs` shares its input's,
+ * and `//` merges two sorted sets in one pass, so most sets never hash or
+ * sort anything. Lookups scan small sets and use a Map index, built on the
+ * first lookup, for larger ones. The arrays are never changed.
+ */
 export class NixAttrs {
-  private sorted: string[] | null = null;
+  private index: Map<string, Lazy> | null = null;
   constructor(
-    public readonly map: Map<string, Lazy>,
+    /** Sorted byte-wise (compareStrings), no duplicates. */
+    readonly names: readonly string[],
+    readonly values: readonly Lazy[],
     /** Source positions of attributes (static ones), for unsafeGetAttrPos. */
     public positions: Positions | null = null,
   ) {}
 
+  /** A set of a Map's entries (in any order). */
+  static fromMap(map: Map<string, Lazy>, positions: Positions | null = null): NixAttrs {
+    const names = sortStrings([...map.keys()]);
+    const values: Lazy[] = new Array(names.length);
+    for (let i = 0; i < names.length; i++) values[i] = map.get(names[i])!;
+    const a = new NixAttrs(names, values, positions);
+    a.index = map;
+    return a;
+  }
+
   get(name: string): Lazy | undefined {
+    const names = this.names;
+    if (names.length <= 8) {
+      for (let i = 0; i < names.length; i++) if (names[i] === name) return this.values[i];
+      return undefined;
+    }
     return this.map.get(name);
   }
   has(name: string): boolean {
-    return this.map.has(name);
+    return this.get(name) !== undefined;
   }
   get size(): number {
-    return this.map.size;
+    return this.names.length;
   }
-  /** Names in Nix's order (byte-wise lexicographic). */
-  keys(): string[] {
-    if (this.sorted === null || this.sorted.length !== this.map.size) this.sorted = sortStrings([...this.map.keys()]);
-    return this.sorted;
+  /** Names in Nix's order (byte-wise lexicographic); not to be modified. */
+  keys(): readonly string[] {
+    return this.names;
   }
-  static empty = new NixAttrs(new Map());
+  /** The entries as a Map (built once, on first use). */
+  get map(): ReadonlyMap<string, Lazy> {
+    let m = this.index;
+    if (m === null) {
+      m = new Map();
+      for (let i = 0; i < this.names.length; i++) m.set(this.names[i], this.values[i]);
+      this.index = m;
+    }
+    return m;
+  }
+  static empty = new NixAttrs([], []);
   static from(entries: [string, Lazy][]): NixAttrs {
-    return new NixAttrs(new Map(entries));
+    return NixAttrs.fromMap(new Map(entries));
   }
 }
 
@@ -412,11 +446,11 @@ export function forceDeep(l: Lazy, seen: Set<unknown> = new Set()): Value {
     for (const e of v) forceDeep(e, seen);
   } else if (v instanceof NixAttrs) {
     seen.add(v);
-    for (const k of v.keys()) {
+    for (let i = 0; i < v.names.length; i++) {
       try {
-        forceDeep(v.map.get(k)!, seen);
+        forceDeep(v.values[i], seen);
       } catch (e) {
-        if (e instanceof EvalError) e.addTrace(`while evaluating the attribute '${k}'`);
+        if (e instanceof EvalError) e.addTrace(`while evaluating the attribute '${v.names[i]}'`);
         throw e;
       }
     }

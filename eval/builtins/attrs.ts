@@ -1,15 +1,12 @@
 // Attribute set builtins.
 import { EvalError, Lazy, NixAttrs, Thunk, force, forceAttrs, forceList, forceString } from "../value";
 import type { Definer } from "./registry";
-import { callFunction } from "../call";
+import { call2, callFunction } from "../call";
 import { missingAttr } from "../compile";
 
 export function register(def: Definer): void {
-  def("attrNames", 1, ([s], pos) => forceAttrs(s, pos).keys().slice());
-  def("attrValues", 1, ([s], pos) => {
-    const a = forceAttrs(s, pos);
-    return a.keys().map((k) => a.map.get(k)!);
-  });
+  def("attrNames", 1, ([s], pos) => forceAttrs(s, pos).names.slice());
+  def("attrValues", 1, ([s], pos) => forceAttrs(s, pos).values.slice());
   def("getAttr", 2, ([n, s], pos) => {
     const name = forceString(n, pos);
     const a = forceAttrs(s, pos);
@@ -25,16 +22,27 @@ export function register(def: Definer): void {
     const a = forceAttrs(s, pos);
     const names = forceList(l, pos).map((x) => forceString(x, pos));
     if (!names.some((n) => a.has(n))) return a;
-    const m = new Map(a.map);
-    for (const n of names) m.delete(n);
-    return new NixAttrs(m, a.positions);
+    const drop = new Set(names);
+    const keep: string[] = [];
+    const values: Lazy[] = [];
+    for (let i = 0; i < a.names.length; i++) {
+      if (drop.has(a.names[i])) continue;
+      keep.push(a.names[i]);
+      values.push(a.values[i]);
+    }
+    return new NixAttrs(keep, values, a.positions);
   });
   def("intersectAttrs", 2, ([x, y], pos) => {
     const a = forceAttrs(x, pos);
     const b = forceAttrs(y, pos);
-    const m = new Map<string, Lazy>();
-    for (const [k, v] of b.map) if (a.has(k)) m.set(k, v);
-    return new NixAttrs(m, b.positions);
+    const names: string[] = [];
+    const values: Lazy[] = [];
+    for (let i = 0; i < b.names.length; i++) {
+      if (!a.has(b.names[i])) continue;
+      names.push(b.names[i]);
+      values.push(b.values[i]);
+    }
+    return new NixAttrs(names, values, b.positions);
   });
   def("catAttrs", 2, ([n, l], pos) => {
     const name = forceString(n, pos);
@@ -57,27 +65,34 @@ export function register(def: Definer): void {
       if (v === undefined) throw new EvalError("attribute 'value' missing", pos).addTrace("in a {name=...; value=...;} pair", pos);
       m.set(name, v);
     }
-    return new NixAttrs(m);
+    return NixAttrs.fromMap(m);
   });
   def("mapAttrs", 2, ([f, s], pos) => {
     // the function is not forced until an attribute is (Nix is lazy in it)
     const a = forceAttrs(s, pos);
-    const m = new Map<string, Lazy>();
-    for (const [k, v] of a.map) m.set(k, Thunk.of(() => callFunction(callFunction(force(f), k, pos), v, pos)));
-    return new NixAttrs(m); // Nix's mapAttrs drops the attribute positions
+    const names = a.names;
+    const values: Lazy[] = new Array(names.length);
+    for (let i = 0; i < names.length; i++) {
+      const k = names[i];
+      const v = a.values[i];
+      values[i] = Thunk.of(() => call2(force(f), k, v, pos));
+    }
+    return new NixAttrs(names, values); // Nix's mapAttrs drops the attribute positions
   });
   def("zipAttrsWith", 2, ([f, l], pos) => {
     const fn = force(f);
     const groups = new Map<string, Lazy[]>();
     for (const x of forceList(l, pos)) {
-      for (const [k, v] of forceAttrs(x, pos).map) {
+      const a = forceAttrs(x, pos);
+      for (let i = 0; i < a.names.length; i++) {
+        const k = a.names[i];
         const g = groups.get(k);
-        if (g) g.push(v);
-        else groups.set(k, [v]);
+        if (g) g.push(a.values[i]);
+        else groups.set(k, [a.values[i]]);
       }
     }
     const m = new Map<string, Lazy>();
     for (const [k, vs] of groups) m.set(k, Thunk.of(() => callFunction(callFunction(fn, k, pos), vs, pos)));
-    return new NixAttrs(m);
+    return NixAttrs.fromMap(m);
   });
 }

@@ -59,9 +59,9 @@ export function register(def: Definer): void {
       if (e.all) a.set("allOutputs", true);
       if (e.outputs.length) a.set("outputs", e.outputs.sort());
       if (e.path) a.set("path", true);
-      m.set(p, new NixAttrs(a));
+      m.set(p, NixAttrs.fromMap(a));
     }
-    return new NixAttrs(m);
+    return NixAttrs.fromMap(m);
   });
   def("appendContext", 2, ([s, c], pos, state) => {
     const v = forceStringValue(s, pos);

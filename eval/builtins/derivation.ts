@@ -256,7 +256,7 @@ function derivationStrict(state: EvalState, a: Lazy, pos: Pos | null): Value {
   const result = new Map<string, Lazy>();
   result.set("drvPath", new NixString(drvPath, new Set(["=" + drvPath])));
   for (const [o, out] of drv.outputs) result.set(o, new NixString(out.path, new Set([`!${o}!${drvPath}`])));
-  return new NixAttrs(result);
+  return NixAttrs.fromMap(result);
 }
 
 export { isString };

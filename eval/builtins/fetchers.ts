@@ -309,7 +309,7 @@ export function register(def: Definer): void {
     const type = forceString(t, pos);
     const rest = new Map(attrs.map);
     rest.delete("type");
-    const args = new NixAttrs(rest);
+    const args = NixAttrs.fromMap(rest);
     switch (type) {
       case "git":
         return fetchGit(state, gitArgs(state, args, pos), pos);

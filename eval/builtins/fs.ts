@@ -34,7 +34,7 @@ export function register(def: Definer): void {
     } catch (e) {
       throw new EvalError(`opening directory '${path}': ${(e as Error).message}`, pos);
     }
-    return new NixAttrs(new Map(names.map((n) => [n, fileType(`${path}/${n}`)] as [string, Lazy])));
+    return NixAttrs.fromMap(new Map(names.map((n) => [n, fileType(`${path}/${n}`)] as [string, Lazy])));
   });
   def("readFileType", 1, ([p], pos, state) => {
     const path = realisePath(state, p, pos);

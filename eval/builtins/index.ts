@@ -46,8 +46,11 @@ export function installBuiltins(state: EvalState): void {
   ];
   for (const [k, v] of constants) map.set(k, v);
   for (const [k, v] of derivation.lazyGlobals(state)) map.set(k, v);
-  const builtins = new NixAttrs(map);
-  map.set("builtins", builtins);
+  // builtins.builtins is the set itself: a thunk that already holds it
+  const self = Thunk.done(null);
+  map.set("builtins", self);
+  const builtins = NixAttrs.fromMap(map);
+  self.value = builtins;
   state.builtins = builtins;
 
   state.defineGlobal("builtins", builtins);

@@ -91,7 +91,7 @@ export function toJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<stri
         .keys()
         .map((k) => {
           try {
-            return jsonString(k) + ":" + toJSON(state, v.map.get(k)!, pos, ctx);
+            return jsonString(k) + ":" + toJSON(state, v.get(k)!, pos, ctx);
           } catch (e) {
             if (e instanceof EvalError) e.addTrace(`while evaluating attribute '${k}'`);
             throw e;
@@ -134,7 +134,7 @@ class JsonParser {
       this.ws();
       if (this.s[this.i] === "}") {
         this.i++;
-        return new NixAttrs(m);
+        return NixAttrs.fromMap(m);
       }
       for (;;) {
         this.ws();
@@ -151,7 +151,7 @@ class JsonParser {
         }
         if (this.s[this.i] === "}") {
           this.i++;
-          return new NixAttrs(m);
+          return NixAttrs.fromMap(m);
         }
         this.fail("expected ',' or '}'");
       }

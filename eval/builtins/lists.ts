@@ -101,7 +101,7 @@ export function register(def: Definer): void {
       if (g) g.push(x);
       else groups.set(k, [x]);
     }
-    return new NixAttrs(new Map(groups));
+    return NixAttrs.fromMap(new Map(groups));
   });
   def("lessThan", 2, ([a, b], pos) => lessThan(force(a), force(b), pos));
 }

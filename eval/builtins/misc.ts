@@ -111,5 +111,5 @@ function tomlToValue(x: unknown, pos: Pos | null): Value {
   }
   const m = new Map<string, Lazy>();
   for (const [k, v] of Object.entries(x as Record<string, unknown>)) m.set(k, tomlToValue(v, pos));
-  return new NixAttrs(m);
+  return NixAttrs.fromMap(m);
 }

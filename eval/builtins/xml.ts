@@ -88,7 +88,7 @@ export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<stri
       const p = v.positions?.get(k);
       const loc = location && p ? ` column="${p.column}" line="${p.line}"${pathAttr(p.file)}` : "";
       lines.push(`${ind}<attr${loc} name="${esc(k)}">`);
-      go(v.map.get(k)!, ind + "  ");
+      go(v.get(k)!, ind + "  ");
       lines.push(`${ind}</attr>`);
     }
   };
