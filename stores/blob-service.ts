@@ -10,7 +10,10 @@ import { blake3, createBlake3, initBlake3, type Blake3Hasher } from "../core/bla
 import { toHex } from "../core/castore";
 import { Chunker, MIN_CHUNK, chunkBuffer } from "./chunker";
 
-/** Where chunks and manifests live (memory, local disk...). Writes are durable when they resolve. */
+/**
+ * Where chunks and manifests live (memory, local disk...). Writes are durable
+ * when they resolve; writing a chunk or manifest that is stored is a no-op.
+ */
 export interface ChunkBackend {
   hasChunk(digest: Uint8Array): Promise<boolean>;
   readChunk(digest: Uint8Array): Promise<Uint8Array | null>;
@@ -125,7 +128,11 @@ export class ChunkedBlobService implements BlobService {
 
   /** A chunk's bytes, checked against its digest. */
   async readVerifiedChunk(chunk: Uint8Array, blob: Uint8Array = chunk): Promise<Uint8Array> {
-    const data = await this.backend.readChunk(chunk);
+    return this.verifiedChunk(chunk, await this.backend.readChunk(chunk), blob);
+  }
+
+  /** Checks bytes read for a chunk (null: missing) against its digest. */
+  async verifiedChunk(chunk: Uint8Array, data: Uint8Array | null, blob: Uint8Array = chunk): Promise<Uint8Array> {
     const of = sameDigest(chunk, blob) ? "" : ` of blob ${toHex(blob)}`;
     if (!data) throw new BlobCorruptError(`chunk ${toHex(chunk)}${of} is missing`);
     await initBlake3();
@@ -135,6 +142,10 @@ export class ChunkedBlobService implements BlobService {
   }
 
   private async writeChunk(digest: Uint8Array, data: Uint8Array): Promise<void> {
+    if (this.backend.tryWriteChunk) {
+      await this.startChunk(digest, data);
+      return;
+    }
     if (await this.backend.hasChunk(digest)) {
       this.stats.chunksDeduplicated++;
       this.stats.bytesDeduplicated += data.length;
@@ -152,8 +163,8 @@ export class ChunkedBlobService implements BlobService {
 
   /** Starts a chunk write; null when the chunk is already present (or its write is shared). */
   private startChunk(digest: Uint8Array, data: Uint8Array): Promise<void> | null {
-    if (!this.backend.tryWriteChunk) return this.writeChunk(digest, data);
-    const p = this.backend.tryWriteChunk(digest, data);
+    const p = this.backend.tryWriteChunk ? this.backend.tryWriteChunk(digest, data) : undefined;
+    if (p === undefined) return this.writeChunk(digest, data);
     if (p) {
       this.stats.chunksWritten++;
       this.stats.bytesWritten += data.length;
@@ -188,9 +199,8 @@ export class ChunkedBlobService implements BlobService {
       const p = this.startChunk(r.digest, pieces[i]);
       if (p) writes.add(p);
     });
-    const durable = Promise.all(writes).then(async () => {
-      if (!(await this.backend.hasManifest(digest))) await this.backend.writeManifest(digest, encodeManifest(refs));
-    });
+    // writeManifest() is a no-op for a stored manifest
+    const durable = Promise.all(writes).then(() => this.backend.writeManifest(digest, encodeManifest(refs)));
     return { digest, durable };
   }
 

@@ -21,11 +21,19 @@
 // promise). Several commits may run at once; waitForRoom() bounds the bytes
 // queued. Without fsync (?fsync=false) the main thread writes and renames
 // itself: nothing blocks for long then, and handing data to threads costs more.
+//
+// Content-addressed objects (chunks, manifests, directories) can instead be
+// packed: all objects of a batch go into one pack file (stores/pack.ts),
+// written, fdatasynced and renamed into packs/ as a whole by one writer
+// thread, then added to the store's PackSet. One fdatasync per batch instead
+// of one per object.
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { Worker } from "node:worker_threads";
+import { encodePack, type ObjectKind, type PackObject } from "./pack";
+import { objectKey, type PackSet } from "./pack-set";
 
 interface Item {
   tmp: string;
@@ -36,6 +44,10 @@ interface Item {
 
 interface Batch {
   items: Item[];
+  /** Objects for this batch's pack. */
+  objects: PackObject[];
+  /** Keys under which the batch's writes are pending (final paths, object keys). */
+  keys: string[];
   bytes: number;
   done: Promise<void>;
   resolve: () => void;
@@ -114,6 +126,13 @@ class WriterPool {
   }
 
   run(items: Item[]): Promise<void> {
+    const only = items.length === 1 ? items[0].data : null;
+    if (only && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength && only.buffer instanceof ArrayBuffer) {
+      // one item owning its whole buffer (a pack): transferred, not copied
+      const it = items[0];
+      it.data = EMPTY;
+      return this.post(only.buffer, [{ tmp: it.tmp, final: it.final, mode: it.mode, off: 0, len: only.length }]);
+    }
     const total = items.reduce((n, i) => n + i.data.length, 0);
     const buf = new Uint8Array(total);
     let off = 0;
@@ -124,13 +143,17 @@ class WriterPool {
       i.data = EMPTY; // the copy goes to the thread; don't keep the original until the commit ends
       return r;
     });
+    return this.post(buf.buffer, msgItems);
+  }
+
+  private post(buf: ArrayBuffer, msgItems: { tmp: string; final: string; mode: number; off: number; len: number }[]): Promise<void> {
     const id = this.nextId++;
     const wi = this.nextWorker++ % WORKERS;
     const w = this.worker(wi);
     if (this.busy[wi]++ === 0) w.ref();
     return new Promise<void>((resolve, reject) => {
       this.jobs.set(id, { resolve, reject });
-      w.postMessage({ id, buf: buf.buffer, items: msgItems }, [buf.buffer]);
+      w.postMessage({ id, buf, items: msgItems }, [buf]);
     });
   }
 
@@ -156,13 +179,34 @@ export class DurableWriter {
   private queuedFiles = 0;
   private roomWaiters: (() => void)[] = [];
   /** Counters for benchmarks and tests. */
-  stats = { files: 0, commits: 0 };
+  stats = { files: 0, objects: 0, packs: 0, commits: 0 };
   /** Random part of temp file names (with the pid and a counter: unique). */
   private readonly tag = randomBytes(4).toString("hex");
 
-  constructor(readonly root: string, private readonly fsync = true) {
+  /**
+   * `packs`: where packObject() writes go (and their packs are registered
+   * once durable); without it, packObject() is not available.
+   */
+  constructor(readonly root: string, private readonly fsync = true, private readonly packs: PackSet | null = null) {
     this.tmpDir = join(root, "tmp");
     mkdirSync(this.tmpDir, { recursive: true });
+  }
+
+  /**
+   * Adds a content-addressed object to the next pack, unless a write of it
+   * is pending (then shares it) or `present()` says it is stored already
+   * (then null). `data` must not be modified afterwards.
+   */
+  packObjectOrNull(kind: ObjectKind, digest: Uint8Array, data: Uint8Array, present: () => boolean): Promise<void> | null {
+    if (!this.packs) throw new Error("DurableWriter: packObjectOrNull() needs a PackSet");
+    const key = objectKey(kind, digest);
+    const p = this.pending.get(key);
+    if (p) return p;
+    if (present()) return null;
+    const b = (this.batch ??= newBatch());
+    b.objects.push({ kind, digest, data });
+    this.stats.objects++;
+    return this.added(b, key, data.length);
   }
 
   /**
@@ -197,13 +241,18 @@ export class DurableWriter {
     const tmp = join(this.tmpDir, `${process.pid}-${++counter}-${this.tag}`);
     const b = (this.batch ??= newBatch());
     b.items.push({ tmp, final, data, mode });
-    b.bytes += data.length;
-    this.queuedBytes += data.length;
-    this.queuedFiles++;
     this.stats.files++;
+    return this.added(b, final, data.length);
+  }
+
+  private added(b: Batch, key: string, bytes: number): Promise<void> {
+    b.bytes += bytes;
+    b.keys.push(key);
+    this.queuedBytes += bytes;
+    this.queuedFiles++;
     // one promise per batch, shared by all its writes
-    this.pending.set(final, b.done);
-    if (b.items.length >= MAX_BATCH_FILES || b.bytes >= MAX_BATCH_BYTES) this.startCommit();
+    this.pending.set(key, b.done);
+    if (b.keys.length >= MAX_BATCH_FILES || b.bytes >= MAX_BATCH_BYTES) this.startCommit();
     else this.timer ??= setTimeout(() => {
       this.timer = null;
       this.startCommit();
@@ -220,9 +269,9 @@ export class DurableWriter {
     const c: Promise<void> = this.commit(b)
       .then(b.resolve, b.reject)
       .finally(() => {
-        for (const { final } of b.items) if (this.pending.get(final) === b.done) this.pending.delete(final);
+        for (const k of b.keys) if (this.pending.get(k) === b.done) this.pending.delete(k);
         this.queuedBytes -= b.bytes;
-        this.queuedFiles -= b.items.length;
+        this.queuedFiles -= b.keys.length;
         if (this.queuedBytes <= MAX_QUEUED_BYTES && this.queuedFiles <= MAX_QUEUED_FILES) for (const w of this.roomWaiters.splice(0)) w();
         this.commits.delete(c);
       });
@@ -232,6 +281,17 @@ export class DurableWriter {
   private async commit(b: Batch): Promise<void> {
     this.stats.commits++;
     const dirs = new Set<string>();
+    let pack: { item: Item; index: Uint8Array; indexOff: number } | null = null;
+    if (b.objects.length) {
+      const { bytes, index, indexOff } = encodePack(b.objects);
+      b.objects = []; // copied into the pack
+      const name = `${Date.now().toString(36)}-${process.pid}-${this.tag}-${++counter}.pack`;
+      const item = { tmp: join(this.tmpDir, `${process.pid}-${++counter}-${this.tag}`), final: join(this.packs!.dir, name), data: bytes, mode: 0o444 };
+      // the index is kept (copied: the pack's buffer goes to a writer thread) to register the pack afterwards
+      pack = { item, index: index.slice(), indexOff };
+      dirs.add(this.packs!.dir);
+      this.stats.packs++;
+    }
     for (const { final } of b.items) {
       const dir = dirname(final);
       if (!this.madeDirs.has(dir)) {
@@ -242,13 +302,15 @@ export class DurableWriter {
     }
     if (!this.fsync) {
       // without fsync nothing blocks for long: writing here is cheaper than handing the data to a thread
-      for (const it of b.items) writeFileSync(it.tmp, it.data, { flag: "wx", mode: it.mode });
-      for (const it of b.items) renameSync(it.tmp, it.final);
+      const all = pack ? [...b.items, pack.item] : b.items;
+      for (const it of all) writeFileSync(it.tmp, it.data, { flag: "wx", mode: it.mode });
+      for (const it of all) renameSync(it.tmp, it.final);
+      if (pack) this.packs!.addCommitted(pack.item.final, pack.index, pack.indexOff);
       return;
     }
     // split into groups of similar byte counts, one per worker
     const groups: Item[][] = [];
-    const per = Math.max(b.bytes / WORKERS, 1);
+    const per = Math.max(b.items.reduce((n, it) => n + it.data.length, 0) / WORKERS, 1);
     let cur: Item[] = [];
     let curBytes = 0;
     for (const it of b.items) {
@@ -261,10 +323,12 @@ export class DurableWriter {
       }
     }
     if (cur.length) groups.push(cur);
+    if (pack) groups.push([pack.item]);
     const results = await Promise.allSettled(groups.map((g) => this.pool.run(g)));
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
     await syncDirs([...dirs]);
+    if (pack) this.packs!.addCommitted(pack.item.final, pack.index, pack.indexOff);
   }
 
   /** Waits until every write so far is committed. */
@@ -306,5 +370,5 @@ function newBatch(): Batch {
     reject = rej;
   });
   done.catch(() => {}); // failures reach callers through their own promises
-  return { items: [], bytes: 0, done, resolve, reject };
+  return { items: [], objects: [], keys: [], bytes: 0, done, resolve, reject };
 }

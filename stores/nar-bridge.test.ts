@@ -86,9 +86,9 @@ for (const kind of ["memory", "local"] as const) {
   });
 }
 
-test("local: a blob corrupted on disk is detected on read, with a clear error", async () => {
+test("local (loose files, ?pack=false): a blob corrupted on disk is detected on read, with a clear error", async () => {
   const root = tempDir("corrupt");
-  const store = openLocalStore(root);
+  const store = openLocalStore(root, "/nix/store", `local://${root}?pack=false`, true, false);
   const info = await ingestPath(store, tree, store.storeDir);
   await store.registerPath(info);
   // find hello.txt's chunk and flip its contents
@@ -103,19 +103,28 @@ test("local: a blob corrupted on disk is detected on read, with a clear error", 
   await store.close();
 });
 
-test("local: layout on disk, and no temp files left behind", async () => {
-  const root = tempDir("layout");
-  const store = openLocalStore(root);
-  const info = await ingestPath(store, tree, store.storeDir);
-  await store.registerPath(info);
-  await store.close();
-  assert.deepEqual(readdirSync(root).sort(), ["chunks", "directories", "manifests", "pathinfo", "tmp"]);
-  assert.deepEqual(readdirSync(join(root, "tmp")), []);
-  const hp = info.storePath.slice("/nix/store/".length, "/nix/store/".length + 32);
-  const json = JSON.parse(readFileSync(join(root, "pathinfo", `${hp}.json`), "utf8"));
-  assert.equal(json.narHash, narHash);
-  assert.ok(readdirSync(join(root, "manifests")).length > 0, "the 5 MB file has a manifest");
-});
+for (const pack of [true, false])
+  test(`local: layout on disk (${pack ? "packs" : "loose files"}), and no temp files left behind`, async () => {
+    const root = tempDir("layout");
+    const store = openLocalStore(root, "/nix/store", `local://${root}`, true, pack);
+    const info = await ingestPath(store, tree, store.storeDir);
+    await store.registerPath(info);
+    await store.close();
+    assert.deepEqual(readdirSync(root).sort(), ["chunks", "directories", "manifests", "packs", "pathinfo", "tmp"]);
+    assert.deepEqual(readdirSync(join(root, "tmp")), []);
+    const hp = info.storePath.slice("/nix/store/".length, "/nix/store/".length + 32);
+    const json = JSON.parse(readFileSync(join(root, "pathinfo", `${hp}.json`), "utf8"));
+    assert.equal(json.narHash, narHash);
+    const loose = ["chunks", "manifests", "directories"].map((d) => readdirSync(join(root, d)).length);
+    const packs = readdirSync(join(root, "packs"));
+    if (pack) {
+      assert.deepEqual(loose, [0, 0, 0], "no loose objects");
+      assert.ok(packs.length > 0 && packs.every((n) => /^[0-9a-z]+-\d+-[0-9a-f]{8}-\d+\.pack$/.test(n)), packs.join(" "));
+    } else {
+      assert.ok(loose.every((n) => n > 0), "loose chunks, a manifest (the 5 MB file) and directories");
+      assert.deepEqual(packs, []);
+    }
+  });
 
 test("ingestTree: streamed files (above readWholeUpTo) give the same NAR hash, size and castore nodes", async () => {
   for (const store of [openMemoryStore(), openLocalStore(tempDir("streamed"))]) {
