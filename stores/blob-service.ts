@@ -23,8 +23,9 @@ export interface ChunkBackend {
   writeManifest(digest: Uint8Array, data: Uint8Array): Promise<void>;
   /**
    * Optional fast path: starts writing a chunk unless it is present (then
-   * returns null, without a promise). The data is consumed synchronously;
-   * the promise resolves when the chunk is durable.
+   * returns null, without a promise). The data is consumed (copied if kept)
+   * before it returns, so the caller may reuse its buffer; the promise
+   * resolves when the chunk is durable.
    */
   tryWriteChunk?(digest: Uint8Array, data: Uint8Array): Promise<void> | null;
   /** Optional: null, or a promise to wait for while too much is queued for writing. */
@@ -154,6 +155,11 @@ export class ChunkedBlobService implements BlobService {
     this.stats.chunksWritten++;
     this.stats.bytesWritten += data.length;
     await this.backend.writeChunk(digest, data);
+  }
+
+  /** Whether putSync() is done with its buffer when it returns (the backend copies what it keeps). */
+  get consumesSynchronously(): boolean {
+    return this.backend.tryWriteChunk !== undefined;
   }
 
   /** Null, or a promise to wait for before putting more (writes queued by the backend). */

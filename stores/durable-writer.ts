@@ -23,16 +23,17 @@
 // itself: nothing blocks for long then, and handing data to threads costs more.
 //
 // Content-addressed objects (chunks, manifests, directories) can instead be
-// packed: all objects of a batch go into one pack file (stores/pack.ts),
-// written, fdatasynced and renamed into packs/ as a whole by one writer
-// thread, then added to the store's PackSet. One fdatasync per batch instead
-// of one per object.
+// packed: each is copied at once into the batch's pack buffer (reused from
+// batch to batch: fresh memory costs page faults), and the commit writes that
+// as one pack file (stores/pack.ts) on libuv's thread pool, fdatasyncs it,
+// renames it into packs/, fsyncs packs/ and then adds it to the store's
+// PackSet. One fdatasync per batch instead of one per object.
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, rename, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { Worker } from "node:worker_threads";
-import { encodePack, type ObjectKind, type PackObject } from "./pack";
+import { PackBuilder, type ObjectKind } from "./pack";
 import { objectKey, type PackSet } from "./pack-set";
 
 interface Item {
@@ -44,8 +45,8 @@ interface Item {
 
 interface Batch {
   items: Item[];
-  /** Objects for this batch's pack. */
-  objects: PackObject[];
+  /** This batch's pack, when it has objects. */
+  pack: PackBuilder | null;
   /** Keys under which the batch's writes are pending (final paths, object keys). */
   keys: string[];
   bytes: number;
@@ -62,6 +63,19 @@ const BATCH_DELAY_MS = 3;
 /** waitForRoom() waits while more than this is queued for commits. */
 const MAX_QUEUED_BYTES = 256 * 1024 * 1024;
 const MAX_QUEUED_FILES = 4 * MAX_BATCH_FILES;
+/** Pack buffers: room for a full batch plus its last object; a few are kept for reuse. */
+const PACK_BUFFER = MAX_BATCH_BYTES + 1024 * 1024;
+const KEEP_PACK_BUFFERS = 4;
+
+interface BuiltPack {
+  tmp: string;
+  final: string;
+  body: Uint8Array;
+  tail: Uint8Array;
+  index: Uint8Array;
+  indexOff: number;
+  buffer: Uint8Array;
+}
 
 // The worker: writes each item of a group from one transferred buffer to its
 // temp file, fdatasyncs it, closes it, then renames
@@ -126,13 +140,6 @@ class WriterPool {
   }
 
   run(items: Item[]): Promise<void> {
-    const only = items.length === 1 ? items[0].data : null;
-    if (only && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength && only.buffer instanceof ArrayBuffer) {
-      // one item owning its whole buffer (a pack): transferred, not copied
-      const it = items[0];
-      it.data = EMPTY;
-      return this.post(only.buffer, [{ tmp: it.tmp, final: it.final, mode: it.mode, off: 0, len: only.length }]);
-    }
     const total = items.reduce((n, i) => n + i.data.length, 0);
     const buf = new Uint8Array(total);
     let off = 0;
@@ -143,17 +150,13 @@ class WriterPool {
       i.data = EMPTY; // the copy goes to the thread; don't keep the original until the commit ends
       return r;
     });
-    return this.post(buf.buffer, msgItems);
-  }
-
-  private post(buf: ArrayBuffer, msgItems: { tmp: string; final: string; mode: number; off: number; len: number }[]): Promise<void> {
     const id = this.nextId++;
     const wi = this.nextWorker++ % WORKERS;
     const w = this.worker(wi);
     if (this.busy[wi]++ === 0) w.ref();
     return new Promise<void>((resolve, reject) => {
       this.jobs.set(id, { resolve, reject });
-      w.postMessage({ id, buf, items: msgItems }, [buf]);
+      w.postMessage({ id, buf: buf.buffer, items: msgItems }, [buf.buffer]);
     });
   }
 
@@ -178,6 +181,7 @@ export class DurableWriter {
   private queuedBytes = 0;
   private queuedFiles = 0;
   private roomWaiters: (() => void)[] = [];
+  private packBuffers: Uint8Array[] = [];
   /** Counters for benchmarks and tests. */
   stats = { files: 0, objects: 0, packs: 0, commits: 0 };
   /** Random part of temp file names (with the pid and a counter: unique). */
@@ -195,7 +199,7 @@ export class DurableWriter {
   /**
    * Adds a content-addressed object to the next pack, unless a write of it
    * is pending (then shares it) or `present()` says it is stored already
-   * (then null). `data` must not be modified afterwards.
+   * (then null). `data` is copied before this returns.
    */
   packObjectOrNull(kind: ObjectKind, digest: Uint8Array, data: Uint8Array, present: () => boolean): Promise<void> | null {
     if (!this.packs) throw new Error("DurableWriter: packObjectOrNull() needs a PackSet");
@@ -204,7 +208,8 @@ export class DurableWriter {
     if (p) return p;
     if (present()) return null;
     const b = (this.batch ??= newBatch());
-    b.objects.push({ kind, digest, data });
+    b.pack ??= new PackBuilder(this.packBuffers.pop() ?? new Uint8Array(PACK_BUFFER));
+    b.pack.add(kind, digest, data);
     this.stats.objects++;
     return this.added(b, key, data.length);
   }
@@ -218,12 +223,12 @@ export class DurableWriter {
     return this.writeNewOrNull(final, data) ?? Promise.resolve();
   }
 
-  /** writeNew(), but null when the file exists (nothing to wait for). */
-  writeNewOrNull(final: string, data: Uint8Array): Promise<void> | null {
+  /** writeNew(), but null when the file exists (nothing to wait for); `copy`: the caller reuses `data`. */
+  writeNewOrNull(final: string, data: Uint8Array, copy = false): Promise<void> | null {
     const p = this.pending.get(final);
     if (p) return p;
     if (existsSync(final)) return null;
-    return this.enqueue(final, data, 0o444);
+    return this.enqueue(final, copy ? new Uint8Array(data) : data, 0o444); // (Buffer.slice() would be a view)
   }
 
   /** Writes (or atomically replaces) a file. */
@@ -281,17 +286,17 @@ export class DurableWriter {
   private async commit(b: Batch): Promise<void> {
     this.stats.commits++;
     const dirs = new Set<string>();
-    let pack: { item: Item; index: Uint8Array; indexOff: number } | null = null;
-    if (b.objects.length) {
-      const { bytes, index, indexOff } = encodePack(b.objects);
-      b.objects = []; // copied into the pack
+    let pack: BuiltPack | null = null;
+    if (b.pack) {
       const name = `${Date.now().toString(36)}-${process.pid}-${this.tag}-${++counter}.pack`;
-      const item = { tmp: join(this.tmpDir, `${process.pid}-${++counter}-${this.tag}`), final: join(this.packs!.dir, name), data: bytes, mode: 0o444 };
-      // the index is kept (copied: the pack's buffer goes to a writer thread) to register the pack afterwards
-      pack = { item, index: index.slice(), indexOff };
+      pack = { tmp: join(this.tmpDir, `${process.pid}-${++counter}-${this.tag}`), final: join(this.packs!.dir, name), ...b.pack.finish() };
+      b.pack = null;
       dirs.add(this.packs!.dir);
       this.stats.packs++;
     }
+    // the pack goes to libuv's threads at once, alongside the loose files below
+    const packWritten = pack && this.writePack(pack);
+    packWritten?.catch(() => {}); // awaited below
     for (const { final } of b.items) {
       const dir = dirname(final);
       if (!this.madeDirs.has(dir)) {
@@ -302,10 +307,12 @@ export class DurableWriter {
     }
     if (!this.fsync) {
       // without fsync nothing blocks for long: writing here is cheaper than handing the data to a thread
-      const all = pack ? [...b.items, pack.item] : b.items;
-      for (const it of all) writeFileSync(it.tmp, it.data, { flag: "wx", mode: it.mode });
-      for (const it of all) renameSync(it.tmp, it.final);
-      if (pack) this.packs!.addCommitted(pack.item.final, pack.index, pack.indexOff);
+      for (const it of b.items) writeFileSync(it.tmp, it.data, { flag: "wx", mode: it.mode });
+      for (const it of b.items) renameSync(it.tmp, it.final);
+      if (pack) {
+        await packWritten;
+        this.packs!.addCommitted(pack.final, pack.index, pack.indexOff);
+      }
       return;
     }
     // split into groups of similar byte counts, one per worker
@@ -323,12 +330,29 @@ export class DurableWriter {
       }
     }
     if (cur.length) groups.push(cur);
-    if (pack) groups.push([pack.item]);
-    const results = await Promise.allSettled(groups.map((g) => this.pool.run(g)));
+    const results = await Promise.allSettled([...groups.map((g) => this.pool.run(g)), ...(packWritten ? [packWritten] : [])]);
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
     await syncDirs([...dirs]);
-    if (pack) this.packs!.addCommitted(pack.item.final, pack.index, pack.indexOff);
+    if (pack) this.packs!.addCommitted(pack.final, pack.index, pack.indexOff);
+  }
+
+  /** Writes a pack to its temp file (fdatasynced unless fsync is off) and renames it into place. */
+  private async writePack(p: BuiltPack): Promise<void> {
+    const fh = await open(p.tmp, "wx", 0o444);
+    try {
+      try {
+        await writeAll(fh, p.body);
+      } finally {
+        // written (or failed): the buffer can take the next batch's objects
+        if (p.buffer.length === PACK_BUFFER && this.packBuffers.length < KEEP_PACK_BUFFERS) this.packBuffers.push(p.buffer);
+      }
+      await writeAll(fh, p.tail);
+      if (this.fsync) await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await rename(p.tmp, p.final);
   }
 
   /** Waits until every write so far is committed. */
@@ -344,6 +368,11 @@ export class DurableWriter {
     await this.flush();
     await this.pool.close();
   }
+}
+
+async function writeAll(fh: FileHandle, b: Uint8Array): Promise<void> {
+  let o = 0;
+  while (o < b.length) o += (await fh.write(b, o, b.length - o)).bytesWritten;
 }
 
 /** fsyncs directories, 8 at a time on libuv's thread pool. */
@@ -370,5 +399,5 @@ function newBatch(): Batch {
     reject = rej;
   });
   done.catch(() => {}); // failures reach callers through their own promises
-  return { items: [], objects: [], keys: [], bytes: 0, done, resolve, reject };
+  return { items: [], pack: null, keys: [], bytes: 0, done, resolve, reject };
 }

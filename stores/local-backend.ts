@@ -48,6 +48,8 @@ export class LocalLayout {
   readonly pathinfo: string;
   readonly packs: PackSet;
   readonly writer: DurableWriter;
+  /** Loose object directories that had objects when the store was opened. */
+  private readonly hadLoose: Set<string>;
 
   /** `pack`: new objects go into pack files (else loose files, the old layout). */
   constructor(readonly root: string, fsync = true, readonly pack = true) {
@@ -56,6 +58,7 @@ export class LocalLayout {
     this.directories = join(root, "directories");
     this.pathinfo = join(root, "pathinfo");
     for (const d of [root, this.chunks, this.manifests, this.directories, this.pathinfo]) mkdirSync(d, { recursive: true });
+    this.hadLoose = new Set([this.chunks, this.manifests, this.directories].filter((d) => readdirSync(d).length > 0));
     this.packs = new PackSet(join(root, "packs"));
     this.writer = new DurableWriter(root, fsync, this.packs);
   }
@@ -72,11 +75,16 @@ export class LocalLayout {
     return this.packs.read(kind, d, false) ?? readBytesOrNull(shardPath(looseDir, d)) ?? (this.packs.rescan() ? this.packs.read(kind, d, false) : null);
   }
 
-  /** Starts writing an object unless it is stored already (null then); no rescan: a missed duplicate only costs space. */
+  /**
+   * Starts writing an object unless it is stored already (null then). `data`
+   * is consumed (copied) before this returns. Existence is checked without
+   * rescanning packs, and loose files only where the store had some when
+   * opened: a missed duplicate costs only space, each check costs time.
+   */
   writeOrNull(kind: ObjectKind, looseDir: string, d: Uint8Array, data: Uint8Array): Promise<void> | null {
-    const loose = shardPath(looseDir, d);
-    if (!this.pack) return this.packs.hasLoaded(kind, d) ? null : this.writer.writeNewOrNull(loose, data);
-    return this.writer.packObjectOrNull(kind, d, data, () => this.packs.hasLoaded(kind, d) || existsSync(loose));
+    if (!this.pack) return this.packs.hasLoaded(kind, d) ? null : this.writer.writeNewOrNull(shardPath(looseDir, d), data, true);
+    const checkLoose = this.hadLoose.has(looseDir);
+    return this.writer.packObjectOrNull(kind, d, data, () => this.packs.hasLoaded(kind, d) || (checkLoose && existsSync(shardPath(looseDir, d))));
   }
 
   write(kind: ObjectKind, looseDir: string, d: Uint8Array, data: Uint8Array): Promise<void> {

@@ -41,32 +41,74 @@ export class PackCorruptError extends Error {
   }
 }
 
-/** A pack's bytes (one buffer, transferable to a writer thread) and its index. */
-export function encodePack(objects: PackObject[]): { bytes: Uint8Array; index: Uint8Array; indexOff: number } {
-  let dataLen = 0;
-  for (const o of objects) dataLen += o.data.length;
-  const indexOff = HEADER_LEN + dataLen;
-  const total = indexOff + objects.length * ENTRY_LEN + TRAILER_LEN;
-  const bytes = new Uint8Array(new ArrayBuffer(total));
-  const dv = new DataView(bytes.buffer);
-  bytes.set(HEADER, 0);
-  let off = HEADER_LEN;
-  let e = indexOff;
-  for (const o of objects) {
-    bytes.set(o.data, off);
-    dv.setUint8(e, o.kind);
-    dv.setUint32(e + 4, o.data.length, true);
-    dv.setBigUint64(e + 8, BigInt(off), true);
-    bytes.set(o.digest, e + 16);
-    off += o.data.length;
-    e += ENTRY_LEN;
+/**
+ * Builds a pack in a reusable buffer: objects are copied in as they are
+ * added, so the caller's buffers are free again at once (ingest reads every
+ * file into one scratch buffer), and the pack is written from here.
+ */
+export class PackBuilder {
+  private len = HEADER_LEN;
+  private index: Uint8Array = new Uint8Array(256 * ENTRY_LEN);
+  private count = 0;
+
+  constructor(private buf: Uint8Array) {
+    buf.set(HEADER, 0);
   }
-  const index = bytes.subarray(indexOff, e);
-  dv.setBigUint64(e, BigInt(indexOff), true);
-  dv.setUint32(e + 8, objects.length, true);
-  bytes.set(sha256(index), e + 16);
-  bytes.set(END, e + 48);
-  return { bytes, index, indexOff };
+
+  /** Bytes so far (header and objects). */
+  get size(): number {
+    return this.len;
+  }
+
+  get objects(): number {
+    return this.count;
+  }
+
+  add(kind: ObjectKind, digest: Uint8Array, data: Uint8Array): void {
+    if (this.len + data.length > this.buf.length) this.buf = grow(this.buf, this.len, this.len + data.length);
+    if ((this.count + 1) * ENTRY_LEN > this.index.length) this.index = grow(this.index, this.count * ENTRY_LEN, (this.count + 1) * ENTRY_LEN);
+    this.buf.set(data, this.len);
+    const e = this.count * ENTRY_LEN;
+    const dv = new DataView(this.index.buffer, e, ENTRY_LEN);
+    dv.setUint8(0, kind);
+    dv.setUint32(4, data.length, true);
+    dv.setBigUint64(8, BigInt(this.len), true);
+    this.index.set(digest, e + 16);
+    this.len += data.length;
+    this.count++;
+  }
+
+  /**
+   * The pack as two parts to write one after the other: `body` (header and
+   * objects, a view of `buffer`, which may be reused once body is written)
+   * and `tail` (index and trailer); `index` is a view of tail.
+   */
+  finish(): { body: Uint8Array; tail: Uint8Array; index: Uint8Array; indexOff: number; buffer: Uint8Array } {
+    const n = this.count * ENTRY_LEN;
+    const tail = new Uint8Array(n + TRAILER_LEN);
+    tail.set(this.index.subarray(0, n));
+    const index = tail.subarray(0, n);
+    const dv = new DataView(tail.buffer);
+    dv.setBigUint64(n, BigInt(this.len), true);
+    dv.setUint32(n + 8, this.count, true);
+    tail.set(sha256(index), n + 16);
+    tail.set(END, n + 48);
+    return { body: this.buf.subarray(0, this.len), tail, index, indexOff: this.len, buffer: this.buf };
+  }
+}
+
+function grow(b: Uint8Array, used: number, need: number): Uint8Array {
+  const out = new Uint8Array(Math.max(need, b.length * 2));
+  out.set(b.subarray(0, used));
+  return out;
+}
+
+/** A whole pack in one buffer (tests, tools). */
+export function encodePack(objects: PackObject[]): Uint8Array {
+  const b = new PackBuilder(new Uint8Array(HEADER_LEN));
+  for (const o of objects) b.add(o.kind, o.digest, o.data);
+  const { body, tail } = b.finish();
+  return new Uint8Array(Buffer.concat([body, tail]));
 }
 
 function sha256(b: Uint8Array): Uint8Array {
