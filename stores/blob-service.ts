@@ -186,14 +186,15 @@ export class ChunkedBlobService implements BlobService {
    * once (initBlake3() must have completed) and returns the digest, plus a
    * promise for durability (null when nothing had to be written; many
    * calls share one promise on a local store). A manifest is written only
-   * after its chunks are durable.
+   * after its chunks are durable. `cuts`: the chunk lengths, when the
+   * caller has cut the data already (chunkBuffer()'s cuts).
    */
-  putSync(data: Uint8Array): { digest: Uint8Array; durable: Promise<void> | null } {
+  putSync(data: Uint8Array, cuts?: number[]): { digest: Uint8Array; durable: Promise<void> | null } {
     if (data.length <= MIN_CHUNK) {
       const digest = blake3(data);
       return { digest, durable: this.startChunk(digest, data) };
     }
-    const pieces = chunkBuffer(data);
+    const pieces = chunkBuffer(data, cuts);
     if (pieces.length === 1) {
       const digest = blake3(data);
       return { digest, durable: this.startChunk(digest, data) };

@@ -1,7 +1,7 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, chmodSync, writeFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, chmodSync, writeFileSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { dumpPath } from "../core/nar";
 import { Hash } from "../core/hash";
@@ -126,15 +126,39 @@ for (const pack of [true, false])
     }
   });
 
-test("ingestTree: streamed files (above readWholeUpTo) give the same NAR hash, size and castore nodes", async () => {
-  for (const store of [openMemoryStore(), openLocalStore(tempDir("streamed"))]) {
-    const whole = await ingestTree(store, tree);
-    const streamed = await ingestTree(store, tree, { readWholeUpTo: 1000 });
-    assert.equal(streamed.narHash.toString(), narHash);
-    assert.equal(streamed.narSize, nar.length);
-    assert.equal(whole.narHash.toString(), narHash);
-    assert.deepEqual(streamed.node, whole.node);
-    assert.deepEqual(await collectStream(renderNar(store, streamed.node)), nar);
+test("ingestTree: streamed files (above readWholeUpTo) and both walks (reader thread or not) give the same NAR hash, size and castore nodes", async () => {
+  const memory = openMemoryStore();
+  const want = await ingestTree(memory, tree);
+  await memory.close();
+  assert.equal(want.narHash.toString(), narHash);
+  assert.equal(want.narSize, nar.length);
+  for (const readWholeUpTo of [undefined, 1000])
+    for (const readerThread of [true, false])
+      for (const store of [openMemoryStore(), openLocalStore(tempDir("streamed"))]) {
+        const got = await ingestTree(store, tree, { readWholeUpTo, readerThread });
+        assert.equal(got.narHash.toString(), narHash);
+        assert.equal(got.narSize, nar.length);
+        assert.deepEqual(got.node, want.node);
+        assert.deepEqual(await collectStream(renderNar(store, got.node)), nar);
+        await store.close();
+      }
+});
+
+test("ingestTree: a single file or symlink as the root; unsupported files are refused", async () => {
+  const dir = tempDir("roots");
+  writeFileSync(join(dir, "f"), "contents\n");
+  symlinkSync("f", join(dir, "l"));
+  for (const name of ["f", "l"]) {
+    const want = await ingestTree(openMemoryStore(), join(dir, name));
+    const store = openLocalStore(tempDir("roots-store"));
+    const got = await ingestTree(store, join(dir, name));
+    assert.deepEqual(got.node, want.node);
+    assert.equal(got.narHash.toString(), want.narHash.toString());
+    assert.deepEqual(await collectStream(renderNar(store, got.node)), await collectStream(dumpPath(join(dir, name))));
     await store.close();
   }
+  const store = openLocalStore(tempDir("roots-store"));
+  await assert.rejects(ingestTree(store, "/dev/null"), /file '\/dev\/null' has an unsupported type/);
+  await assert.rejects(ingestTree(store, join(dir, "nope")), /ENOENT/);
+  await store.close();
 });

@@ -19,6 +19,7 @@ import { initBlake3 } from "../core/blake3";
 import { Hash, createHasher } from "../core/hash";
 import { directoryEntries, directoryFromEntries, directorySize, showName, toHex } from "../core/castore";
 import { makeFixedOutputPath } from "../core/store-path";
+import { Ev, TreeReader } from "./tree-reader";
 
 export interface CastoreServices {
   blobs: BlobService;
@@ -329,12 +330,17 @@ async function* readFileChunks(path: string, size: number, onChunk: (c: Uint8Arr
  * (framing tokens plus contents) without building the NAR. Same result as
  * ingestNar(dumpPath(fsPath)).
  */
-export async function ingestTree(services: CastoreServices, fsPath: string, opts: { readWholeUpTo?: number } = {}): Promise<IngestResult> {
+export async function ingestTree(
+  services: CastoreServices,
+  fsPath: string,
+  opts: { readWholeUpTo?: number; /** false: walk and read on this thread even for a local store */ readerThread?: boolean } = {},
+): Promise<IngestResult> {
   const readWholeUpTo = opts.readWholeUpTo ?? READ_WHOLE_UP_TO;
   await initBlake3();
+  const fast = services.blobs instanceof ChunkedBlobService ? services.blobs : null;
+  if (fast?.consumesSynchronously && opts.readerThread !== false) return ingestTreeThreaded(services, fast, fsPath, readWholeUpTo);
   const nar = new NarHasher();
   nar.add(T["nix-archive-1"]);
-  const fast = services.blobs instanceof ChunkedBlobService ? services.blobs : null;
   // the NAR hasher and putSync() are done with a file's bytes when they return: one buffer serves every file
   const scratch = fast?.consumesSynchronously ? new Scratch() : undefined;
   const durable = new Set<Promise<unknown>>();
@@ -446,4 +452,152 @@ export async function ingestPath(services: CastoreServices, fsPath: string, stor
     signatures: [],
     ca: `fixed:r:${r.narHash.toString()}`,
   };
+}
+
+/** A stream fed piece by piece (a large file's contents arriving from the tree reader). */
+class PieceQueue {
+  private items: Uint8Array[] = [];
+  private ended = false;
+  private failure: unknown = null;
+  private wakeReader: (() => void) | null = null;
+  private wakeWriter: (() => void) | null = null;
+
+  push(c: Uint8Array): void {
+    this.items.push(c);
+    this.wakeUp();
+  }
+  end(): void {
+    this.ended = true;
+    this.wakeUp();
+  }
+  fail(e: unknown): void {
+    this.failure = e;
+    this.wakeUp();
+  }
+  private wakeUp(): void {
+    const w = this.wakeReader;
+    this.wakeReader = null;
+    w?.();
+  }
+  /** Null, or a promise that resolves once few pieces are queued. */
+  roomFor(): Promise<void> | null {
+    return this.items.length <= 2 ? null : new Promise<void>((r) => (this.wakeWriter = r));
+  }
+  async *iterate(): AsyncIterable<Uint8Array> {
+    for (;;) {
+      const c = this.items.shift();
+      if (this.items.length <= 2) {
+        const w = this.wakeWriter;
+        this.wakeWriter = null;
+        w?.();
+      }
+      if (c) yield c;
+      else if (this.failure) throw this.failure;
+      else if (this.ended) return;
+      else await new Promise<void>((r) => (this.wakeReader = r));
+    }
+  }
+}
+
+/**
+ * ingestTree() for blob services that are done with a buffer when putSync()
+ * returns (a local store): the walk, the reads and the NAR hash run on a
+ * worker thread (stores/tree-reader.ts); this thread chunks, hashes and
+ * stores the contents straight from the reader's shared slabs.
+ */
+async function ingestTreeThreaded(services: CastoreServices, fast: ChunkedBlobService, fsPath: string, readWholeUpTo: number): Promise<IngestResult> {
+  const durable = new Set<Promise<unknown>>();
+  let failure: unknown = null;
+  const track = (p: Promise<unknown>) => {
+    if (durable.has(p)) return;
+    durable.add(p);
+    p.then(
+      () => durable.delete(p),
+      (e) => (failure ??= e),
+    );
+  };
+  const reader = new TreeReader(fsPath, readWholeUpTo);
+  let root: Pending | undefined;
+  const stack: Map<string, Pending>[] = [];
+  let name = "";
+  const place = (node: Pending) => {
+    if (stack.length === 0) root = node;
+    else stack[stack.length - 1].set(name, node);
+  };
+  let big: PieceQueue | null = null;
+  let done: { narHash: Uint8Array; narSize: number } | undefined;
+  try {
+    for await (const m of reader.messages()) {
+      const slab = m.slab >= 0 ? reader.slab(m.slab) : new Uint8Array(0);
+      const ev = m.events;
+      for (let i = 0; i < ev.length; ) {
+        switch (ev[i++]) {
+          case Ev.Dir: {
+            const entries = new Map<string, Pending>();
+            place({ type: "directory", entries });
+            stack.push(entries);
+            break;
+          }
+          case Ev.Name:
+            name = ev[i++] as string;
+            break;
+          case Ev.DirEnd:
+            stack.pop();
+            break;
+          case Ev.File: {
+            const executable = ev[i++] === 1;
+            const size = ev[i++] as number;
+            const off = ev[i++] as number;
+            const n = ev[i++] as number;
+            const cuts = n === 0 ? undefined : (ev.slice(i, (i += n)) as number[]);
+            const r = fast.putSync(slab.subarray(off, off + size), cuts);
+            if (r.durable) track(r.durable);
+            place({ type: "file", executable, size, digest: r.digest });
+            break;
+          }
+          case Ev.BigFile: {
+            const executable = ev[i++] === 1;
+            const size = ev[i++] as number;
+            big = new PieceQueue();
+            const p = fast.put(big.iterate());
+            track(p);
+            place({ type: "file", executable, size, digest: p });
+            break;
+          }
+          case Ev.Piece: {
+            const len = ev[i++] as number;
+            const off = ev[i++] as number;
+            big!.push(slab.slice(off, off + len)); // a copy: the chunker keeps views of what it is given
+            break;
+          }
+          case Ev.FileEnd:
+            big!.end();
+            big = null;
+            break;
+          case Ev.Symlink:
+            place({ type: "symlink", target: ev[i++] as string });
+            break;
+          default:
+            throw new Error(`internal error: tree reader event ${ev[i - 1]}`);
+        }
+      }
+      if (m.release) reader.release(m.slab);
+      if (m.done) done = m.done;
+      // let group commits start and finish, and bound what is queued
+      await new Promise<void>((r) => setImmediate(r));
+      await big?.roomFor();
+      await fast.waitForRoom();
+      if (failure) throw failure;
+    }
+  } catch (e) {
+    big?.fail(e);
+    throw e;
+  } finally {
+    await reader.close();
+    // a failed blob write explains a broken walk better than the walk's error
+    await Promise.allSettled(durable);
+    if (failure) throw failure;
+  }
+  const node = await finalise(services.directories, new Uint8Array(0), root!);
+  return { node, narHash: new Hash("sha256", done!.narHash), narSize: done!.narSize };
 }
