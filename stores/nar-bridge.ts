@@ -338,7 +338,7 @@ export async function ingestTree(
   const readWholeUpTo = opts.readWholeUpTo ?? READ_WHOLE_UP_TO;
   await initBlake3();
   const fast = services.blobs instanceof ChunkedBlobService ? services.blobs : null;
-  if (fast?.consumesSynchronously && opts.readerThread !== false) return ingestTreeThreaded(services, fast, fsPath, readWholeUpTo);
+  if (fast?.consumesSynchronously && (opts.readerThread ?? !isSmallTree(fsPath))) return ingestTreeThreaded(services, fast, fsPath, readWholeUpTo);
   const nar = new NarHasher();
   nar.add(T["nix-archive-1"]);
   // the NAR hasher and putSync() are done with a file's bytes when they return: one buffer serves every file
@@ -440,8 +440,14 @@ export async function ingestTree(
  * castore, and the store path is the recursive-sha256 fixed-output path of
  * its NAR hash. Returns the PathInfo (not yet registered anywhere).
  */
-export async function ingestPath(services: CastoreServices, fsPath: string, storeDir: string, name = basename(fsPath)): Promise<PathInfo> {
-  const r = await ingestTree(services, fsPath);
+export async function ingestPath(
+  services: CastoreServices,
+  fsPath: string,
+  storeDir: string,
+  name = basename(fsPath),
+  opts: Parameters<typeof ingestTree>[2] = {},
+): Promise<PathInfo> {
+  const r = await ingestTree(services, fsPath, opts);
   const sp = makeFixedOutputPath(name, r.narHash, true, [], storeDir);
   return {
     storePath: sp.toAbsolute(storeDir),
@@ -452,6 +458,29 @@ export async function ingestPath(services: CastoreServices, fsPath: string, stor
     signatures: [],
     ca: `fixed:r:${r.narHash.toString()}`,
   };
+}
+
+/**
+ * Whether a tree has at most `maxEntries` entries and `maxBytes` bytes of
+ * files (stops looking beyond): starting the reader thread costs ~50-100 ms,
+ * more than ingesting such a tree on this thread.
+ */
+function isSmallTree(path: string, maxEntries = 256, maxBytes = 8 * 1024 * 1024): boolean {
+  const todo = [path];
+  let entries = 0;
+  let bytes = 0;
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      return true; // the walk reports it
+    }
+    if (++entries > maxEntries || (bytes += st.isFile() ? st.size : 0) > maxBytes) return false;
+    if (st.isDirectory()) for (const n of readdirSync(p)) todo.push(join(p, n));
+  }
+  return true;
 }
 
 /** A stream fed piece by piece (a large file's contents arriving from the tree reader). */

@@ -49,6 +49,7 @@ export class PackCorruptError extends Error {
 export class PackBuilder {
   private len = HEADER_LEN;
   private index: Uint8Array = new Uint8Array(256 * ENTRY_LEN);
+  private dv = new DataView(this.index.buffer);
   private count = 0;
 
   constructor(private buf: Uint8Array) {
@@ -66,13 +67,15 @@ export class PackBuilder {
 
   add(kind: ObjectKind, digest: Uint8Array, data: Uint8Array): void {
     if (this.len + data.length > this.buf.length) this.buf = grow(this.buf, this.len, this.len + data.length);
-    if ((this.count + 1) * ENTRY_LEN > this.index.length) this.index = grow(this.index, this.count * ENTRY_LEN, (this.count + 1) * ENTRY_LEN);
+    if ((this.count + 1) * ENTRY_LEN > this.index.length) {
+      this.index = grow(this.index, this.count * ENTRY_LEN, (this.count + 1) * ENTRY_LEN);
+      this.dv = new DataView(this.index.buffer);
+    }
     this.buf.set(data, this.len);
     const e = this.count * ENTRY_LEN;
-    const dv = new DataView(this.index.buffer, e, ENTRY_LEN);
-    dv.setUint8(0, kind);
-    dv.setUint32(4, data.length, true);
-    dv.setBigUint64(8, BigInt(this.len), true);
+    this.dv.setUint8(e, kind);
+    this.dv.setUint32(e + 4, data.length, true);
+    this.dv.setBigUint64(e + 8, BigInt(this.len), true);
     this.index.set(digest, e + 16);
     this.len += data.length;
     this.count++;

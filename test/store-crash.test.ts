@@ -38,8 +38,9 @@ function makeTree(parent: string, seed: number): string {
   return root;
 }
 
-function start(store: string, tree: string): { proc: ChildProcess; ready: Promise<void>; exit: Promise<number | null>; out: () => string } {
-  const proc = spawn(process.execPath, [child, store, tree], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+/** `walk`: where the child walks and reads the tree (the reader thread, or its main thread). */
+function start(store: string, tree: string, walk: "thread" | "here" = "thread"): { proc: ChildProcess; ready: Promise<void>; exit: Promise<number | null>; out: () => string } {
+  const proc = spawn(process.execPath, [child, store, tree, walk], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   let onReady!: () => void;
@@ -79,7 +80,7 @@ test("SIGKILL at random points never corrupts the local store; a rerun completes
   let killed = 0;
   for (let i = 0; i < 20; i++) {
     const tree = trees[i % trees.length];
-    const c = start(store, tree);
+    const c = start(store, tree, i % 2 ? "here" : "thread");
     await c.ready;
     await new Promise((r) => setTimeout(r, Math.random() * 300));
     if (c.proc.exitCode === null) {
@@ -105,7 +106,7 @@ test("concurrent imports of the same tree into one store both succeed", { timeou
   const dir = tempDir("concurrent");
   const store = join(dir, "store");
   const tree = makeTree(dir, 7);
-  const runs = [start(store, tree), start(store, tree), start(store, tree)];
+  const runs = [start(store, tree), start(store, tree, "here"), start(store, tree)];
   const codes = await Promise.all(runs.map((r) => r.exit));
   assert.deepEqual(codes, [0, 0, 0]);
   const paths = new Set(runs.map((r) => r.out().split("\n")[1]));
