@@ -122,7 +122,9 @@ export class LocalChunkBackend implements ChunkBackend {
     return this.layout.has(ObjectKind.Manifest, this.layout.manifests, d);
   }
   async readManifest(d: Uint8Array) {
-    return this.layout.read(ObjectKind.Manifest, this.layout.manifests, d);
+    // most blobs are one chunk: a packed chunk under this digest means "no manifest", without looking on disk
+    const packs = this.layout.packs;
+    return packs.read(ObjectKind.Manifest, d, false) ?? (packs.hasLoaded(ObjectKind.Chunk, d) ? null : this.layout.read(ObjectKind.Manifest, this.layout.manifests, d));
   }
   writeManifest(d: Uint8Array, data: Uint8Array) {
     return this.layout.write(ObjectKind.Manifest, this.layout.manifests, d, data);

@@ -7,7 +7,7 @@
 // (stores/pack.ts), so a loaded index can be trusted to point at written
 // bytes. A pack whose index fails its checks is remembered with the reason
 // (`tvix store verify` reports it) and never used for lookups.
-import { closeSync, mkdirSync, openSync, readdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { toHex } from "../core/castore";
 import { ENTRY_LEN, type ObjectKind, type PackEntry, indexEntries, readAt, readPackIndex } from "./pack";
@@ -32,6 +32,8 @@ export class PackSet {
   private seen = new Set<string>();
   private where = new Map<string, number>();
   private fds = new Map<number, number>();
+  /** The packs directory's mtime at the last scan, when that was already old (else -1). */
+  private settledMtime = -1n;
   /** Packs whose index could not be used: file name -> why. */
   readonly bad = new Map<string, string>();
 
@@ -40,8 +42,16 @@ export class PackSet {
     this.rescan();
   }
 
-  /** Loads packs that appeared since the last scan; true when there were any. */
+  /**
+   * Loads packs that appeared since the last scan; true when there were any.
+   * Skips listing the directory when its mtime has not changed since a scan
+   * that saw it already a second old (mtimes are coarse: a rename right after
+   * a scan may not change it, so a recent mtime is never trusted).
+   */
   rescan(): boolean {
+    const mtime = statSync(this.dir, { bigint: true }).mtimeNs;
+    if (mtime === this.settledMtime) return false;
+    const settled = mtime < BigInt(Date.now() - 1000) * 1_000_000n;
     let added = false;
     for (const name of readdirSync(this.dir)) {
       if (!name.endsWith(".pack") || this.seen.has(name)) continue;
@@ -57,6 +67,7 @@ export class PackSet {
         else this.bad.set(name, (e as Error).message);
       }
     }
+    this.settledMtime = settled ? mtime : -1n;
     return added;
   }
 
