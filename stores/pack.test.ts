@@ -1,11 +1,12 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, readdirSync, readFileSync, writeFileSync, truncateSync, statSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync, writeFileSync, truncateSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { blake3, initBlake3 } from "../core/blake3";
 import { toHex } from "../core/castore";
 import { ENTRY_LEN, HEADER_LEN, ObjectKind, PackCorruptError, TRAILER_LEN, encodePack, indexEntries, readPackIndex } from "./pack";
 import { openLocalStore } from "./local";
+import { PackSet } from "./pack-set";
 import { ingestPath } from "./nar-bridge";
 import { verifyStore } from "./verify";
 import { makeVariedTree, tempDir, collectStream, noise } from "../test/store-fixtures";
@@ -175,4 +176,28 @@ test("packs are read-only files named uniquely per writer", async () => {
     assert.match(n, new RegExp(`^[0-9a-z]+-${process.pid}-[0-9a-f]{8}-\\d+\\.pack$`));
     assert.equal(statSync(join(root, "packs", n)).mode & 0o777, 0o444);
   }
+});
+
+test("rescans list packs/ again only when its mtime changed (or is too recent to trust)", () => {
+  const dir = join(tempDir("packset"), "packs");
+  const set = new PackSet(dir);
+  const put = (name: string, data: Uint8Array) => writeFileSync(join(dir, name), encodePack([{ kind: ObjectKind.Chunk, digest: blake3(data), data }]));
+  const old = new Date(Date.now() - 10_000);
+  const a = noise(10, 1);
+  put("a.pack", a);
+  utimesSync(dir, old, old);
+  assert.equal(set.rescan(), true);
+  assert.ok(set.hasLoaded(ObjectKind.Chunk, blake3(a)));
+  // a pack appearing with the directory's mtime unchanged (and old) is not looked for...
+  const b = noise(10, 2);
+  put("b.pack", b);
+  utimesSync(dir, old, old);
+  assert.equal(set.rescan(), false);
+  assert.equal(set.has(ObjectKind.Chunk, blake3(b)), false);
+  // ...but any change of the mtime, or a recent one, makes the next miss list it
+  const now = new Date();
+  utimesSync(dir, now, now);
+  assert.equal(set.has(ObjectKind.Chunk, blake3(b)), true);
+  assert.deepEqual(set.read(ObjectKind.Chunk, blake3(b)), b);
+  set.close();
 });
