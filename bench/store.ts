@@ -53,8 +53,8 @@ const ours = await cpu(async () => {
   return info;
 });
 await store.close();
-const { files, commits } = store.layout.writer.stats;
-console.log(`tree: ${(treeBytes / 1e6).toFixed(0)} MB; ours wrote ${files} files in ${commits} group commits`);
+const { files, objects, packs, commits } = store.layout.writer.stats;
+console.log(`tree: ${(treeBytes / 1e6).toFixed(0)} MB; ours wrote ${objects} objects in ${packs} packs and ${files} other files, in ${commits} group commits`);
 let nixPath = "";
 if (have("nix-store")) {
   spawnSync("sync");

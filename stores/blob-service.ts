@@ -10,7 +10,10 @@ import { blake3, createBlake3, initBlake3, type Blake3Hasher } from "../core/bla
 import { toHex } from "../core/castore";
 import { Chunker, MIN_CHUNK, chunkBuffer } from "./chunker";
 
-/** Where chunks and manifests live (memory, local disk...). Writes are durable when they resolve. */
+/**
+ * Where chunks and manifests live (memory, local disk...). Writes are durable
+ * when they resolve; writing a chunk or manifest that is stored is a no-op.
+ */
 export interface ChunkBackend {
   hasChunk(digest: Uint8Array): Promise<boolean>;
   readChunk(digest: Uint8Array): Promise<Uint8Array | null>;
@@ -20,8 +23,9 @@ export interface ChunkBackend {
   writeManifest(digest: Uint8Array, data: Uint8Array): Promise<void>;
   /**
    * Optional fast path: starts writing a chunk unless it is present (then
-   * returns null, without a promise). The data is consumed synchronously;
-   * the promise resolves when the chunk is durable.
+   * returns null, without a promise). The data is consumed (copied if kept)
+   * before it returns, so the caller may reuse its buffer; the promise
+   * resolves when the chunk is durable.
    */
   tryWriteChunk?(digest: Uint8Array, data: Uint8Array): Promise<void> | null;
   /** Optional: null, or a promise to wait for while too much is queued for writing. */
@@ -93,7 +97,8 @@ export class ChunkedBlobService implements BlobService {
   constructor(readonly backend: ChunkBackend) {}
 
   async has(digest: Uint8Array): Promise<boolean> {
-    return (await this.backend.hasManifest(digest)) || (await this.backend.hasChunk(digest));
+    // most blobs are one chunk: asking for that first spares a miss (a disk lookup) for them
+    return (await this.backend.hasChunk(digest)) || (await this.backend.hasManifest(digest));
   }
 
   /** The chunks of a blob, or null when absent. */
@@ -125,7 +130,11 @@ export class ChunkedBlobService implements BlobService {
 
   /** A chunk's bytes, checked against its digest. */
   async readVerifiedChunk(chunk: Uint8Array, blob: Uint8Array = chunk): Promise<Uint8Array> {
-    const data = await this.backend.readChunk(chunk);
+    return this.verifiedChunk(chunk, await this.backend.readChunk(chunk), blob);
+  }
+
+  /** Checks bytes read for a chunk (null: missing) against its digest. */
+  async verifiedChunk(chunk: Uint8Array, data: Uint8Array | null, blob: Uint8Array = chunk): Promise<Uint8Array> {
     const of = sameDigest(chunk, blob) ? "" : ` of blob ${toHex(blob)}`;
     if (!data) throw new BlobCorruptError(`chunk ${toHex(chunk)}${of} is missing`);
     await initBlake3();
@@ -135,6 +144,10 @@ export class ChunkedBlobService implements BlobService {
   }
 
   private async writeChunk(digest: Uint8Array, data: Uint8Array): Promise<void> {
+    if (this.backend.tryWriteChunk) {
+      await this.startChunk(digest, data);
+      return;
+    }
     if (await this.backend.hasChunk(digest)) {
       this.stats.chunksDeduplicated++;
       this.stats.bytesDeduplicated += data.length;
@@ -145,6 +158,11 @@ export class ChunkedBlobService implements BlobService {
     await this.backend.writeChunk(digest, data);
   }
 
+  /** Whether putSync() is done with its buffer when it returns (the backend copies what it keeps). */
+  get consumesSynchronously(): boolean {
+    return this.backend.tryWriteChunk !== undefined;
+  }
+
   /** Null, or a promise to wait for before putting more (writes queued by the backend). */
   waitForRoom(): Promise<void> | null {
     return this.backend.waitForRoom?.() ?? null;
@@ -152,8 +170,8 @@ export class ChunkedBlobService implements BlobService {
 
   /** Starts a chunk write; null when the chunk is already present (or its write is shared). */
   private startChunk(digest: Uint8Array, data: Uint8Array): Promise<void> | null {
-    if (!this.backend.tryWriteChunk) return this.writeChunk(digest, data);
-    const p = this.backend.tryWriteChunk(digest, data);
+    const p = this.backend.tryWriteChunk ? this.backend.tryWriteChunk(digest, data) : undefined;
+    if (p === undefined) return this.writeChunk(digest, data);
     if (p) {
       this.stats.chunksWritten++;
       this.stats.bytesWritten += data.length;
@@ -169,14 +187,15 @@ export class ChunkedBlobService implements BlobService {
    * once (initBlake3() must have completed) and returns the digest, plus a
    * promise for durability (null when nothing had to be written; many
    * calls share one promise on a local store). A manifest is written only
-   * after its chunks are durable.
+   * after its chunks are durable. `cuts`: the chunk lengths, when the
+   * caller has cut the data already (chunkBuffer()'s cuts).
    */
-  putSync(data: Uint8Array): { digest: Uint8Array; durable: Promise<void> | null } {
+  putSync(data: Uint8Array, cuts?: number[]): { digest: Uint8Array; durable: Promise<void> | null } {
     if (data.length <= MIN_CHUNK) {
       const digest = blake3(data);
       return { digest, durable: this.startChunk(digest, data) };
     }
-    const pieces = chunkBuffer(data);
+    const pieces = chunkBuffer(data, cuts);
     if (pieces.length === 1) {
       const digest = blake3(data);
       return { digest, durable: this.startChunk(digest, data) };
@@ -188,9 +207,8 @@ export class ChunkedBlobService implements BlobService {
       const p = this.startChunk(r.digest, pieces[i]);
       if (p) writes.add(p);
     });
-    const durable = Promise.all(writes).then(async () => {
-      if (!(await this.backend.hasManifest(digest))) await this.backend.writeManifest(digest, encodeManifest(refs));
-    });
+    // writeManifest() is a no-op for a stored manifest
+    const durable = Promise.all(writes).then(() => this.backend.writeManifest(digest, encodeManifest(refs)));
     return { digest, durable };
   }
 

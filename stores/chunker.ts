@@ -8,11 +8,11 @@ export const MAX_CHUNK = 256 * 1024;
 // Before the average size a cut needs 18 zero bits (rarer), after it 14
 // (likelier): this narrows the size distribution around AVG_CHUNK. The gear
 // hash shifts left, so its high bits depend on the last 32 bytes.
-const MASK_S = 0xffffc000 | 0;
-const MASK_L = 0xfffc0000 | 0;
+export const MASK_S = 0xffffc000 | 0;
+export const MASK_L = 0xfffc0000 | 0;
 
 /** 256 fixed pseudo-random words (splitmix32 from a constant seed). */
-const GEAR: Int32Array = (() => {
+export const GEAR: Int32Array = (() => {
   const t = new Int32Array(256);
   let s = 0x9e3779b9;
   for (let i = 0; i < 256; i++) {
@@ -25,7 +25,10 @@ const GEAR: Int32Array = (() => {
   return t;
 })();
 
-/** Length of the first chunk of b[off, off+len) (len bytes available, `final` if no more follow). */
+/**
+ * Length of the first chunk of b[off, off+len) (len bytes available).
+ * (stores/tree-reader.ts has a copy for its worker thread.)
+ */
 export function cutPoint(b: Uint8Array, off: number, len: number): number {
   if (len <= MIN_CHUNK) return len;
   const n = Math.min(len, MAX_CHUNK);
@@ -79,9 +82,16 @@ export class Chunker {
   }
 }
 
-/** All chunks of an in-memory buffer (same cuts as the streaming Chunker). */
-export function chunkBuffer(data: Uint8Array): Uint8Array[] {
+/**
+ * All chunks of an in-memory buffer (same cuts as the streaming Chunker);
+ * `cuts`: the chunk lengths when already known (from the tree reader).
+ */
+export function chunkBuffer(data: Uint8Array, cuts?: number[]): Uint8Array[] {
   if (data.length <= MIN_CHUNK) return [data];
+  if (cuts) {
+    let o = 0;
+    return cuts.map((c) => data.subarray(o, (o += c)));
+  }
   const out: Uint8Array[] = [];
   let off = 0;
   while (off < data.length) {

@@ -21,11 +21,20 @@
 // promise). Several commits may run at once; waitForRoom() bounds the bytes
 // queued. Without fsync (?fsync=false) the main thread writes and renames
 // itself: nothing blocks for long then, and handing data to threads costs more.
+//
+// Content-addressed objects (chunks, manifests, directories) can instead be
+// packed: each is copied at once into the batch's pack buffer (reused from
+// batch to batch: fresh memory costs page faults), and the commit writes that
+// as one pack file (stores/pack.ts) on libuv's thread pool, fdatasyncs it,
+// renames it into packs/, fsyncs packs/ and then adds it to the store's
+// PackSet. One fdatasync per batch instead of one per object.
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, rename, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { Worker } from "node:worker_threads";
+import { PackBuilder, type ObjectKind } from "./pack";
+import { objectKey, type PackSet } from "./pack-set";
 
 interface Item {
   tmp: string;
@@ -36,6 +45,10 @@ interface Item {
 
 interface Batch {
   items: Item[];
+  /** This batch's pack, when it has objects. */
+  pack: PackBuilder | null;
+  /** Keys under which the batch's writes are pending (final paths, object keys). */
+  keys: string[];
   bytes: number;
   done: Promise<void>;
   resolve: () => void;
@@ -50,6 +63,19 @@ const BATCH_DELAY_MS = 3;
 /** waitForRoom() waits while more than this is queued for commits. */
 const MAX_QUEUED_BYTES = 256 * 1024 * 1024;
 const MAX_QUEUED_FILES = 4 * MAX_BATCH_FILES;
+/** Pack buffers: room for a full batch plus its last object; a few are kept for reuse. */
+const PACK_BUFFER = MAX_BATCH_BYTES + 1024 * 1024;
+const KEEP_PACK_BUFFERS = 4;
+
+interface BuiltPack {
+  tmp: string;
+  final: string;
+  body: Uint8Array;
+  tail: Uint8Array;
+  index: Uint8Array;
+  indexOff: number;
+  buffer: Uint8Array;
+}
 
 // The worker: writes each item of a group from one transferred buffer to its
 // temp file, fdatasyncs it, closes it, then renames
@@ -155,14 +181,37 @@ export class DurableWriter {
   private queuedBytes = 0;
   private queuedFiles = 0;
   private roomWaiters: (() => void)[] = [];
+  private packBuffers: Uint8Array[] = [];
   /** Counters for benchmarks and tests. */
-  stats = { files: 0, commits: 0 };
+  stats = { files: 0, objects: 0, packs: 0, commits: 0 };
   /** Random part of temp file names (with the pid and a counter: unique). */
   private readonly tag = randomBytes(4).toString("hex");
 
-  constructor(readonly root: string, private readonly fsync = true) {
+  /**
+   * `packs`: where packObject() writes go (and their packs are registered
+   * once durable); without it, packObject() is not available.
+   */
+  constructor(readonly root: string, private readonly fsync = true, private readonly packs: PackSet | null = null) {
     this.tmpDir = join(root, "tmp");
     mkdirSync(this.tmpDir, { recursive: true });
+  }
+
+  /**
+   * Adds a content-addressed object to the next pack, unless a write of it
+   * is pending (then shares it) or `present()` says it is stored already
+   * (then null). `data` is copied before this returns.
+   */
+  packObjectOrNull(kind: ObjectKind, digest: Uint8Array, data: Uint8Array, present: () => boolean): Promise<void> | null {
+    if (!this.packs) throw new Error("DurableWriter: packObjectOrNull() needs a PackSet");
+    const key = objectKey(kind, digest);
+    const p = this.pending.get(key);
+    if (p) return p;
+    if (present()) return null;
+    const b = (this.batch ??= newBatch());
+    b.pack ??= new PackBuilder(this.packBuffers.pop() ?? new Uint8Array(PACK_BUFFER));
+    b.pack.add(kind, digest, data);
+    this.stats.objects++;
+    return this.added(b, key, data.length);
   }
 
   /**
@@ -174,12 +223,12 @@ export class DurableWriter {
     return this.writeNewOrNull(final, data) ?? Promise.resolve();
   }
 
-  /** writeNew(), but null when the file exists (nothing to wait for). */
-  writeNewOrNull(final: string, data: Uint8Array): Promise<void> | null {
+  /** writeNew(), but null when the file exists (nothing to wait for); `copy`: the caller reuses `data`. */
+  writeNewOrNull(final: string, data: Uint8Array, copy = false): Promise<void> | null {
     const p = this.pending.get(final);
     if (p) return p;
     if (existsSync(final)) return null;
-    return this.enqueue(final, data, 0o444);
+    return this.enqueue(final, copy ? new Uint8Array(data) : data, 0o444); // (Buffer.slice() would be a view)
   }
 
   /** Writes (or atomically replaces) a file. */
@@ -197,13 +246,18 @@ export class DurableWriter {
     const tmp = join(this.tmpDir, `${process.pid}-${++counter}-${this.tag}`);
     const b = (this.batch ??= newBatch());
     b.items.push({ tmp, final, data, mode });
-    b.bytes += data.length;
-    this.queuedBytes += data.length;
-    this.queuedFiles++;
     this.stats.files++;
+    return this.added(b, final, data.length);
+  }
+
+  private added(b: Batch, key: string, bytes: number): Promise<void> {
+    b.bytes += bytes;
+    b.keys.push(key);
+    this.queuedBytes += bytes;
+    this.queuedFiles++;
     // one promise per batch, shared by all its writes
-    this.pending.set(final, b.done);
-    if (b.items.length >= MAX_BATCH_FILES || b.bytes >= MAX_BATCH_BYTES) this.startCommit();
+    this.pending.set(key, b.done);
+    if (b.keys.length >= MAX_BATCH_FILES || b.bytes >= MAX_BATCH_BYTES) this.startCommit();
     else this.timer ??= setTimeout(() => {
       this.timer = null;
       this.startCommit();
@@ -220,9 +274,9 @@ export class DurableWriter {
     const c: Promise<void> = this.commit(b)
       .then(b.resolve, b.reject)
       .finally(() => {
-        for (const { final } of b.items) if (this.pending.get(final) === b.done) this.pending.delete(final);
+        for (const k of b.keys) if (this.pending.get(k) === b.done) this.pending.delete(k);
         this.queuedBytes -= b.bytes;
-        this.queuedFiles -= b.items.length;
+        this.queuedFiles -= b.keys.length;
         if (this.queuedBytes <= MAX_QUEUED_BYTES && this.queuedFiles <= MAX_QUEUED_FILES) for (const w of this.roomWaiters.splice(0)) w();
         this.commits.delete(c);
       });
@@ -232,6 +286,17 @@ export class DurableWriter {
   private async commit(b: Batch): Promise<void> {
     this.stats.commits++;
     const dirs = new Set<string>();
+    let pack: BuiltPack | null = null;
+    if (b.pack) {
+      const name = `${Date.now().toString(36)}-${process.pid}-${this.tag}-${++counter}.pack`;
+      pack = { tmp: join(this.tmpDir, `${process.pid}-${++counter}-${this.tag}`), final: join(this.packs!.dir, name), ...b.pack.finish() };
+      b.pack = null;
+      dirs.add(this.packs!.dir);
+      this.stats.packs++;
+    }
+    // the pack goes to libuv's threads at once, alongside the loose files below
+    const packWritten = pack && this.writePack(pack);
+    packWritten?.catch(() => {}); // awaited below
     for (const { final } of b.items) {
       const dir = dirname(final);
       if (!this.madeDirs.has(dir)) {
@@ -244,11 +309,15 @@ export class DurableWriter {
       // without fsync nothing blocks for long: writing here is cheaper than handing the data to a thread
       for (const it of b.items) writeFileSync(it.tmp, it.data, { flag: "wx", mode: it.mode });
       for (const it of b.items) renameSync(it.tmp, it.final);
+      if (pack) {
+        await packWritten;
+        this.packs!.addCommitted(pack.final, pack.index, pack.indexOff);
+      }
       return;
     }
     // split into groups of similar byte counts, one per worker
     const groups: Item[][] = [];
-    const per = Math.max(b.bytes / WORKERS, 1);
+    const per = Math.max(b.items.reduce((n, it) => n + it.data.length, 0) / WORKERS, 1);
     let cur: Item[] = [];
     let curBytes = 0;
     for (const it of b.items) {
@@ -261,10 +330,29 @@ export class DurableWriter {
       }
     }
     if (cur.length) groups.push(cur);
-    const results = await Promise.allSettled(groups.map((g) => this.pool.run(g)));
+    const results = await Promise.allSettled([...groups.map((g) => this.pool.run(g)), ...(packWritten ? [packWritten] : [])]);
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
     await syncDirs([...dirs]);
+    if (pack) this.packs!.addCommitted(pack.final, pack.index, pack.indexOff);
+  }
+
+  /** Writes a pack to its temp file (fdatasynced unless fsync is off) and renames it into place. */
+  private async writePack(p: BuiltPack): Promise<void> {
+    const fh = await open(p.tmp, "wx", 0o444);
+    try {
+      try {
+        await writeAll(fh, p.body);
+      } finally {
+        // written (or failed): the buffer can take the next batch's objects
+        if (p.buffer.length === PACK_BUFFER && this.packBuffers.length < KEEP_PACK_BUFFERS) this.packBuffers.push(p.buffer);
+      }
+      await writeAll(fh, p.tail);
+      if (this.fsync) await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await rename(p.tmp, p.final);
   }
 
   /** Waits until every write so far is committed. */
@@ -280,6 +368,11 @@ export class DurableWriter {
     await this.flush();
     await this.pool.close();
   }
+}
+
+async function writeAll(fh: FileHandle, b: Uint8Array): Promise<void> {
+  let o = 0;
+  while (o < b.length) o += (await fh.write(b, o, b.length - o)).bytesWritten;
 }
 
 /** fsyncs directories, 8 at a time on libuv's thread pool. */
@@ -306,5 +399,5 @@ function newBatch(): Batch {
     reject = rej;
   });
   done.catch(() => {}); // failures reach callers through their own promises
-  return { items: [], bytes: 0, done, resolve, reject };
+  return { items: [], pack: null, keys: [], bytes: 0, done, resolve, reject };
 }

@@ -4,9 +4,12 @@
 //   <root>/manifests/<2 hex>/<64 hex>   chunk lists of multi-chunk blobs, named by the blob's BLAKE3
 //   <root>/directories/<2 hex>/<64 hex> canonical Directory protobufs, named by their BLAKE3
 //   <root>/pathinfo/<hash part>.json    path infos
+//   <root>/packs/<name>.pack            new chunks, manifests and directories, many per file (pack.ts)
 //   <root>/tmp/                         temp files before their rename (see durable-writer.ts)
 //
-// Content-addressed files are never rewritten: writing one that exists is a
+// New objects go into packs (one per group commit); loose files of older
+// stores (or of `?pack=false`) stay readable. Content-addressed objects are
+// never rewritten: writing one that is stored (loose or in a pack) is a
 // no-op, which makes concurrent imports of the same content safe.
 import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -14,6 +17,8 @@ import type { ChunkBackend } from "./blob-service";
 import type { BytesBackend } from "./directory-service";
 import type { DocumentBackend } from "./pathinfo-service";
 import { DurableWriter } from "./durable-writer";
+import { ObjectKind } from "./pack";
+import { PackSet } from "./pack-set";
 import { toHex } from "../core/castore";
 
 function readOrNull(path: string): Buffer | null {
@@ -41,59 +46,101 @@ export class LocalLayout {
   readonly manifests: string;
   readonly directories: string;
   readonly pathinfo: string;
+  readonly packs: PackSet;
   readonly writer: DurableWriter;
+  /** Loose object directories that had objects when the store was opened. */
+  private readonly hadLoose: Set<string>;
 
-  constructor(readonly root: string, fsync = true) {
+  /** `pack`: new objects go into pack files (else loose files, the old layout). */
+  constructor(readonly root: string, fsync = true, readonly pack = true) {
     this.chunks = join(root, "chunks");
     this.manifests = join(root, "manifests");
     this.directories = join(root, "directories");
     this.pathinfo = join(root, "pathinfo");
     for (const d of [root, this.chunks, this.manifests, this.directories, this.pathinfo]) mkdirSync(d, { recursive: true });
-    this.writer = new DurableWriter(root, fsync);
+    this.hadLoose = new Set([this.chunks, this.manifests, this.directories].filter((d) => readdirSync(d).length > 0));
+    this.packs = new PackSet(join(root, "packs"));
+    this.writer = new DurableWriter(root, fsync, this.packs);
+  }
+
+  // An object is in a pack or in a loose file; packs are looked up first (in
+  // memory), and rescanned only when both miss (another process may have
+  // added a pack since).
+
+  has(kind: ObjectKind, looseDir: string, d: Uint8Array): boolean {
+    return this.packs.hasLoaded(kind, d) || existsSync(shardPath(looseDir, d)) || (this.packs.rescan() && this.packs.hasLoaded(kind, d));
+  }
+
+  read(kind: ObjectKind, looseDir: string, d: Uint8Array): Uint8Array | null {
+    return this.packs.read(kind, d, false) ?? readBytesOrNull(shardPath(looseDir, d)) ?? (this.packs.rescan() ? this.packs.read(kind, d, false) : null);
+  }
+
+  /**
+   * Starts writing an object unless it is stored already (null then). `data`
+   * is consumed (copied) before this returns. Existence is checked without
+   * rescanning packs, and loose files only where the store had some when
+   * opened: a missed duplicate costs only space, each check costs time.
+   */
+  writeOrNull(kind: ObjectKind, looseDir: string, d: Uint8Array, data: Uint8Array): Promise<void> | null {
+    if (!this.pack) return this.packs.hasLoaded(kind, d) ? null : this.writer.writeNewOrNull(shardPath(looseDir, d), data, true);
+    const checkLoose = this.hadLoose.has(looseDir);
+    return this.writer.packObjectOrNull(kind, d, data, () => this.packs.hasLoaded(kind, d) || (checkLoose && existsSync(shardPath(looseDir, d))));
+  }
+
+  write(kind: ObjectKind, looseDir: string, d: Uint8Array, data: Uint8Array): Promise<void> {
+    return this.writeOrNull(kind, looseDir, d, data) ?? Promise.resolve();
+  }
+
+  close(): void {
+    this.packs.close();
   }
 }
 
 export class LocalChunkBackend implements ChunkBackend {
   constructor(readonly layout: LocalLayout) {}
-  chunkPath(d: Uint8Array): string {
-    return shardPath(this.layout.chunks, d);
+  /** The chunk's loose file, when it has one (materialise hard-links those). */
+  loosePath(d: Uint8Array): string | null {
+    const p = shardPath(this.layout.chunks, d);
+    return existsSync(p) ? p : null;
   }
   async hasChunk(d: Uint8Array) {
-    return existsSync(this.chunkPath(d));
+    return this.layout.has(ObjectKind.Chunk, this.layout.chunks, d);
   }
   async readChunk(d: Uint8Array) {
-    return readBytesOrNull(this.chunkPath(d));
+    return this.layout.read(ObjectKind.Chunk, this.layout.chunks, d);
   }
   writeChunk(d: Uint8Array, data: Uint8Array) {
-    return this.layout.writer.writeNew(this.chunkPath(d), data);
+    return this.layout.write(ObjectKind.Chunk, this.layout.chunks, d, data);
   }
   tryWriteChunk(d: Uint8Array, data: Uint8Array) {
-    return this.layout.writer.writeNewOrNull(this.chunkPath(d), data);
+    return this.layout.writeOrNull(ObjectKind.Chunk, this.layout.chunks, d, data);
   }
   waitForRoom() {
     return this.layout.writer.waitForRoom();
   }
   async hasManifest(d: Uint8Array) {
-    return existsSync(shardPath(this.layout.manifests, d));
+    return this.layout.has(ObjectKind.Manifest, this.layout.manifests, d);
   }
   async readManifest(d: Uint8Array) {
-    return readBytesOrNull(shardPath(this.layout.manifests, d));
+    // most blobs are one chunk: a packed chunk under this digest means "no manifest", without looking on disk
+    const packs = this.layout.packs;
+    return packs.read(ObjectKind.Manifest, d, false) ?? (packs.hasLoaded(ObjectKind.Chunk, d) ? null : this.layout.read(ObjectKind.Manifest, this.layout.manifests, d));
   }
   writeManifest(d: Uint8Array, data: Uint8Array) {
-    return this.layout.writer.writeNew(shardPath(this.layout.manifests, d), data);
+    return this.layout.write(ObjectKind.Manifest, this.layout.manifests, d, data);
   }
 }
 
 export class LocalBytesBackend implements BytesBackend {
   constructor(readonly layout: LocalLayout) {}
   async has(d: Uint8Array) {
-    return existsSync(shardPath(this.layout.directories, d));
+    return this.layout.has(ObjectKind.Directory, this.layout.directories, d);
   }
   async read(d: Uint8Array) {
-    return readBytesOrNull(shardPath(this.layout.directories, d));
+    return this.layout.read(ObjectKind.Directory, this.layout.directories, d);
   }
   write(d: Uint8Array, data: Uint8Array) {
-    return this.layout.writer.writeNew(shardPath(this.layout.directories, d), data);
+    return this.layout.write(ObjectKind.Directory, this.layout.directories, d, data);
   }
 }
 

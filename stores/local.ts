@@ -19,20 +19,25 @@ export class LocalStore extends CastoreNixStore {
       new ChunkedBlobService(chunks),
       new ProtoDirectoryService(new LocalBytesBackend(layout)),
       new JsonPathInfoService(new LocalDocumentBackend(layout)),
-      () => layout.writer.close(),
+      async () => {
+        await layout.writer.close();
+        layout.close();
+      },
     );
     this.chunkBackend = chunks;
   }
   readonly chunkBackend: LocalChunkBackend;
 }
 
-export function openLocalStore(root: string, storeDir = "/nix/store", raw = `local://${root}`, fsync = true): LocalStore {
+/** `pack`: new objects go into pack files; false writes loose files (the old layout, e.g. for hard links in materialise). */
+export function openLocalStore(root: string, storeDir = "/nix/store", raw = `local://${root}`, fsync = true, pack = true): LocalStore {
   if (!isAbsolute(root)) throw new StoreUrlError(`local store path '${root}' must be absolute`);
-  return new LocalStore(raw, storeDir, new LocalLayout(root, fsync));
+  return new LocalStore(raw, storeDir, new LocalLayout(root, fsync, pack));
 }
 
 registerStoreScheme("local", async (url, raw, opts) => {
   if (url.host) throw new StoreUrlError(`local store URL '${raw}' must have an absolute path (local:///path)`);
   const fsync = url.searchParams.get("fsync") !== "false";
-  return openLocalStore(decodeURIComponent(url.pathname), opts.storeDir, raw, fsync);
+  const pack = url.searchParams.get("pack") !== "false";
+  return openLocalStore(decodeURIComponent(url.pathname), opts.storeDir, raw, fsync, pack);
 });

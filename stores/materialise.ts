@@ -3,10 +3,11 @@
 //
 // The tree is built under a temp name next to the target and renamed into
 // place at the end, so the target either does not exist or is complete.
-// Non-executable files whose blob is a single chunk of a local store are
-// hard-linked from the chunk file (chunk files are read-only, mode 0444,
-// like files in a Nix store); everything else is written out.
-import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, writeSync } from "node:fs";
+// Non-executable files whose blob is a single chunk with a loose chunk file
+// in a local store are hard-linked from that file (chunk files are
+// read-only, mode 0444, like files in a Nix store); everything else,
+// including chunks in pack files, is written out.
+import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { CastoreNode } from "./types";
@@ -70,20 +71,28 @@ async function writeFile(store: CastoreNixStore, node: Extract<CastoreNode, { ty
   if (store instanceof LocalStore && !node.executable) {
     const chunks = await store.blobs.chunks(node.digest);
     if (chunks && chunks.length === 1) {
-      // verify before handing the file out
-      const data = await store.blobs.readVerifiedChunk(node.digest);
+      // verify before handing the file out (the loose file itself, when there is one to link)
+      const loose = store.chunkBackend.loosePath(node.digest);
+      const data = loose ? await store.blobs.verifiedChunk(node.digest, readFileSync(loose)) : await store.blobs.readVerifiedChunk(node.digest);
       if (BigInt(data.length) !== node.size) throw new Error(`blob ${toHex(node.digest)} has ${data.length} bytes, the file node says ${node.size}`);
-      try {
-        linkSync(store.chunkBackend.chunkPath(node.digest), path);
-        st.hardlinked++;
-        return;
-      } catch {
-        // other file system, or link limit: write a copy below
+      if (loose) {
+        try {
+          linkSync(loose, path);
+          st.hardlinked++;
+          return;
+        } catch {
+          // other file system, or link limit: write a copy below
+        }
       }
+      return writeOut(path, [data], node, st);
     }
   }
   const contents = await store.blobs.open(node.digest);
   if (!contents) throw new Error(`blob ${toHex(node.digest)} of file '${showName(node.name)}' is missing from the blob service`);
+  return writeOut(path, contents, node, st);
+}
+
+async function writeOut(path: string, contents: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, node: Extract<CastoreNode, { type: "file" }>, st: MaterialiseStats): Promise<void> {
   const fd = openSync(path, "wx", 0o644);
   let size = 0;
   try {

@@ -14,7 +14,7 @@ export class MemoryChunkBackend implements ChunkBackend {
     return this.chunks.get(toHex(d)) ?? null;
   }
   async writeChunk(d: Uint8Array, data: Uint8Array) {
-    this.chunks.set(toHex(d), data.slice());
+    this.chunks.set(toHex(d), new Uint8Array(data));
   }
   async hasManifest(d: Uint8Array) {
     return this.manifests.has(toHex(d));
@@ -23,7 +23,7 @@ export class MemoryChunkBackend implements ChunkBackend {
     return this.manifests.get(toHex(d)) ?? null;
   }
   async writeManifest(d: Uint8Array, data: Uint8Array) {
-    this.manifests.set(toHex(d), data.slice());
+    this.manifests.set(toHex(d), new Uint8Array(data));
   }
 }
 
@@ -36,7 +36,7 @@ export class MemoryBytesBackend implements BytesBackend {
     return this.items.get(toHex(d)) ?? null;
   }
   async write(d: Uint8Array, data: Uint8Array) {
-    this.items.set(toHex(d), data.slice());
+    this.items.set(toHex(d), new Uint8Array(data));
   }
 }
 

@@ -1,7 +1,7 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, chmodSync, writeFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, chmodSync, writeFileSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { dumpPath } from "../core/nar";
 import { Hash } from "../core/hash";
@@ -86,9 +86,9 @@ for (const kind of ["memory", "local"] as const) {
   });
 }
 
-test("local: a blob corrupted on disk is detected on read, with a clear error", async () => {
+test("local (loose files, ?pack=false): a blob corrupted on disk is detected on read, with a clear error", async () => {
   const root = tempDir("corrupt");
-  const store = openLocalStore(root);
+  const store = openLocalStore(root, "/nix/store", `local://${root}?pack=false`, true, false);
   const info = await ingestPath(store, tree, store.storeDir);
   await store.registerPath(info);
   // find hello.txt's chunk and flip its contents
@@ -103,29 +103,62 @@ test("local: a blob corrupted on disk is detected on read, with a clear error", 
   await store.close();
 });
 
-test("local: layout on disk, and no temp files left behind", async () => {
-  const root = tempDir("layout");
-  const store = openLocalStore(root);
-  const info = await ingestPath(store, tree, store.storeDir);
-  await store.registerPath(info);
-  await store.close();
-  assert.deepEqual(readdirSync(root).sort(), ["chunks", "directories", "manifests", "pathinfo", "tmp"]);
-  assert.deepEqual(readdirSync(join(root, "tmp")), []);
-  const hp = info.storePath.slice("/nix/store/".length, "/nix/store/".length + 32);
-  const json = JSON.parse(readFileSync(join(root, "pathinfo", `${hp}.json`), "utf8"));
-  assert.equal(json.narHash, narHash);
-  assert.ok(readdirSync(join(root, "manifests")).length > 0, "the 5 MB file has a manifest");
+for (const pack of [true, false])
+  test(`local: layout on disk (${pack ? "packs" : "loose files"}), and no temp files left behind`, async () => {
+    const root = tempDir("layout");
+    const store = openLocalStore(root, "/nix/store", `local://${root}`, true, pack);
+    const info = await ingestPath(store, tree, store.storeDir);
+    await store.registerPath(info);
+    await store.close();
+    assert.deepEqual(readdirSync(root).sort(), ["chunks", "directories", "manifests", "packs", "pathinfo", "tmp"]);
+    assert.deepEqual(readdirSync(join(root, "tmp")), []);
+    const hp = info.storePath.slice("/nix/store/".length, "/nix/store/".length + 32);
+    const json = JSON.parse(readFileSync(join(root, "pathinfo", `${hp}.json`), "utf8"));
+    assert.equal(json.narHash, narHash);
+    const loose = ["chunks", "manifests", "directories"].map((d) => readdirSync(join(root, d)).length);
+    const packs = readdirSync(join(root, "packs"));
+    if (pack) {
+      assert.deepEqual(loose, [0, 0, 0], "no loose objects");
+      assert.ok(packs.length > 0 && packs.every((n) => /^[0-9a-z]+-\d+-[0-9a-f]{8}-\d+\.pack$/.test(n)), packs.join(" "));
+    } else {
+      assert.ok(loose.every((n) => n > 0), "loose chunks, a manifest (the 5 MB file) and directories");
+      assert.deepEqual(packs, []);
+    }
+  });
+
+test("ingestTree: streamed files (above readWholeUpTo) and both walks (reader thread or not) give the same NAR hash, size and castore nodes", async () => {
+  const memory = openMemoryStore();
+  const want = await ingestTree(memory, tree);
+  await memory.close();
+  assert.equal(want.narHash.toString(), narHash);
+  assert.equal(want.narSize, nar.length);
+  for (const readWholeUpTo of [undefined, 1000])
+    for (const readerThread of [true, false])
+      for (const store of [openMemoryStore(), openLocalStore(tempDir("streamed"))]) {
+        const got = await ingestTree(store, tree, { readWholeUpTo, readerThread });
+        assert.equal(got.narHash.toString(), narHash);
+        assert.equal(got.narSize, nar.length);
+        assert.deepEqual(got.node, want.node);
+        assert.deepEqual(await collectStream(renderNar(store, got.node)), nar);
+        await store.close();
+      }
 });
 
-test("ingestTree: streamed files (above readWholeUpTo) give the same NAR hash, size and castore nodes", async () => {
-  for (const store of [openMemoryStore(), openLocalStore(tempDir("streamed"))]) {
-    const whole = await ingestTree(store, tree);
-    const streamed = await ingestTree(store, tree, { readWholeUpTo: 1000 });
-    assert.equal(streamed.narHash.toString(), narHash);
-    assert.equal(streamed.narSize, nar.length);
-    assert.equal(whole.narHash.toString(), narHash);
-    assert.deepEqual(streamed.node, whole.node);
-    assert.deepEqual(await collectStream(renderNar(store, streamed.node)), nar);
+test("ingestTree: a single file or symlink as the root; unsupported files are refused", async () => {
+  const dir = tempDir("roots");
+  writeFileSync(join(dir, "f"), "contents\n");
+  symlinkSync("f", join(dir, "l"));
+  for (const name of ["f", "l"]) {
+    const want = await ingestTree(openMemoryStore(), join(dir, name));
+    const store = openLocalStore(tempDir("roots-store"));
+    const got = await ingestTree(store, join(dir, name));
+    assert.deepEqual(got.node, want.node);
+    assert.equal(got.narHash.toString(), want.narHash.toString());
+    assert.deepEqual(await collectStream(renderNar(store, got.node)), await collectStream(dumpPath(join(dir, name))));
     await store.close();
   }
+  const store = openLocalStore(tempDir("roots-store"));
+  await assert.rejects(ingestTree(store, "/dev/null"), /file '\/dev\/null' has an unsupported type/);
+  await assert.rejects(ingestTree(store, join(dir, "nope")), /ENOENT/);
+  await store.close();
 });

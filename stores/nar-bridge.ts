@@ -19,6 +19,7 @@ import { initBlake3 } from "../core/blake3";
 import { Hash, createHasher } from "../core/hash";
 import { directoryEntries, directoryFromEntries, directorySize, showName, toHex } from "../core/castore";
 import { makeFixedOutputPath } from "../core/store-path";
+import { Ev, TreeReader } from "./tree-reader";
 
 export interface CastoreServices {
   blobs: BlobService;
@@ -274,10 +275,14 @@ const READ_WHOLE_UP_TO = 64 * 1024 * 1024;
 const YIELD_EVERY_FILES = 512;
 const YIELD_EVERY_BYTES = 32 * 1024 * 1024;
 
-function readWhole(path: string, size: number): Uint8Array {
+/**
+ * Reads a whole file, into `scratch` when given (a buffer reused for every
+ * file: fresh memory costs a page fault per 4 KiB, more than the copy).
+ */
+function readWhole(path: string, size: number, scratch?: Scratch): Uint8Array {
   const fd = openSync(path, "r");
   try {
-    const buf = Buffer.allocUnsafe(size);
+    const buf = scratch ? scratch.get(size) : Buffer.allocUnsafe(size);
     let o = 0;
     while (o < size) {
       const n = readSync(fd, buf, o, size - o, null);
@@ -288,6 +293,14 @@ function readWhole(path: string, size: number): Uint8Array {
     return buf;
   } finally {
     closeSync(fd);
+  }
+}
+
+class Scratch {
+  private buf = Buffer.allocUnsafe(1024 * 1024);
+  get(size: number): Buffer {
+    if (size > this.buf.length) this.buf = Buffer.allocUnsafe(Math.max(size, 2 * this.buf.length));
+    return this.buf.subarray(0, size);
   }
 }
 
@@ -317,12 +330,19 @@ async function* readFileChunks(path: string, size: number, onChunk: (c: Uint8Arr
  * (framing tokens plus contents) without building the NAR. Same result as
  * ingestNar(dumpPath(fsPath)).
  */
-export async function ingestTree(services: CastoreServices, fsPath: string, opts: { readWholeUpTo?: number } = {}): Promise<IngestResult> {
+export async function ingestTree(
+  services: CastoreServices,
+  fsPath: string,
+  opts: { readWholeUpTo?: number; /** false: walk and read on this thread even for a local store */ readerThread?: boolean } = {},
+): Promise<IngestResult> {
   const readWholeUpTo = opts.readWholeUpTo ?? READ_WHOLE_UP_TO;
   await initBlake3();
+  const fast = services.blobs instanceof ChunkedBlobService ? services.blobs : null;
+  if (fast?.consumesSynchronously && (opts.readerThread ?? !isSmallTree(fsPath))) return ingestTreeThreaded(services, fast, fsPath, readWholeUpTo);
   const nar = new NarHasher();
   nar.add(T["nix-archive-1"]);
-  const fast = services.blobs instanceof ChunkedBlobService ? services.blobs : null;
+  // the NAR hasher and putSync() are done with a file's bytes when they return: one buffer serves every file
+  const scratch = fast?.consumesSynchronously ? new Scratch() : undefined;
   const durable = new Set<Promise<unknown>>();
   let failure: unknown = null;
   const track = (p: Promise<unknown>) => {
@@ -341,7 +361,7 @@ export async function ingestTree(services: CastoreServices, fsPath: string, opts
     nar.u64(size);
     let digest: Uint8Array | Promise<Uint8Array>;
     if (size <= readWholeUpTo) {
-      const data = size === 0 ? new Uint8Array(0) : readWhole(path, size);
+      const data = size === 0 ? new Uint8Array(0) : readWhole(path, size, scratch);
       nar.add(data);
       if (fast) {
         const r = fast.putSync(data);
@@ -420,8 +440,14 @@ export async function ingestTree(services: CastoreServices, fsPath: string, opts
  * castore, and the store path is the recursive-sha256 fixed-output path of
  * its NAR hash. Returns the PathInfo (not yet registered anywhere).
  */
-export async function ingestPath(services: CastoreServices, fsPath: string, storeDir: string, name = basename(fsPath)): Promise<PathInfo> {
-  const r = await ingestTree(services, fsPath);
+export async function ingestPath(
+  services: CastoreServices,
+  fsPath: string,
+  storeDir: string,
+  name = basename(fsPath),
+  opts: Parameters<typeof ingestTree>[2] = {},
+): Promise<PathInfo> {
+  const r = await ingestTree(services, fsPath, opts);
   const sp = makeFixedOutputPath(name, r.narHash, true, [], storeDir);
   return {
     storePath: sp.toAbsolute(storeDir),
@@ -432,4 +458,175 @@ export async function ingestPath(services: CastoreServices, fsPath: string, stor
     signatures: [],
     ca: `fixed:r:${r.narHash.toString()}`,
   };
+}
+
+/**
+ * Whether a tree has at most `maxEntries` entries and `maxBytes` bytes of
+ * files (stops looking beyond): starting the reader thread costs ~50-100 ms,
+ * more than ingesting such a tree on this thread.
+ */
+function isSmallTree(path: string, maxEntries = 256, maxBytes = 8 * 1024 * 1024): boolean {
+  const todo = [path];
+  let entries = 0;
+  let bytes = 0;
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      return true; // the walk reports it
+    }
+    if (++entries > maxEntries || (bytes += st.isFile() ? st.size : 0) > maxBytes) return false;
+    if (st.isDirectory()) for (const n of readdirSync(p)) todo.push(join(p, n));
+  }
+  return true;
+}
+
+/** A stream fed piece by piece (a large file's contents arriving from the tree reader). */
+class PieceQueue {
+  private items: Uint8Array[] = [];
+  private ended = false;
+  private failure: unknown = null;
+  private wakeReader: (() => void) | null = null;
+  private wakeWriter: (() => void) | null = null;
+
+  push(c: Uint8Array): void {
+    this.items.push(c);
+    this.wakeUp();
+  }
+  end(): void {
+    this.ended = true;
+    this.wakeUp();
+  }
+  fail(e: unknown): void {
+    this.failure = e;
+    this.wakeUp();
+  }
+  private wakeUp(): void {
+    const w = this.wakeReader;
+    this.wakeReader = null;
+    w?.();
+  }
+  /** Null, or a promise that resolves once few pieces are queued. */
+  roomFor(): Promise<void> | null {
+    return this.items.length <= 2 ? null : new Promise<void>((r) => (this.wakeWriter = r));
+  }
+  async *iterate(): AsyncIterable<Uint8Array> {
+    for (;;) {
+      const c = this.items.shift();
+      if (this.items.length <= 2) {
+        const w = this.wakeWriter;
+        this.wakeWriter = null;
+        w?.();
+      }
+      if (c) yield c;
+      else if (this.failure) throw this.failure;
+      else if (this.ended) return;
+      else await new Promise<void>((r) => (this.wakeReader = r));
+    }
+  }
+}
+
+/**
+ * ingestTree() for blob services that are done with a buffer when putSync()
+ * returns (a local store): the walk, the reads and the NAR hash run on a
+ * worker thread (stores/tree-reader.ts); this thread chunks, hashes and
+ * stores the contents straight from the reader's shared slabs.
+ */
+async function ingestTreeThreaded(services: CastoreServices, fast: ChunkedBlobService, fsPath: string, readWholeUpTo: number): Promise<IngestResult> {
+  const durable = new Set<Promise<unknown>>();
+  let failure: unknown = null;
+  const track = (p: Promise<unknown>) => {
+    if (durable.has(p)) return;
+    durable.add(p);
+    p.then(
+      () => durable.delete(p),
+      (e) => (failure ??= e),
+    );
+  };
+  const reader = new TreeReader(fsPath, readWholeUpTo);
+  let root: Pending | undefined;
+  const stack: Map<string, Pending>[] = [];
+  let name = "";
+  const place = (node: Pending) => {
+    if (stack.length === 0) root = node;
+    else stack[stack.length - 1].set(name, node);
+  };
+  let big: PieceQueue | null = null;
+  let done: { narHash: Uint8Array; narSize: number } | undefined;
+  try {
+    for await (const m of reader.messages()) {
+      const slab = m.slab >= 0 ? reader.slab(m.slab) : new Uint8Array(0);
+      const ev = m.events;
+      for (let i = 0; i < ev.length; ) {
+        switch (ev[i++]) {
+          case Ev.Dir: {
+            const entries = new Map<string, Pending>();
+            place({ type: "directory", entries });
+            stack.push(entries);
+            break;
+          }
+          case Ev.Name:
+            name = ev[i++] as string;
+            break;
+          case Ev.DirEnd:
+            stack.pop();
+            break;
+          case Ev.File: {
+            const executable = ev[i++] === 1;
+            const size = ev[i++] as number;
+            const off = ev[i++] as number;
+            const n = ev[i++] as number;
+            const cuts = n === 0 ? undefined : (ev.slice(i, (i += n)) as number[]);
+            const r = fast.putSync(slab.subarray(off, off + size), cuts);
+            if (r.durable) track(r.durable);
+            place({ type: "file", executable, size, digest: r.digest });
+            break;
+          }
+          case Ev.BigFile: {
+            const executable = ev[i++] === 1;
+            const size = ev[i++] as number;
+            big = new PieceQueue();
+            const p = fast.put(big.iterate());
+            track(p);
+            place({ type: "file", executable, size, digest: p });
+            break;
+          }
+          case Ev.Piece: {
+            const len = ev[i++] as number;
+            const off = ev[i++] as number;
+            big!.push(slab.slice(off, off + len)); // a copy: the chunker keeps views of what it is given
+            break;
+          }
+          case Ev.FileEnd:
+            big!.end();
+            big = null;
+            break;
+          case Ev.Symlink:
+            place({ type: "symlink", target: ev[i++] as string });
+            break;
+          default:
+            throw new Error(`internal error: tree reader event ${ev[i - 1]}`);
+        }
+      }
+      if (m.release) reader.release(m.slab);
+      if (m.done) done = m.done;
+      // let group commits start and finish, and bound what is queued
+      await new Promise<void>((r) => setImmediate(r));
+      await big?.roomFor();
+      await fast.waitForRoom();
+      if (failure) throw failure;
+    }
+  } catch (e) {
+    big?.fail(e);
+    throw e;
+  } finally {
+    await reader.close();
+    // a failed blob write explains a broken walk better than the walk's error
+    await Promise.allSettled(durable);
+    if (failure) throw failure;
+  }
+  const node = await finalise(services.directories, new Uint8Array(0), root!);
+  return { node, narHash: new Hash("sha256", done!.narHash), narSize: done!.narSize };
 }

@@ -1,14 +1,19 @@
 // `tvix store verify`: rechecks a castore store. For every path info, the NAR
 // is rendered from castore and its sha256 and size compared with the
 // recorded ones (rendering re-hashes every chunk, blob and directory it
-// reads). On a local store every chunk file is re-hashed too, so that a
-// corrupt chunk no path references yet cannot be deduplicated into a future
-// import, and temp files left by killed processes are removed.
+// reads). On a local store every stored object is re-checked too, loose or
+// in a pack (chunks and directories against their digests, manifests against
+// the blob their chunks make up), so that a corrupt object no path references
+// yet cannot be deduplicated into a future import; pack indexes that fail
+// their checks are reported, and temp files (and temp packs) left by killed
+// processes are removed.
 import { readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createHasher, Hash } from "../core/hash";
-import { blake3, initBlake3 } from "../core/blake3";
-import { fromHex } from "../core/castore";
+import { blake3, createBlake3, initBlake3 } from "../core/blake3";
+import { fromHex, toHex } from "../core/castore";
+import { decodeManifest } from "./blob-service";
+import { KIND_NAMES, ObjectKind } from "./pack";
 import type { CastoreNixStore } from "./castore-store";
 import { renderNar } from "./nar-bridge";
 import type { PathInfo } from "./types";
@@ -17,14 +22,16 @@ import { LocalStore } from "./local";
 
 export interface VerifyReport {
   paths: number;
+  /** Chunks checked, loose and packed. */
   chunks: number;
+  packs: number;
   strayTempFiles: number;
   problems: string[];
 }
 
 export async function verifyStore(store: CastoreNixStore, onProblem: (msg: string) => void = () => {}): Promise<VerifyReport> {
   await initBlake3();
-  const report: VerifyReport = { paths: 0, chunks: 0, strayTempFiles: 0, problems: [] };
+  const report: VerifyReport = { paths: 0, chunks: 0, packs: 0, strayTempFiles: 0, problems: [] };
   const problem = (m: string) => {
     report.problems.push(m);
     onProblem(m);
@@ -32,6 +39,9 @@ export async function verifyStore(store: CastoreNixStore, onProblem: (msg: strin
   if (store instanceof LocalStore) {
     report.strayTempFiles = removeStrayTempFiles(store.layout.writer.tmpDir);
     report.chunks = verifyChunkFiles(store.layout.chunks, problem);
+    const packed = await verifyPacks(store, problem);
+    report.chunks += packed.chunks;
+    report.packs = packed.packs;
   }
   // one path info at a time, so that a corrupt one is reported and the rest still checked
   const infos: (() => Promise<PathInfo | null>)[] = [];
@@ -84,6 +94,55 @@ function verifyChunkFiles(chunksDir: string, problem: (m: string) => void): numb
     }
   }
   return n;
+}
+
+/** Re-checks every object of every pack (and reports packs whose index is unusable). */
+async function verifyPacks(store: LocalStore, problem: (m: string) => void): Promise<{ chunks: number; packs: number }> {
+  const packs = store.layout.packs;
+  packs.rescan();
+  let chunks = 0;
+  let n = 0;
+  for (const [name, why] of packs.bad) problem(`${why} (its objects are not used; remove '${join(packs.dir, name)}' and re-import the paths using them)`);
+  for (const pack of packs.entries()) {
+    n++;
+    try {
+      for (const e of pack.entries) {
+        const what = `${KIND_NAMES[e.kind]} ${toHex(e.digest)} in pack '${pack.path}' (offset ${e.offset})`;
+        const data = pack.read(e);
+        if (data.length !== e.length) {
+          problem(`${what} is corrupt: the pack ends ${e.length - data.length} byte(s) short of it`);
+          continue;
+        }
+        if (e.kind === ObjectKind.Manifest) {
+          const why = await checkManifest(store, e.digest, data);
+          if (why) problem(`${what} is corrupt: ${why}`);
+          continue;
+        }
+        if (e.kind === ObjectKind.Chunk) chunks++;
+        const got = blake3(data);
+        if (Buffer.compare(got, e.digest) !== 0) problem(`${what} is corrupt: its contents hash to ${toHex(got)}`);
+      }
+    } catch (err) {
+      problem((err as Error).message);
+    }
+  }
+  return { chunks, packs: n };
+}
+
+/** Why a manifest is wrong (its chunks do not make up the blob it names), or null. */
+async function checkManifest(store: LocalStore, blob: Uint8Array, data: Uint8Array): Promise<string | null> {
+  try {
+    const h = await createBlake3();
+    for (const c of decodeManifest(data, toHex(blob))) {
+      const bytes = await store.blobs.readVerifiedChunk(c.digest, blob);
+      if (bytes.length !== c.size) return `chunk ${toHex(c.digest)} has ${bytes.length} bytes, the manifest says ${c.size}`;
+      h.update(bytes);
+    }
+    const got = h.digest();
+    return Buffer.compare(got, blob) === 0 ? null : `its chunks hash to ${toHex(got)}`;
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 function readFileBytes(p: string): Uint8Array {

@@ -54,20 +54,35 @@ test("import prints the path; nar, ls, cat, path-info work on it", async () => {
   assert.match(missing.stderr, /^error: path '.*-nope' is not valid in store/);
 });
 
-test("verify accepts a good store and reports a corrupt chunk with exit 1", () => {
+test("verify accepts a good store and reports a corrupt packed chunk with exit 1", () => {
   const ok = runTvix(["store", "verify"], { env });
   assert.equal(ok.status, 0, ok.stderr);
-  assert.match(ok.stderr, /verified 1 path\(s\) and \d+ chunk\(s\): all good/);
-  // corrupt one chunk in a copy of the store
+  assert.match(ok.stderr, /verified 1 path\(s\) and \d+ chunk\(s\) \([1-9]\d* pack\(s\)\): all good/);
+  // corrupt the first object of a pack (a chunk: the first objects are the tree's small files) in a copy of the store
   const copy = join(tempDir("cli-corrupt"), "store");
   spawnSync("cp", ["-a", storeRoot, copy]);
-  const shards = readdirSync(join(copy, "chunks"));
-  const f = join(copy, "chunks", shards[0], readdirSync(join(copy, "chunks", shards[0]))[0]);
+  const f = join(copy, "packs", readdirSync(join(copy, "packs")).sort()[0]);
+  chmodSync(f, 0o644);
+  const data = readFileSync(f);
+  data[8] ^= 1; // just after the 8-byte header
+  writeFileSync(f, data);
+  const bad = runTvix(["store", "verify", "--store", `local://${copy}`]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /^corrupt: chunk [0-9a-f]{64} in pack '.*\.pack' \(offset 8\) is corrupt: its contents hash to [0-9a-f]{64}$/m);
+  assert.match(bad.stderr, /^error: store 'local:\/\/.*' is corrupt: \d+ problem\(s\)/m);
+});
+
+test("verify reports a corrupt loose chunk (old layout) with exit 1", () => {
+  const root = join(tempDir("cli-loose"), "store");
+  const url = `local://${root}?pack=false`;
+  assert.equal(runTvix(["store", "import", tree, "--store", url]).status, 0);
+  const shards = readdirSync(join(root, "chunks"));
+  const f = join(root, "chunks", shards[0], readdirSync(join(root, "chunks", shards[0]))[0]);
   chmodSync(f, 0o644);
   const data = readFileSync(f);
   data[0] ^= 1;
   writeFileSync(f, data);
-  const bad = runTvix(["store", "verify", "--store", `local://${copy}`]);
+  const bad = runTvix(["store", "verify", "--store", url]);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /^corrupt: chunk [0-9a-f]{64} is corrupt/m);
   assert.match(bad.stderr, /^error: store 'local:\/\/.*' is corrupt: \d+ problem\(s\)/m);
@@ -82,16 +97,31 @@ test("store daemon is not implemented yet; non-castore stores are refused for im
   assert.match(bad.stderr, /^error: unsupported store URL scheme 'frob:\/\/'/);
 });
 
-test("materialise writes a real tree equal to the source, hard-linking plain files", async () => {
+test("materialise writes a real tree equal to the source (packed chunks are written out)", async () => {
   const target = tempDir("materialise");
   const store = openLocalStore(storeRoot);
   const stats = { files: 0, hardlinked: 0, bytesWritten: 0 };
   const out = await materialise(store, storePath, target, stats);
   await store.close();
   assert.deepEqual(await collectStream(dumpPath(out)), await collectStream(dumpPath(tree)));
-  assert.ok(stats.hardlinked > 5, `${stats.hardlinked} hard links`);
+  assert.equal(stats.hardlinked, 0);
+  assert.ok(stats.bytesWritten > 2_000_000);
   assert.equal(readlinkSync(join(out, "link-rel")), "hello.txt");
   assert.ok(lstatSync(join(out, "run.sh")).mode & 0o100);
+  assert.equal(statSync(join(out, "hello.txt")).mode & 0o222, 0, "read-only");
+});
+
+test("materialise hard-links plain files from loose chunk files (old layout)", async () => {
+  const root = join(tempDir("materialise-loose-store"), "store");
+  assert.equal(runTvix(["store", "import", tree, "--store", `local://${root}?pack=false`]).status, 0);
+  const target = tempDir("materialise-loose");
+  const store = openLocalStore(root);
+  const stats = { files: 0, hardlinked: 0, bytesWritten: 0 };
+  const out = await materialise(store, storePath, target, stats);
+  await store.close();
+  assert.deepEqual(await collectStream(dumpPath(out)), await collectStream(dumpPath(tree)));
+  assert.ok(stats.hardlinked > 5, `${stats.hardlinked} hard links`);
+  assert.ok(statSync(join(out, "hello.txt")).nlink >= 2);
   assert.equal(statSync(join(out, "hello.txt")).mode & 0o222, 0, "read-only");
 });
 

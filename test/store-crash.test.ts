@@ -4,7 +4,7 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, writeFileSync, readdirSync } from "node:fs";
+import { mkdirSync, writeFileSync, readdirSync, watch } from "node:fs";
 import { join } from "node:path";
 import { repoRoot } from "./helpers";
 import { tempDir, noise, collectStream } from "./store-fixtures";
@@ -38,8 +38,9 @@ function makeTree(parent: string, seed: number): string {
   return root;
 }
 
-function start(store: string, tree: string): { proc: ChildProcess; ready: Promise<void>; exit: Promise<number | null>; out: () => string } {
-  const proc = spawn(process.execPath, [child, store, tree], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+/** `walk`: where the child walks and reads the tree (the reader thread, or its main thread). */
+function start(store: string, tree: string, walk: "thread" | "here" = "thread"): { proc: ChildProcess; ready: Promise<void>; exit: Promise<number | null>; out: () => string } {
+  const proc = spawn(process.execPath, [child, store, tree, walk], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   let onReady!: () => void;
@@ -60,12 +61,16 @@ function start(store: string, tree: string): { proc: ChildProcess; ready: Promis
 }
 
 async function assertVerifies(root: string): Promise<number> {
+  return (await verified(root)).paths;
+}
+
+async function verified(root: string) {
   const store = openLocalStore(root);
   const r = await verifyStore(store);
   await store.close();
   assert.deepEqual(r.problems, []);
   assert.deepEqual(readdirSync(join(root, "tmp")), [], "stray temp files were removed");
-  return r.paths;
+  return r;
 }
 
 test("SIGKILL at random points never corrupts the local store; a rerun completes", { timeout: 60_000 }, async () => {
@@ -75,7 +80,7 @@ test("SIGKILL at random points never corrupts the local store; a rerun completes
   let killed = 0;
   for (let i = 0; i < 20; i++) {
     const tree = trees[i % trees.length];
-    const c = start(store, tree);
+    const c = start(store, tree, i % 2 ? "here" : "thread");
     await c.ready;
     await new Promise((r) => setTimeout(r, Math.random() * 300));
     if (c.proc.exitCode === null) {
@@ -101,10 +106,42 @@ test("concurrent imports of the same tree into one store both succeed", { timeou
   const dir = tempDir("concurrent");
   const store = join(dir, "store");
   const tree = makeTree(dir, 7);
-  const runs = [start(store, tree), start(store, tree), start(store, tree)];
+  const runs = [start(store, tree), start(store, tree, "here"), start(store, tree)];
   const codes = await Promise.all(runs.map((r) => r.exit));
   assert.deepEqual(codes, [0, 0, 0]);
   const paths = new Set(runs.map((r) => r.out().split("\n")[1]));
   assert.equal(paths.size, 1);
   assert.equal(await assertVerifies(store), 1);
+});
+
+test("SIGKILL while a pack is being written leaves a verifiable store", { timeout: 60_000 }, async () => {
+  const dir = tempDir("crash-pack");
+  const store = join(dir, "store");
+  const tree = makeTree(dir, 11);
+  mkdirSync(join(store, "tmp"), { recursive: true });
+  let strays = 0;
+  for (let i = 0; i < 6; i++) {
+    // kill as soon as a temp file (a pack being written, before its rename) appears
+    const c = start(store, tree);
+    const w = watch(join(store, "tmp"), () => c.proc.kill("SIGKILL"));
+    await c.exit;
+    w.close();
+    strays += (await verified(store)).strayTempFiles;
+  }
+  assert.ok(strays >= 1, "some kills landed while a temp pack existed");
+  const c = start(store, tree);
+  assert.equal(await c.exit, 0);
+  assert.equal(await assertVerifies(store), 1);
+});
+
+test("a store opened before another process imports sees its packs", { timeout: 30_000 }, async () => {
+  const dir = tempDir("other-process");
+  const root = join(dir, "store");
+  const tree = makeTree(dir, 12);
+  const s = openLocalStore(root);
+  const c = start(root, tree);
+  assert.equal(await c.exit, 0);
+  const sp = c.out().split("\n")[1];
+  assert.deepEqual(await collectStream(s.narFromPath(sp)), await collectStream(dumpPath(tree)));
+  await s.close();
 });

@@ -173,7 +173,7 @@ export function register(program: Command): void {
     });
 
   withStore(store.command("verify"))
-    .description("recheck every path's NAR hash from castore, and every chunk's digest")
+    .description("recheck every path's NAR hash from castore, and every stored object (loose and in packs)")
     .action(async (opts: { store?: string }) => {
       const s = await openCastore(opts.store, "verify");
       const { verifyStore } = await import("../../stores/verify");
@@ -182,7 +182,7 @@ export function register(program: Command): void {
         const temps = r.strayTempFiles ? `, removed ${r.strayTempFiles} stray temp file(s)` : "";
         if (r.problems.length > 0)
           throw new UserError(`store '${s.url}' is corrupt: ${r.problems.length} problem(s) in ${r.paths} path(s) and ${r.chunks} chunk(s)${temps}`);
-        process.stderr.write(`verified ${r.paths} path(s) and ${r.chunks} chunk(s): all good${temps}\n`);
+        process.stderr.write(`verified ${r.paths} path(s) and ${r.chunks} chunk(s) (${r.packs} pack(s)): all good${temps}\n`);
       } finally {
         await s.close();
       }

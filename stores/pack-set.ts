@@ -1,0 +1,145 @@
+// The packs of a local store (<root>/packs/*.pack) as one lookup table.
+//
+// Packs are loaded when the store opens and whenever a read misses (another
+// process may have committed a pack since): a rescan lists the directory and
+// loads the indexes of packs not seen yet. Every writer process names its
+// packs uniquely and a pack only appears under its final name once complete
+// (stores/pack.ts), so a loaded index can be trusted to point at written
+// bytes. A pack whose index fails its checks is remembered with the reason
+// (`tvix store verify` reports it) and never used for lookups.
+import { closeSync, mkdirSync, openSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { toHex } from "../core/castore";
+import { ENTRY_LEN, type ObjectKind, type PackEntry, indexEntries, readAt, readPackIndex } from "./pack";
+
+interface LoadedPack {
+  path: string;
+  index: Uint8Array;
+  indexOff: number;
+}
+
+/** Keeps at most this many packs open for reading. */
+const MAX_OPEN = 64;
+/** Table values: pack number * 2^32 + entry number (both far below 2^21 and 2^32). */
+const PACK_SHIFT = 2 ** 32;
+
+export function objectKey(kind: ObjectKind, digest: Uint8Array): string {
+  return kind + toHex(digest);
+}
+
+export class PackSet {
+  private packs: LoadedPack[] = [];
+  private seen = new Set<string>();
+  private where = new Map<string, number>();
+  private fds = new Map<number, number>();
+  /** The packs directory's mtime at the last scan, when that was already old (else -1). */
+  private settledMtime = -1n;
+  /** Packs whose index could not be used: file name -> why. */
+  readonly bad = new Map<string, string>();
+
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+    this.rescan();
+  }
+
+  /**
+   * Loads packs that appeared since the last scan; true when there were any.
+   * Skips listing the directory when its mtime has not changed since a scan
+   * that saw it already a second old (mtimes are coarse: a rename right after
+   * a scan may not change it, so a recent mtime is never trusted).
+   */
+  rescan(): boolean {
+    const mtime = statSync(this.dir, { bigint: true }).mtimeNs;
+    if (mtime === this.settledMtime) return false;
+    const settled = mtime < BigInt(Date.now() - 1000) * 1_000_000n;
+    let added = false;
+    for (const name of readdirSync(this.dir)) {
+      if (!name.endsWith(".pack") || this.seen.has(name)) continue;
+      this.seen.add(name);
+      const path = join(this.dir, name);
+      try {
+        const { index, indexOff } = readPackIndex(path);
+        this.register(path, index, indexOff);
+        added = true;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "ENOENT") this.seen.delete(name);
+        else this.bad.set(name, (e as Error).message);
+      }
+    }
+    this.settledMtime = settled ? mtime : -1n;
+    return added;
+  }
+
+  /** Adds a pack this process has just committed (its index is still in memory). */
+  addCommitted(path: string, index: Uint8Array, indexOff: number): void {
+    const name = path.slice(path.lastIndexOf("/") + 1);
+    if (this.seen.has(name)) return;
+    this.seen.add(name);
+    this.register(path, index, indexOff);
+  }
+
+  private register(path: string, index: Uint8Array, indexOff: number): void {
+    const n = this.packs.length;
+    this.packs.push({ path, index, indexOff });
+    const dv = new DataView(index.buffer, index.byteOffset, index.length);
+    for (let e = 0, i = 0; e < index.length; e += ENTRY_LEN, i++) {
+      const key = dv.getUint8(e) + toHex(index.subarray(e + 16, e + 48));
+      if (!this.where.has(key)) this.where.set(key, n * PACK_SHIFT + i);
+    }
+  }
+
+  /** Whether a loaded pack holds the object (no rescan). */
+  hasLoaded(kind: ObjectKind, digest: Uint8Array): boolean {
+    return this.where.has(objectKey(kind, digest));
+  }
+
+  /** Whether some pack holds the object, rescanning once on a miss. */
+  has(kind: ObjectKind, digest: Uint8Array): boolean {
+    return this.hasLoaded(kind, digest) || (this.rescan() && this.hasLoaded(kind, digest));
+  }
+
+  /** The object's stored bytes (unverified: callers re-hash), rescanning once on a miss; null when no pack has it. */
+  read(kind: ObjectKind, digest: Uint8Array, rescan = true): Uint8Array | null {
+    const key = objectKey(kind, digest);
+    let loc = this.where.get(key);
+    if (loc === undefined && rescan && this.rescan()) loc = this.where.get(key);
+    if (loc === undefined) return null;
+    const p = Math.floor(loc / PACK_SHIFT);
+    const e = (loc % PACK_SHIFT) * ENTRY_LEN;
+    const pack = this.packs[p];
+    const dv = new DataView(pack.index.buffer, pack.index.byteOffset, pack.index.length);
+    return readAt(this.fd(p), dv.getUint32(e + 4, true), Number(dv.getBigUint64(e + 8, true)));
+  }
+
+  private fd(p: number): number {
+    let fd = this.fds.get(p);
+    if (fd !== undefined) {
+      // most recently used last
+      this.fds.delete(p);
+      this.fds.set(p, fd);
+      return fd;
+    }
+    if (this.fds.size >= MAX_OPEN) {
+      const [oldest, ofd] = this.fds.entries().next().value as [number, number];
+      this.fds.delete(oldest);
+      closeSync(ofd);
+    }
+    fd = openSync(this.packs[p].path, "r");
+    this.fds.set(p, fd);
+    return fd;
+  }
+
+  /** Every loaded pack with its entries (for verify). */
+  *entries(): Generator<{ path: string; entries: Generator<PackEntry>; read: (e: PackEntry) => Uint8Array }> {
+    for (let p = 0; p < this.packs.length; p++) {
+      const pack = this.packs[p];
+      yield { path: pack.path, entries: indexEntries(pack.path, pack.index, pack.indexOff), read: (e) => readAt(this.fd(p), e.length, e.offset) };
+    }
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+  }
+}
