@@ -21,6 +21,27 @@ import { directoryEntries, directoryFromEntries, directorySize, showName, toHex 
 import { makeFixedOutputPath } from "../core/store-path";
 import { Ev, TreeReader } from "./tree-reader";
 
+/** Blob writes in flight: remembers the first failure; settle() waits for all and rethrows it. */
+class PendingWrites {
+  private readonly pending = new Set<Promise<unknown>>();
+  private failure: unknown = null;
+  track(p: Promise<unknown>): void {
+    if (this.pending.has(p)) return;
+    this.pending.add(p);
+    p.then(
+      () => this.pending.delete(p),
+      (e) => (this.failure ??= e),
+    );
+  }
+  throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.pending);
+    this.throwIfFailed();
+  }
+}
+
 export interface CastoreServices {
   blobs: BlobService;
   directories: DirectoryService;
@@ -343,16 +364,8 @@ export async function ingestTree(
   nar.add(T["nix-archive-1"]);
   // the NAR hasher and putSync() are done with a file's bytes when they return: one buffer serves every file
   const scratch = fast?.consumesSynchronously ? new Scratch() : undefined;
-  const durable = new Set<Promise<unknown>>();
-  let failure: unknown = null;
-  const track = (p: Promise<unknown>) => {
-    if (durable.has(p)) return;
-    durable.add(p);
-    p.then(
-      () => durable.delete(p),
-      (e) => (failure ??= e),
-    );
-  };
+  const writes = new PendingWrites();
+  const track = (p: Promise<unknown>) => writes.track(p);
   let sinceYieldFiles = 0;
   let sinceYieldBytes = 0;
 
@@ -390,7 +403,7 @@ export async function ingestTree(
       sinceYieldFiles = sinceYieldBytes = 0;
       await new Promise<void>((r) => setImmediate(r));
       await fast?.waitForRoom();
-      if (failure) throw failure;
+      writes.throwIfFailed();
     }
     return { type: "file", executable, size, digest };
   };
@@ -427,8 +440,7 @@ export async function ingestTree(
     root = await walk(fsPath);
   } finally {
     // a failed blob write explains a broken walk better than the walk's error
-    await Promise.allSettled(durable);
-    if (failure) throw failure;
+    await writes.settle();
   }
   const narHash = nar.digest();
   const node = await finalise(services.directories, new Uint8Array(0), root);
@@ -535,16 +547,8 @@ class PieceQueue {
  * stores the contents straight from the reader's shared slabs.
  */
 async function ingestTreeThreaded(services: CastoreServices, fast: ChunkedBlobService, fsPath: string, readWholeUpTo: number): Promise<IngestResult> {
-  const durable = new Set<Promise<unknown>>();
-  let failure: unknown = null;
-  const track = (p: Promise<unknown>) => {
-    if (durable.has(p)) return;
-    durable.add(p);
-    p.then(
-      () => durable.delete(p),
-      (e) => (failure ??= e),
-    );
-  };
+  const writes = new PendingWrites();
+  const track = (p: Promise<unknown>) => writes.track(p);
   const reader = new TreeReader(fsPath, readWholeUpTo);
   let root: Pending | undefined;
   const stack: Map<string, Pending>[] = [];
@@ -616,7 +620,7 @@ async function ingestTreeThreaded(services: CastoreServices, fast: ChunkedBlobSe
       await new Promise<void>((r) => setImmediate(r));
       await big?.roomFor();
       await fast.waitForRoom();
-      if (failure) throw failure;
+      writes.throwIfFailed();
     }
   } catch (e) {
     big?.fail(e);
@@ -624,8 +628,7 @@ async function ingestTreeThreaded(services: CastoreServices, fast: ChunkedBlobSe
   } finally {
     await reader.close();
     // a failed blob write explains a broken walk better than the walk's error
-    await Promise.allSettled(durable);
-    if (failure) throw failure;
+    await writes.settle();
   }
   const node = await finalise(services.directories, new Uint8Array(0), root!);
   return { node, narHash: new Hash("sha256", done!.narHash), narSize: done!.narSize };
