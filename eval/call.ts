@@ -53,17 +53,10 @@ export function call2(fn: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
         // the inner lambda is flat: one Env holds fn's slots, a and b
         const k = fn.info.flat;
         if (k === undefined && inner.slots === 2) return inner.body([fn.env, a, b]);
-        const outer = fn.env;
-        const env = newEnv(null, inner.slots);
-        if (k === undefined) {
-          env[0] = outer;
-          env[1] = a;
-          env[2] = b;
-          return inner.body(env);
-        }
-        for (let i = 0; i <= k; i++) env[i] = outer[i];
-        env[k + 1] = a;
-        env[k + 2] = b;
+        const env = calleeEnv(fn, inner.slots);
+        const at = (k ?? 0) + 1;
+        env[at] = a;
+        env[at + 1] = b;
         return inner.body(env);
       } finally {
         leaveCalls(2);
@@ -74,20 +67,26 @@ export function call2(fn: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
   return callFunction(callFunction(fn, a, pos), b, pos);
 }
 
+/**
+ * A fresh Env of `slots` slots for code called through the closure `fn`: under
+ * fn's Env, or, when fn is flat, continuing it (its parent and its `flat`
+ * copied slots come first).
+ */
+function calleeEnv(fn: Lambda, slots: number): Env {
+  const k = fn.info.flat;
+  if (k === undefined) return newEnv(fn.env, slots);
+  const outer = fn.env;
+  const env = newEnv(null, slots);
+  for (let i = 0; i <= k; i++) env[i] = outer[i];
+  return env;
+}
+
 function callLambda(fn: Lambda, arg: Lazy, pos: Pos | null): Value {
   const info = fn.info;
   if (!info.formals) {
-    const k = info.flat;
-    if (k === undefined) {
-      if (info.slots === 1) return info.body([fn.env, arg]);
-      const env = newEnv(fn.env, info.slots); // a let body's slots follow
-      env[1] = arg;
-      return info.body(env);
-    }
-    const outer = fn.env;
-    const env = newEnv(null, info.slots);
-    for (let i = 0; i <= k; i++) env[i] = outer[i];
-    env[k + 1] = arg;
+    if (info.flat === undefined && info.slots === 1) return info.body([fn.env, arg]);
+    const env = calleeEnv(fn, info.slots); // a let body's slots follow the argument
+    env[(info.flat ?? 0) + 1] = arg;
     return info.body(env);
   }
   const formals = info.formals;

@@ -417,28 +417,14 @@ export class Compiler {
     const names = sortStrings(entries.map((x) => x[0]));
     const byName = new Map(entries);
     const codes = names.map((n) => byName.get(n)!);
-    if (entries.length === 0 && !dyn) return () => new NixAttrs(names, [], positions);
-    if (!dyn)
-      return (env) => {
-        const froms = fromCodes.length ? fromCodes.map((c) => c(env)) : null;
-        const values: Lazy[] = new Array(codes.length);
-        for (let i = 0; i < codes.length; i++) {
-          const c = codes[i];
-          values[i] = typeof c === "function" ? c(env) : selectThunk(froms![c.from], c.name, c.pos);
-        }
-        return new NixAttrs(names, values, positions);
-      };
     return (env) => {
-      const map = new Map<string, Lazy>();
       const froms = fromCodes.length ? fromCodes.map((c) => c(env)) : null;
-      for (let i = 0; i < entries.length; i++) {
-        const name = entries[i][0];
-        const c = entries[i][1];
-        if (typeof c === "function") map.set(name, c(env));
-        else map.set(name, selectThunk(froms![c.from], c.name, c.pos));
+      const values: Lazy[] = new Array(codes.length);
+      for (let i = 0; i < codes.length; i++) {
+        const c = codes[i];
+        values[i] = typeof c === "function" ? c(env) : selectThunk(froms![c.from], c.name, c.pos);
       }
-      if (dyn) dyn(env, map);
-      return NixAttrs.fromMap(map, positions);
+      return dyn ? withDynamic(names, values, dyn, env, positions) : new NixAttrs(names, values, positions);
     };
   }
 
@@ -505,25 +491,15 @@ export class Compiler {
     const { slots, init, names } = this.compileRecBindings(b, scope, pos);
     const dyn = this.compileDynamic(b, slots.scope);
     const n = slots.count;
-    const order = [...names.keys()];
     const positions = this.positionsOf(b);
-    const sorted = sortStrings(order.slice());
+    const sorted = sortStrings([...names.keys()]);
     const envIndex = sorted.map((name) => names.get(name)! + 1);
-    if (!dyn)
-      return (env) => {
-        const inner = newEnv(env, n);
-        init(inner);
-        const values: Lazy[] = new Array(sorted.length);
-        for (let i = 0; i < sorted.length; i++) values[i] = inner[envIndex[i]];
-        return new NixAttrs(sorted, values, positions);
-      };
     return (env) => {
       const inner = newEnv(env, n);
       init(inner);
-      const map = new Map<string, Lazy>();
-      for (let i = 0; i < order.length; i++) map.set(order[i], inner[i + 1]);
-      if (dyn) dyn(inner, map);
-      return NixAttrs.fromMap(map, positions);
+      const values: Lazy[] = new Array(sorted.length);
+      for (let i = 0; i < sorted.length; i++) values[i] = inner[envIndex[i]];
+      return dyn ? withDynamic(sorted, values, dyn, inner, positions) : new NixAttrs(sorted, values, positions);
     };
   }
 
@@ -587,6 +563,14 @@ export class Compiler {
 
   /** The LambdaInfo compiled for each lambda expression (for LambdaInfo.inner). */
   private readonly lambdaInfos = new WeakMap<LambdaExpr, LambdaInfo>();
+}
+
+/** A set literal's static attributes (sorted `names`, their `values`) plus the ones `dyn` adds. */
+function withDynamic(names: readonly string[], values: Lazy[], dyn: (env: Env, map: Map<string, Lazy>) => void, env: Env, positions: Map<string, Pos>): NixAttrs {
+  const map = new Map<string, Lazy>();
+  for (let i = 0; i < names.length; i++) map.set(names[i], values[i]);
+  dyn(env, map);
+  return NixAttrs.fromMap(map, positions);
 }
 
 function slotAccess(depth: number, slot: number): LazyCode {

@@ -110,7 +110,7 @@ export class ReplSession {
 /** Like nix repl: a set's or list's immediate values are shown evaluated when they evaluate without error. */
 function forceChildren(v: Lazy): void {
   const x = force(v);
-  const kids = x instanceof NixAttrs ? [...x.map.values()] : Array.isArray(x) ? x : [];
+  const kids = x instanceof NixAttrs ? x.values : Array.isArray(x) ? x : [];
   for (const k of kids) {
     try {
       force(k);

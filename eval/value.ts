@@ -46,11 +46,6 @@ export function mkInt(b: bigint): NixInt {
   return b >= -9007199254740991n && b <= 9007199254740991n ? Number(b) : b;
 }
 
-/** A JS integer result as a Nix int (exact only when it came from exact arithmetic). */
-export function intFromNumber(n: number): NixInt {
-  return Number.isSafeInteger(n) ? n + 0 /* no -0 */ : BigInt(n);
-}
-
 export function toBigInt(v: NixInt): bigint {
   return typeof v === "bigint" ? v : BigInt(v);
 }
