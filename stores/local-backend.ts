@@ -63,15 +63,22 @@ export class LocalLayout {
     this.writer = new DurableWriter(root, fsync, this.packs);
   }
 
+  /** Where loose objects of a kind live. */
+  private looseDir(kind: ObjectKind): string {
+    return kind === ObjectKind.Chunk ? this.chunks : kind === ObjectKind.Manifest ? this.manifests : this.directories;
+  }
+
   // An object is in a pack or in a loose file; packs are looked up first (in
   // memory), and rescanned only when both miss (another process may have
   // added a pack since).
 
-  has(kind: ObjectKind, looseDir: string, d: Uint8Array): boolean {
+  has(kind: ObjectKind, d: Uint8Array): boolean {
+    const looseDir = this.looseDir(kind);
     return this.packs.hasLoaded(kind, d) || existsSync(shardPath(looseDir, d)) || (this.packs.rescan() && this.packs.hasLoaded(kind, d));
   }
 
-  read(kind: ObjectKind, looseDir: string, d: Uint8Array): Uint8Array | null {
+  read(kind: ObjectKind, d: Uint8Array): Uint8Array | null {
+    const looseDir = this.looseDir(kind);
     return this.packs.read(kind, d, false) ?? readBytesOrNull(shardPath(looseDir, d)) ?? (this.packs.rescan() ? this.packs.read(kind, d, false) : null);
   }
 
@@ -81,14 +88,15 @@ export class LocalLayout {
    * rescanning packs, and loose files only where the store had some when
    * opened: a missed duplicate costs only space, each check costs time.
    */
-  writeOrNull(kind: ObjectKind, looseDir: string, d: Uint8Array, data: Uint8Array): Promise<void> | null {
+  writeOrNull(kind: ObjectKind, d: Uint8Array, data: Uint8Array): Promise<void> | null {
+    const looseDir = this.looseDir(kind);
     if (!this.pack) return this.packs.hasLoaded(kind, d) ? null : this.writer.writeNewOrNull(shardPath(looseDir, d), data, true);
     const checkLoose = this.hadLoose.has(looseDir);
     return this.writer.packObjectOrNull(kind, d, data, () => this.packs.hasLoaded(kind, d) || (checkLoose && existsSync(shardPath(looseDir, d))));
   }
 
-  write(kind: ObjectKind, looseDir: string, d: Uint8Array, data: Uint8Array): Promise<void> {
-    return this.writeOrNull(kind, looseDir, d, data) ?? Promise.resolve();
+  write(kind: ObjectKind, d: Uint8Array, data: Uint8Array): Promise<void> {
+    return this.writeOrNull(kind, d, data) ?? Promise.resolve();
   }
 
   close(): void {
@@ -104,43 +112,43 @@ export class LocalChunkBackend implements ChunkBackend {
     return existsSync(p) ? p : null;
   }
   async hasChunk(d: Uint8Array) {
-    return this.layout.has(ObjectKind.Chunk, this.layout.chunks, d);
+    return this.layout.has(ObjectKind.Chunk, d);
   }
   async readChunk(d: Uint8Array) {
-    return this.layout.read(ObjectKind.Chunk, this.layout.chunks, d);
+    return this.layout.read(ObjectKind.Chunk, d);
   }
   writeChunk(d: Uint8Array, data: Uint8Array) {
-    return this.layout.write(ObjectKind.Chunk, this.layout.chunks, d, data);
+    return this.layout.write(ObjectKind.Chunk, d, data);
   }
   tryWriteChunk(d: Uint8Array, data: Uint8Array) {
-    return this.layout.writeOrNull(ObjectKind.Chunk, this.layout.chunks, d, data);
+    return this.layout.writeOrNull(ObjectKind.Chunk, d, data);
   }
   waitForRoom() {
     return this.layout.writer.waitForRoom();
   }
   async hasManifest(d: Uint8Array) {
-    return this.layout.has(ObjectKind.Manifest, this.layout.manifests, d);
+    return this.layout.has(ObjectKind.Manifest, d);
   }
   async readManifest(d: Uint8Array) {
     // most blobs are one chunk: a packed chunk under this digest means "no manifest", without looking on disk
     const packs = this.layout.packs;
-    return packs.read(ObjectKind.Manifest, d, false) ?? (packs.hasLoaded(ObjectKind.Chunk, d) ? null : this.layout.read(ObjectKind.Manifest, this.layout.manifests, d));
+    return packs.read(ObjectKind.Manifest, d, false) ?? (packs.hasLoaded(ObjectKind.Chunk, d) ? null : this.layout.read(ObjectKind.Manifest, d));
   }
   writeManifest(d: Uint8Array, data: Uint8Array) {
-    return this.layout.write(ObjectKind.Manifest, this.layout.manifests, d, data);
+    return this.layout.write(ObjectKind.Manifest, d, data);
   }
 }
 
 export class LocalBytesBackend implements BytesBackend {
   constructor(readonly layout: LocalLayout) {}
   async has(d: Uint8Array) {
-    return this.layout.has(ObjectKind.Directory, this.layout.directories, d);
+    return this.layout.has(ObjectKind.Directory, d);
   }
   async read(d: Uint8Array) {
-    return this.layout.read(ObjectKind.Directory, this.layout.directories, d);
+    return this.layout.read(ObjectKind.Directory, d);
   }
   write(d: Uint8Array, data: Uint8Array) {
-    return this.layout.write(ObjectKind.Directory, this.layout.directories, d, data);
+    return this.layout.write(ObjectKind.Directory, d, data);
   }
 }
 
