@@ -84,7 +84,7 @@ export class PackSet {
     this.packs.push({ path, index, indexOff });
     const dv = new DataView(index.buffer, index.byteOffset, index.length);
     for (let e = 0, i = 0; e < index.length; e += ENTRY_LEN, i++) {
-      const key = dv.getUint8(e) + toHex(index.subarray(e + 16, e + 48));
+      const key = objectKey(dv.getUint8(e) as ObjectKind, index.subarray(e + 16, e + 48));
       if (!this.where.has(key)) this.where.set(key, n * PACK_SHIFT + i);
     }
   }
