@@ -46,6 +46,41 @@ export function prespawn(task: string): void {
 }
 export const WAIT_TASK = "__wait";
 
+/** Counts of the writes to stdout and stderr an evaluation made. */
+export interface Written {
+  out: number;
+  err: number;
+}
+
+/** A trial run on the main thread ran out of room (eval/limits.ts): rerun on the big stack, skipping what it wrote. */
+export class RerunOnBigStack extends Error {
+  constructor(public readonly written: Written) {
+    super("internal: rerun on the big-stack worker");
+  }
+}
+
+/** Whether evaluation tasks first run on the main thread (off with TVIX_EVAL_THREAD=worker). */
+export function trialRunsEnabled(): boolean {
+  return process.env.TVIX_EVAL_THREAD !== "worker";
+}
+
+/**
+ * Runs an evaluation task (eval, instantiate): first as a trial on the main
+ * thread, which spares the worker's start-up; when that runs out of stack or
+ * heap, again on the big-stack worker, which skips the output already written.
+ */
+export async function runEvaluation(task: string, payload: object): Promise<TaskResult> {
+  if (trialRunsEnabled()) {
+    try {
+      return { exitCode: await runTaskInThisThread(task, { ...payload, trial: true }) };
+    } catch (e) {
+      if (!(e instanceof RerunOnBigStack)) throw e;
+      payload = { ...payload, skip: e.written };
+    }
+  }
+  return runOnBigStack(task, payload);
+}
+
 export function runOnBigStack(task: string, payload: unknown): Promise<TaskResult> {
   return new Promise((resolve, reject) => {
     let w: Worker;

@@ -2,8 +2,7 @@
 // evaluates with a RecordingStore, then writes the sources, toFile outputs and
 // .drv files it created to the selected store (--store / TVIX_STORE / the
 // local default) and prints the .drv paths.
-import { prepareEvalWorker } from "./eval-worker";
-import { writeAll, writeErr } from "./output";
+import { prepareEvaluation, type RunMode } from "./eval-worker";
 import { instantiate, type EvalRequest } from "../eval/driver";
 import { RecordingStore } from "../eval/io";
 import { flushRecorded } from "./flush-store";
@@ -12,12 +11,12 @@ export interface InstantiateRequest extends EvalRequest {
   storeUrl?: string;
 }
 
-export async function instantiateTask(req: InstantiateRequest): Promise<number> {
-  prepareEvalWorker();
+export async function instantiateTask(req: InstantiateRequest & RunMode): Promise<number> {
+  const { stdout, stderr, attempt } = prepareEvaluation(req);
   const recorder = new RecordingStore(req.storeDir ?? "/nix/store");
-  const { code, drvPaths } = instantiate(req, { out: (s) => writeAll(1, s), err: writeErr, store: recorder });
+  const { code, drvPaths } = attempt(() => instantiate(req, { out: stdout, err: stderr, store: recorder }));
   if (code !== 0) return code;
   await flushRecorded(recorder, req.storeUrl);
-  for (const d of drvPaths) writeAll(1, d + "\n");
+  for (const d of drvPaths) stdout(d + "\n");
   return 0;
 }

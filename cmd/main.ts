@@ -1,7 +1,7 @@
 // Program entry. On the main thread it runs the CLI; on a big-stack worker it
 // runs the task it was started for (see bigstack.ts).
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
-import { setEntryUrl, runTaskInThisThread, answerSyncCall, prespawn, waitForTask, WAIT_TASK } from "./bigstack";
+import { setEntryUrl, runTaskInThisThread, answerSyncCall, prespawn, waitForTask, WAIT_TASK, trialRunsEnabled } from "./bigstack";
 import { reportFatal } from "./errors";
 import "./tasks";
 
@@ -27,10 +27,13 @@ async function main(): Promise<void> {
   }
   // invoked through a symlink named nix-instantiate: the drop-in
   const dropIn = /(^|\/)nix-instantiate$/.test(process.argv0) || /(^|\/)nix-instantiate$/.test(process.argv[1] ?? "");
-  // evaluation commands: start the big-stack worker while the CLI loads
+  // Evaluation commands start on this thread (a trial run, see bigstack.ts);
+  // without trial runs, start the big-stack worker while the CLI loads.
   const args = process.argv.slice(2);
-  if (dropIn) prespawn(args.includes("--eval") || args.includes("--eval-only") || args.includes("--parse") ? "eval" : "instantiate");
-  else if (args[0] === "eval" || args[0] === "instantiate") prespawn(args[0] === "eval" || args.includes("--eval") ? "eval" : "instantiate");
+  if (!trialRunsEnabled()) {
+    if (dropIn) prespawn(args.includes("--eval") || args.includes("--eval-only") || args.includes("--parse") ? "eval" : "instantiate");
+    else if (args[0] === "eval" || args[0] === "instantiate") prespawn(args[0] === "eval" || args.includes("--eval") ? "eval" : "instantiate");
+  }
   if (dropIn) {
     const { nixInstantiateMain } = await import("./nix-instantiate");
     process.exitCode = await nixInstantiateMain(process.argv.slice(2));

@@ -1,7 +1,7 @@
 // Drop-in `nix-instantiate`: when the binary is invoked under that name (a
 // symlink), it takes nix-instantiate's command line, so Nix test scripts run
 // against tvix-ts unchanged.
-import { runOnBigStack } from "./bigstack";
+import { runEvaluation } from "./bigstack";
 import { UserError } from "./errors";
 import type { InstantiateRequest } from "./instantiate-task";
 import { TVIX_VERSION, NIX_COMPAT_VERSION } from "./version";
@@ -58,6 +58,6 @@ export async function nixInstantiateMain(argv: string[]): Promise<number> {
   } else if (files.length > 1) {
     throw new UserError(`not implemented: more than one file (${files.join(" ")})`);
   } else req.file = files[0];
-  const { exitCode } = await runOnBigStack(evalMode || req.parseOnly ? "eval" : "instantiate", req);
+  const { exitCode } = await runEvaluation(evalMode || req.parseOnly ? "eval" : "instantiate", req);
   return exitCode;
 }

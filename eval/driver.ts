@@ -16,6 +16,7 @@ import { toXML } from "./builtins/xml";
 import { callFunction, setMaxCallDepth } from "./call";
 import { showExpr } from "./show";
 import type { EvalStore } from "./io";
+import { OutOfRoom, passFatal, trialOutcome } from "./limits";
 
 export interface EvalRequest {
   /** -E: the expression text; else `file` (default ./default.nix; "-" = stdin). */
@@ -181,7 +182,8 @@ export function loadRoot(state: EvalState, req: EvalRequest): Lazy {
   let file = src.file;
   try {
     if (statSync(file).isDirectory()) file = join(file, "default.nix");
-  } catch {
+  } catch (e) {
+    passFatal(e);
     throw new EvalError(`path '${file}' does not exist`);
   }
   return Thunk.of(() => state.importFile(file, null));
@@ -226,6 +228,8 @@ export function runEval(req: EvalRequest, io: EvalIO): number {
     });
     return 0;
   } catch (e) {
+    const outcome = trialOutcome(e);
+    if (outcome instanceof OutOfRoom) throw outcome;
     io.err(formatEvalError(e, req.showTrace));
     return 1;
   }
@@ -339,6 +343,8 @@ export function instantiate(req: EvalRequest, io: EvalIO): { code: number; drvPa
     forEachSelected(state, req, (v, args) => collectDerivations(autoCall(v, args, null), drvPaths));
     return { code: 0, drvPaths };
   } catch (e) {
+    const outcome = trialOutcome(e);
+    if (outcome instanceof OutOfRoom) throw outcome;
     io.err(formatEvalError(e, req.showTrace));
     return { code: 1, drvPaths: [] };
   }

@@ -10,6 +10,7 @@ import { NarNode, narFromTree } from "../core/nar";
 import { Hash, hashBytes } from "../core/hash";
 import { makeFixedOutputPath, makeTextPath } from "../core/store-path";
 import { baseNameOf } from "./paths";
+import { passFatal } from "./limits";
 
 /** builtins.path options: flat (a single file's bytes are hashed) and an expected hash. */
 export interface AddPathOptions {
@@ -67,6 +68,7 @@ export class ReadOnlyStore implements EvalStore {
     try {
       tree = readTree(path, filter);
     } catch (e) {
+      passFatal(e);
       if (e instanceof EvalError) throw e;
       throw new EvalError(`path '${path}' does not exist`, pos);
     }
@@ -159,6 +161,7 @@ export function syncCall<T>(name: string, payload: unknown): T {
   try {
     return syncCallImpl(name, payload) as T;
   } catch (e) {
+    passFatal(e);
     throw new EvalError((e as Error).message);
   }
 }

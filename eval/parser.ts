@@ -1,6 +1,7 @@
 // The Nix parser: tokens -> syntax tree (ast.ts). Recursive descent for the
 // statement-like forms, precedence climbing for operators, with the
 // precedences and associativities of C++ Nix's grammar.
+import { isStackOverflow, onTrialRun } from "./limits";
 import type { AttrName, AttrsExpr, BinOp, Binding, Bindings, Expr, Formal, LambdaExpr, Pos, StrExpr, VarExpr } from "./ast";
 import { Lexer, LexError, type Token } from "./lexer";
 
@@ -86,8 +87,8 @@ export function parse(source: string, file: string, baseDir: string): Expr {
     return e;
   } catch (e) {
     if (e instanceof LexError) throw new ParseError(e.message, e.pos);
-    // deeper nesting than this thread's stack allows (the CLI parses on a big stack)
-    if (e instanceof RangeError && /call stack/.test(e.message))
+    // deeper nesting than this thread's stack allows (a trial run moves to the big stack)
+    if (isStackOverflow(e) && !onTrialRun())
       throw new ParseError("expression nested too deeply for the parser's stack", { file, line: 1, column: 1 });
     throw e;
   }

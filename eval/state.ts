@@ -12,6 +12,7 @@ import { COREPKGS, COREPKGS_DIR } from "./corepkgs";
 import type { EvalStore } from "./io";
 import { ReadOnlyStore } from "./io";
 import { Derivation, parseDerivation, printDerivation } from "../core/derivation";
+import { passFatal } from "./limits";
 
 export interface EvalOptions {
   /** -I entries and NIX_PATH, in lookup order: "prefix=path" or "path". */
@@ -115,7 +116,8 @@ export class EvalState {
       try {
         statSync(full);
         return full;
-      } catch {
+      } catch (e) {
+        passFatal(e);
         continue;
       }
     }
@@ -127,7 +129,8 @@ export class EvalState {
     let file = path;
     try {
       if (!COREPKGS.has(file) && this.store.memoryFile?.(file) === undefined && statSync(file).isDirectory()) file = join(file, "default.nix");
-    } catch {
+    } catch (e) {
+      passFatal(e);
       throw new EvalError(`path '${path}' does not exist`, pos);
     }
     const cached = this.fileCache.get(file);
@@ -152,6 +155,7 @@ export class EvalState {
     try {
       src = this.readSourceFile(file);
     } catch (err) {
+      passFatal(err);
       throw new EvalError(`getting status of '${file}': ${(err as Error).message}`, pos);
     }
     return parse(src, file, file.slice(0, file.lastIndexOf("/")) || "/");
@@ -183,6 +187,7 @@ export class EvalState {
       this.derivations.set(drvPath, parsed);
       return parsed;
     } catch (e) {
+      passFatal(e);
       throw new EvalError(`cannot read derivation '${drvPath}': ${(e as Error).message}`, pos);
     }
   }

@@ -93,10 +93,25 @@ export class Thunk {
   }
 }
 
+// A check run every GUARD_INTERVAL thunk evaluations: the trial run's heap
+// limit (eval/limits.ts). A counter costs next to nothing on this path.
+const GUARD_INTERVAL = 1 << 14;
+let forcesToGuard = 2 ** 30;
+let heapGuard: (() => void) | null = null;
+export function setHeapGuard(fn: (() => void) | null): void {
+  heapGuard = fn;
+  forcesToGuard = GUARD_INTERVAL;
+}
+function runHeapGuard(): void {
+  forcesToGuard = heapGuard ? GUARD_INTERVAL : 2 ** 30;
+  heapGuard?.();
+}
+
 export function force(v: Lazy): Value {
   if (!(v instanceof Thunk)) return v;
   const code = v.code;
   if (code === null) return v.value;
+  if (--forcesToGuard === 0) runHeapGuard();
   v.code = BLACKHOLE;
   try {
     const r = code(v.env!, v);

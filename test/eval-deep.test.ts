@@ -1,5 +1,5 @@
-// Deep recursion: `tvix eval` runs the evaluator on a big-stack worker
-// (cmd/bigstack.ts), so Nix code recursing 100,000 frames deep, long folds
+// Deep recursion: `tvix eval` tries the main thread first and redoes the
+// evaluation on a big-stack worker when that runs out of room (cmd/bigstack.ts), so Nix code recursing 100,000 frames deep, long folds
 // and 10,000-deep source text must work (Nix 2.26 itself stops at
 // max-call-depth = 10000 and at bison's parser stack of 10000).
 import { test } from "node:test";
@@ -59,6 +59,28 @@ test("a 10,000-deep nested list as JSON", () => {
   const r = tvixEval(["--strict", "--json", "-E", `let f = n: if n == 0 then 1 else [ (f (n - 1)) ]; in f ${n}`]);
   assert.equal(r.err, "");
   assert.ok(r.out === "[".repeat(n) + "1" + "]".repeat(n) + "\n", `unexpected output of ${r.out.length} chars`);
+});
+
+// The trial run on the main thread: when it runs out of stack or of its heap
+// share, the big-stack worker redoes the evaluation, and what the trial
+// already wrote (traces, the values of earlier -A paths) is not written twice.
+test("a trial run out of stack is redone on the big-stack worker, each write made once", () => {
+  const f = join(tmp, "trial.nix");
+  writeFileSync(f, `{ a = builtins.trace "first" 1; b = builtins.trace "second" (let f = n: if n == 0 then 0 else 1 + f (n - 1); in f 100000); }`);
+  const r = runTvix(["eval", "-A", "a", "-A", "b", f], { env: { ...process.env, TVIX_DEBUG: "1" } });
+  assert.equal(r.stdout, "1\n100000\n");
+  assert.equal(r.stderr, "trace: first\ntrace: second\ntvix: evaluation needs more stack than a trial run on the main thread has; rerunning on the big-stack worker\n");
+  assert.equal(r.status, 0);
+});
+
+test("a trial run past its heap share is redone on the big-stack worker", () => {
+  const expr = `builtins.trace "once" (builtins.foldl' (a: b: a + b) 0 (builtins.genList (x: x) 100000))`;
+  const r = runTvix(["eval", "-E", expr], { env: { ...process.env, TVIX_DEBUG: "1", TVIX_TRIAL_HEAP_MB: "1" } });
+  assert.equal(r.stdout, "4999950000\n");
+  assert.equal(r.stderr, "trace: once\ntvix: evaluation needs more heap than a trial run on the main thread has; rerunning on the big-stack worker\n");
+  const worker = runTvix(["eval", "-E", expr], { env: { ...process.env, TVIX_EVAL_THREAD: "worker" } });
+  assert.equal(worker.stdout, "4999950000\n");
+  assert.equal(worker.stderr, "trace: once\n");
 });
 
 // (Unbounded recursion is not tested here: on the 1 GB worker stack it takes

@@ -2,7 +2,7 @@
 // Evaluation runs on a big-stack worker (cmd/bigstack.ts) so that deeply
 // recursive Nix code cannot overflow the JS stack.
 import type { Command } from "commander";
-import { runOnBigStack } from "../bigstack";
+import { runEvaluation } from "../bigstack";
 import type { EvalRequest } from "../../eval/driver";
 
 function collect(v: string, prev: string[]): string[] {
@@ -82,14 +82,14 @@ export function register(program: Command): void {
     .option("--store <url>", "the store to write to (default $TVIX_STORE or the local store)")
     .action(async (file: string | undefined, opts: Record<string, any>) => {
       const req = { ...toRequest(opts, file ? [file] : [], pendingArgs), storeUrl: opts.store };
-      const { exitCode } = await runOnBigStack(opts.eval ? "eval" : "instantiate", req);
+      const { exitCode } = await runEvaluation(opts.eval ? "eval" : "instantiate", req);
       process.exitCode = exitCode;
     });
   evalOptions(program.command("eval").description("evaluate a Nix expression (like nix-instantiate --eval)"))
     .argument("[file]", "the file to evaluate (default ./default.nix; - for stdin)")
     .action(async (file: string | undefined, opts: Record<string, any>) => {
       const req = toRequest(opts, file ? [file] : [], pendingArgs);
-      const { exitCode } = await runOnBigStack("eval", req);
+      const { exitCode } = await runEvaluation("eval", req);
       process.exitCode = exitCode;
     });
 }

@@ -10,6 +10,7 @@ import { coerceToString } from "../coerce";
 import { eqValues, lessThan } from "../operators";
 import { posToAttrs } from "../compile";
 import { printValue } from "../print";
+import { passFatal } from "../limits";
 
 export function register(def: Definer): void {
   def("throw", 1, ([m], pos, state) => {
@@ -58,7 +59,8 @@ export function register(def: Definer): void {
       if (err instanceof EvalError) {
         try {
           err.addTrace(strValue(coerceToString(state, ctx, pos, { coerceMore: false, copyToStore: false })));
-        } catch {
+        } catch (e2) {
+          passFatal(e2);
           /* the context itself failed: keep the original error */
         }
       }

@@ -11,6 +11,7 @@ import { Derivation, computeOutputPaths, derivationStorePath, printDerivation, h
 import { Hash, HASH_SIZES, HashAlgo, hashBytes } from "../../core/hash";
 import { validateStorePathName, makeFixedOutputPath, makeTextPath } from "../../core/store-path";
 import { parse } from "../parser";
+import { passFatal } from "../limits";
 
 // The `derivation` function of Nix's corepkgs, in Nix: it wraps
 // derivationStrict so that each output is a set sharing drvAttrs.
@@ -78,6 +79,7 @@ function derivationStrict(state: EvalState, a: Lazy, pos: Pos | null): Value {
   try {
     validateStorePathName(drvName);
   } catch (e) {
+    passFatal(e);
     throw fail(`invalid derivation name: ${(e as Error).message}. Please pass a different 'name'.`, drvName, pos);
   }
   // as Nix: __structuredAttrs is looked at before __ignoreNulls
@@ -219,6 +221,7 @@ function derivationStrict(state: EvalState, a: Lazy, pos: Pos | null): Value {
       try {
         h = Hash.parse(outputHash, outputHashAlgo);
       } catch (e) {
+        passFatal(e);
         throw fail((e as Error).message, drvName, pos);
       }
     }
@@ -240,6 +243,7 @@ function derivationStrict(state: EvalState, a: Lazy, pos: Pos | null): Value {
       try {
         validateStorePathName(outName);
       } catch (e) {
+        passFatal(e);
         throw fail(`path '${"0".repeat(32)}-${outName}' is not a valid store path: ${(e as Error).message}`, drvName, pos);
       }
     }

@@ -18,6 +18,7 @@ import { readTree, syncCall } from "../io";
 import { coerceToString } from "../coerce";
 import { fetchCacheDir } from "../fetch/download";
 import { canonPath } from "../paths";
+import { passFatal } from "../limits";
 
 interface FetchArgs {
   url: string;
@@ -54,6 +55,7 @@ function parseHash(s: string, algo: "sha256", pos: Pos | null): Hash {
   try {
     return Hash.parse(s, algo);
   } catch (e) {
+    passFatal(e);
     throw new EvalError((e as Error).message, pos);
   }
 }
@@ -112,6 +114,7 @@ function git(args: string[], cwd?: string, env?: NodeJS.ProcessEnv): string {
   try {
     return execFileSync("git", args, { cwd, encoding: "utf8", env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 30 });
   } catch (e) {
+    passFatal(e);
     const err = e as { stderr?: string; message: string };
     throw new EvalError(`git ${args[0]} failed: ${(err.stderr || err.message).trim()}`);
   }
@@ -237,7 +240,8 @@ function fetchRev(url: string, ref: string | undefined, wantRev: string | undefi
       try {
         git(["cat-file", "-e", `${rev}^{commit}`], cache);
         return true;
-      } catch {
+      } catch (e) {
+        passFatal(e);
         return false;
       }
     })();
@@ -265,7 +269,8 @@ function exportSubmodules(cache: string, rev: string, dir: string, url: string, 
   let modules: string;
   try {
     modules = git(["show", `${rev}:.gitmodules`], cache);
-  } catch {
+  } catch (e) {
+    passFatal(e);
     return; // no submodules
   }
   const cfg = join(scratch, ".gitmodules-" + createHash("sha256").update(dir).digest("hex").slice(0, 8));

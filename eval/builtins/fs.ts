@@ -11,6 +11,7 @@ import { baseNameOf } from "../paths";
 import { coerceToString } from "../coerce";
 import { Hash } from "../../core/hash";
 import { validateStorePathName } from "../../core/store-path";
+import { passFatal } from "../limits";
 
 function fileType(path: string): string {
   const st = lstatSync(path);
@@ -23,6 +24,7 @@ export function register(def: Definer): void {
     try {
       return state.readSourceFile(path);
     } catch (e) {
+      passFatal(e);
       throw new EvalError(`opening file '${path}': ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "No such file or directory" : (e as Error).message}`, pos);
     }
   });
@@ -32,6 +34,7 @@ export function register(def: Definer): void {
     try {
       names = readdirSync(path);
     } catch (e) {
+      passFatal(e);
       throw new EvalError(`opening directory '${path}': ${(e as Error).message}`, pos);
     }
     return NixAttrs.fromMap(new Map(names.map((n) => [n, fileType(`${path}/${n}`)] as [string, Lazy])));
@@ -41,6 +44,7 @@ export function register(def: Definer): void {
     try {
       return fileType(path);
     } catch (e) {
+      passFatal(e);
       throw new EvalError(`getting status of '${path}': ${(e as Error).message}`, pos);
     }
   });
@@ -51,7 +55,8 @@ export function register(def: Definer): void {
       if (path.endsWith("/")) return statSync(path).isDirectory();
       lstatSync(path);
       return true;
-    } catch {
+    } catch (e) {
+      passFatal(e);
       return false;
     }
   });
@@ -72,6 +77,7 @@ export function register(def: Definer): void {
       try {
         expected = Hash.parse(forceString(shaL, pos), "sha256");
       } catch (e) {
+        passFatal(e);
         throw new EvalError((e as Error).message, pos);
       }
     }
@@ -90,6 +96,7 @@ export function register(def: Definer): void {
     try {
       validateStorePathName(name);
     } catch (e) {
+      passFatal(e);
       throw new EvalError((e as Error).message, pos);
     }
     const sp = state.store.addTextFile(name, strValue(sv), refs);
@@ -102,6 +109,7 @@ function addPath(state: EvalState, path: string, name: string | undefined, filte
   try {
     validateStorePathName(n);
   } catch (e) {
+    passFatal(e);
     throw new EvalError((e as Error).message, pos);
   }
   const filterFn = filter

@@ -9,6 +9,7 @@ import { encodeNixBase32 } from "../../core/nixbase32";
 import { readFileSync } from "node:fs";
 import { parse as parseToml } from "smol-toml";
 import { NotImplementedError } from "../../cmd/errors";
+import { passFatal } from "../limits";
 
 /** A path argument: a path value or an absolute path string. */
 export function realisePath(state: EvalState, l: Lazy, pos: Pos | null): string {
@@ -48,6 +49,7 @@ export function register(def: Definer): void {
     try {
       data = readFileSync(path);
     } catch (e) {
+      passFatal(e);
       throw new EvalError(`opening file '${path}': ${(e as Error).message}`, pos);
     }
     return hashBytes(algo, data).toBase16();
@@ -68,6 +70,7 @@ export function register(def: Definer): void {
     try {
       hash = Hash.parse(forceString(h, pos), algo);
     } catch (e) {
+      passFatal(e);
       throw new EvalError((e as Error).message, pos);
     }
     return hash.format(enc, enc === "sri");
@@ -77,6 +80,7 @@ export function register(def: Definer): void {
     try {
       doc = parseToml(strValue(forceStringValue(s, pos)), { integersAsBigInt: true });
     } catch (e) {
+      passFatal(e);
       throw new EvalError(`while parsing TOML: ${(e as Error).message}`, pos);
     }
     return tomlToValue(doc, pos);
@@ -96,6 +100,7 @@ function parseAlgo(s: string, pos: Pos | null) {
   try {
     return parseHashAlgo(s);
   } catch (e) {
+    passFatal(e);
     throw new EvalError((e as Error).message, pos);
   }
 }

@@ -2,6 +2,7 @@
 // accepts) translated to JS RegExps, cached.
 import type { Pos } from "../ast";
 import { EvalError } from "../value";
+import { passFatal } from "../limits";
 
 const CLASSES: Record<string, string> = {
   alpha: "a-zA-Z",
@@ -116,6 +117,7 @@ export function compileRegex(re: string, pos: Pos | null, mode: "full" | "g"): R
     const t = translateEre(re);
     r = mode === "full" ? new RegExp(`^(?:${t})$`, "s") : new RegExp(t, "gs");
   } catch (e) {
+    passFatal(e);
     throw new EvalError(`invalid regular expression '${re}': ${(e as Error).message}`, pos);
   }
   cache.set(key, r);
