@@ -249,26 +249,46 @@ export async function writeTree(w: NarWriter, node: NarNode): Promise<void> {
   }
 }
 
-/** The NAR of an in-memory tree (synchronous; same bytes as NarWriter). */
+/**
+ * The NAR of an in-memory tree (synchronous; same bytes as NarWriter). One
+ * pass sizes the NAR (and sorts each directory once), a second writes it
+ * into a single buffer: evaluation hashes source trees this way, often.
+ */
 export function narFromTree(root: NarNode): Uint8Array {
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  const push = (b: Uint8Array) => {
-    parts.push(b);
-    total += b.length;
+  const field = (byteLen: number) => 8 + byteLen + padLen(byteLen);
+  const TOKEN = 8 + 8; // "(", ")", "type", "name", "node", "entry", "target": all fit in 8 bytes
+  // pass 1: the size, the sorted names of each directory (in visit order), and validation
+  const sortedDirs: string[][] = [];
+  const size = (n: NarNode): number => {
+    if (n.type === "regular") return TOKEN * 3 + field(7) + (n.executable ? field(10) + field(0) : 0) + field(8) + field(n.contents.length);
+    if (n.type === "symlink") {
+      if (n.target === "" || n.target.includes("\0")) throw new NarError(`invalid symlink target '${n.target}'`);
+      return TOKEN * 4 + field(7) + field(Buffer.byteLength(n.target));
+    }
+    const names = sortNames([...n.entries.keys()]);
+    sortedDirs.push(names);
+    let total = TOKEN * 3 + field(9);
+    for (const name of names) {
+      checkName(name);
+      total += TOKEN * 5 + field(Buffer.byteLength(name)) + size(n.entries.get(name)!);
+    }
+    return total;
   };
-  const u64 = (n: number) => {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setBigUint64(0, BigInt(n), true);
-    push(b);
+  const buf = Buffer.alloc(field(MAGIC.length) + size(root)); // zeroed: the padding
+  // pass 2: the bytes
+  let off = 0;
+  let dirIndex = 0;
+  const str = (s: string) => {
+    const len = buf.write(s, off + 8, "utf8");
+    buf.writeUInt32LE(len, off); // the high half of the length stays zero
+    off += field(len);
   };
   const bytes = (d: Uint8Array) => {
-    u64(d.length);
-    push(d);
-    const p = padLen(d.length);
-    if (p) push(new Uint8Array(p));
+    buf.writeUInt32LE(d.length % 2 ** 32, off);
+    buf.writeUInt32LE(Math.floor(d.length / 2 ** 32), off + 4);
+    buf.set(d, off + 8);
+    off += field(d.length);
   };
-  const str = (s: string) => bytes(enc.encode(s));
   const node = (n: NarNode) => {
     str("(");
     str("type");
@@ -281,14 +301,12 @@ export function narFromTree(root: NarNode): Uint8Array {
       str("contents");
       bytes(n.contents);
     } else if (n.type === "symlink") {
-      if (n.target === "" || n.target.includes("\0")) throw new NarError(`invalid symlink target '${n.target}'`);
       str("symlink");
       str("target");
       str(n.target);
     } else {
       str("directory");
-      for (const name of sortNames([...n.entries.keys()])) {
-        checkName(name);
+      for (const name of sortedDirs[dirIndex++]) {
         str("entry");
         str("(");
         str("name");
@@ -302,7 +320,8 @@ export function narFromTree(root: NarNode): Uint8Array {
   };
   str(MAGIC);
   node(root);
-  return concatBytes(parts, total);
+  if (off !== buf.length) throw new Error(`internal error: NAR size ${off} != ${buf.length}`);
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
 }
 
 /** Sorts names by their UTF-8 bytes (computing each name's bytes once). */

@@ -105,28 +105,58 @@ export function update(a: Value, b: Value, pos: Pos): Value {
   const bv = b.values;
   const names: string[] = new Array(an.length + bn.length);
   const values: Lazy[] = new Array(an.length + bn.length);
-  let i = 0;
-  let j = 0;
   let k = 0;
-  while (i < an.length && j < bn.length) {
-    const x = an[i];
-    const y = bn[j];
-    if (x === y) i++;
-    else if (compareStrings(x, y) < 0) {
-      names[k] = x;
-      values[k++] = av[i++];
-      continue;
+  if (bn.length * 8 <= an.length || an.length * 8 <= bn.length) {
+    // one side is much smaller (`acc // { x = ...; }` in a fold): find each of
+    // its names in the other by binary search and copy the runs in between
+    const small = bn.length < an.length;
+    const sn = small ? bn : an;
+    const sv = small ? bv : av;
+    const ln = small ? an : bn;
+    const lv = small ? av : bv;
+    let i = 0;
+    for (let j = 0; j < sn.length; j++) {
+      const name = sn[j];
+      const at = searchNames(ln, name, i);
+      for (; i < at; i++, k++) {
+        names[k] = ln[i];
+        values[k] = lv[i];
+      }
+      const same = i < ln.length && ln[i] === name;
+      // on equal names b wins: the small side's value if it is b
+      if (!same || small) {
+        names[k] = name;
+        values[k++] = sv[j];
+        if (same) i++;
+      }
     }
-    names[k] = y;
-    values[k++] = bv[j++];
-  }
-  for (; i < an.length; i++, k++) {
-    names[k] = an[i];
-    values[k] = av[i];
-  }
-  for (; j < bn.length; j++, k++) {
-    names[k] = bn[j];
-    values[k] = bv[j];
+    for (; i < ln.length; i++, k++) {
+      names[k] = ln[i];
+      values[k] = lv[i];
+    }
+  } else {
+    let i = 0;
+    let j = 0;
+    while (i < an.length && j < bn.length) {
+      const x = an[i];
+      const y = bn[j];
+      if (x === y) i++;
+      else if (compareStrings(x, y) < 0) {
+        names[k] = x;
+        values[k++] = av[i++];
+        continue;
+      }
+      names[k] = y;
+      values[k++] = bv[j++];
+    }
+    for (; i < an.length; i++, k++) {
+      names[k] = an[i];
+      values[k] = av[i];
+    }
+    for (; j < bn.length; j++, k++) {
+      names[k] = bn[j];
+      values[k] = bv[j];
+    }
   }
   names.length = k;
   values.length = k;
@@ -135,6 +165,18 @@ export function update(a: Value, b: Value, pos: Pos): Value {
   const pb = b.positions;
   const positions = pa === null ? pb : { get: (k: string) => (b.has(k) ? pb?.get(k) : pa.get(k)) };
   return new NixAttrs(names, values, positions);
+}
+
+/** The first index >= from in sorted `names` whose name is not below `name`. */
+function searchNames(names: readonly string[], name: string, from: number): number {
+  let lo = from;
+  let hi = names.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (names[mid] !== name && compareStrings(names[mid], name) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** `==` on two evaluated operands (functions never compare equal here). */

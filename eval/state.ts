@@ -208,8 +208,12 @@ export class EvalState {
     return [...out];
   }
 
+  // like Nix's srcToStore: a path is read and hashed once per evaluation
+  private readonly copiedPaths = new Map<string, string>();
   copyPathToStore(path: string, pos: Pos | null): string {
-    return this.store.addPath(path, pos);
+    let sp = this.copiedPaths.get(path);
+    if (sp === undefined) this.copiedPaths.set(path, (sp = this.store.addPath(path, pos)));
+    return sp;
   }
 }
 

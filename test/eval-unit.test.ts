@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { repoRoot } from "./helpers";
 import { evalIn, errorLine, looksLikeJsCrash } from "./fixtures/eval/harness";
+import { NixAttrs, type Lazy } from "../eval/value";
+import { update } from "../eval/operators";
 
 /** The directory relative paths in the expressions resolve against. */
 const FIX = join(repoRoot, "test", "fixtures", "eval");
@@ -213,4 +215,19 @@ test("--show-trace prints the whole trace and no hint", () => {
   assert.equal(errorLine(full.err), "error: inner");
   assert.ok(full.err.length >= short.err.length);
   assert.ok(!full.err.includes("use '--show-trace'"));
+});
+
+test("`//` of sets of any relative sizes equals a Map-based merge (b wins)", () => {
+  let seed = 7;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+  const pool = ["a", "b", "é", "z", "ab", "x\u{1F600}", "\uFFFF", "m", "n", "q1", "q2", "q3", "r", "s", "t", "u", "v", "w"];
+  const mk = (n: number, tag: string) => NixAttrs.fromMap(new Map(Array.from({ length: n }, () => pool[rnd(pool.length)]).map((k) => [k, `${tag}:${k}`] as [string, Lazy])));
+  for (let round = 0; round < 500; round++) {
+    const a = mk(rnd(3) === 0 ? rnd(18) : rnd(3), "a");
+    const b = mk(rnd(3) === 0 ? rnd(18) : rnd(3), "b");
+    const got = update(a, b, { file: "", line: 1, column: 1 }) as NixAttrs;
+    const want = NixAttrs.fromMap(new Map([...a.names.map((n, i) => [n, a.values[i]] as [string, Lazy]), ...b.names.map((n, i) => [n, b.values[i]] as [string, Lazy])]));
+    assert.deepEqual(got.names, want.names);
+    assert.deepEqual(got.values, want.values);
+  }
 });
