@@ -238,7 +238,8 @@ export function runEval(req: EvalRequest, io: EvalIO): number {
 export function printResult(state: EvalState, v: Lazy, req: Pick<EvalRequest, "output" | "strict" | "location">): string {
   switch (req.output) {
     case "json":
-      return toJSON(state, v, null, new Set());
+      // the value itself is evaluated; below it, without --strict, a thunk is an error (as Nix)
+      return toJSON(state, req.strict ? v : force(v), null, new Set(), req.strict);
     case "xml":
       return toXML(req.strict ? forceDeep(v) : v, req.location, null, new Set()).replace(/\n$/, "");
     default:
@@ -257,7 +258,8 @@ export function formatEvalError(e: unknown, showTrace: boolean): string {
     let out = "error:";
     for (const t of [...trace].reverse()) {
       out += `\n       … ${t.msg}`;
-      if (t.pos) out += `\n         at ${formatPos(t.pos)}:\n${snippet(t.pos)}`;
+      // the snippet's own last newline is the one that ends this frame
+      if (t.pos) out += `\n         at ${formatPos(t.pos)}:` + `\n${snippet(t.pos)}`.replace(/\n$/, "");
       out += "\n";
     }
     out += `\n       error: ${e.message}`;

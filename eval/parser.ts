@@ -290,9 +290,9 @@ class Parser {
       const path = this.parseAttrPath();
       if (lx.peek().t === "or") {
         lx.next();
-        return { kind: "select", expr: e, path, default: this.parseSelect(), pos: this.pos(t) };
+        return { kind: "select", expr: e, path, default: this.parseSelect(), pos: e.pos };
       }
-      return { kind: "select", expr: e, path, pos: this.pos(t) };
+      return { kind: "select", expr: e, path, pos: e.pos };
     }
     if (t.t === "or") {
       // legacy: `f or` applies f to a variable named "or"

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { nix226, repoRoot } from "./helpers";
-import { evalIn, evalOracle } from "./fixtures/eval/harness";
+import { errorLine, evalIn, evalOracle } from "./fixtures/eval/harness";
 
 const FIX = join(repoRoot, "test", "fixtures", "eval");
 const SEP = "@@tvix-oracle-separator@@";
@@ -68,5 +68,25 @@ for (const it of items) {
     const theirs = evalOracle(it.expr, ["--strict"], FIX);
     assert.equal(ours.code, theirs.code, `exit code; ours stderr: ${ours.err}; nix stderr: ${theirs.err}`);
     assert.equal(ours.out, theirs.out);
+  });
+}
+
+// Without --strict: what is still a thunk prints as <CODE>, and --json stops
+// at it with "cannot convert a thunk to JSON" (literals, paths included, are
+// values, not thunks, in both).
+const nonStrict: [string, string[]][] = [
+  ["{ a = ./.; b = \"x${\"y\"}\"; c = 1.5; d = -1; e = \"p\"; f = [ 1 ]; g = ./a/${\"b\"}; }", []],
+  ["{ a = 1; b = \"x\"; c = ./.; }", ["--json"]],
+  ["{ a = 1; b = \"x\"; c = [ 1 2 ]; }", ["--json"]],
+  ["[ (1 + 1) ]", ["--json"]],
+  ["let x = 1 + 1; in builtins.seq x { a = x; }", ["--json"]],
+];
+for (const [expr, flags] of nonStrict) {
+  test(`without --strict: ${flags.join(" ")} ${expr}`, !nix226.available ? { skip: nix226.skip as string } : {}, () => {
+    const ours = evalIn(expr, flags, FIX);
+    const theirs = evalOracle(expr, flags, FIX);
+    assert.equal(ours.code, theirs.code, `ours: ${ours.err}`);
+    if (theirs.code === 0) assert.equal(ours.out, theirs.out);
+    else assert.equal(errorLine(ours.err), errorLine(theirs.err));
   });
 }

@@ -1,6 +1,6 @@
 // toJSON and fromJSON.
 import type { Pos } from "../ast";
-import { EvalError, Lazy, NixAttrs, NixFloat, NixPath, NixString, Value, force, forceStringValue, strValue, isFunction, mkString, ctxOf, mkInt } from "../value";
+import { EvalError, Lazy, Thunk, NixAttrs, NixFloat, NixPath, NixString, Value, force, forceStringValue, strValue, isFunction, mkString, ctxOf, mkInt } from "../value";
 import type { Definer } from "./registry";
 import type { EvalState } from "../state";
 import { coerceToString } from "../coerce";
@@ -59,7 +59,13 @@ export function jsonFloat(f: number): string {
   return sign + body;
 }
 
-export function toJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<string>): string {
+/**
+ * The JSON of a value. With `forceThunks` false (`nix-instantiate --eval
+ * --json` without --strict), an unevaluated thunk is an error, as in Nix.
+ */
+export function toJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<string>, forceThunks = true): string {
+  // (a copy of pos: the error shows its position even where the trace shows the same one, as Nix)
+  if (!forceThunks && l instanceof Thunk && l.code !== null) throw new EvalError("cannot convert a thunk to JSON", pos && { ...pos });
   const v = force(l);
   if (v === null) return "null";
   if (typeof v === "boolean") return v ? "true" : "false";
@@ -75,7 +81,22 @@ export function toJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<stri
     for (const c of ctxOf(s)) ctx.add(c);
     return jsonString(strValue(s));
   }
-  if (Array.isArray(v)) return "[" + v.map((e) => toJSON(state, e, pos, ctx)).join(",") + "]";
+  if (Array.isArray(v))
+    return (
+      "[" +
+      v
+        .map((e, i) => {
+          if (forceThunks) return toJSON(state, e, pos, ctx);
+          try {
+            return toJSON(state, e, pos, ctx, false);
+          } catch (err) {
+            if (err instanceof EvalError) err.addTrace(`while evaluating list element at index ${i}`);
+            throw err;
+          }
+        })
+        .join(",") +
+      "]"
+    );
   if (v instanceof NixAttrs) {
     const ts = v.get("__toString");
     if (ts !== undefined) {
@@ -84,16 +105,17 @@ export function toJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<stri
       return jsonString(strValue(s));
     }
     const out = v.get("outPath");
-    if (out !== undefined) return toJSON(state, out, pos, ctx);
+    if (out !== undefined) return toJSON(state, out, pos, ctx, forceThunks);
     return (
       "{" +
       v
         .keys()
         .map((k) => {
+          const at = forceThunks ? pos : (v.positions?.get(k) ?? pos);
           try {
-            return jsonString(k) + ":" + toJSON(state, v.get(k)!, pos, ctx);
+            return jsonString(k) + ":" + toJSON(state, v.get(k)!, at, ctx, forceThunks);
           } catch (e) {
-            if (e instanceof EvalError) e.addTrace(`while evaluating attribute '${k}'`);
+            if (e instanceof EvalError) e.addTrace(`while evaluating attribute '${k}'`, forceThunks ? undefined : at);
             throw e;
           }
         })
