@@ -63,7 +63,7 @@ export function call2(fn: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
       }
     }
   }
-  if (fn instanceof PrimOp && fn.arity === 2) return fn.fn([a, b], pos);
+  if (fn instanceof PrimOp && fn.arity === 2) return fn.fn([a, b], pos, fn.state);
   return callFunction(callFunction(fn, a, pos), b, pos);
 }
 
@@ -119,7 +119,7 @@ function callLambda(fn: Lambda, arg: Lazy, pos: Pos | null): Value {
 
 function callOther(fn: Value, arg: Lazy, pos: Pos | null): Value {
   if (fn instanceof PrimOp) {
-    if (fn.arity === 1) return fn.fn([arg], pos);
+    if (fn.arity === 1) return fn.fn([arg], pos, fn.state);
     return new PrimOpApp(fn, [arg]);
   }
   if (fn instanceof PrimOpApp) {
@@ -127,7 +127,7 @@ function callOther(fn: Value, arg: Lazy, pos: Pos | null): Value {
     const args: Lazy[] = new Array(prev.length + 1);
     for (let i = 0; i < prev.length; i++) args[i] = prev[i];
     args[prev.length] = arg;
-    if (args.length === fn.op.arity) return fn.op.fn(args, pos);
+    if (args.length === fn.op.arity) return fn.op.fn(args, pos, fn.op.state);
     return new PrimOpApp(fn.op, args);
   }
   if (fn instanceof NixAttrs) {

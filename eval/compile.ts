@@ -152,7 +152,7 @@ export class Compiler {
             // a builtin given all its arguments: no partial applications
             const args: Lazy[] = new Array(n);
             for (let i = 0; i < n; i++) args[i] = argCodes[i](env);
-            return f.fn(args, pos);
+            return f.fn(args, pos, f.state);
           }
           let v = call2(f, argCodes[0](env), argCodes[1](env), pos);
           for (let i = 2; i < argCodes.length; i++) v = callFunction(v, argCodes[i](env), pos);

@@ -11,6 +11,7 @@
 // A `Lazy` is either a value or a thunk; `force` gives the value (in weak
 // head normal form).
 import type { Pos } from "./ast";
+import type { EvalState } from "./state";
 
 export type Value =
   | null
@@ -247,10 +248,11 @@ export class Lambda {
   constructor(public readonly info: LambdaInfo, public readonly env: Env) {}
 }
 
-export type PrimOpFn = (args: Lazy[], pos: Pos | null) => Value;
+export type PrimOpFn = (args: Lazy[], pos: Pos | null, state: EvalState) => Value;
 
+/** A builtin. Callers pass `state` back to `fn` (one call per application, no wrapper closure). */
 export class PrimOp {
-  constructor(public readonly name: string, public readonly arity: number, public readonly fn: PrimOpFn) {}
+  constructor(public readonly name: string, public readonly arity: number, public readonly fn: PrimOpFn, public readonly state: EvalState) {}
 }
 
 export class PrimOpApp {

@@ -29,8 +29,7 @@ export function installBuiltins(state: EvalState): void {
 
   const map = new Map<string, Lazy>();
   for (const d of defs) {
-    const fn = d.fn;
-    const op = new PrimOp(d.name, d.arity, (args, pos) => fn(args, pos, state));
+    const op = new PrimOp(d.name, d.arity, d.fn, state);
     map.set(d.name, op);
   }
   const constants: [string, Value][] = [
