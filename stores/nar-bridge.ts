@@ -16,10 +16,11 @@ import type { BlobService, CastoreNode, DirectoryService, PathInfo } from "./typ
 import { NarError, NarWriter, narStream, readNar, sortNames } from "../core/nar";
 import { ChunkedBlobService } from "./blob-service";
 import { initBlake3 } from "../core/blake3";
+import { initBlake3x4 } from "./blake3x4";
 import { Hash, createHasher } from "../core/hash";
 import { directoryEntries, directoryFromEntries, directorySize, showName, toHex } from "../core/castore";
 import { makeFixedOutputPath } from "../core/store-path";
-import { Ev, TreeReader } from "./tree-reader";
+import { Ev, TreeReader, treeReaderAvailable } from "./tree-reader";
 
 /** Blob writes in flight: remembers the first failure; settle() waits for all and rethrows it. */
 class PendingWrites {
@@ -358,8 +359,9 @@ export async function ingestTree(
 ): Promise<IngestResult> {
   const readWholeUpTo = opts.readWholeUpTo ?? READ_WHOLE_UP_TO;
   await initBlake3();
+  await initBlake3x4();
   const fast = services.blobs instanceof ChunkedBlobService ? services.blobs : null;
-  if (fast?.consumesSynchronously && (opts.readerThread ?? !isSmallTree(fsPath))) return ingestTreeThreaded(services, fast, fsPath, readWholeUpTo);
+  if (fast?.consumesSynchronously && treeReaderAvailable() && (opts.readerThread ?? !isSmallTree(fsPath))) return ingestTreeThreaded(services, fast, fsPath, readWholeUpTo);
   const nar = new NarHasher();
   nar.add(T["nix-archive-1"]);
   // the NAR hasher and putSync() are done with a file's bytes when they return: one buffer serves every file
@@ -581,9 +583,11 @@ async function ingestTreeThreaded(services: CastoreServices, fast: ChunkedBlobSe
             const executable = ev[i++] === 1;
             const size = ev[i++] as number;
             const off = ev[i++] as number;
+            const d = ev[i++] as number;
             const n = ev[i++] as number;
             const cuts = n === 0 ? undefined : (ev.slice(i, (i += n)) as number[]);
-            const r = fast.putSync(slab.subarray(off, off + size), cuts);
+            const whole = d < 0 ? undefined : m.digests!.subarray(32 * d, 32 * d + 32);
+            const r = fast.putSync(slab.subarray(off, off + size), cuts, whole);
             if (r.durable) track(r.durable);
             place({ type: "file", executable, size, digest: r.digest });
             break;
