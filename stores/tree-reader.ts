@@ -12,8 +12,8 @@
 //
 // The slabs live in a shared WebAssembly.Memory with the WASM kernels of
 // stores/hash-kernels.ts: each thread has its own scratch region in it, the
-// worker cuts chunks with the kernels' cuts() and (WORKER_WHOLE_DIGESTS)
-// computes the BLAKE3 of each multi-chunk file with digest(), and the main
+// worker cuts chunks with the kernels' cuts() and, when the main thread is
+// behind, computes the BLAKE3 of multi-chunk files with digest(); the main
 // thread hashes chunks in place (stores/blake3x4.ts: no copy). The worker is
 // plain JS evaluated from a string, handed the compiled module and the
 // memory in workerData, so that it works from sources, the bundle and the
@@ -60,8 +60,13 @@ const SLABS = 4;
 const SLAB_SIZE = 16 * 1024 * 1024;
 /** A message is posted at least every this many events (so the main thread starts early). */
 const EVENTS_PER_MESSAGE = 2048;
-/** The worker computes the whole-file BLAKE3 of multi-chunk files (the main thread hashes their chunks). */
-const WORKER_WHOLE_DIGESTS = true;
+/**
+ * The worker computes a multi-chunk file's whole BLAKE3 when at most this
+ * many slabs are free (the main thread, which hashes every chunk, is behind);
+ * else the main thread does. This balances the two threads whichever one the
+ * machine's other load slows down: measured, either can be the bottleneck.
+ */
+const HELP_WHEN_FREE_SLABS = 1;
 /** Memory layout: the main thread's region, the worker's, then the slabs. */
 const WORKER_REGION = Region.size;
 const SLAB_BASE = 2 * Region.size;
@@ -70,7 +75,7 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const fs = require("node:fs");
 const { createHash } = require("node:crypto");
-const { root, slabSize, maxWhole, eventsPerMessage, minChunk, region, cutsOff, resultOff, slabBase, wholeDigests } = workerData;
+const { root, slabSize, maxWhole, eventsPerMessage, minChunk, region, cutsOff, resultOff, slabBase, helpWhenFree } = workerData;
 const kernels = new WebAssembly.Instance(workerData.module, { e: { m: workerData.memory } }).exports;
 const mem = new Uint8Array(workerData.memory.buffer);
 const slabs = Array.from({ length: workerData.slabs }, (_, i) => mem.subarray(slabBase + i * slabSize, slabBase + (i + 1) * slabSize));
@@ -199,7 +204,7 @@ function file(path, exec, size) {
         const at = slabBase + slab * slabSize + off;
         const n = kernels.cuts(at, size, region);
         const cuts = new Uint32Array(workerData.memory.buffer, region + cutsOff, n);
-        const d = wholeDigests && n > 1 ? digest(at, size) : -1;
+        const d = n > 1 && Atomics.load(state, 0) <= helpWhenFree ? digest(at, size) : -1;
         event(${Ev.File}, exec ? 1 : 0, size, off, d, n, ...cuts);
       }
     } else {
@@ -298,7 +303,7 @@ export class TreeReader {
         region: WORKER_REGION,
         cutsOff: Region.cuts,
         resultOff: Region.result,
-        wholeDigests: WORKER_WHOLE_DIGESTS,
+        helpWhenFree: HELP_WHEN_FREE_SLABS,
       },
     });
     this.worker.on("message", (m: ReaderMessage) => this.push(m));
