@@ -176,18 +176,49 @@ export async function ingestNar(
   }
   if (expected.narSize !== undefined && expected.narSize !== narSize)
     throw new NarMismatchError(`NAR size mismatch: expected ${expected.narSize} bytes, got ${narSize}`);
-  const node = await finalise(services.directories, new Uint8Array(0), root!);
+  const node = await finalise(services.directories, root!);
   return { node, narHash, narSize };
 }
 
-/** Turns a pending node into a castore node, writing directories bottom-up. */
-async function finalise(dirs: DirectoryService, name: Uint8Array, p: Pending): Promise<CastoreNode> {
-  if (p.type === "file") return { type: "file", name, digest: await p.digest, size: BigInt(p.size), executable: p.executable };
-  if (p.type === "symlink") return { type: "symlink", name, target: enc.encode(p.target) };
-  const children = await Promise.all([...p.entries].map(([n, c]) => finalise(dirs, enc.encode(n), c)));
-  const dir = directoryFromEntries(children);
-  const digest = await dirs.put(dir);
-  return { type: "directory", name, digest, size: directorySize(dir) };
+/**
+ * Turns a pending tree into its root castore node (with an empty name),
+ * writing the directories bottom-up in waves by height (those without
+ * subdirectories first): each wave is put at once and is durable before the
+ * next starts, so every directory is written after its subdirectories are
+ * durable, with one wait per level of the tree rather than a promise per
+ * node (an async walk of 22,000 files cost ~0.3 s, after the rest of an
+ * import is done).
+ */
+async function finalise(dirs: DirectoryService, root: Pending): Promise<CastoreNode> {
+  const empty = new Uint8Array(0);
+  const streamed: Promise<unknown>[] = []; // digests of streamed files still being computed
+  const waves: Extract<Pending, { type: "directory" }>[][] = [];
+  const height = (p: Pending): number => {
+    if (p.type === "file") {
+      const d = p.digest;
+      if (!(d instanceof Uint8Array)) streamed.push(d.then((x) => (p.digest = x)));
+      return -1;
+    }
+    if (p.type === "symlink") return -1;
+    let h = 0;
+    for (const c of p.entries.values()) h = Math.max(h, height(c) + 1);
+    (waves[h] ??= []).push(p);
+    return h;
+  };
+  height(root);
+  await Promise.all(streamed);
+  const written = new Map<Pending, { digest: Uint8Array; size: bigint }>();
+  const node = (name: Uint8Array, p: Pending): CastoreNode => {
+    if (p.type === "file") return { type: "file", name, digest: p.digest as Uint8Array, size: BigInt(p.size), executable: p.executable };
+    if (p.type === "symlink") return { type: "symlink", name, target: enc.encode(p.target) };
+    return { type: "directory", name, ...written.get(p)! };
+  };
+  for (const wave of waves) {
+    const messages = wave.map((p) => directoryFromEntries(Array.from(p.entries, ([n, c]) => node(enc.encode(n), c))));
+    const digests = await Promise.all(messages.map((d) => dirs.put(d)));
+    wave.forEach((p, i) => written.set(p, { digest: digests[i], size: directorySize(messages[i]) }));
+  }
+  return node(empty, root);
 }
 
 /** Writes the NAR of a castore node into a NarWriter (not finishing it). */
@@ -445,7 +476,7 @@ export async function ingestTree(
     await writes.settle();
   }
   const narHash = nar.digest();
-  const node = await finalise(services.directories, new Uint8Array(0), root);
+  const node = await finalise(services.directories, root);
   return { node, narHash, narSize: nar.size };
 }
 
@@ -634,6 +665,6 @@ async function ingestTreeThreaded(services: CastoreServices, fast: ChunkedBlobSe
     // a failed blob write explains a broken walk better than the walk's error
     await writes.settle();
   }
-  const node = await finalise(services.directories, new Uint8Array(0), root!);
+  const node = await finalise(services.directories, root!);
   return { node, narHash: new Hash("sha256", done!.narHash), narSize: done!.narSize };
 }
