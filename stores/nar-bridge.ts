@@ -12,7 +12,8 @@
 import { basename, join } from "node:path";
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from "node:fs";
 import { createHash } from "node:crypto";
-import type { BlobService, CastoreNode, DirectoryService, PathInfo } from "./types";
+import type { BlobService, CastoreNode, DirectoryService, EncodedDirectory, PathInfo } from "./types";
+import { encodeForPut } from "./directory-service";
 import { NarError, NarWriter, narStream, readNar, sortNames } from "../core/nar";
 import { ChunkedBlobService } from "./blob-service";
 import { initBlake3 } from "../core/blake3";
@@ -65,7 +66,26 @@ export interface IngestResult {
 type Pending =
   | { type: "file"; executable: boolean; size: number; digest: Uint8Array | Promise<Uint8Array> }
   | { type: "symlink"; target: string }
-  | { type: "directory"; entries: Map<string, Pending> };
+  | PendingDirectory;
+/** `encoded`: its message, once every entry's digest is known (made during a tree walk where possible). */
+type PendingDirectory = { type: "directory"; entries: Map<string, Pending>; encoded?: EncodedDirectory };
+
+/** A castore node for a pending one whose digests are known. */
+function nodeOf(name: Uint8Array, p: Pending): CastoreNode {
+  if (p.type === "file") return { type: "file", name, digest: p.digest as Uint8Array, size: BigInt(p.size), executable: p.executable };
+  if (p.type === "symlink") return { type: "symlink", name, target: enc.encode(p.target) };
+  return { type: "directory", name, digest: p.encoded!.digest, size: directorySize(p.encoded!.dir) };
+}
+
+/**
+ * Validates, encodes and hashes a pending directory's message (not stored
+ * yet); undefined while a file's digest or a subdirectory's message is not
+ * known.
+ */
+function encodePending(p: PendingDirectory): EncodedDirectory | undefined {
+  for (const c of p.entries.values()) if (c.type === "file" ? !(c.digest instanceof Uint8Array) : c.type === "directory" && !c.encoded) return undefined;
+  return encodeForPut(directoryFromEntries(Array.from(p.entries, ([n, c]) => nodeOf(enc.encode(n), c))));
+}
 
 /** Files up to this size are collected in memory and stored with one put(). */
 const BUFFER_FILES_UP_TO = 1024 * 1024;
@@ -187,12 +207,12 @@ export async function ingestNar(
  * next starts, so every directory is written after its subdirectories are
  * durable, with one wait per level of the tree rather than a promise per
  * node (an async walk of 22,000 files cost ~0.3 s, after the rest of an
- * import is done).
+ * import is done). Directories a tree walk has encoded already are only
+ * written.
  */
 async function finalise(dirs: DirectoryService, root: Pending): Promise<CastoreNode> {
-  const empty = new Uint8Array(0);
   const streamed: Promise<unknown>[] = []; // digests of streamed files still being computed
-  const waves: Extract<Pending, { type: "directory" }>[][] = [];
+  const waves: PendingDirectory[][] = [];
   const height = (p: Pending): number => {
     if (p.type === "file") {
       const d = p.digest;
@@ -207,18 +227,12 @@ async function finalise(dirs: DirectoryService, root: Pending): Promise<CastoreN
   };
   height(root);
   await Promise.all(streamed);
-  const written = new Map<Pending, { digest: Uint8Array; size: bigint }>();
-  const node = (name: Uint8Array, p: Pending): CastoreNode => {
-    if (p.type === "file") return { type: "file", name, digest: p.digest as Uint8Array, size: BigInt(p.size), executable: p.executable };
-    if (p.type === "symlink") return { type: "symlink", name, target: enc.encode(p.target) };
-    return { type: "directory", name, ...written.get(p)! };
-  };
+  await initBlake3(); // encodeForPut()
   for (const wave of waves) {
-    const messages = wave.map((p) => directoryFromEntries(Array.from(p.entries, ([n, c]) => node(enc.encode(n), c))));
-    const digests = await Promise.all(messages.map((d) => dirs.put(d)));
-    wave.forEach((p, i) => written.set(p, { digest: digests[i], size: directorySize(messages[i]) }));
+    for (const p of wave) p.encoded ??= encodePending(p)!;
+    await Promise.all(wave.map((p) => dirs.put(p.encoded!)));
   }
-  return node(empty, root);
+  return nodeOf(new Uint8Array(0), root);
 }
 
 /** Writes the NAR of a castore node into a NarWriter (not finishing it). */
@@ -463,7 +477,9 @@ export async function ingestTree(
         nar.add(CLOSE);
       }
       nar.add(CLOSE);
-      return { type: "directory", entries };
+      const dir: PendingDirectory = { type: "directory", entries };
+      dir.encoded = encodePending(dir);
+      return dir;
     }
     throw new NarError(`file '${path}' has an unsupported type`);
   };
@@ -584,11 +600,11 @@ async function ingestTreeThreaded(services: CastoreServices, fast: ChunkedBlobSe
   const track = (p: Promise<unknown>) => writes.track(p);
   const reader = new TreeReader(fsPath, readWholeUpTo);
   let root: Pending | undefined;
-  const stack: Map<string, Pending>[] = [];
+  const stack: PendingDirectory[] = [];
   let name = "";
   const place = (node: Pending) => {
     if (stack.length === 0) root = node;
-    else stack[stack.length - 1].set(name, node);
+    else stack[stack.length - 1].entries.set(name, node);
   };
   let big: PieceQueue | null = null;
   let done: { narHash: Uint8Array; narSize: number } | undefined;
@@ -599,17 +615,20 @@ async function ingestTreeThreaded(services: CastoreServices, fast: ChunkedBlobSe
       for (let i = 0; i < ev.length; ) {
         switch (ev[i++]) {
           case Ev.Dir: {
-            const entries = new Map<string, Pending>();
-            place({ type: "directory", entries });
-            stack.push(entries);
+            const dir: PendingDirectory = { type: "directory", entries: new Map() };
+            place(dir);
+            stack.push(dir);
             break;
           }
           case Ev.Name:
             name = ev[i++] as string;
             break;
-          case Ev.DirEnd:
-            stack.pop();
+          case Ev.DirEnd: {
+            // its message now, while the reader still works (written at the end)
+            const dir = stack.pop()!;
+            dir.encoded = encodePending(dir);
             break;
+          }
           case Ev.File: {
             const executable = ev[i++] === 1;
             const size = ev[i++] as number;
