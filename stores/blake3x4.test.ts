@@ -94,7 +94,8 @@ test("the WASM cut-point search cuts like chunker.ts", () => {
   assert.deepEqual([...k.cuts(base, 1 << 20, 0)], [262144, 262144, 262144, 262144]);
 });
 
-test("tree reader: file digests (one chunk, many chunks, empty, larger than a slab) and chunk digests equal hash-wasm's", async () => {
+for (const readerSplit of ["worker", "main", "adaptive"] as const)
+test(`tree reader (${readerSplit} cuts and hashes whole files): file digests (one chunk, many chunks, empty, larger than a slab) and chunk digests equal hash-wasm's`, async () => {
   const root = join(tempDir("x4-tree"), "t");
   mkdirSync(join(root, "d"), { recursive: true });
   const files: Record<string, Uint8Array> = {
@@ -111,7 +112,7 @@ test("tree reader: file digests (one chunk, many chunks, empty, larger than a sl
   for (const [p, d] of Object.entries(files)) writeFileSync(join(root, p), d);
   for (let i = 0; i < 300; i++) writeFileSync(join(root, "d", `f${i}`), data.subarray(i * 37, i * 37 + i * 50)); // past the small-tree limit
   const store = openLocalStore(tempDir("x4-store"));
-  const r = await ingestTree(store, root, { readerThread: true });
+  const r = await ingestTree(store, root, { readerThread: true, readerSplit });
   const byPath = new Map<string, CastoreNode>();
   const walk = async (node: CastoreNode, path: string) => {
     byPath.set(path, node);

@@ -16,12 +16,13 @@ import type { BlobService, CastoreNode, DirectoryService, EncodedDirectory, Path
 import { encodeForPut } from "./directory-service";
 import { NarError, NarWriter, narStream, readNar, sortNames } from "../core/nar";
 import { ChunkedBlobService } from "./blob-service";
+import { MIN_CHUNK } from "./chunker";
 import { initBlake3 } from "../core/blake3";
 import { initBlake3x4 } from "./blake3x4";
 import { Hash, createHasher } from "../core/hash";
 import { directoryEntries, directoryFromEntries, directorySize, showName, toHex } from "../core/castore";
 import { makeFixedOutputPath } from "../core/store-path";
-import { Ev, TreeReader, treeReaderAvailable } from "./tree-reader";
+import { Ev, TreeReader, treeReaderAvailable, type ReaderSplit } from "./tree-reader";
 
 /** Blob writes in flight: remembers the first failure; settle() waits for all and rethrows it. */
 class PendingWrites {
@@ -400,13 +401,19 @@ async function* readFileChunks(path: string, size: number, onChunk: (c: Uint8Arr
 export async function ingestTree(
   services: CastoreServices,
   fsPath: string,
-  opts: { readWholeUpTo?: number; /** false: walk and read on this thread even for a local store */ readerThread?: boolean } = {},
+  opts: {
+    readWholeUpTo?: number;
+    /** false: walk and read on this thread even for a local store */
+    readerThread?: boolean;
+    /** which thread cuts and hashes whole files (tests; default adaptive) */
+    readerSplit?: ReaderSplit;
+  } = {},
 ): Promise<IngestResult> {
   const readWholeUpTo = opts.readWholeUpTo ?? READ_WHOLE_UP_TO;
   await initBlake3();
   await initBlake3x4();
   const fast = services.blobs instanceof ChunkedBlobService ? services.blobs : null;
-  if (fast?.consumesSynchronously && treeReaderAvailable() && (opts.readerThread ?? !isSmallTree(fsPath))) return ingestTreeThreaded(services, fast, fsPath, readWholeUpTo);
+  if (fast?.consumesSynchronously && treeReaderAvailable() && (opts.readerThread ?? !isSmallTree(fsPath))) return ingestTreeThreaded(services, fast, fsPath, readWholeUpTo, opts.readerSplit);
   const nar = new NarHasher();
   nar.add(T["nix-archive-1"]);
   // the NAR hasher and putSync() are done with a file's bytes when they return: one buffer serves every file
@@ -595,10 +602,10 @@ class PieceQueue {
  * worker thread (stores/tree-reader.ts); this thread chunks, hashes and
  * stores the contents straight from the reader's shared slabs.
  */
-async function ingestTreeThreaded(services: CastoreServices, fast: ChunkedBlobService, fsPath: string, readWholeUpTo: number): Promise<IngestResult> {
+async function ingestTreeThreaded(services: CastoreServices, fast: ChunkedBlobService, fsPath: string, readWholeUpTo: number, split?: ReaderSplit): Promise<IngestResult> {
   const writes = new PendingWrites();
   const track = (p: Promise<unknown>) => writes.track(p);
-  const reader = new TreeReader(fsPath, readWholeUpTo);
+  const reader = new TreeReader(fsPath, readWholeUpTo, split);
   let root: Pending | undefined;
   const stack: PendingDirectory[] = [];
   let name = "";
@@ -635,7 +642,7 @@ async function ingestTreeThreaded(services: CastoreServices, fast: ChunkedBlobSe
             const off = ev[i++] as number;
             const d = ev[i++] as number;
             const n = ev[i++] as number;
-            const cuts = n === 0 ? undefined : (ev.slice(i, (i += n)) as number[]);
+            const cuts = n > 0 ? (ev.slice(i, (i += n)) as number[]) : size > MIN_CHUNK ? reader.cuts(m.slab, off, size) : undefined;
             const whole = d < 0 ? undefined : m.digests!.subarray(32 * d, 32 * d + 32);
             const r = fast.putSync(slab.subarray(off, off + size), cuts, whole);
             if (r.durable) track(r.durable);

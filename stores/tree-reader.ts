@@ -13,8 +13,9 @@
 // The slabs live in a shared WebAssembly.Memory with the WASM kernels of
 // stores/hash-kernels.ts: each thread has its own scratch region in it, the
 // worker cuts chunks with the kernels' cuts() and, when the main thread is
-// behind, computes the BLAKE3 of multi-chunk files with digest(); the main
-// thread hashes chunks in place (stores/blake3x4.ts: no copy). The worker is
+// behind, computes the BLAKE3 of multi-chunk files with digest(); when the
+// main thread has caught up, it leaves cutting to it. The main thread hashes
+// chunks in place (stores/blake3x4.ts: no copy). The worker is
 // plain JS evaluated from a string, handed the compiled module and the
 // memory in workerData, so that it works from sources, the bundle and the
 // single executable alike without a module file of its own (a TypeScript
@@ -22,7 +23,7 @@
 import { Worker } from "node:worker_threads";
 import { NarError } from "../core/nar";
 import { MIN_CHUNK } from "./chunker";
-import { Region, instantiateKernels, kernelMemory, kernelModule } from "./hash-kernels";
+import { Region, instantiateKernels, kernelMemory, kernelModule, type Kernels } from "./hash-kernels";
 import { Blake3x4, registerMemory } from "./blake3x4";
 
 /** Event codes, followed by their operands in the flat event list. */
@@ -32,7 +33,7 @@ export const Ev = {
   /** name: the next node is this entry of the current directory */
   Name: 1,
   DirEnd: 2,
-  /** executable (0/1), size, slab offset, digest index (-1: none; else its BLAKE3 is message.digests[32 i, 32 i + 32)), n, then n chunk lengths (n = 0: not cut): a whole file in this message's slab */
+  /** executable (0/1), size, slab offset, digest index (-1: none; else its BLAKE3 is message.digests[32 i, 32 i + 32)), n, then n chunk lengths (n = 0: not cut; TreeReader.cuts() cuts it): a whole file in this message's slab */
   File: 3,
   /** executable, size: a file whose contents follow as Piece events, then FileEnd */
   BigFile: 4,
@@ -67,6 +68,13 @@ const EVENTS_PER_MESSAGE = 2048;
  * machine's other load slows down: measured, either can be the bottleneck.
  */
 const HELP_WHEN_FREE_SLABS = 1;
+/**
+ * When every slab but the one being filled is free (the main thread has
+ * consumed everything: the worker is the bottleneck), the worker leaves
+ * cutting a file to the main thread (TreeReader.cuts(): the same WASM
+ * search, in place).
+ */
+const LEAVE_CUTS_WHEN_FREE_SLABS = SLABS - 1;
 /** Memory layout: the main thread's region, the worker's, then the slabs. */
 const WORKER_REGION = Region.size;
 const SLAB_BASE = 2 * Region.size;
@@ -75,7 +83,7 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const fs = require("node:fs");
 const { createHash } = require("node:crypto");
-const { root, slabSize, maxWhole, eventsPerMessage, minChunk, region, cutsOff, resultOff, slabBase, helpWhenFree } = workerData;
+const { root, slabSize, maxWhole, eventsPerMessage, minChunk, region, cutsOff, resultOff, slabBase, helpWhenFree, leaveCutsWhenFree } = workerData;
 const kernels = new WebAssembly.Instance(workerData.module, { e: { m: workerData.memory } }).exports;
 const mem = new Uint8Array(workerData.memory.buffer);
 const slabs = Array.from({ length: workerData.slabs }, (_, i) => mem.subarray(slabBase + i * slabSize, slabBase + (i + 1) * slabSize));
@@ -198,13 +206,14 @@ function file(path, exec, size) {
   try {
     if (size <= maxWhole) {
       const off = size === 0 ? 0 : readInto(fd, path, size);
-      if (size <= minChunk) event(${Ev.File}, exec ? 1 : 0, size, off, -1, 0);
+      const free = Atomics.load(state, 0);
+      if (size <= minChunk || free >= leaveCutsWhenFree) event(${Ev.File}, exec ? 1 : 0, size, off, -1, 0);
       else {
         // chunker.ts's cuts, by the WASM kernel
         const at = slabBase + slab * slabSize + off;
         const n = kernels.cuts(at, size, region);
         const cuts = new Uint32Array(workerData.memory.buffer, region + cutsOff, n);
-        const d = n > 1 && Atomics.load(state, 0) <= helpWhenFree ? digest(at, size) : -1;
+        const d = n > 1 && free <= helpWhenFree ? digest(at, size) : -1;
         event(${Ev.File}, exec ? 1 : 0, size, off, d, n, ...cuts);
       }
     } else {
@@ -261,6 +270,8 @@ try {
 }
 `;
 
+export type ReaderSplit = "adaptive" | "worker" | "main";
+
 /** Whether the tree reader can run here (it needs the WASM SIMD kernels). */
 export function treeReaderAvailable(): boolean {
   return kernelModule() !== null;
@@ -270,18 +281,24 @@ export function treeReaderAvailable(): boolean {
 export class TreeReader {
   private worker: Worker;
   private mem: Uint8Array;
+  private kernels: Kernels;
   private state: Int32Array;
   private queue: ReaderMessage[] = [];
   private wake: (() => void) | null = null;
   private failure: Error | null = null;
   private unregister: () => void;
 
-  constructor(root: string, readWholeUpTo: number) {
+  /**
+   * `split`: who cuts and computes whole-file digests: adaptive (default),
+   * or always the worker, or always the main thread (for tests).
+   */
+  constructor(root: string, readWholeUpTo: number, split: ReaderSplit = "adaptive") {
     const module = kernelModule();
     if (!module) throw new Error("internal error: the tree reader needs WASM SIMD (treeReaderAvailable())");
     const memory = kernelMemory(SLAB_BASE + SLABS * SLAB_SIZE);
     const kernels = instantiateKernels(module, memory, [0, WORKER_REGION]);
     this.mem = kernels.mem;
+    this.kernels = kernels;
     // this thread's blake3() hashes views of the slabs in place
     this.unregister = registerMemory(new Blake3x4(kernels, 0));
     const stateBuf = new SharedArrayBuffer(4 * (1 + SLABS));
@@ -303,7 +320,8 @@ export class TreeReader {
         region: WORKER_REGION,
         cutsOff: Region.cuts,
         resultOff: Region.result,
-        helpWhenFree: HELP_WHEN_FREE_SLABS,
+        helpWhenFree: split === "worker" ? SLABS : split === "main" ? -1 : HELP_WHEN_FREE_SLABS,
+        leaveCutsWhenFree: split === "worker" ? SLABS + 1 : split === "main" ? 0 : LEAVE_CUTS_WHEN_FREE_SLABS,
       },
     });
     this.worker.on("message", (m: ReaderMessage) => this.push(m));
@@ -342,6 +360,11 @@ export class TreeReader {
   /** A slab's bytes (valid until release()). */
   slab(i: number): Uint8Array {
     return this.mem.subarray(SLAB_BASE + i * SLAB_SIZE, SLAB_BASE + (i + 1) * SLAB_SIZE);
+  }
+
+  /** Chunk lengths of a file in a slab, cut on this thread (the worker left it uncut). */
+  cuts(slab: number, off: number, len: number): Uint32Array {
+    return this.kernels.cuts(SLAB_BASE + slab * SLAB_SIZE + off, len, 0);
   }
 
   /** Hands a slab back to the worker. */
