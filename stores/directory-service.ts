@@ -5,7 +5,7 @@
 // put()'s CPU work (validating, encoding, hashing) ahead of time: an import
 // does it while it still reads files, and writes the directories at the end.
 import type { Directory, DirectoryService, EncodedDirectory } from "./types";
-import { blake3, initBlake3 } from "../core/blake3";
+import { blake3, initBlake3x4 } from "./blake3x4";
 import { CastoreError, decodeDirectory, directorySize, encodeDirectory, showName, toHex, validateDirectory } from "../core/castore";
 
 export interface BytesBackend {
@@ -25,7 +25,7 @@ export class DirectoryCorruptError extends Error {
 /** What encodeForPut() made (put() trusts nothing else to be validated and hashed). */
 const encoded = new WeakSet<EncodedDirectory>();
 
-/** Validates, encodes and hashes a directory for put() (initBlake3() must have completed). */
+/** Validates, encodes and hashes a directory for put() (initBlake3x4() must have completed). */
 export function encodeForPut(dir: Directory): EncodedDirectory {
   validateDirectory(dir);
   const bytes = encodeDirectory(dir);
@@ -43,7 +43,7 @@ export class ProtoDirectoryService implements DirectoryService {
   async get(digest: Uint8Array): Promise<Directory | null> {
     const bytes = await this.backend.read(digest);
     if (!bytes) return null;
-    await initBlake3();
+    await initBlake3x4();
     const got = blake3(bytes);
     if (Buffer.compare(got, digest) !== 0) throw new DirectoryCorruptError(`directory ${toHex(digest)} is corrupt: its encoding hashes to ${toHex(got)}`);
     let d: Directory;
@@ -66,7 +66,7 @@ export class ProtoDirectoryService implements DirectoryService {
 
   async put(d: Directory | EncodedDirectory): Promise<Uint8Array> {
     if (!("bytes" in d && encoded.has(d))) {
-      await initBlake3();
+      await initBlake3x4();
       d = encodeForPut("bytes" in d ? d.dir : d);
     }
     const { dir, bytes, digest } = d;

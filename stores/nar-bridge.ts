@@ -17,7 +17,6 @@ import { encodeForPut } from "./directory-service";
 import { NarError, NarWriter, narStream, readNar, sortNames } from "../core/nar";
 import { ChunkedBlobService } from "./blob-service";
 import { MIN_CHUNK } from "./chunker";
-import { initBlake3 } from "../core/blake3";
 import { initBlake3x4 } from "./blake3x4";
 import { Hash, createHasher } from "../core/hash";
 import { directoryEntries, directoryFromEntries, directorySize, showName, toHex } from "../core/castore";
@@ -228,7 +227,7 @@ async function finalise(dirs: DirectoryService, root: Pending): Promise<CastoreN
   };
   height(root);
   await Promise.all(streamed);
-  await initBlake3(); // encodeForPut()
+  await initBlake3x4(); // encodeForPut()
   for (const wave of waves) {
     for (const p of wave) p.encoded ??= encodePending(p)!;
     await Promise.all(wave.map((p) => dirs.put(p.encoded!)));
@@ -410,7 +409,6 @@ export async function ingestTree(
   } = {},
 ): Promise<IngestResult> {
   const readWholeUpTo = opts.readWholeUpTo ?? READ_WHOLE_UP_TO;
-  await initBlake3();
   await initBlake3x4();
   const fast = services.blobs instanceof ChunkedBlobService ? services.blobs : null;
   if (fast?.consumesSynchronously && treeReaderAvailable() && (opts.readerThread ?? !isSmallTree(fsPath))) return ingestTreeThreaded(services, fast, fsPath, readWholeUpTo, opts.readerSplit);
