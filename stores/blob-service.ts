@@ -6,7 +6,8 @@
 // Every read re-hashes: chunks against their names, multi-chunk blobs as a
 // whole against theirs.
 import type { BlobService } from "./types";
-import { blake3, createBlake3, initBlake3, type Blake3Hasher } from "../core/blake3";
+import type { Blake3Hasher } from "../core/blake3";
+import { blake3, createBlake3, initBlake3x4 as initBlake3 } from "./blake3x4";
 import { toHex } from "../core/castore";
 import { Chunker, MIN_CHUNK, chunkBuffer } from "./chunker";
 
@@ -188,9 +189,10 @@ export class ChunkedBlobService implements BlobService {
    * promise for durability (null when nothing had to be written; many
    * calls share one promise on a local store). A manifest is written only
    * after its chunks are durable. `cuts`: the chunk lengths, when the
-   * caller has cut the data already (chunkBuffer()'s cuts).
+   * caller has cut the data already (chunkBuffer()'s cuts); `whole`: the
+   * data's BLAKE3, when the caller has computed it (the tree reader).
    */
-  putSync(data: Uint8Array, cuts?: number[]): { digest: Uint8Array; durable: Promise<void> | null } {
+  putSync(data: Uint8Array, cuts?: ArrayLike<number>, whole?: Uint8Array): { digest: Uint8Array; durable: Promise<void> | null } {
     if (data.length <= MIN_CHUNK) {
       const digest = blake3(data);
       return { digest, durable: this.startChunk(digest, data) };
@@ -201,7 +203,7 @@ export class ChunkedBlobService implements BlobService {
       return { digest, durable: this.startChunk(digest, data) };
     }
     const refs = pieces.map((p) => ({ digest: blake3(p), size: p.length }));
-    const digest = blake3(data);
+    const digest = whole ?? blake3(data);
     const writes = new Set<Promise<void>>();
     refs.forEach((r, i) => {
       const p = this.startChunk(r.digest, pieces[i]);

@@ -27,7 +27,7 @@ export const GEAR: Int32Array = (() => {
 
 /**
  * Length of the first chunk of b[off, off+len) (len bytes available).
- * (stores/tree-reader.ts has a copy for its worker thread.)
+ * (stores/hash-kernels.ts's cuts() is the same search in WASM, for the tree reader.)
  */
 export function cutPoint(b: Uint8Array, off: number, len: number): number {
   if (len <= MIN_CHUNK) return len;
@@ -86,11 +86,11 @@ export class Chunker {
  * All chunks of an in-memory buffer (same cuts as the streaming Chunker);
  * `cuts`: the chunk lengths when already known (from the tree reader).
  */
-export function chunkBuffer(data: Uint8Array, cuts?: number[]): Uint8Array[] {
+export function chunkBuffer(data: Uint8Array, cuts?: ArrayLike<number>): Uint8Array[] {
   if (data.length <= MIN_CHUNK) return [data];
   if (cuts) {
     let o = 0;
-    return cuts.map((c) => data.subarray(o, (o += c)));
+    return Array.from(cuts, (c) => data.subarray(o, (o += c)));
   }
   const out: Uint8Array[] = [];
   let off = 0;

@@ -1,9 +1,11 @@
 // A DirectoryService over a key-value backend holding the canonical protobuf
 // encoding of each Directory under its BLAKE3 digest. put() validates the
 // directory and checks that every subdirectory is present with the size its
-// DirectoryNode records; get() re-hashes what it reads.
-import type { Directory, DirectoryService } from "./types";
-import { blake3, initBlake3 } from "../core/blake3";
+// DirectoryNode records; get() re-hashes what it reads. encodeForPut() does
+// put()'s CPU work (validating, encoding, hashing) ahead of time: an import
+// does it while it still reads files, and writes the directories at the end.
+import type { Directory, DirectoryService, EncodedDirectory } from "./types";
+import { blake3, initBlake3x4 } from "./blake3x4";
 import { CastoreError, decodeDirectory, directorySize, encodeDirectory, showName, toHex, validateDirectory } from "../core/castore";
 
 export interface BytesBackend {
@@ -20,6 +22,18 @@ export class DirectoryCorruptError extends Error {
   }
 }
 
+/** What encodeForPut() made (put() trusts nothing else to be validated and hashed). */
+const encoded = new WeakSet<EncodedDirectory>();
+
+/** Validates, encodes and hashes a directory for put() (initBlake3x4() must have completed). */
+export function encodeForPut(dir: Directory): EncodedDirectory {
+  validateDirectory(dir);
+  const bytes = encodeDirectory(dir);
+  const e = { dir, bytes, digest: blake3(bytes) };
+  encoded.add(e);
+  return e;
+}
+
 export class ProtoDirectoryService implements DirectoryService {
   /** Sizes of directories known to be present and valid (hex digest -> size). */
   private known = new Map<string, bigint>();
@@ -29,7 +43,7 @@ export class ProtoDirectoryService implements DirectoryService {
   async get(digest: Uint8Array): Promise<Directory | null> {
     const bytes = await this.backend.read(digest);
     if (!bytes) return null;
-    await initBlake3();
+    await initBlake3x4();
     const got = blake3(bytes);
     if (Buffer.compare(got, digest) !== 0) throw new DirectoryCorruptError(`directory ${toHex(digest)} is corrupt: its encoding hashes to ${toHex(got)}`);
     let d: Directory;
@@ -50,16 +64,17 @@ export class ProtoDirectoryService implements DirectoryService {
     return d ? directorySize(d) : null;
   }
 
-  async put(dir: Directory): Promise<Uint8Array> {
-    validateDirectory(dir);
+  async put(d: Directory | EncodedDirectory): Promise<Uint8Array> {
+    if (!("bytes" in d && encoded.has(d))) {
+      await initBlake3x4();
+      d = encodeForPut("bytes" in d ? d.dir : d);
+    }
+    const { dir, bytes, digest } = d;
     for (const c of dir.directories) {
       const size = await this.sizeOf(c.digest);
       if (size === null) throw new CastoreError(`subdirectory '${showName(c.name)}' (${toHex(c.digest)}) is not in the directory service`);
       if (size !== c.size) throw new CastoreError(`subdirectory '${showName(c.name)}' records size ${c.size}, but its directory has size ${size}`);
     }
-    await initBlake3();
-    const bytes = encodeDirectory(dir);
-    const digest = blake3(bytes);
     const hex = toHex(digest);
     if (!this.known.has(hex)) {
       await this.backend.write(digest, bytes);

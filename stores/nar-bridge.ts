@@ -12,14 +12,16 @@
 import { basename, join } from "node:path";
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from "node:fs";
 import { createHash } from "node:crypto";
-import type { BlobService, CastoreNode, DirectoryService, PathInfo } from "./types";
+import type { BlobService, CastoreNode, DirectoryService, EncodedDirectory, PathInfo } from "./types";
+import { encodeForPut } from "./directory-service";
 import { NarError, NarWriter, narStream, readNar, sortNames } from "../core/nar";
 import { ChunkedBlobService } from "./blob-service";
-import { initBlake3 } from "../core/blake3";
+import { MIN_CHUNK } from "./chunker";
+import { initBlake3x4 } from "./blake3x4";
 import { Hash, createHasher } from "../core/hash";
 import { directoryEntries, directoryFromEntries, directorySize, showName, toHex } from "../core/castore";
 import { makeFixedOutputPath } from "../core/store-path";
-import { Ev, TreeReader } from "./tree-reader";
+import { Ev, TreeReader, treeReaderAvailable, type ReaderSplit } from "./tree-reader";
 
 /** Blob writes in flight: remembers the first failure; settle() waits for all and rethrows it. */
 class PendingWrites {
@@ -64,7 +66,26 @@ export interface IngestResult {
 type Pending =
   | { type: "file"; executable: boolean; size: number; digest: Uint8Array | Promise<Uint8Array> }
   | { type: "symlink"; target: string }
-  | { type: "directory"; entries: Map<string, Pending> };
+  | PendingDirectory;
+/** `encoded`: its message, once every entry's digest is known (made during a tree walk where possible). */
+type PendingDirectory = { type: "directory"; entries: Map<string, Pending>; encoded?: EncodedDirectory };
+
+/** A castore node for a pending one whose digests are known. */
+function nodeOf(name: Uint8Array, p: Pending): CastoreNode {
+  if (p.type === "file") return { type: "file", name, digest: p.digest as Uint8Array, size: BigInt(p.size), executable: p.executable };
+  if (p.type === "symlink") return { type: "symlink", name, target: enc.encode(p.target) };
+  return { type: "directory", name, digest: p.encoded!.digest, size: directorySize(p.encoded!.dir) };
+}
+
+/**
+ * Validates, encodes and hashes a pending directory's message (not stored
+ * yet); undefined while a file's digest or a subdirectory's message is not
+ * known.
+ */
+function encodePending(p: PendingDirectory): EncodedDirectory | undefined {
+  for (const c of p.entries.values()) if (c.type === "file" ? !(c.digest instanceof Uint8Array) : c.type === "directory" && !c.encoded) return undefined;
+  return encodeForPut(directoryFromEntries(Array.from(p.entries, ([n, c]) => nodeOf(enc.encode(n), c))));
+}
 
 /** Files up to this size are collected in memory and stored with one put(). */
 const BUFFER_FILES_UP_TO = 1024 * 1024;
@@ -175,18 +196,43 @@ export async function ingestNar(
   }
   if (expected.narSize !== undefined && expected.narSize !== narSize)
     throw new NarMismatchError(`NAR size mismatch: expected ${expected.narSize} bytes, got ${narSize}`);
-  const node = await finalise(services.directories, new Uint8Array(0), root!);
+  const node = await finalise(services.directories, root!);
   return { node, narHash, narSize };
 }
 
-/** Turns a pending node into a castore node, writing directories bottom-up. */
-async function finalise(dirs: DirectoryService, name: Uint8Array, p: Pending): Promise<CastoreNode> {
-  if (p.type === "file") return { type: "file", name, digest: await p.digest, size: BigInt(p.size), executable: p.executable };
-  if (p.type === "symlink") return { type: "symlink", name, target: enc.encode(p.target) };
-  const children = await Promise.all([...p.entries].map(([n, c]) => finalise(dirs, enc.encode(n), c)));
-  const dir = directoryFromEntries(children);
-  const digest = await dirs.put(dir);
-  return { type: "directory", name, digest, size: directorySize(dir) };
+/**
+ * Turns a pending tree into its root castore node (with an empty name),
+ * writing the directories bottom-up in waves by height (those without
+ * subdirectories first): each wave is put at once and is durable before the
+ * next starts, so every directory is written after its subdirectories are
+ * durable, with one wait per level of the tree rather than a promise per
+ * node (an async walk of 22,000 files cost ~0.3 s, after the rest of an
+ * import is done). Directories a tree walk has encoded already are only
+ * written.
+ */
+async function finalise(dirs: DirectoryService, root: Pending): Promise<CastoreNode> {
+  const streamed: Promise<unknown>[] = []; // digests of streamed files still being computed
+  const waves: PendingDirectory[][] = [];
+  const height = (p: Pending): number => {
+    if (p.type === "file") {
+      const d = p.digest;
+      if (!(d instanceof Uint8Array)) streamed.push(d.then((x) => (p.digest = x)));
+      return -1;
+    }
+    if (p.type === "symlink") return -1;
+    let h = 0;
+    for (const c of p.entries.values()) h = Math.max(h, height(c) + 1);
+    (waves[h] ??= []).push(p);
+    return h;
+  };
+  height(root);
+  await Promise.all(streamed);
+  await initBlake3x4(); // encodeForPut()
+  for (const wave of waves) {
+    for (const p of wave) p.encoded ??= encodePending(p)!;
+    await Promise.all(wave.map((p) => dirs.put(p.encoded!)));
+  }
+  return nodeOf(new Uint8Array(0), root);
 }
 
 /** Writes the NAR of a castore node into a NarWriter (not finishing it). */
@@ -354,12 +400,18 @@ async function* readFileChunks(path: string, size: number, onChunk: (c: Uint8Arr
 export async function ingestTree(
   services: CastoreServices,
   fsPath: string,
-  opts: { readWholeUpTo?: number; /** false: walk and read on this thread even for a local store */ readerThread?: boolean } = {},
+  opts: {
+    readWholeUpTo?: number;
+    /** false: walk and read on this thread even for a local store */
+    readerThread?: boolean;
+    /** which thread cuts and hashes whole files (tests; default adaptive) */
+    readerSplit?: ReaderSplit;
+  } = {},
 ): Promise<IngestResult> {
   const readWholeUpTo = opts.readWholeUpTo ?? READ_WHOLE_UP_TO;
-  await initBlake3();
+  await initBlake3x4();
   const fast = services.blobs instanceof ChunkedBlobService ? services.blobs : null;
-  if (fast?.consumesSynchronously && (opts.readerThread ?? !isSmallTree(fsPath))) return ingestTreeThreaded(services, fast, fsPath, readWholeUpTo);
+  if (fast?.consumesSynchronously && treeReaderAvailable() && (opts.readerThread ?? !isSmallTree(fsPath))) return ingestTreeThreaded(services, fast, fsPath, readWholeUpTo, opts.readerSplit);
   const nar = new NarHasher();
   nar.add(T["nix-archive-1"]);
   // the NAR hasher and putSync() are done with a file's bytes when they return: one buffer serves every file
@@ -430,7 +482,9 @@ export async function ingestTree(
         nar.add(CLOSE);
       }
       nar.add(CLOSE);
-      return { type: "directory", entries };
+      const dir: PendingDirectory = { type: "directory", entries };
+      dir.encoded = encodePending(dir);
+      return dir;
     }
     throw new NarError(`file '${path}' has an unsupported type`);
   };
@@ -443,7 +497,7 @@ export async function ingestTree(
     await writes.settle();
   }
   const narHash = nar.digest();
-  const node = await finalise(services.directories, new Uint8Array(0), root);
+  const node = await finalise(services.directories, root);
   return { node, narHash, narSize: nar.size };
 }
 
@@ -546,16 +600,16 @@ class PieceQueue {
  * worker thread (stores/tree-reader.ts); this thread chunks, hashes and
  * stores the contents straight from the reader's shared slabs.
  */
-async function ingestTreeThreaded(services: CastoreServices, fast: ChunkedBlobService, fsPath: string, readWholeUpTo: number): Promise<IngestResult> {
+async function ingestTreeThreaded(services: CastoreServices, fast: ChunkedBlobService, fsPath: string, readWholeUpTo: number, split?: ReaderSplit): Promise<IngestResult> {
   const writes = new PendingWrites();
   const track = (p: Promise<unknown>) => writes.track(p);
-  const reader = new TreeReader(fsPath, readWholeUpTo);
+  const reader = new TreeReader(fsPath, readWholeUpTo, split);
   let root: Pending | undefined;
-  const stack: Map<string, Pending>[] = [];
+  const stack: PendingDirectory[] = [];
   let name = "";
   const place = (node: Pending) => {
     if (stack.length === 0) root = node;
-    else stack[stack.length - 1].set(name, node);
+    else stack[stack.length - 1].entries.set(name, node);
   };
   let big: PieceQueue | null = null;
   let done: { narHash: Uint8Array; narSize: number } | undefined;
@@ -566,24 +620,29 @@ async function ingestTreeThreaded(services: CastoreServices, fast: ChunkedBlobSe
       for (let i = 0; i < ev.length; ) {
         switch (ev[i++]) {
           case Ev.Dir: {
-            const entries = new Map<string, Pending>();
-            place({ type: "directory", entries });
-            stack.push(entries);
+            const dir: PendingDirectory = { type: "directory", entries: new Map() };
+            place(dir);
+            stack.push(dir);
             break;
           }
           case Ev.Name:
             name = ev[i++] as string;
             break;
-          case Ev.DirEnd:
-            stack.pop();
+          case Ev.DirEnd: {
+            // its message now, while the reader still works (written at the end)
+            const dir = stack.pop()!;
+            dir.encoded = encodePending(dir);
             break;
+          }
           case Ev.File: {
             const executable = ev[i++] === 1;
             const size = ev[i++] as number;
             const off = ev[i++] as number;
+            const d = ev[i++] as number;
             const n = ev[i++] as number;
-            const cuts = n === 0 ? undefined : (ev.slice(i, (i += n)) as number[]);
-            const r = fast.putSync(slab.subarray(off, off + size), cuts);
+            const cuts = n > 0 ? (ev.slice(i, (i += n)) as number[]) : size > MIN_CHUNK ? reader.cuts(m.slab, off, size) : undefined;
+            const whole = d < 0 ? undefined : m.digests!.subarray(32 * d, 32 * d + 32);
+            const r = fast.putSync(slab.subarray(off, off + size), cuts, whole);
             if (r.durable) track(r.durable);
             place({ type: "file", executable, size, digest: r.digest });
             break;
@@ -630,6 +689,6 @@ async function ingestTreeThreaded(services: CastoreServices, fast: ChunkedBlobSe
     // a failed blob write explains a broken walk better than the walk's error
     await writes.settle();
   }
-  const node = await finalise(services.directories, new Uint8Array(0), root!);
+  const node = await finalise(services.directories, root!);
   return { node, narHash: new Hash("sha256", done!.narHash), narSize: done!.narSize };
 }

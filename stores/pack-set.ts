@@ -9,7 +9,6 @@
 // (`tvix store verify` reports it) and never used for lookups.
 import { closeSync, mkdirSync, openSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { toHex } from "../core/castore";
 import { ENTRY_LEN, type ObjectKind, type PackEntry, indexEntries, readAt, readPackIndex } from "./pack";
 
 interface LoadedPack {
@@ -23,8 +22,19 @@ const MAX_OPEN = 64;
 /** Table values: pack number * 2^32 + entry number (both far below 2^21 and 2^32). */
 const PACK_SHIFT = 2 ** 32;
 
+/**
+ * The in-memory key of an object: its kind, then its 32-byte digest as 16
+ * UTF-16 code units (not for display; measured 2.5x cheaper than hex, and
+ * built several times per object an import writes).
+ */
 export function objectKey(kind: ObjectKind, digest: Uint8Array): string {
-  return kind + toHex(digest);
+  const d = digest;
+  if (d.length !== 32) throw new Error(`internal error: a ${d.length}-byte object digest`);
+  return String.fromCharCode(
+    kind, d[0] | (d[1] << 8), d[2] | (d[3] << 8), d[4] | (d[5] << 8), d[6] | (d[7] << 8), d[8] | (d[9] << 8), d[10] | (d[11] << 8),
+    d[12] | (d[13] << 8), d[14] | (d[15] << 8), d[16] | (d[17] << 8), d[18] | (d[19] << 8), d[20] | (d[21] << 8), d[22] | (d[23] << 8),
+    d[24] | (d[25] << 8), d[26] | (d[27] << 8), d[28] | (d[29] << 8), d[30] | (d[31] << 8),
+  );
 }
 
 export class PackSet {

@@ -1,20 +1,30 @@
 // Reads a file system tree for ingestTree() on a worker thread, so that
-// reading and the NAR sha256 run beside the main thread's chunking, BLAKE3 and
-// packing (an import is otherwise bound by one core).
+// reading, the NAR sha256 and cutting chunks run beside the main thread's
+// BLAKE3 and packing (an import is otherwise bound by one core).
 //
 // The worker walks the tree like `nix-store --add` (lstat, names in byte
-// order), reads each file into one of a few shared slabs, feeds the NAR
-// framing and contents to sha256, and posts the tree as a flat list of
-// events; the main thread reads file contents straight from the slab and
-// hands the slab back once it has consumed (copied, hashed) them. Files
-// larger than a slab come as several pieces. Backpressure: the worker blocks
-// (Atomics.wait) while every slab is in use.
+// order), reads each file into one of a few slabs, feeds the NAR framing and
+// contents to sha256, cuts files into chunks, and posts the tree as a flat
+// list of events; the main thread hashes file contents straight from the
+// slab and hands the slab back once it has consumed (hashed, copied) them.
+// Files larger than a slab come as several pieces. Backpressure: the worker
+// blocks (Atomics.wait) while every slab is in use.
 //
-// The worker is plain JS evaluated from a string, so that it works from the
-// bundled binary too (like durable-writer.ts's writer threads).
+// The slabs live in a shared WebAssembly.Memory with the WASM kernels of
+// stores/hash-kernels.ts: each thread has its own scratch region in it, the
+// worker cuts chunks with the kernels' cuts() and, when the main thread is
+// behind, computes the BLAKE3 of multi-chunk files with digest(); when the
+// main thread has caught up, it leaves cutting to it. The main thread hashes
+// chunks in place (stores/blake3x4.ts: no copy). The worker is
+// plain JS evaluated from a string, handed the compiled module and the
+// memory in workerData, so that it works from sources, the bundle and the
+// single executable alike without a module file of its own (a TypeScript
+// worker under tsx takes ~350 ms to start, an eval worker ~70 ms).
 import { Worker } from "node:worker_threads";
 import { NarError } from "../core/nar";
-import { AVG_CHUNK, GEAR, MASK_L, MASK_S, MAX_CHUNK, MIN_CHUNK } from "./chunker";
+import { MIN_CHUNK } from "./chunker";
+import { Region, instantiateKernels, kernelMemory, kernelModule, type Kernels } from "./hash-kernels";
+import { Blake3x4, registerMemory } from "./blake3x4";
 
 /** Event codes, followed by their operands in the flat event list. */
 export const Ev = {
@@ -23,7 +33,7 @@ export const Ev = {
   /** name: the next node is this entry of the current directory */
   Name: 1,
   DirEnd: 2,
-  /** executable (0/1), size, slab offset, n, then n chunk lengths (n = 0: not cut): a whole file in this message's slab */
+  /** executable (0/1), size, slab offset, digest index (-1: none; else its BLAKE3 is message.digests[32 i, 32 i + 32)), n, then n chunk lengths (n = 0: not cut; TreeReader.cuts() cuts it): a whole file in this message's slab */
   File: 3,
   /** executable, size: a file whose contents follow as Piece events, then FileEnd */
   BigFile: 4,
@@ -40,6 +50,8 @@ export interface ReaderMessage {
   slab: number;
   /** The worker is done with this slab: hand it back after the events are consumed. */
   release: boolean;
+  /** BLAKE3 digests computed by the worker (File events refer to them). */
+  digests: Uint8Array | null;
   /** Last message: the NAR's sha256 and size. */
   done?: { narHash: Uint8Array; narSize: number };
   error?: string;
@@ -49,13 +61,32 @@ const SLABS = 4;
 const SLAB_SIZE = 16 * 1024 * 1024;
 /** A message is posted at least every this many events (so the main thread starts early). */
 const EVENTS_PER_MESSAGE = 2048;
+/**
+ * The worker computes a multi-chunk file's whole BLAKE3 when at most this
+ * many slabs are free (the main thread, which hashes every chunk, is behind);
+ * else the main thread does. This balances the two threads whichever one the
+ * machine's other load slows down: measured, either can be the bottleneck.
+ */
+const HELP_WHEN_FREE_SLABS = 1;
+/**
+ * When every slab but the one being filled is free (the main thread has
+ * consumed everything: the worker is the bottleneck), the worker leaves
+ * cutting a file to the main thread (TreeReader.cuts(): the same WASM
+ * search, in place).
+ */
+const LEAVE_CUTS_WHEN_FREE_SLABS = SLABS - 1;
+/** Memory layout: the main thread's region, the worker's, then the slabs. */
+const WORKER_REGION = Region.size;
+const SLAB_BASE = 2 * Region.size;
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const fs = require("node:fs");
 const { createHash } = require("node:crypto");
-const { root, slabSize, maxWhole, eventsPerMessage, minChunk, avgChunk, maxChunk, maskS, maskL, gear } = workerData;
-const slabs = workerData.slabs.map((s) => new Uint8Array(s));
+const { root, slabSize, maxWhole, eventsPerMessage, minChunk, region, cutsOff, resultOff, slabBase, helpWhenFree, leaveCutsWhenFree } = workerData;
+const kernels = new WebAssembly.Instance(workerData.module, { e: { m: workerData.memory } }).exports;
+const mem = new Uint8Array(workerData.memory.buffer);
+const slabs = Array.from({ length: workerData.slabs }, (_, i) => mem.subarray(slabBase + i * slabSize, slabBase + (i + 1) * slabSize));
 const state = new Int32Array(workerData.state); // [0]: free slabs; [1 + i]: slab i in use
 const enc = new TextEncoder();
 
@@ -113,6 +144,8 @@ function sortNames(names) {
 let slab = -1;
 let used = 0;
 let events = [];
+let digests = Buffer.allocUnsafe(32 * 64);
+let ndigests = 0;
 function claim() {
   for (;;) {
     while (Atomics.load(state, 0) === 0) Atomics.wait(state, 0, 0);
@@ -124,8 +157,20 @@ function claim() {
   }
 }
 function post(release) {
-  parentPort.postMessage({ events, slab, release });
+  parentPort.postMessage({ events, slab, release, digests: ndigests ? new Uint8Array(digests.subarray(0, 32 * ndigests)) : null });
   events = [];
+  ndigests = 0;
+}
+/** The BLAKE3 of mem[at, at + len) into the next digest slot; returns its index. */
+function digest(at, len) {
+  if (32 * (ndigests + 1) > digests.length) {
+    const d = Buffer.allocUnsafe(2 * digests.length);
+    d.set(digests);
+    digests = d;
+  }
+  kernels.digest(at, len, region, region + resultOff);
+  digests.set(mem.subarray(region + resultOff, region + resultOff + 32), 32 * ndigests);
+  return ndigests++;
 }
 /** Room for n bytes in the current slab (n <= slabSize). */
 function room(n) {
@@ -154,24 +199,6 @@ function readInto(fd, path, len) {
   return off;
 }
 
-// chunker.ts's cutPoint(), here so that cutting runs on this thread
-function cutPoint(b, off, len) {
-  if (len <= minChunk) return len;
-  const n = Math.min(len, maxChunk);
-  const normal = Math.min(n, avgChunk);
-  let h = 0;
-  let i = minChunk;
-  for (; i < normal; i++) {
-    h = ((h << 1) + gear[b[off + i]]) | 0;
-    if ((h & maskS) === 0) return i + 1;
-  }
-  for (; i < n; i++) {
-    h = ((h << 1) + gear[b[off + i]]) | 0;
-    if ((h & maskL) === 0) return i + 1;
-  }
-  return n;
-}
-
 function file(path, exec, size) {
   add(exec ? EXECUTABLE : REGULAR);
   u64(size);
@@ -179,15 +206,15 @@ function file(path, exec, size) {
   try {
     if (size <= maxWhole) {
       const off = size === 0 ? 0 : readInto(fd, path, size);
-      if (size <= minChunk) event(${Ev.File}, exec ? 1 : 0, size, off, 0);
+      const free = Atomics.load(state, 0);
+      if (size <= minChunk || free >= leaveCutsWhenFree) event(${Ev.File}, exec ? 1 : 0, size, off, -1, 0);
       else {
-        const cuts = [];
-        for (let o = 0; o < size; ) {
-          const c = cutPoint(slabs[slab], off + o, size - o);
-          cuts.push(c);
-          o += c;
-        }
-        event(${Ev.File}, exec ? 1 : 0, size, off, cuts.length, ...cuts);
+        // chunker.ts's cuts, by the WASM kernel
+        const at = slabBase + slab * slabSize + off;
+        const n = kernels.cuts(at, size, region);
+        const cuts = new Uint32Array(workerData.memory.buffer, region + cutsOff, n);
+        const d = n > 1 && free <= helpWhenFree ? digest(at, size) : -1;
+        event(${Ev.File}, exec ? 1 : 0, size, off, d, n, ...cuts);
       }
     } else {
       event(${Ev.BigFile}, exec ? 1 : 0, size);
@@ -236,23 +263,44 @@ try {
   add(tok("nix-archive-1"));
   walk(root);
   if (staged) h.update(stage.subarray(0, staged));
-  parentPort.postMessage({ events, slab, release: slab >= 0, done: { narHash: new Uint8Array(h.digest()), narSize } });
+  post(slab >= 0);
+  parentPort.postMessage({ events: [], slab: -1, release: false, digests: null, done: { narHash: new Uint8Array(h.digest()), narSize } });
 } catch (e) {
-  parentPort.postMessage({ events: [], slab, release: false, error: e && e.message ? e.message : String(e) });
+  parentPort.postMessage({ events: [], slab, release: false, digests: null, error: e && e.message ? e.message : String(e) });
 }
 `;
+
+export type ReaderSplit = "adaptive" | "worker" | "main";
+
+/** Whether the tree reader can run here (it needs the WASM SIMD kernels). */
+export function treeReaderAvailable(): boolean {
+  return kernelModule() !== null;
+}
 
 /** The worker reading one tree; messages() yields its posts in order. */
 export class TreeReader {
   private worker: Worker;
-  private slabs: SharedArrayBuffer[];
+  private mem: Uint8Array;
+  private kernels: Kernels;
   private state: Int32Array;
   private queue: ReaderMessage[] = [];
   private wake: (() => void) | null = null;
   private failure: Error | null = null;
+  private unregister: () => void;
 
-  constructor(root: string, readWholeUpTo: number) {
-    this.slabs = Array.from({ length: SLABS }, () => new SharedArrayBuffer(SLAB_SIZE));
+  /**
+   * `split`: who cuts and computes whole-file digests: adaptive (default),
+   * or always the worker, or always the main thread (for tests).
+   */
+  constructor(root: string, readWholeUpTo: number, split: ReaderSplit = "adaptive") {
+    const module = kernelModule();
+    if (!module) throw new Error("internal error: the tree reader needs WASM SIMD (treeReaderAvailable())");
+    const memory = kernelMemory(SLAB_BASE + SLABS * SLAB_SIZE);
+    const kernels = instantiateKernels(module, memory, [0, WORKER_REGION]);
+    this.mem = kernels.mem;
+    this.kernels = kernels;
+    // this thread's blake3() hashes views of the slabs in place
+    this.unregister = registerMemory(new Blake3x4(kernels, 0));
     const stateBuf = new SharedArrayBuffer(4 * (1 + SLABS));
     this.state = new Int32Array(stateBuf);
     this.state[0] = SLABS;
@@ -260,17 +308,20 @@ export class TreeReader {
       eval: true,
       workerData: {
         root,
-        slabs: this.slabs,
+        module,
+        memory,
+        slabs: SLABS,
+        slabBase: SLAB_BASE,
         state: stateBuf,
         slabSize: SLAB_SIZE,
         maxWhole: Math.min(readWholeUpTo, SLAB_SIZE),
         eventsPerMessage: EVENTS_PER_MESSAGE,
         minChunk: MIN_CHUNK,
-        avgChunk: AVG_CHUNK,
-        maxChunk: MAX_CHUNK,
-        maskS: MASK_S,
-        maskL: MASK_L,
-        gear: GEAR,
+        region: WORKER_REGION,
+        cutsOff: Region.cuts,
+        resultOff: Region.result,
+        helpWhenFree: split === "worker" ? SLABS : split === "main" ? -1 : HELP_WHEN_FREE_SLABS,
+        leaveCutsWhenFree: split === "worker" ? SLABS + 1 : split === "main" ? 0 : LEAVE_CUTS_WHEN_FREE_SLABS,
       },
     });
     this.worker.on("message", (m: ReaderMessage) => this.push(m));
@@ -308,7 +359,12 @@ export class TreeReader {
 
   /** A slab's bytes (valid until release()). */
   slab(i: number): Uint8Array {
-    return new Uint8Array(this.slabs[i]);
+    return this.mem.subarray(SLAB_BASE + i * SLAB_SIZE, SLAB_BASE + (i + 1) * SLAB_SIZE);
+  }
+
+  /** Chunk lengths of a file in a slab, cut on this thread (the worker left it uncut). */
+  cuts(slab: number, off: number, len: number): Uint32Array {
+    return this.kernels.cuts(SLAB_BASE + slab * SLAB_SIZE + off, len, 0);
   }
 
   /** Hands a slab back to the worker. */
@@ -324,5 +380,6 @@ export class TreeReader {
     Atomics.add(this.state, 0, SLABS);
     Atomics.notify(this.state, 0);
     await this.worker.terminate();
+    this.unregister();
   }
 }

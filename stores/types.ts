@@ -27,10 +27,21 @@ export interface BlobService {
   put(data: AsyncIterable<Uint8Array> | Uint8Array): Promise<Uint8Array>;
 }
 
+/** A directory validated, encoded and hashed by encodeForPut() (stores/directory-service.ts), for put() later. */
+export interface EncodedDirectory {
+  readonly dir: Directory;
+  readonly bytes: Uint8Array;
+  readonly digest: Uint8Array;
+}
+
 export interface DirectoryService {
   get(digest: Uint8Array): Promise<Directory | null>;
-  /** Validates and stores one directory; its children must already be present. Returns its digest. */
-  put(dir: Directory): Promise<Uint8Array>;
+  /**
+   * Validates and stores one directory (or one encodeForPut() made, which
+   * spares that work); its children must already be present. Returns its
+   * digest; the directory is durable when the promise resolves.
+   */
+  put(dir: Directory | EncodedDirectory): Promise<Uint8Array>;
   /** The directory and everything below it, root first (breadth-first, each once). */
   getRecursive(digest: Uint8Array): AsyncIterable<Directory>;
 }

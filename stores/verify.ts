@@ -10,7 +10,7 @@
 import { readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createHasher, Hash } from "../core/hash";
-import { blake3, createBlake3, initBlake3 } from "../core/blake3";
+import { blake3, createBlake3, initBlake3x4 as initBlake3 } from "./blake3x4";
 import { fromHex, toHex } from "../core/castore";
 import { decodeManifest } from "./blob-service";
 import { KIND_NAMES, ObjectKind } from "./pack";
