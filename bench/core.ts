@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { writeFileSync, existsSync } from "node:fs";
 import { dumpPath } from "../core/nar";
 import { initBlake3, blake3 } from "../core/blake3";
+import { initBlake3x4, blake3 as blake3x4 } from "../stores/blake3x4";
 import { time, timeShell, have, makeTree, pseudoRandom, ratioLine } from "./util";
 
 async function narSha256(path: string): Promise<{ hex: string; size: number }> {
@@ -38,5 +39,11 @@ if (have("b3sum")) {
   timeShell(`b3sum --num-threads 1 ${big}`);
   const theirs = timeShell(`b3sum --num-threads 1 --no-names ${big}`);
   const same = theirs.stdout.trim() === Buffer.from(b.result).toString("hex");
-  console.log(ratioLine("BLAKE3 of 256 MiB", b.ms, theirs.ms, data.length) + (same ? "" : "  HASH MISMATCH"));
+  console.log(ratioLine("BLAKE3 of 256 MiB (hash-wasm)", b.ms, theirs.ms, data.length) + (same ? "" : "  HASH MISMATCH"));
+  // the stores' own WASM SIMD kernels (stores/hash-kernels.ts), four chunks at a time
+  await initBlake3x4();
+  blake3x4(data.subarray(0, 1 << 20));
+  const k = await time(async () => blake3x4(data));
+  const sameK = Buffer.from(k.result).toString("hex") === Buffer.from(b.result).toString("hex");
+  console.log(ratioLine("BLAKE3 of 256 MiB (stores kernel)", k.ms, theirs.ms, data.length) + (sameK ? "" : "  HASH MISMATCH"));
 } else console.log(`BLAKE3: ours ${b.ms.toFixed(0)} ms`);
