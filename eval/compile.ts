@@ -120,6 +120,8 @@ export class Compiler {
           const pos = e.pos;
           return () => posToAttrs(pos);
         }
+        const r = this.resolveStatic(e.name, scope);
+        if (r !== null) return forcedSlot(r.depth, r.idx);
         const get = this.resolve(e.name, scope, e.pos);
         return (env) => force(get(env));
       }
@@ -361,6 +363,30 @@ export class Compiler {
     const t = this.compile(target, scope);
     const names = path.map((a) => this.compileAttrName(a, scope));
     const d = def ? this.compile(def, scope) : null;
+    if (!d && names.every((n) => typeof n === "string")) {
+      // the common case, `x.a` or `lib.strings.f`: static names, no `or`
+      const static_ = names as string[];
+      if (static_.length === 1) {
+        const name = static_[0];
+        return (env) => {
+          const v = t(env);
+          if (!(v instanceof NixAttrs)) throw typeError("set", v, pos).addTrace(`while selecting an attribute`, pos);
+          const next = v.get(name);
+          if (next === undefined) throw missingAttr(name, v, pos);
+          return next instanceof Thunk ? force(next) : next;
+        };
+      }
+      return (env) => {
+        let v: Value = t(env);
+        for (let i = 0; i < static_.length; i++) {
+          if (!(v instanceof NixAttrs)) throw typeError("set", v, pos).addTrace(`while selecting an attribute`, pos);
+          const next = v.get(static_[i]);
+          if (next === undefined) throw missingAttr(static_[i], v, pos);
+          v = next instanceof Thunk ? force(next) : next;
+        }
+        return v;
+      };
+    }
     return (env) => {
       let v: Value = t(env);
       for (let i = 0; i < names.length; i++) {
@@ -574,6 +600,35 @@ function withDynamic(names: readonly string[], values: Lazy[], dyn: (env: Env, m
   for (let i = 0; i < names.length; i++) map.set(names[i], values[i]);
   dyn(env, map);
   return NixAttrs.fromMap(map, positions);
+}
+
+/** A variable's value, forced: one closure (the most common node, so no call to slotAccess's). */
+function forcedSlot(depth: number, slot: number): Code {
+  const idx = slot + 1;
+  switch (depth) {
+    case 0:
+      return (env) => {
+        const v = env[idx];
+        return v instanceof Thunk ? force(v) : v;
+      };
+    case 1:
+      return (env) => {
+        const v = env[0][idx];
+        return v instanceof Thunk ? force(v) : v;
+      };
+    case 2:
+      return (env) => {
+        const v = env[0][0][idx];
+        return v instanceof Thunk ? force(v) : v;
+      };
+    default:
+      return (env) => {
+        let e = env;
+        for (let i = 0; i < depth; i++) e = e[0];
+        const v = e[idx];
+        return v instanceof Thunk ? force(v) : v;
+      };
+  }
 }
 
 function slotAccess(depth: number, slot: number): LazyCode {
