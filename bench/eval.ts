@@ -3,7 +3,7 @@
 // expressions; best of 3 wall-clock runs each, start-up included. The oracle
 // runs inside bubblewrap, which adds a few ms to its times.
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync, writeFileSync, mkdtempSync } from "node:fs";
+import { existsSync, readdirSync, statSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot, sharedDir } from "../test/helpers";
@@ -26,6 +26,7 @@ if (!existsSync(tvix)) {
 if (!haveOracle) console.log("Nix 2.26 oracle not installed (../shared/tools/install-nix-oracle.sh): only our numbers are printed");
 
 const dir = mkdtempSync(join(tmpdir(), "tvix-bench-eval-"));
+process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
 function file(name: string, text: string): string {
   const f = join(dir, name);
   writeFileSync(f, text);

@@ -11,7 +11,7 @@
 // The parser is bundled with esbuild as build.mjs does (dist/tvix runs that,
 // not tsx's output); bench/scripts/parse-pass.ts is the measuring process.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,6 +21,7 @@ import { nixFiles } from "./scripts/parse-pass";
 const here = dirname(fileURLToPath(import.meta.url));
 const libDir = join(here, "..", "..", "shared", "corpora", "nixpkgs-lib", "lib");
 const dir = mkdtempSync(join(tmpdir(), "tvix-bench-parse-"));
+process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
 const bundle = join(dir, "parse-pass.mjs");
 await build({
   entryPoints: [join(here, "scripts", "parse-pass.ts")],

@@ -149,6 +149,8 @@ export interface Positions {
  */
 export class NixAttrs {
   private index: Map<string, Lazy> | null = null;
+  /** Lookups by binary search so far: the Map index pays off only for sets looked up often. */
+  private searches = 0;
   constructor(
     /** Sorted byte-wise (compareStrings), no duplicates. */
     readonly names: readonly string[],
@@ -171,6 +173,22 @@ export class NixAttrs {
     const names = this.names;
     if (names.length <= 8) {
       for (let i = 0; i < names.length; i++) if (names[i] === name) return this.values[i];
+      return undefined;
+    }
+    const index = this.index;
+    if (index !== null) return index.get(name);
+    // a Map costs ~n entry insertions; until a set has been searched about
+    // n/4 times, binary search over the sorted names is cheaper
+    if (this.searches++ < names.length >> 2) {
+      let lo = 0;
+      let hi = names.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        const x = names[mid];
+        if (x === name) return this.values[mid];
+        if (compareStrings(x, name) < 0) lo = mid + 1;
+        else hi = mid;
+      }
       return undefined;
     }
     return this.map.get(name);

@@ -219,7 +219,7 @@ test("--show-trace prints the whole trace and no hint", () => {
 
 test("`//` of sets of any relative sizes equals a Map-based merge (b wins)", () => {
   let seed = 7;
-  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+  const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
   const pool = ["a", "b", "é", "z", "ab", "x\u{1F600}", "\uFFFF", "m", "n", "q1", "q2", "q3", "r", "s", "t", "u", "v", "w"];
   const mk = (n: number, tag: string) => NixAttrs.fromMap(new Map(Array.from({ length: n }, () => pool[rnd(pool.length)]).map((k) => [k, `${tag}:${k}`] as [string, Lazy])));
   for (let round = 0; round < 500; round++) {
@@ -229,5 +229,27 @@ test("`//` of sets of any relative sizes equals a Map-based merge (b wins)", () 
     const want = NixAttrs.fromMap(new Map([...a.names.map((n, i) => [n, a.values[i]] as [string, Lazy]), ...b.names.map((n, i) => [n, b.values[i]] as [string, Lazy])]));
     assert.deepEqual(got.names, want.names);
     assert.deepEqual(got.values, want.values);
+  }
+});
+
+test("attribute lookup in big sets: binary search, then the Map index, agree with the names", () => {
+  let seed = 11;
+  const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+  const alphabet = ["a", "b", "z", "é", "\u{1F600}", "\uFFFF", "0", "-", "A"];
+  for (let round = 0; round < 40; round++) {
+    const m = new Map<string, Lazy>();
+    const size = 9 + rnd(200);
+    while (m.size < size) {
+      let k = "";
+      for (let i = 0, n = 1 + rnd(4); i < n; i++) k += alphabet[rnd(alphabet.length)];
+      m.set(k, `v:${k}`);
+    }
+    const set = new NixAttrs(NixAttrs.fromMap(m).names, NixAttrs.fromMap(m).values); // no index yet
+    for (let i = 0; i < size; i++) {
+      // present and absent names, more lookups than the binary-search phase lasts
+      for (const k of [...m.keys()]) assert.equal(set.get(k), `v:${k}`);
+      assert.equal(set.get("absent\u{1F600}"), undefined);
+      assert.equal(set.get(""), undefined);
+    }
   }
 });
