@@ -39,11 +39,15 @@ export function prepareEvaluation(mode: RunMode): {
   const written: Written = { out: 0, err: 0 };
   const skip = mode.skip ?? { out: 0, err: 0 };
   return {
+    // counted once written: a stack overflow inside the write (a trace deep
+    // in the evaluation) leaves it to the rerun
     stdout: (s) => {
-      if (written.out++ >= skip.out) writeAll(1, s);
+      if (written.out >= skip.out) writeAll(1, s);
+      written.out++;
     },
     stderr: (s) => {
-      if (written.err++ >= skip.err) writeErr(s);
+      if (written.err >= skip.err) writeErr(s);
+      written.err++;
     },
     attempt: (fn) => {
       try {

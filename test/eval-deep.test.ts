@@ -73,6 +73,13 @@ test("a trial run out of stack is redone on the big-stack worker, each write mad
   assert.equal(r.status, 0);
 });
 
+test("a trace at every level of a recursion too deep for the trial run is printed once per level", () => {
+  const r = runTvix(["eval", "-E", "let f = n: if n == 0 then 0 else builtins.trace n (1 + f (n - 1)); in f 20000"]);
+  assert.equal(r.stdout, "20000\n");
+  const want = Array.from({ length: 20000 }, (_, i) => `trace: ${20000 - i}\n`).join("");
+  assert.ok(r.stderr === want, `stderr differs: ${r.stderr.split("\n").length - 1} lines, starting ${JSON.stringify(r.stderr.slice(0, 80))}`);
+});
+
 test("a trial run past its heap share is redone on the big-stack worker", () => {
   const expr = `builtins.trace "once" (builtins.foldl' (a: b: a + b) 0 (builtins.genList (x: x) 100000))`;
   const r = runTvix(["eval", "-E", expr], { env: { ...process.env, TVIX_DEBUG: "1", TVIX_TRIAL_HEAP_MB: "1" } });
