@@ -16,7 +16,7 @@ import { toXML } from "./builtins/xml";
 import { callFunction, setMaxCallDepth } from "./call";
 import { showExpr } from "./show";
 import type { EvalStore } from "./io";
-import { OutOfRoom, passFatal, trialOutcome } from "./limits";
+import { OutOfRoom, isStackOverflow, passFatal, trialOutcome } from "./limits";
 
 export interface EvalRequest {
   /** -E: the expression text; else `file` (default ./default.nix; "-" = stdin). */
@@ -268,7 +268,7 @@ export function formatEvalError(e: unknown, showTrace: boolean): string {
     if (!showTrace && e.trace.length > 1) out += `\n       (use '--show-trace' to show detailed location information)`;
     return out.replace(/\n+$/, "") + "\n";
   }
-  if (e instanceof RangeError && /call stack/.test(e.message)) return "error: stack overflow (possible infinite recursion)\n";
+  if (isStackOverflow(e)) return "error: stack overflow (possible infinite recursion)\n";
   const err = e as Error;
   if (process.env.TVIX_DEBUG) return `${err?.stack}\nerror: ${err?.message ?? String(e)}\n`;
   return `error: ${err?.message ?? String(e)}\n`;

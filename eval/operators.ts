@@ -2,7 +2,7 @@
 import type { Pos } from "./ast";
 import {
   EvalError, Lazy, NixAttrs, NixFloat, NixPath, NixString, Value, checkedInt, force, isFunction, isInt, isString,
-  mkInt, numberOf, showType, strValue, toBigInt, ctxOf, typeOf, compareStrings,
+  mkInt, numberOf, showType, strValue, toBigInt, ctxOf, typeOf, compareStrings, searchNames,
 } from "./value";
 import type { EvalState } from "./state";
 import { coerceToString } from "./coerce";
@@ -165,18 +165,6 @@ export function update(a: Value, b: Value, pos: Pos): Value {
   const pb = b.positions;
   const positions = pa === null ? pb : { get: (k: string) => (b.has(k) ? pb?.get(k) : pa.get(k)) };
   return new NixAttrs(names, values, positions);
-}
-
-/** The first index >= from in sorted `names` whose name is not below `name`. */
-function searchNames(names: readonly string[], name: string, from: number): number {
-  let lo = from;
-  let hi = names.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (names[mid] !== name && compareStrings(names[mid], name) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** `==` on two evaluated operands (functions never compare equal here). */

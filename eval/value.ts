@@ -180,16 +180,8 @@ export class NixAttrs {
     // a Map costs ~n entry insertions; until a set has been searched about
     // n/4 times, binary search over the sorted names is cheaper
     if (this.searches++ < names.length >> 2) {
-      let lo = 0;
-      let hi = names.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        const x = names[mid];
-        if (x === name) return this.values[mid];
-        if (compareStrings(x, name) < 0) lo = mid + 1;
-        else hi = mid;
-      }
-      return undefined;
+      const i = searchNames(names, name, 0);
+      return names[i] === name ? this.values[i] : undefined;
     }
     return this.map.get(name);
   }
@@ -220,6 +212,18 @@ export class NixAttrs {
 }
 
 /** Byte-wise (UTF-8) ordering, as C++ Nix's std::string comparisons. */
+/** The first index >= from in sorted `names` (compareStrings order) whose name is not below `name`. */
+export function searchNames(names: readonly string[], name: string, from: number): number {
+  let lo = from;
+  let hi = names.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (names[mid] !== name && compareStrings(names[mid], name) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export function compareStrings(a: string, b: string): number {
   if (a === b) return 0;
   // UTF-16 order equals UTF-8 byte order except where a surrogate meets a
