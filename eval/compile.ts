@@ -363,28 +363,15 @@ export class Compiler {
     const t = this.compile(target, scope);
     const names = path.map((a) => this.compileAttrName(a, scope));
     const d = def ? this.compile(def, scope) : null;
-    if (!d && names.every((n) => typeof n === "string")) {
-      // the common case, `x.a` or `lib.strings.f`: static names, no `or`
-      const static_ = names as string[];
-      if (static_.length === 1) {
-        const name = static_[0];
-        return (env) => {
-          const v = t(env);
-          if (!(v instanceof NixAttrs)) throw typeError("set", v, pos).addTrace(`while selecting an attribute`, pos);
-          const next = v.get(name);
-          if (next === undefined) throw missingAttr(name, v, pos);
-          return next instanceof Thunk ? force(next) : next;
-        };
-      }
+    if (!d && names.length === 1 && typeof names[0] === "string") {
+      // the most common case, `x.a`: one static name, no `or`
+      const name = names[0];
       return (env) => {
-        let v: Value = t(env);
-        for (let i = 0; i < static_.length; i++) {
-          if (!(v instanceof NixAttrs)) throw typeError("set", v, pos).addTrace(`while selecting an attribute`, pos);
-          const next = v.get(static_[i]);
-          if (next === undefined) throw missingAttr(static_[i], v, pos);
-          v = next instanceof Thunk ? force(next) : next;
-        }
-        return v;
+        const v = t(env);
+        if (!(v instanceof NixAttrs)) throw typeError("set", v, pos).addTrace(`while selecting an attribute`, pos);
+        const next = v.get(name);
+        if (next === undefined) throw missingAttr(name, v, pos);
+        return next instanceof Thunk ? force(next) : next;
       };
     }
     return (env) => {

@@ -86,11 +86,11 @@ export function toJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<stri
       "[" +
       v
         .map((e, i) => {
-          if (forceThunks) return toJSON(state, e, pos, ctx);
           try {
-            return toJSON(state, e, pos, ctx, false);
+            return toJSON(state, e, pos, ctx, forceThunks);
           } catch (err) {
-            if (err instanceof EvalError) err.addTrace(`while evaluating list element at index ${i}`);
+            // --json output names the element, as Nix 2.26 does; builtins.toJSON's traces stay as they were
+            if (!forceThunks && err instanceof EvalError) err.addTrace(`while evaluating list element at index ${i}`);
             throw err;
           }
         })
