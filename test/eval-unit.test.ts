@@ -217,9 +217,13 @@ test("--show-trace prints the whole trace and no hint", () => {
   assert.ok(!full.err.includes("use '--show-trace'"));
 });
 
+/** A small seeded PRNG: rnd(n) is in [0, n). */
+function seededRandom(seed: number): (n: number) => number {
+  return (n) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+}
+
 test("`//` of sets of any relative sizes equals a Map-based merge (b wins)", () => {
-  let seed = 7;
-  const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+  const rnd = seededRandom(7);
   const pool = ["a", "b", "é", "z", "ab", "x\u{1F600}", "\uFFFF", "m", "n", "q1", "q2", "q3", "r", "s", "t", "u", "v", "w"];
   const mk = (n: number, tag: string) => NixAttrs.fromMap(new Map(Array.from({ length: n }, () => pool[rnd(pool.length)]).map((k) => [k, `${tag}:${k}`] as [string, Lazy])));
   for (let round = 0; round < 500; round++) {
@@ -233,8 +237,7 @@ test("`//` of sets of any relative sizes equals a Map-based merge (b wins)", () 
 });
 
 test("attribute lookup in big sets: binary search, then the Map index, agree with the names", () => {
-  let seed = 11;
-  const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+  const rnd = seededRandom(11);
   const alphabet = ["a", "b", "z", "é", "\u{1F600}", "\uFFFF", "0", "-", "A"];
   for (let round = 0; round < 40; round++) {
     const m = new Map<string, Lazy>();

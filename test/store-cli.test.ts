@@ -2,10 +2,10 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, readFileSync, writeFileSync, readdirSync, lstatSync, readlinkSync, statSync } from "node:fs";
+import { readdirSync, lstatSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { runTvix, nix28 } from "./helpers";
-import { makeVariedTree, tempDir, collectStream } from "./store-fixtures";
+import { makeVariedTree, tempDir, collectStream, flipByteInFile } from "./store-fixtures";
 import { dumpPath } from "../core/nar";
 import { openLocalStore } from "../stores/local";
 import { materialise } from "../stores/materialise";
@@ -62,10 +62,7 @@ test("verify accepts a good store and reports a corrupt packed chunk with exit 1
   const copy = join(tempDir("cli-corrupt"), "store");
   spawnSync("cp", ["-a", storeRoot, copy]);
   const f = join(copy, "packs", readdirSync(join(copy, "packs")).sort()[0]);
-  chmodSync(f, 0o644);
-  const data = readFileSync(f);
-  data[8] ^= 1; // just after the 8-byte header
-  writeFileSync(f, data);
+  flipByteInFile(f, 8); // just after the 8-byte header
   const bad = runTvix(["store", "verify", "--store", `local://${copy}`]);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /^corrupt: chunk [0-9a-f]{64} in pack '.*\.pack' \(offset 8\) is corrupt: its contents hash to [0-9a-f]{64}$/m);
@@ -78,10 +75,7 @@ test("verify reports a corrupt loose chunk (old layout) with exit 1", () => {
   assert.equal(runTvix(["store", "import", tree, "--store", url]).status, 0);
   const shards = readdirSync(join(root, "chunks"));
   const f = join(root, "chunks", shards[0], readdirSync(join(root, "chunks", shards[0]))[0]);
-  chmodSync(f, 0o644);
-  const data = readFileSync(f);
-  data[0] ^= 1;
-  writeFileSync(f, data);
+  flipByteInFile(f, 0);
   const bad = runTvix(["store", "verify", "--store", url]);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /^corrupt: chunk [0-9a-f]{64} is corrupt/m);

@@ -1,5 +1,5 @@
 // Shared by the store tests: a varied file tree and small stream helpers.
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync, chmodSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -8,6 +8,14 @@ export function tempDir(tag: string): string {
 }
 
 /** Deterministic pseudo-random bytes. */
+/** Flips one bit of the byte at `offset` in a (possibly read-only) file on disk. */
+export function flipByteInFile(file: string, offset: number): void {
+  chmodSync(file, 0o644);
+  const data = readFileSync(file);
+  data[offset] ^= 1;
+  writeFileSync(file, data);
+}
+
 export function noise(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
   let x = seed | 1;
