@@ -374,11 +374,7 @@ export class Lexer {
   private scanPathPart(): Token {
     const s = this.src;
     const start = this.i;
-    if (isInterp(s, start)) {
-      this.i = start + 2;
-      this.push(MODE_NORMAL);
-      return this.tok("interp", "${", start);
-    }
+    if (isInterp(s, start)) return this.openInterp(start);
     let j = start;
     while (j < s.length) {
       const c = s.charCodeAt(j);
@@ -406,11 +402,7 @@ export class Lexer {
       this.pop();
       return this.tok("str_close", '"', start);
     }
-    if (isInterp(s, start)) {
-      this.i = start + 2;
-      this.push(MODE_NORMAL);
-      return this.tok("interp", "${", start);
-    }
+    if (isInterp(s, start)) return this.openInterp(start);
     let out = "";
     let j = start;
     for (;;) {
@@ -454,17 +446,20 @@ export class Lexer {
     return this.tok("str", out, start);
   }
 
+  /** `${` at start: the interpolated expression is scanned in normal mode until its `}`. */
+  private openInterp(start: number): Token {
+    this.i = start + 2;
+    this.push(MODE_NORMAL);
+    return this.tok("interp", "${", start);
+  }
+
   private scanInd(): Token {
     const s = this.src;
     const start = this.i;
     if (start >= s.length) throw new LexError("syntax error, unexpected end of file, expecting \"''\"", this.posAt(start));
     const c = s.charCodeAt(start);
     if (c === 39 && s.charCodeAt(start + 1) === 39) return this.scanIndQuote();
-    if (isInterp(s, start)) {
-      this.i = start + 2;
-      this.push(MODE_NORMAL);
-      return this.tok("interp", "${", start);
-    }
+    if (isInterp(s, start)) return this.openInterp(start);
     let out = "";
     let j = start;
     for (;;) {
