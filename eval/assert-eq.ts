@@ -1,7 +1,7 @@
 // Why `a == b` is false, for failed `assert a == b;` (Nix 2.26 explains
 // the first difference instead of printing "assertion ... failed").
 import type { Pos } from "./ast";
-import { EvalError, Lambda, Lazy, NixAttrs, NixFloat, NixPath, ThrownError, Value, force, isString, showType } from "./value";
+import { EvalError, Lambda, Lazy, NixAttrs, NixFloat, NixPath, ThrownError, Value, force, isString, showType, materialize } from "./value";
 import { eqLazy, eqValues, isDerivation } from "./operators";
 import { describeLambda, printValue } from "./print";
 
@@ -22,6 +22,8 @@ export function explainInequality(a: Lazy, b: Lazy, pos: Pos | null): never {
   if (typeof x === "boolean") throw fail(`boolean '${x}' is not equal to boolean '${y}'`, pos);
   if (x instanceof NixPath && y instanceof NixPath) throw fail(`path '${x.path}' is not equal to path '${y.path}'`, pos);
   if (Array.isArray(x) && Array.isArray(y)) {
+    materialize(x);
+    materialize(y);
     if (x.length !== y.length)
       throw fail(`list of size '${x.length}' is not equal to list of size '${y.length}', left hand side is '${show(x)}', right hand side is '${show(y)}'`, pos);
     for (let i = 0; i < x.length; i++) {

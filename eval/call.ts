@@ -1,7 +1,7 @@
 // Function application: lambdas (plain and with formals), builtins with
 // partial application, and attribute sets with __functor.
 import type { Pos } from "./ast";
-import { Env, newEnv, EvalError, Lambda, Lazy, NixAttrs, NixFloat, PrimOp, PrimOpApp, Thunk, Value, force, showType } from "./value";
+import { Env, newEnv, EvalError, Lambda, Lazy, NixAttrs, NixFloat, PrimOp, PrimOpApp, Thunk, Value, force, showType, elemLazy, settleElement, isPending, type ElementSource } from "./value";
 
 function lambdaName(l: Lambda): string {
   return `'${l.info.name ?? "anonymous lambda"}'`;
@@ -158,6 +158,71 @@ const applyCode = (site: Env, self?: Thunk): Value => {
   return callFunction(s.fn, self!.value, s.pos);
 };
 
+/**
+ * Thunks of function applications made by builtins (map, genList, mapAttrs,
+ * zipAttrsWith): Nix makes these "function application" values, which is
+ * what `--json` names when it meets one unevaluated.
+ */
+const applicationCodes = new WeakSet<object>();
+export function isApplication(v: Lazy): boolean {
+  return v instanceof Thunk && v.code !== null && (applicationCodes.has(v.code) || isPending(v));
+}
+
+/** What the thunks of one mapAttrs call share: value i is `fn names[i] values[i]`. */
+interface MapAttrsSource {
+  fn: Lazy;
+  pos: Pos | null;
+  names: readonly string[];
+  values: readonly Lazy[];
+}
+const mapAttrsCode = (src: Env, self?: Thunk): Value => {
+  const s = src as unknown as MapAttrsSource;
+  const i = self!.value as number;
+  return call2(force(s.fn), s.names[i], s.values[i], s.pos);
+};
+/** The thunk of `fn names[i] values[i]` (mapAttrs; fn is forced only when a value is). */
+export function mapAttrsThunk(src: MapAttrsSource, i: number): Thunk {
+  const t = new Thunk(mapAttrsCode, src as unknown as Env);
+  t.value = i;
+  return t;
+}
+
+/** What a zipAttrsWith value applies: `fn name values`. */
+interface ZipSource {
+  fn: Value;
+  pos: Pos | null;
+  name: string;
+  vs: Lazy[];
+}
+const zipCode = (src: Env): Value => {
+  const s = src as unknown as ZipSource;
+  return callFunction(callFunction(s.fn, s.name, s.pos), s.vs, s.pos);
+};
+export function zipThunk(src: ZipSource): Thunk {
+  return new Thunk(zipCode, src as unknown as Env);
+}
+
+/** The source of a lazy list whose element i is `fn i` (genList). */
+export function indexCallSource(fn: Value, pos: Pos | null): CallSite & ElementSource {
+  return { fn, pos, code: applyCode };
+}
+
+/** The source of a lazy list whose element i is `fn xs[i]` (map). */
+interface MapSource extends CallSite, ElementSource {
+  xs: Lazy[];
+}
+const mapElementCode = (src: Env, self?: Thunk): Value => {
+  const s = src as unknown as MapSource;
+  const i = self!.value as number;
+  const x = elemLazy(s.xs, i);
+  const r = callFunction(s.fn, x, s.pos);
+  settleElement(s.xs, i, x);
+  return r;
+};
+export function mapSource(fn: Value, xs: Lazy[], pos: Pos | null): MapSource {
+  return { fn, pos, xs, code: mapElementCode };
+}
+
 /** A thunk of `site.fn arg`. */
 export function applyThunk(site: CallSite, arg: Lazy): Thunk {
   const t = new Thunk(applyCode, site as unknown as Env);
@@ -171,3 +236,5 @@ export function callN(fn: Value, ...args: Lazy[]): Value {
   for (const a of args) v = callFunction(v, a, null);
   return v;
 }
+
+for (const c of [applyCode, mapElementCode, mapAttrsCode, zipCode]) applicationCodes.add(c);

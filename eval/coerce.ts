@@ -1,7 +1,7 @@
 // Coercion of values to strings (interpolation, toString, `+`), as C++
 // Nix's coerceToString.
 import type { Pos } from "./ast";
-import { EvalError, Lambda, Lazy, NixAttrs, NixFloat, NixPath, NixString, Value, force, showType, EMPTY_CTX } from "./value";
+import { EvalError, Lambda, Lazy, NixAttrs, NixFloat, NixPath, NixString, Value, force, showType, EMPTY_CTX, elemForce } from "./value";
 import type { EvalState } from "./state";
 import { callFunction } from "./call";
 import { describeLambda } from "./print";
@@ -46,7 +46,7 @@ export function coerceToString(state: EvalState, l: Lazy, pos: Pos | null, opts:
       let s = "";
       let ctx: Set<string> | null = null;
       for (let i = 0; i < v.length; i++) {
-        const ev = force(v[i]);
+        const ev = elemForce(v, i);
         const part = coerceToString(state, ev, pos, opts);
         if (typeof part === "string") s += part;
         else {

@@ -8,7 +8,7 @@ import type { Expr, Pos } from "./ast";
 import { EvalState, EvalOptions } from "./state";
 import { installBuiltins } from "./builtins";
 import { ParseError, formatPos, parse } from "./parser";
-import { EvalError, Lazy, NixAttrs, NixFloat, Thunk, Value, force, forceDeep, forceString, showType, Lambda } from "./value";
+import { EvalError, Lazy, NixAttrs, NixFloat, Thunk, Value, force, forceDeep, forceString, showType, Lambda, elemLazy, materialize } from "./value";
 import { isDerivation } from "./operators";
 import { printValue } from "./print";
 import { toJSON } from "./builtins/json";
@@ -142,7 +142,7 @@ export function findAlongAttrPath(state: EvalState, path: string, args: NixAttrs
         throw new EvalError(`the expression selected by the selection path '${path}' should be a list but is ${showType(cur)}`);
       const i = Number(tok);
       if (i >= cur.length) throw new EvalError(`list index ${i} in selection path '${path}' is out of range`);
-      v = cur[i];
+      v = elemLazy(cur, i);
     } else {
       if (!(cur instanceof NixAttrs))
         throw new EvalError(`the expression selected by the selection path '${path}' should be a set but is ${showType(cur)}`);
@@ -330,7 +330,7 @@ export function collectDerivations(v: Lazy, out: string[], recurse = true, seen 
       }
     }
   } else if (Array.isArray(x)) {
-    for (const e of x) collectDerivations(e, out, true, seen);
+    for (const e of materialize(x)) collectDerivations(e, out, true, seen);
   } else if (x === null || typeof x === "string" || typeof x === "boolean" || typeof x === "bigint" || typeof x === "number" || x instanceof NixFloat) {
     throw new EvalError(`expression does not evaluate to a derivation (or a set or list of those)`);
   }

@@ -2,7 +2,7 @@
 import type { Pos } from "./ast";
 import {
   EvalError, Lazy, NixAttrs, NixFloat, NixPath, NixString, Value, checkedInt, force, isFunction, isInt, isString,
-  mkInt, numberOf, showType, strValue, toBigInt, ctxOf, typeOf, compareStrings, searchNames,
+  mkInt, numberOf, showType, strValue, toBigInt, ctxOf, typeOf, compareStrings, searchNames, materialize, elemLazy, settleElement,
 } from "./value";
 import type { EvalState } from "./state";
 import { coerceToString } from "./coerce";
@@ -90,7 +90,7 @@ export function concatLists(a: Value, b: Value, pos: Pos): Value {
   if (!Array.isArray(b)) throw new EvalError(`expected a list but found ${showType(b)}`, pos);
   if (a.length === 0) return b;
   if (b.length === 0) return a;
-  return a.concat(b);
+  return materialize(a).concat(materialize(b));
 }
 
 export function update(a: Value, b: Value, pos: Pos): Value {
@@ -198,7 +198,14 @@ export function eqValues(a: Value, b: Value, pos: Pos | null): boolean {
   if (a instanceof NixPath) return b instanceof NixPath && a.path === b.path;
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!eqLazy(a[i], b[i], pos)) return false;
+    for (let i = 0; i < a.length; i++) {
+      const x = elemLazy(a, i);
+      const y = elemLazy(b, i);
+      const same = eqLazy(x, y, pos);
+      settleElement(a, i, x);
+      settleElement(b, i, y);
+      if (!same) return false;
+    }
     return true;
   }
   if (a instanceof NixAttrs) {
@@ -240,7 +247,9 @@ export function lessThan(a: Value, b: Value, pos: Pos | null): boolean {
     for (let i = 0; ; i++) {
       if (i === b.length) return false;
       if (i === a.length) return true;
-      if (!eqLazy(a[i], b[i], pos)) return lessThan(force(a[i]), force(b[i]), pos);
+      const x = elemLazy(a, i);
+      const y = elemLazy(b, i);
+      if (!eqLazy(x, y, pos)) return lessThan(force(x), force(y), pos);
     }
   }
   const same = showType(a) === showType(b);

@@ -4,7 +4,7 @@
 import type { Expr } from "./ast";
 import { parse } from "./parser";
 import { EvalState } from "./state";
-import { Lazy, NixAttrs, Thunk, force, forceAttrs, forceDeep, showType } from "./value";
+import { Lazy, NixAttrs, Thunk, force, forceAttrs, forceDeep, showType, materialize } from "./value";
 import { printValue } from "./print";
 import { formatEvalError, makeEvalState } from "./driver";
 import { resolve } from "node:path";
@@ -110,7 +110,7 @@ export class ReplSession {
 /** Like nix repl: a set's or list's immediate values are shown evaluated when they evaluate without error. */
 function forceChildren(v: Lazy): void {
   const x = force(v);
-  const kids = x instanceof NixAttrs ? x.values : Array.isArray(x) ? x : [];
+  const kids = x instanceof NixAttrs ? x.values : Array.isArray(x) ? materialize(x) : [];
   for (const k of kids) {
     try {
       force(k);

@@ -126,6 +126,94 @@ export function force(v: Lazy): Value {
   }
 }
 
+// ---------------------------------------------------------------- lazy lists
+//
+// A long genList (or map) result starts with its elements pending: every
+// slot holds the list's one marker thunk (code PENDING, env the list's
+// ElementSource) instead of a thunk of its own, and element i is made when
+// it is first read. A million-element `range` then costs no million
+// long-lived thunks, each of which V8's young-generation GC would copy twice
+// before anything reads it. Readers that know about pending slots take the
+// list from forceListLazy and read it with elemLazy/elemForce; every other
+// reader goes through forceList or materialize, which fill all slots first,
+// so nothing else ever sees a marker.
+
+/** Makes the thunk of element i of a lazy list (see pendingList). */
+export interface ElementSource {
+  /** Thunk code of an element: runs with the source as env and the element's index in the thunk's value slot. */
+  code: Code;
+}
+
+/** The code of a lazy list's marker: never run, a marker is replaced before it is forced. */
+const PENDING: Code = () => {
+  throw new Error("internal error: a pending list element was forced without its index");
+};
+
+/** Lists shorter than this are made with all their thunks at once. */
+export const LAZY_LIST_MIN = 32;
+
+const listsWithPending = new WeakSet<Lazy[]>();
+
+/** A list of n pending elements, element i being `source`'s thunk for i. */
+export function pendingList(n: number, source: ElementSource): Lazy[] {
+  const xs: Lazy[] = new Array(n).fill(new Thunk(PENDING, source as unknown as Env));
+  listsWithPending.add(xs);
+  return xs;
+}
+
+function makeElement(marker: Thunk, i: number): Thunk {
+  const src = marker.env as unknown as ElementSource;
+  const t = new Thunk(src.code, src as unknown as Env);
+  t.value = i;
+  return t;
+}
+
+/** Element i of a list as a lazy value (a pending element is made, and kept in its slot). */
+export function elemLazy(xs: Lazy[], i: number): Lazy {
+  const v = xs[i];
+  if (v instanceof Thunk && v.code === PENDING) return (xs[i] = makeElement(v, i));
+  return v;
+}
+
+/**
+ * Element i of a list, forced. A value without identity (an int, a string,
+ * a bool, null) replaces its forced thunk in the slot, so that the thunk can
+ * die young; sets, lists and functions keep their thunk, whose identity
+ * pointer equality (eqLazy) may see.
+ */
+export function elemForce(xs: Lazy[], i: number): Value {
+  let v = xs[i];
+  if (!(v instanceof Thunk)) return v;
+  if (v.code === PENDING) v = xs[i] = makeElement(v, i);
+  const r = force(v);
+  if (typeof r !== "object" || r === null) xs[i] = r;
+  return r;
+}
+
+/** After a reader forced element `el` of xs (read by elemLazy): keeps its value in the slot, as elemForce does. */
+export function settleElement(xs: Lazy[], i: number, el: Lazy): void {
+  if (el instanceof Thunk && el.code === null) {
+    const r = el.value;
+    if (typeof r !== "object" || r === null) xs[i] = r;
+  }
+}
+
+/** Makes every pending element of xs (for readers that index lists directly); returns xs. */
+export function materialize(xs: Lazy[]): Lazy[] {
+  if (xs.length < LAZY_LIST_MIN || !listsWithPending.has(xs)) return xs;
+  for (let i = 0; i < xs.length; i++) {
+    const v = xs[i];
+    if (v instanceof Thunk && v.code === PENDING) xs[i] = makeElement(v, i);
+  }
+  listsWithPending.delete(xs);
+  return xs;
+}
+
+/** Whether a list element is still pending (not made yet): it prints as unevaluated. */
+export function isPending(v: Lazy): boolean {
+  return v instanceof Thunk && v.code === PENDING;
+}
+
 export class NixString {
   constructor(public readonly s: string, public readonly ctx: ReadonlySet<string>) {}
 }
@@ -427,7 +515,15 @@ export function forceBool(l: Lazy, pos: Pos | null = null): boolean {
   return v;
 }
 
+/** A list with every element made (see materialize). */
 export function forceList(l: Lazy, pos: Pos | null = null): Lazy[] {
+  const v = force(l);
+  if (!Array.isArray(v)) throw typeError("list", v, pos);
+  return materialize(v);
+}
+
+/** A list that may still have pending elements: read it with elemLazy/elemForce only. */
+export function forceListLazy(l: Lazy, pos: Pos | null = null): Lazy[] {
   const v = force(l);
   if (!Array.isArray(v)) throw typeError("list", v, pos);
   return v;
@@ -477,7 +573,7 @@ export function forceDeep(l: Lazy, seen: Set<unknown> = new Set()): Value {
   if (seen.has(v)) return v;
   if (Array.isArray(v)) {
     seen.add(v);
-    for (const e of v) forceDeep(e, seen);
+    for (let i = 0; i < v.length; i++) forceDeep(elemForce(v, i), seen);
   } else if (v instanceof NixAttrs) {
     seen.add(v);
     for (let i = 0; i < v.names.length; i++) {

@@ -80,6 +80,17 @@ const nonStrict: [string, string[]][] = [
   ["{ a = 1; b = \"x\"; c = [ 1 2 ]; }", ["--json"]],
   ["[ (1 + 1) ]", ["--json"]],
   ["let x = 1 + 1; in builtins.seq x { a = x; }", ["--json"]],
+  // lists of 32 and more elements made by genList and map start pending (eval/value.ts): what has been read prints
+  ["let l = builtins.genList (x: x * 2) 40; in builtins.seq (builtins.elemAt l 3) l", []],
+  ["let l = builtins.map (x: x + 1) (builtins.genList (x: x) 40); in builtins.seq (builtins.foldl' (a: x: x) 0 l) l", []],
+  ["let l = builtins.genList (x: x) 40; in builtins.seq (builtins.length l) l", []],
+  ["let l = builtins.genList (x: [ x ]) 40; in builtins.seq (builtins.elemAt l 39) l", []],
+  ["let l = builtins.genList (x: x) 40; in builtins.seq (builtins.elemAt l 1) l", ["--json"]],
+  // builtins' applications are "function application" values, other thunks "thunks"
+  ["builtins.mapAttrs (n: v: v) { a = 1; }", ["--json"]],
+  ["builtins.zipAttrsWith (n: vs: vs) [ { a = 1; } ]", ["--json"]],
+  ["builtins.map (x: x) [ 1 ]", ["--json"]],
+  ["builtins.genList (x: x) 2", ["--json"]],
 ];
 for (const [expr, flags] of nonStrict) {
   test(`without --strict: ${flags.join(" ")} ${expr}`, !nix226.available ? { skip: nix226.skip as string } : {}, () => {

@@ -139,6 +139,7 @@ const cases: Case[] = [
   { expr: "{ a.b = [ 10 { c = 3; } ]; }", flags: ["-A","a.b.1.c"], out: "3\n" },
   { expr: "{ a.b = 1; }", flags: ["-A","a.x"], err: "error: attribute 'x' in selection path 'a.x' not found" },
   { expr: "{ \"a.b\" = 1; }", flags: ["-A","\"a.b\""], out: "1\n" },
+  { expr: "builtins.genList (x: x * 2) 40", flags: ["-A","35"], out: "70\n" },
   { expr: "[ 1 2 ]", flags: ["-A","5"], err: "error: list index 5 in selection path '5' is out of range" },
   { expr: "{ a = 1; }", flags: ["-A","a.0"], err: "error: the expression selected by the selection path 'a.0' should be a list but is an integer" },
   { expr: "{ x, y ? 2 }: x + y", flags: ["--arg","x","40"], out: "42\n" },

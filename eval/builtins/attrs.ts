@@ -1,7 +1,7 @@
 // Attribute set builtins.
 import { EvalError, Lazy, NixAttrs, Thunk, force, forceAttrs, forceList, forceString } from "../value";
 import type { Definer } from "./registry";
-import { call2, callFunction } from "../call";
+import { mapAttrsThunk, zipThunk } from "../call";
 import { missingAttr } from "../compile";
 
 export function register(def: Definer): void {
@@ -72,11 +72,8 @@ export function register(def: Definer): void {
     const a = forceAttrs(s, pos);
     const names = a.names;
     const values: Lazy[] = new Array(names.length);
-    for (let i = 0; i < names.length; i++) {
-      const k = names[i];
-      const v = a.values[i];
-      values[i] = Thunk.of(() => call2(force(f), k, v, pos));
-    }
+    const src = { fn: f, pos, names, values: a.values };
+    for (let i = 0; i < names.length; i++) values[i] = mapAttrsThunk(src, i);
     return new NixAttrs(names, values); // Nix's mapAttrs drops the attribute positions
   });
   def("zipAttrsWith", 2, ([f, l], pos) => {
@@ -92,7 +89,7 @@ export function register(def: Definer): void {
       }
     }
     const m = new Map<string, Lazy>();
-    for (const [k, vs] of groups) m.set(k, Thunk.of(() => callFunction(callFunction(fn, k, pos), vs, pos)));
+    for (const [k, vs] of groups) m.set(k, zipThunk({ fn, pos, name: k, vs }));
     return NixAttrs.fromMap(m);
   });
 }

@@ -1,10 +1,10 @@
 // toJSON and fromJSON.
 import type { Pos } from "../ast";
-import { EvalError, Lazy, Thunk, NixAttrs, NixFloat, NixPath, NixString, Value, force, forceStringValue, strValue, isFunction, mkString, ctxOf, mkInt } from "../value";
+import { EvalError, Lazy, Thunk, NixAttrs, NixFloat, NixPath, NixString, Value, force, forceStringValue, strValue, isFunction, mkString, ctxOf, mkInt, materialize } from "../value";
 import type { Definer } from "./registry";
 import type { EvalState } from "../state";
 import { coerceToString } from "../coerce";
-import { callFunction } from "../call";
+import { callFunction, isApplication } from "../call";
 
 export function register(def: Definer): void {
   def("toJSON", 1, ([v], pos, state) => {
@@ -65,7 +65,8 @@ export function jsonFloat(f: number): string {
  */
 export function toJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<string>, forceThunks = true): string {
   // (a copy of pos: the error shows its position even where the trace shows the same one, as Nix)
-  if (!forceThunks && l instanceof Thunk && l.code !== null) throw new EvalError("cannot convert a thunk to JSON", pos && { ...pos });
+  if (!forceThunks && l instanceof Thunk && l.code !== null)
+    throw new EvalError(`cannot convert ${isApplication(l) ? "a function application" : "a thunk"} to JSON`, pos && { ...pos });
   const v = force(l);
   if (v === null) return "null";
   if (typeof v === "boolean") return v ? "true" : "false";
@@ -84,7 +85,7 @@ export function toJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<stri
   if (Array.isArray(v))
     return (
       "[" +
-      v
+      materialize(v)
         .map((e, i) => {
           try {
             return toJSON(state, e, pos, ctx, forceThunks);

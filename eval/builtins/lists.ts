@@ -1,15 +1,19 @@
 // List builtins.
-import { EvalError, Lazy, NixAttrs, Thunk, Value, force, forceBool, forceFunction, forceInt, forceList, forceString } from "../value";
+import {
+  EvalError, Lazy, NixAttrs, Value, force, forceBool, forceFunction, forceInt, forceList, forceListLazy, forceString,
+  LAZY_LIST_MIN, pendingList, elemLazy, elemForce, settleElement,
+} from "../value";
 import type { Definer } from "./registry";
-import { applyThunk, call2, callFunction } from "../call";
+import type { Pos } from "../ast";
+import { applyThunk, call2, callFunction, indexCallSource, mapSource } from "../call";
 import { eqLazy, eqValues, lessThan } from "../operators";
 
 export function register(def: Definer): void {
-  def("length", 1, ([l], pos) => forceList(l, pos).length);
+  def("length", 1, ([l], pos) => forceListLazy(l, pos).length);
   def("head", 1, ([l], pos) => {
-    const xs = forceList(l, pos);
+    const xs = forceListLazy(l, pos);
     if (xs.length === 0) throw new EvalError("'builtins.head' called on an empty list", pos);
-    return force(xs[0]);
+    return elemForce(xs, 0);
   });
   def("tail", 1, ([l], pos) => {
     const xs = forceList(l, pos);
@@ -17,17 +21,25 @@ export function register(def: Definer): void {
     return xs.slice(1);
   });
   def("elemAt", 2, ([l, n], pos) => {
-    const xs = forceList(l, pos);
+    const xs = forceListLazy(l, pos);
     const i = forceInt(n, pos);
     if (typeof i !== "number" || i < 0 || i >= xs.length) throw new EvalError(`'builtins.elemAt' called with index ${i} on a list of size ${xs.length}`, pos);
-    return force(xs[i]);
+    return elemForce(xs, i);
   });
   def("elem", 2, ([x, l], pos) => {
-    return forceList(l, pos).some((e) => eqLazy(x, e, pos));
+    const xs = forceListLazy(l, pos);
+    for (let i = 0; i < xs.length; i++) {
+      const e = elemLazy(xs, i);
+      const found = eqLazy(x, e, pos);
+      settleElement(xs, i, e);
+      if (found) return true;
+    }
+    return false;
   });
   def("map", 2, ([f, l], pos) => {
-    const xs = forceList(l, pos);
+    const xs = forceListLazy(l, pos);
     const fn = force(f);
+    if (xs.length >= LAZY_LIST_MIN) return pendingList(xs.length, mapSource(fn, xs, pos));
     const site = { fn, pos };
     const out: Lazy[] = new Array(xs.length);
     for (let i = 0; i < xs.length; i++) out[i] = applyThunk(site, xs[i]);
@@ -35,7 +47,15 @@ export function register(def: Definer): void {
   });
   def("filter", 2, ([f, l], pos) => {
     const fn = force(f);
-    return forceList(l, pos).filter((x) => forceBool(callFunction(fn, x, pos), pos));
+    const xs = forceListLazy(l, pos);
+    const out: Lazy[] = [];
+    for (let i = 0; i < xs.length; i++) {
+      const x = elemLazy(xs, i);
+      const keep = forceBool(callFunction(fn, x, pos), pos);
+      settleElement(xs, i, x);
+      if (keep) out.push(xs[i]);
+    }
+    return out;
   });
   def("concatLists", 1, ([l], pos) => {
     // indexed loops: for-of allocates an iterator result per element here
@@ -56,6 +76,7 @@ export function register(def: Definer): void {
     if (len < 0) throw new EvalError(`cannot create list of size ${len}`, pos);
     const fn = force(f);
     forceFunction(fn, pos);
+    if (len >= LAZY_LIST_MIN) return pendingList(Number(len), indexCallSource(fn, pos));
     const out: Lazy[] = new Array(Number(len));
     const site = { fn, pos };
     for (let i = 0; i < out.length; i++) out[i] = applyThunk(site, i);
@@ -63,21 +84,19 @@ export function register(def: Definer): void {
   });
   def("foldl'", 3, ([f, init, l], pos) => {
     const fn = force(f);
-    const xs = forceList(l, pos);
+    const xs = forceListLazy(l, pos);
     // the initial accumulator is only forced when the list is empty
     if (xs.length === 0) return force(init);
     let acc: Lazy = init;
-    for (let i = 0; i < xs.length; i++) acc = force(call2(fn, acc, xs[i], pos));
+    for (let i = 0; i < xs.length; i++) {
+      const x = elemLazy(xs, i);
+      acc = force(call2(fn, acc, x, pos));
+      settleElement(xs, i, x);
+    }
     return acc as Value;
   });
-  def("all", 2, ([f, l], pos) => {
-    const fn = force(f);
-    return forceList(l, pos).every((x) => forceBool(callFunction(fn, x, pos), pos));
-  });
-  def("any", 2, ([f, l], pos) => {
-    const fn = force(f);
-    return forceList(l, pos).some((x) => forceBool(callFunction(fn, x, pos), pos));
-  });
+  def("all", 2, ([f, l], pos) => !someElement(force(f), forceListLazy(l, pos), false, pos));
+  def("any", 2, ([f, l], pos) => someElement(force(f), forceListLazy(l, pos), true, pos));
   def("sort", 2, ([f, l], pos) => {
     const fn = force(f);
     const xs = forceList(l, pos).slice();
@@ -104,6 +123,17 @@ export function register(def: Definer): void {
     return NixAttrs.fromMap(new Map(groups));
   });
   def("lessThan", 2, ([a, b], pos) => lessThan(force(a), force(b), pos));
+}
+
+/** Whether `fn x` is `want` for some element x of xs (any; all is its negation). */
+function someElement(fn: Value, xs: Lazy[], want: boolean, pos: Pos | null): boolean {
+  for (let i = 0; i < xs.length; i++) {
+    const x = elemLazy(xs, i);
+    const r = forceBool(callFunction(fn, x, pos), pos);
+    settleElement(xs, i, x);
+    if (r === want) return true;
+  }
+  return false;
 }
 
 /** Stable merge sort calling the Nix comparator as `lt a b`. */

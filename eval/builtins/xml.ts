@@ -1,6 +1,6 @@
 // builtins.toXML (and `tvix eval --xml`): Nix's XML rendering of values.
 import type { Pos } from "../ast";
-import { Lambda, Lazy, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Value, force, strValue, isString } from "../value";
+import { Lambda, Lazy, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Value, force, strValue, isString, materialize } from "../value";
 import type { Definer } from "./registry";
 import { formatFloat } from "../print";
 import { isDerivation } from "../operators";
@@ -34,7 +34,7 @@ export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<stri
     } else if (v instanceof NixPath) lines.push(`${ind}<path value="${esc(v.path)}" />`);
     else if (Array.isArray(v)) {
       lines.push(`${ind}<list>`);
-      for (const e of v) go(e, ind + "  ");
+      for (const e of materialize(v)) go(e, ind + "  ");
       lines.push(`${ind}</list>`);
     } else if (v instanceof NixAttrs) {
       if (isDerivation(v)) {
