@@ -1,6 +1,7 @@
 // Function application: lambdas (plain and with formals), builtins with
 // partial application, and attribute sets with __functor.
 import type { Pos } from "./ast";
+import { JIT_AT, jitCompile } from "./jit";
 import { Env, newEnv, EvalError, Lambda, Lazy, NixAttrs, NixFloat, PrimOp, PrimOpApp, Thunk, Value, force, showType, elemLazy, settleElement, isPending, type ElementSource } from "./value";
 
 function lambdaName(l: Lambda): string {
@@ -48,6 +49,7 @@ export function call2(fn: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
   if (fn instanceof Lambda) {
     const inner = fn.info.inner;
     if (inner !== undefined && fn.info.formals === undefined) {
+      if (++inner.calls === JIT_AT) jitCompile(inner);
       enterCalls(2, pos);
       try {
         // the inner lambda is flat: one Env holds fn's slots, a and b
@@ -83,6 +85,7 @@ function calleeEnv(fn: Lambda, slots: number): Env {
 
 function callLambda(fn: Lambda, arg: Lazy, pos: Pos | null): Value {
   const info = fn.info;
+  if (++info.calls === JIT_AT) jitCompile(info);
   if (!info.formals) {
     if (info.flat === undefined && info.slots === 1) return info.body([fn.env, arg]);
     const env = calleeEnv(fn, info.slots); // a let body's slots follow the argument

@@ -15,15 +15,15 @@ import { call2, callFunction } from "./call";
 import { coerceToString } from "./coerce";
 
 /** A compile-time scope: the names of one Env's slots, or a `with`. */
-interface Scope {
+export interface Scope {
   names: Map<string, number> | null; // null for a with-scope
   parent: Scope | null;
 }
 
-type LazyCode = (env: Env) => Lazy;
+export type LazyCode = (env: Env) => Lazy;
 
 export class Compiler {
-  constructor(private readonly state: EvalState) {}
+  constructor(readonly state: EvalState) {}
 
   /** Compiles an expression with extra names (the REPL's bindings) in scope above the globals. */
   compileWithNames(e: Expr, globals: Map<string, number>, names: Map<string, number>): Code {
@@ -38,7 +38,7 @@ export class Compiler {
   }
 
   /** The (depth, slot) of a statically bound name, or null when it needs a `with` lookup. */
-  private resolveStatic(name: string, scope: Scope): { depth: number; idx: number } | null {
+  resolveStatic(name: string, scope: Scope): { depth: number; idx: number } | null {
     let depth = 0;
     for (let s: Scope | null = scope; s; s = s.parent, depth++) {
       if (s.names === null) continue;
@@ -185,7 +185,7 @@ export class Compiler {
           const c = cond(env);
           if (c === true) return th(env);
           if (c === false) return el(env);
-          throw typeError("bool", c, pos).addTrace("while evaluating a branch condition", pos);
+          throw branchConditionError(c, pos);
         };
       }
       case "assert": {
@@ -195,21 +195,11 @@ export class Compiler {
         const text = exprText(e.cond);
         // `assert a == b`: on failure, say where a and b differ (as Nix 2.26)
         const eq = e.cond.kind === "binop" && e.cond.op === "==" ? [this.lazy(e.cond.left, scope), this.lazy(e.cond.right, scope)] : null;
+        const failed = assertionFailure(eq, text, pos);
         return (env) => {
           const c = cond(env);
           if (c === true) return body(env);
-          if (c === false) {
-            if (eq) {
-              try {
-                explainInequality(eq[0](env), eq[1](env), pos);
-              } catch (err) {
-                if (err instanceof EvalError) err.addTrace(`while evaluating the condition of the assertion '${text}'`, pos);
-                throw err;
-              }
-            }
-            throw new ThrownError(`assertion '${text}' failed`, pos);
-          }
-          throw typeError("bool", c, pos);
+          throw failed(c, env);
         };
       }
       case "not": {
@@ -270,28 +260,28 @@ export class Compiler {
       case "&&":
         return (env) => {
           const x = a(env);
-          if (typeof x !== "boolean") throw typeError("bool", x, pos).addTrace("in the left operand of the AND (&&) operator", pos);
+          if (typeof x !== "boolean") throw logicOperandError(x, pos, "left", op);
           if (!x) return false;
           const y = b(env);
-          if (typeof y !== "boolean") throw typeError("bool", y, pos).addTrace("in the right operand of the AND (&&) operator", pos);
+          if (typeof y !== "boolean") throw logicOperandError(y, pos, "right", op);
           return y;
         };
       case "||":
         return (env) => {
           const x = a(env);
-          if (typeof x !== "boolean") throw typeError("bool", x, pos).addTrace("in the left operand of the OR (||) operator", pos);
+          if (typeof x !== "boolean") throw logicOperandError(x, pos, "left", op);
           if (x) return true;
           const y = b(env);
-          if (typeof y !== "boolean") throw typeError("bool", y, pos).addTrace("in the right operand of the OR (||) operator", pos);
+          if (typeof y !== "boolean") throw logicOperandError(y, pos, "right", op);
           return y;
         };
       case "->":
         return (env) => {
           const x = a(env);
-          if (typeof x !== "boolean") throw typeError("bool", x, pos).addTrace("in the left operand of the IMPL (->) operator", pos);
+          if (typeof x !== "boolean") throw logicOperandError(x, pos, "left", op);
           if (!x) return true;
           const y = b(env);
-          if (typeof y !== "boolean") throw typeError("bool", y, pos).addTrace("in the right operand of the IMPL (->) operator", pos);
+          if (typeof y !== "boolean") throw logicOperandError(y, pos, "right", op);
           return y;
         };
     }
@@ -368,7 +358,7 @@ export class Compiler {
       const name = names[0];
       return (env) => {
         const v = t(env);
-        if (!(v instanceof NixAttrs)) throw typeError("set", v, pos).addTrace(`while selecting an attribute`, pos);
+        if (!(v instanceof NixAttrs)) throw selectFromNonSet(v, pos);
         const next = v.get(name);
         if (next === undefined) throw missingAttr(name, v, pos);
         return next instanceof Thunk ? force(next) : next;
@@ -464,7 +454,7 @@ export class Compiler {
    * `mergeAt` on in the Env of `scope` itself (a lambda whose body is a let:
    * one Env per call instead of two); they shadow scope's names.
    */
-  private compileRecBindings(b: Bindings, scope: Scope, _pos: Pos, mergeAt?: number) {
+  compileRecBindings(b: Bindings, scope: Scope, _pos: Pos, mergeAt?: number) {
     const offset = mergeAt ?? 0;
     const names = new Map<string, number>(mergeAt === undefined ? [] : scope.names!);
     let count = 0;
@@ -527,30 +517,23 @@ export class Compiler {
       if (e.arg !== undefined) names.set(e.arg, names.size);
       const inner: Scope = { names, parent: scope };
       const defaults = e.formals.entries.map((f) => (f.default ? this.compile(f.default, inner) : null));
-      info = {
-        name: e.name,
-        arg: e.arg,
-        formals: {
-          names: e.formals.entries.map((f) => f.name),
-          defaults,
-          ellipsis: e.formals.ellipsis,
-          set: new Set(e.formals.entries.map((f) => f.name)),
-        },
-        body: null as unknown as Code,
-        pos: e.pos,
-        slots: names.size,
-      };
+      info = lambdaInfo(e, names.size, undefined, {
+        names: e.formals.entries.map((f) => f.name),
+        defaults,
+        ellipsis: e.formals.ellipsis,
+        set: new Set(e.formals.entries.map((f) => f.name)),
+      });
       this.compileLambdaBody(e, info, inner);
     } else if (flatScope) {
       // `y` of `x: y: body`: x's slots and y share one Env (see LambdaInfo.flat)
       const k = flatScope.names!.size;
       for (const [n, i] of flatScope.names!) names.set(n, i);
       names.set(e.arg!, k);
-      info = { name: e.name, arg: e.arg, body: null as unknown as Code, pos: e.pos, slots: k + 1, flat: k };
+      info = lambdaInfo(e, k + 1, k, undefined);
       this.compileLambdaBody(e, info, { names, parent: flatScope.parent });
     } else {
       names.set(e.arg!, 0);
-      info = { name: e.name, arg: e.arg, body: null as unknown as Code, pos: e.pos, slots: 1 };
+      info = lambdaInfo(e, 1, undefined, undefined);
       this.compileLambdaBody(e, info, { names, parent: scope });
     }
     this.lambdaInfos.set(e, info);
@@ -574,11 +557,20 @@ export class Compiler {
         init(env);
         return letBody(env);
       };
-    } else info.body = this.compile(body, bodyScope);
+      info.jit = { compiler: this, body: body.body, scope: slots.scope, init };
+    } else {
+      info.body = this.compile(body, bodyScope);
+      info.jit = { compiler: this, body, scope: bodyScope, init: null };
+    }
   }
 
-  /** The LambdaInfo compiled for each lambda expression (for LambdaInfo.inner). */
-  private readonly lambdaInfos = new WeakMap<LambdaExpr, LambdaInfo>();
+  /** The LambdaInfo compiled for each lambda expression (for LambdaInfo.inner and the JIT). */
+  readonly lambdaInfos = new WeakMap<LambdaExpr, LambdaInfo>();
+}
+
+/** A lambda's compile-time information, every field present (one object shape for all of them). */
+function lambdaInfo(e: LambdaExpr, slots: number, flat: number | undefined, formals: LambdaInfo["formals"]): LambdaInfo {
+  return { name: e.name, arg: e.arg, formals, body: null as unknown as Code, pos: e.pos, slots, inner: undefined, flat, calls: 0, jit: null };
 }
 
 /** A set literal's static attributes (sorted `names`, their `values`) plus the ones `dyn` adds. */
@@ -643,6 +635,42 @@ function selectThunk(from: Lazy, name: string, pos: Pos): Lazy {
     if (v === undefined) throw missingAttr(name, a, pos);
     return force(v);
   });
+}
+
+/** The error of an `if` whose condition is not a Boolean. */
+export function branchConditionError(c: Value, pos: Pos): EvalError {
+  return typeError("bool", c, pos).addTrace("while evaluating a branch condition", pos);
+}
+
+const LOGIC_NAMES: Record<string, string> = { "&&": "AND (&&)", "||": "OR (||)", "->": "IMPL (->)" };
+/** The error of a non-Boolean operand of `&&`, `||` or `->`. */
+export function logicOperandError(v: Value, pos: Pos, side: "left" | "right", op: string): EvalError {
+  return typeError("bool", v, pos).addTrace(`in the ${side} operand of the ${LOGIC_NAMES[op]} operator`, pos);
+}
+
+/** The error of `v.name` where v is not a set. */
+export function selectFromNonSet(v: Value, pos: Pos): EvalError {
+  return typeError("set", v, pos).addTrace(`while selecting an attribute`, pos);
+}
+
+/**
+ * What a failed `assert` throws, given its condition's value `c` (not true):
+ * for `assert a == b` Nix 2.26 explains where a and b differ (`eq` holds
+ * their lazy codes).
+ */
+export function assertionFailure(eq: LazyCode[] | null, text: string, pos: Pos): (c: Value, env: Env) => EvalError {
+  return (c, env) => {
+    if (c !== false) return typeError("bool", c, pos);
+    if (eq) {
+      try {
+        explainInequality(eq[0](env), eq[1](env), pos);
+      } catch (err) {
+        if (err instanceof EvalError) err.addTrace(`while evaluating the condition of the assertion '${text}'`, pos);
+        throw err;
+      }
+    }
+    return new ThrownError(`assertion '${text}' failed`, pos);
+  };
 }
 
 export function missingAttr(name: string, attrs: NixAttrs, pos: Pos | null): EvalError {

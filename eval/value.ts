@@ -12,6 +12,7 @@
 // head normal form).
 import type { Pos } from "./ast";
 import type { EvalState } from "./state";
+import type { JitSource } from "./jit";
 
 export type Value =
   | null
@@ -352,6 +353,10 @@ export interface LambdaInfo {
    * to two arguments makes one Env (call2) instead of two.
    */
   flat?: number;
+  /** Calls so far; at JIT_AT the body is compiled to JavaScript (eval/jit.ts). */
+  calls: number;
+  /** What eval/jit.ts compiles the body from; null once done (or when there is nothing to gain). */
+  jit: JitSource | null;
 }
 
 export class Lambda {
