@@ -12,11 +12,18 @@
 //   - `inherit (e) x y;` stores e once in `inheritFrom` and the bindings refer
 //     to it by index, so e is evaluated once and shared.
 
-/** A source position. `file` is the path of the file ("" for -E / stdin). */
-export interface Pos {
+/**
+ * A source position: a number in the position space of eval/positions.ts
+ * (a source's base plus an offset), as C++ Nix's PosIdx. sourcePos() gives
+ * its file, line and column.
+ */
+export type Pos = number;
+
+/** A position's file ("" for -E / stdin), line and column (1-based; columns in characters). */
+export interface SourcePos {
   file: string;
-  line: number; // 1-based
-  column: number; // 1-based, in characters
+  line: number;
+  column: number;
 }
 
 export type AttrName =

@@ -9,6 +9,7 @@ import {
   force, forceAttrs, forceBool, showType, typeError, mkString, sortStrings, ctxOf, strValue, isString,
 } from "./value";
 import { formatPos } from "./parser";
+import { sourcePos } from "./positions";
 import type { EvalState } from "./state";
 import * as ops from "./operators";
 import { call2, callFunction } from "./call";
@@ -697,7 +698,8 @@ function levenshtein(a: string, b: string): number {
   return d[b.length];
 }
 
-export function posToAttrs(pos: Pos): NixAttrs {
+export function posToAttrs(p: Pos): NixAttrs {
+  const pos = sourcePos(p);
   return NixAttrs.from([
     ["column", pos.column],
     ["file", pos.file],

@@ -15,6 +15,7 @@ import { toJSON } from "./builtins/json";
 import { toXML } from "./builtins/xml";
 import { callFunction, setMaxCallDepth } from "./call";
 import { showExpr } from "./show";
+import { sourcePos } from "./positions";
 import type { EvalStore } from "./io";
 import { OutOfRoom, isStackOverflow, passFatal, trialOutcome } from "./limits";
 
@@ -263,7 +264,7 @@ export function formatEvalError(e: unknown, showTrace: boolean): string {
       out += "\n";
     }
     out += `\n       error: ${e.message}`;
-    if (e.pos && !trace.some((t) => t.pos === e.pos)) out += `\n       at ${formatPos(e.pos)}:\n${snippet(e.pos)}`;
+    if (e.pos && (e.ownPos || !trace.some((t) => t.pos === e.pos))) out += `\n       at ${formatPos(e.pos)}:\n${snippet(e.pos)}`;
     out = out.replace(/\n+$/, "") + hint;
     if (!showTrace && e.trace.length > 1) out += `\n       (use '--show-trace' to show detailed location information)`;
     return out.replace(/\n+$/, "") + "\n";
@@ -277,7 +278,8 @@ export function formatEvalError(e: unknown, showTrace: boolean): string {
 const fileLines = new Map<string, string[]>();
 /** The text of -E expressions, for error snippets («string» positions). */
 let exprSource: string | undefined;
-function snippet(pos: Pos): string {
+function snippet(p: Pos): string {
+  const pos = sourcePos(p);
   if (!pos.file && exprSource !== undefined && !fileLines.has("")) fileLines.set("", exprSource.split("\n"));
   if (!pos.file && !fileLines.has("")) return "";
   let lines = fileLines.get(pos.file);

@@ -27,6 +27,7 @@ import {
 import { showExpr } from "./show";
 import { Code, Env, Lambda, LambdaInfo, NixAttrs, PrimOp, Thunk, force, newEnv, typeError } from "./value";
 import { passFatal } from "./limits";
+import { sourcePos } from "./positions";
 
 /** What a lambda's body is compiled from: its expression, its scope and, for a `let` body, the bindings' initialiser. */
 export interface JitSource {
@@ -89,7 +90,7 @@ class FunctionBuilder {
     if (init !== null) this.emit(`${this.k(init)}(env);`);
     const r = this.value(body, scope, "env");
     this.emit(`return ${r};`);
-    const name = `nix_${(info.name ?? "lambda").replace(/[^A-Za-z0-9_]/g, "_")}_${info.pos.line}`;
+    const name = `nix_${(info.name ?? "lambda").replace(/[^A-Za-z0-9_]/g, "_")}_${sourcePos(info.pos).line}`;
     const constNames = this.consts.map((_, i) => `k${i}`);
     const source = `"use strict";\nreturn function ${name}(env) {\n${this.lines.join("\n")}\n};`;
     helpers();

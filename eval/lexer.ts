@@ -9,6 +9,7 @@
 // switch on the character code, and positions (line/column) are computed
 // only for the tokens the parser asks about, from a table of line starts.
 import type { Pos } from "./ast";
+import { addOrigin } from "./positions";
 
 export type TokKind =
   | "id" | "int" | "float" | "path" | "hpath" | "spath" | "uri"
@@ -31,8 +32,6 @@ export interface Token {
   start: number;
   /** Offset just past the token. */
   end: number;
-  /** Set on first use by Lexer.pos: one object per token, shared by the AST nodes made from it. */
-  p: Pos | null;
 }
 
 export class LexError extends Error {
@@ -91,28 +90,20 @@ export class Lexer {
   private ring: (Token | null)[] = [null, null, null, null];
   private head = 0;
   private count = 0;
-  /** Offsets of the first character of each line, built on first use. */
-  private lineStarts: number[] | null = null;
-  /** Line index (0-based) of the last position computed: positions are mostly asked for in order. */
-  private lastLine = 0;
+  /** The position of the source's first character (positions.ts). */
+  readonly base: Pos;
 
-  constructor(readonly src: string, readonly file: string) {}
+  constructor(readonly src: string, readonly file: string) {
+    this.base = addOrigin(file, src);
+  }
 
-  /** The position of a token (the same object for every call on the same token). */
+  /** The position of a token. */
   pos(t: Token): Pos {
-    return t.p ?? (t.p = this.posAt(t.start));
+    return this.base + t.start;
   }
 
   posAt(offset: number): Pos {
-    const ls = this.lineStarts ?? (this.lineStarts = lineStartsOf(this.src));
-    let k = this.lastLine;
-    if (ls[k] > offset) k = 0;
-    if (k + 1 < ls.length && ls[k + 1] <= offset) {
-      if (k + 2 < ls.length && ls[k + 2] <= offset) k = lineIndex(ls, offset);
-      else k++;
-    }
-    this.lastLine = k;
-    return { file: this.file, line: k + 1, column: offset - ls[k] + 1 };
+    return this.base + offset;
   }
 
   /** The next token, not consumed. */
@@ -142,7 +133,7 @@ export class Lexer {
   }
 
   private tok(kind: TokKind, value: string, start: number): Token {
-    return { kind, t: kind, value, start, end: this.i, p: null };
+    return { kind, t: kind, value, start, end: this.i };
   }
 
   private push(mode: number): void {
@@ -210,8 +201,8 @@ export class Lexer {
       this.i = j;
       const word = s.slice(start, j);
       const kw = KEYWORDS.get(word);
-      if (kw === undefined) return { kind: "id", t: "id", value: word, start, end: j, p: null };
-      return { kind: "kw", t: kw, value: kw, start, end: j, p: null };
+      if (kw === undefined) return { kind: "id", t: "id", value: word, start, end: j };
+      return { kind: "kw", t: kw, value: kw, start, end: j };
     }
     let op: string | null;
     switch (c) {
@@ -240,13 +231,13 @@ export class Lexer {
       case 34:
         this.i = start + 1;
         this.push(MODE_STRING);
-        return { kind: "str_open", t: "str_open", value: '"', start, end: start + 1, p: null };
+        return { kind: "str_open", t: "str_open", value: '"', start, end: start + 1 };
       default:
         return this.scanOther(c);
     }
     const end = start + op.length;
     this.i = end;
-    return { kind: "op", t: op, value: op, start, end, p: null };
+    return { kind: "op", t: op, value: op, start, end };
   }
 
   /** After an identifier: a path or URI starting at the identifier, or null. */
@@ -286,7 +277,7 @@ export class Lexer {
     if (op === null) throw new LexError(`syntax error, unexpected character '${s[start]}'`, this.posAt(start));
     if (op === "${") this.depths[this.depths.length - 1]++;
     this.i = start + op.length;
-    return { kind: "op", t: op, value: op, start, end: this.i, p: null };
+    return { kind: "op", t: op, value: op, start, end: this.i };
   }
 
   private scanNumber(): Token {
@@ -539,22 +530,4 @@ function matchOp(c: number, d: number, e: number): string | null {
     case 36: return d === 123 ? "${" : null;
     default: return null;
   }
-}
-
-function lineStartsOf(s: string): number[] {
-  const starts = [0];
-  for (let k = s.indexOf("\n"); k >= 0; k = s.indexOf("\n", k + 1)) starts.push(k + 1);
-  return starts;
-}
-
-/** The index of the last line starting at or before `offset` (binary search). */
-function lineIndex(starts: number[], offset: number): number {
-  let lo = 0;
-  let hi = starts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (starts[mid] <= offset) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
 }

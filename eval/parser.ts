@@ -4,6 +4,7 @@
 import { isStackOverflow, onTrialRun } from "./limits";
 import type { AttrName, AttrsExpr, BinOp, Binding, Bindings, Expr, Formal, LambdaExpr, Pos, StrExpr, VarExpr } from "./ast";
 import { Lexer, LexError, type Token } from "./lexer";
+import { sourcePos } from "./positions";
 
 export class ParseError extends Error {
   constructor(message: string, readonly pos: Pos) {
@@ -13,7 +14,8 @@ export class ParseError extends Error {
 }
 
 export function formatPos(pos: Pos): string {
-  return `${pos.file === "" ? "«string»" : pos.file}:${pos.line}:${pos.column}`;
+  const p = sourcePos(pos);
+  return `${p.file === "" ? "«string»" : p.file}:${p.line}:${p.column}`;
 }
 
 // binary operator -> precedence (higher binds tighter); associativity below
@@ -80,16 +82,16 @@ function describe(t: Token): string {
 
 /** Parses Nix source. `file` is "" for -E/stdin; relative paths resolve against baseDir. */
 export function parse(source: string, file: string, baseDir: string): Expr {
+  const lx = new Lexer(source, file);
   try {
-    const p = new Parser(new Lexer(source, file), baseDir);
+    const p = new Parser(lx, baseDir);
     const e = p.parseExpr();
     p.expectEof();
     return e;
   } catch (e) {
     if (e instanceof LexError) throw new ParseError(e.message, e.pos);
     // deeper nesting than this thread's stack allows (a trial run moves to the big stack)
-    if (isStackOverflow(e) && !onTrialRun())
-      throw new ParseError("expression nested too deeply for the parser's stack", { file, line: 1, column: 1 });
+    if (isStackOverflow(e) && !onTrialRun()) throw new ParseError("expression nested too deeply for the parser's stack", lx.base);
     throw e;
   }
 }
@@ -104,9 +106,9 @@ export function parse(source: string, file: string, baseDir: string): Expr {
 class Parser {
   constructor(private readonly lx: Lexer, private readonly baseDir: string) {}
 
-  /** A token's position (computed on demand, one object per token). */
+  /** A token's position. */
   private pos(t: Token): Pos {
-    return t.p ?? this.lx.pos(t);
+    return this.lx.base + t.start;
   }
 
   private fail(t: Token, expecting?: string): never {

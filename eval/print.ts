@@ -1,4 +1,5 @@
 // Printing values as `nix-instantiate --eval` (Nix 2.26) does.
+import { sourcePos } from "./positions";
 import { Lambda, Lazy, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, Value, force } from "./value";
 
 const KEYWORDS = new Set(["if", "then", "else", "assert", "with", "let", "in", "rec", "inherit"]);
@@ -6,7 +7,7 @@ const IDENT = /^[a-zA-Z_][a-zA-Z0-9_'-]*$/;
 
 /** A lambda as Nix names it in error messages: «lambda NAME @ file:line:col». */
 export function describeLambda(l: Lambda): string {
-  const p = l.info.pos;
+  const p = sourcePos(l.info.pos);
   return `«lambda${l.info.name ? " " + l.info.name : ""} @ ${p.file || "«string»"}:${p.line}:${p.column}»`;
 }
 

@@ -381,6 +381,8 @@ export class EvalError extends Error {
   trace: { msg: string; pos?: Pos | null }[] = [];
   /** A suggestion printed after the position ("Did you mean ...?"). */
   hint?: string;
+  /** The position is printed after the message even when a trace frame has the same one. */
+  ownPos = false;
   constructor(
     message: string,
     public pos: Pos | null = null,

@@ -230,7 +230,7 @@ test("`//` of sets of any relative sizes equals a Map-based merge (b wins)", () 
   for (let round = 0; round < 500; round++) {
     const a = mk(rnd(3) === 0 ? rnd(18) : rnd(3), "a");
     const b = mk(rnd(3) === 0 ? rnd(18) : rnd(3), "b");
-    const got = update(a, b, { file: "", line: 1, column: 1 }) as NixAttrs;
+    const got = update(a, b, 1) as NixAttrs;
     const want = NixAttrs.fromMap(new Map([...a.names.map((n, i) => [n, a.values[i]] as [string, Lazy]), ...b.names.map((n, i) => [n, b.values[i]] as [string, Lazy])]));
     assert.deepEqual(got.names, want.names);
     assert.deepEqual(got.values, want.values);

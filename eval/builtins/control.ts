@@ -5,6 +5,7 @@ import {
   force, forceAttrs, forceDeep, forceFunction, forceList, forceString, isFunction, isString, isInt, typeOf, strValue,
 } from "../value";
 import type { Definer } from "./registry";
+import { fileOf } from "../positions";
 import { callFunction } from "../call";
 import { coerceToString } from "../coerce";
 import { eqValues, lessThan } from "../operators";
@@ -90,7 +91,7 @@ export function register(def: Definer): void {
     const attrs = forceAttrs(s, pos);
     const p = attrs.positions?.get(name);
     // positions in -E text have no file: Nix reports none
-    if (!attrs.has(name) || !p || p.file === "") return null;
+    if (!attrs.has(name) || !p || fileOf(p) === "") return null;
     return posToAttrs(p);
   });
   def("genericClosure", 1, ([args], pos) => {

@@ -64,9 +64,11 @@ export function jsonFloat(f: number): string {
  * --json` without --strict), an unevaluated thunk is an error, as in Nix.
  */
 export function toJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<string>, forceThunks = true): string {
-  // (a copy of pos: the error shows its position even where the trace shows the same one, as Nix)
-  if (!forceThunks && l instanceof Thunk && l.code !== null)
-    throw new EvalError(`cannot convert ${isApplication(l) ? "a function application" : "a thunk"} to JSON`, pos && { ...pos });
+  if (!forceThunks && l instanceof Thunk && l.code !== null) {
+    const err = new EvalError(`cannot convert ${isApplication(l) ? "a function application" : "a thunk"} to JSON`, pos);
+    err.ownPos = true; // shown even where the trace shows the same position, as Nix does
+    throw err;
+  }
   const v = force(l);
   if (v === null) return "null";
   if (typeof v === "boolean") return v ? "true" : "false";

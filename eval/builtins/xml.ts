@@ -2,6 +2,7 @@
 import type { Pos } from "../ast";
 import { Lambda, Lazy, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Value, force, strValue, isString, materialize } from "../value";
 import type { Definer } from "./registry";
+import { sourcePos } from "../positions";
 import { formatFloat } from "../print";
 import { isDerivation } from "../operators";
 
@@ -72,7 +73,8 @@ export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<stri
       lines.push(`${ind}</attrs>`);
     } else if (v instanceof Lambda) {
       const info = v.info;
-      const loc = location ? ` column="${info.pos.column}" line="${info.pos.line}"${pathAttr(info.pos.file)}` : "";
+      const ip = sourcePos(info.pos);
+      const loc = location ? ` column="${ip.column}" line="${ip.line}"${pathAttr(ip.file)}` : "";
       lines.push(`${ind}<function${loc}>`);
       if (info.formals) {
         const at = info.arg !== undefined ? ` name="${esc(info.arg)}"` : "";
@@ -85,7 +87,8 @@ export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<stri
   };
   const attrsBody = (v: NixAttrs, ind: string) => {
     for (const k of v.keys()) {
-      const p = v.positions?.get(k);
+      const pk = v.positions?.get(k);
+      const p = pk === undefined ? undefined : sourcePos(pk);
       const loc = location && p ? ` column="${p.column}" line="${p.line}"${pathAttr(p.file)}` : "";
       lines.push(`${ind}<attr${loc} name="${esc(k)}">`);
       go(v.get(k)!, ind + "  ");
