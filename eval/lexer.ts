@@ -93,8 +93,9 @@ export class Lexer {
   /** The position of the source's first character (positions.ts). */
   readonly base: Pos;
 
-  constructor(readonly src: string, readonly file: string) {
-    this.base = addOrigin(file, src);
+  /** `base`: the source's position when it is registered already (positions.ts). */
+  constructor(readonly src: string, readonly file: string, base?: Pos) {
+    this.base = base ?? addOrigin(file, src);
   }
 
   /** The position of a token. */

@@ -80,9 +80,13 @@ function describe(t: Token): string {
   }
 }
 
-/** Parses Nix source. `file` is "" for -E/stdin; relative paths resolve against baseDir. */
-export function parse(source: string, file: string, baseDir: string): Expr {
-  const lx = new Lexer(source, file);
+/**
+ * Parses Nix source. `file` is "" for -E/stdin; relative paths resolve
+ * against baseDir; `base` is the source's position if it is registered
+ * already (positions.ts addOrigin).
+ */
+export function parse(source: string, file: string, baseDir: string, base?: Pos): Expr {
+  const lx = new Lexer(source, file, base);
   try {
     const p = new Parser(lx, baseDir);
     const e = p.parseExpr();

@@ -13,6 +13,8 @@ import type { EvalStore } from "./io";
 import { ReadOnlyStore } from "./io";
 import { Derivation, parseDerivation, printDerivation } from "../core/derivation";
 import { passFatal } from "./limits";
+import { addOrigin } from "./positions";
+import { readCachedAst, writeCachedAst } from "./ast-cache";
 
 export interface EvalOptions {
   /** -I entries and NIX_PATH, in lookup order: "prefix=path" or "path". */
@@ -158,7 +160,13 @@ export class EvalState {
       passFatal(err);
       throw new EvalError(`getting status of '${file}': ${(err as Error).message}`, pos);
     }
-    return parse(src, file, file.slice(0, file.lastIndexOf("/")) || "/");
+    const baseDir = file.slice(0, file.lastIndexOf("/")) || "/";
+    const base = addOrigin(file, src);
+    const cached = readCachedAst(src, file, baseDir, base);
+    if (cached !== undefined) return cached;
+    const e = parse(src, file, baseDir, base);
+    writeCachedAst(src, file, baseDir, base, e);
+    return e;
   }
 
   /** scopedImport: evaluates a file with extra names in scope (no caching). */
