@@ -16,8 +16,8 @@ import type { AttrName, BinOp, Binding, Bindings, Expr, Formal, LambdaExpr, Pos 
 import { passFatal } from "./limits";
 
 const MAGIC = "TVIXAST2";
-/** Files smaller than this are parsed: reading a cache entry costs about as much. */
-const MIN_SOURCE = 2048;
+/** Files smaller than this are parsed: reading a cache entry costs about as much (TVIX_AST_CACHE_MIN, for tests). */
+const MIN_SOURCE = Number(process.env.TVIX_AST_CACHE_MIN || 2048);
 /** When the entries pass this size, the least recently written are removed down to half of it. */
 const LIMIT_BYTES = Number(process.env.TVIX_AST_CACHE_MB || 256) * 1024 * 1024;
 

@@ -31,12 +31,25 @@ export class Compiler {
     return this.compile(e, { names, parent: { names: globals, parent: null } });
   }
 
-  /** Compiles a whole file/expression against the global scope. */
-  compileTop(e: Expr, globals: Map<string, number>, extraWith = false): Code {
+  /**
+   * Compiles a whole file/expression against the global scope. With
+   * `lazyBodies`, for trees known to compile without errors, each lambda's
+   * body is compiled on the lambda's first call.
+   */
+  compileTop(e: Expr, globals: Map<string, number>, extraWith = false, lazyBodies = false): Code {
     let scope: Scope = { names: globals, parent: null };
     if (extraWith) scope = { names: null, parent: scope };
-    return this.compile(e, scope);
+    const prev = this.lazyBodies;
+    this.lazyBodies = lazyBodies;
+    try {
+      return this.compile(e, scope);
+    } finally {
+      this.lazyBodies = prev;
+    }
   }
+
+  /** Whether lambda bodies compiled now wait for their first call (compileTop). */
+  private lazyBodies = false;
 
   /** The (depth, slot) of a statically bound name, or null when it needs a `with` lookup. */
   resolveStatic(name: string, scope: Scope): { depth: number; idx: number } | null {
@@ -546,6 +559,27 @@ export class Compiler {
    * flat into the same Env, and so are the bindings of a `let` body.
    */
   private compileLambdaBody(e: LambdaExpr, info: LambdaInfo, bodyScope: Scope): void {
+    const body = e.body;
+    if (!this.lazyBodies || (body.kind === "lambda" && !body.formals && !e.formals)) return this.compileLambdaBodyNow(e, info, bodyScope);
+    // compiled on the first call; the Env's size is needed before that (a
+    // let body's bindings take the slots after the arguments)
+    const slots = info.slots;
+    if (body.kind === "let") info.slots += body.bindings.static.size;
+    info.body = (env) => {
+      info.slots = slots;
+      const prev = this.lazyBodies;
+      this.lazyBodies = true; // lambdas inside wait for their own first call
+      try {
+        this.compileLambdaBodyNow(e, info, bodyScope);
+      } finally {
+        this.lazyBodies = prev;
+      }
+      return info.body(env);
+    };
+  }
+
+  /** Compiles a lambda's body now (see compileLambdaBody). */
+  private compileLambdaBodyNow(e: LambdaExpr, info: LambdaInfo, bodyScope: Scope): void {
     const body = e.body;
     if (body.kind === "lambda" && !body.formals && !e.formals) {
       info.body = this.compileLambda(body, bodyScope, bodyScope);

@@ -137,8 +137,14 @@ export class EvalState {
     }
     const cached = this.fileCache.get(file);
     if (cached !== undefined) return cached;
-    const e = this.parseFile(file, pos);
-    const v = this.evalExpr(e);
+    const src = this.parseSource(file, pos);
+    // A tree from the parse cache was compiled without errors before (only
+    // such files are cached), so its lambda bodies can wait for their first
+    // call; a new one is compiled whole, which reports undefined variables
+    // now, as Nix does, and then cached.
+    const code = this.compiler.compileTop(src.expr, this.globalNames, false, src.cached);
+    if (!src.cached) writeCachedAst(src.text, file, src.baseDir, src.base, src.expr);
+    const v = code(this.baseEnv);
     this.fileCache.set(file, v);
     return v;
   }
@@ -153,20 +159,23 @@ export class EvalState {
   }
 
   parseFile(file: string, pos: Pos | null): Expr {
-    let src: string;
+    return this.parseSource(file, pos).expr;
+  }
+
+  /** A file's tree, from the parse cache (ast-cache.ts) or parsed. */
+  private parseSource(file: string, pos: Pos | null): { expr: Expr; cached: boolean; text: string; baseDir: string; base: Pos } {
+    let text: string;
     try {
-      src = this.readSourceFile(file);
+      text = this.readSourceFile(file);
     } catch (err) {
       passFatal(err);
       throw new EvalError(`getting status of '${file}': ${(err as Error).message}`, pos);
     }
     const baseDir = file.slice(0, file.lastIndexOf("/")) || "/";
-    const base = addOrigin(file, src);
-    const cached = readCachedAst(src, file, baseDir, base);
-    if (cached !== undefined) return cached;
-    const e = parse(src, file, baseDir, base);
-    writeCachedAst(src, file, baseDir, base, e);
-    return e;
+    const base = addOrigin(file, text);
+    const cached = readCachedAst(text, file, baseDir, base);
+    if (cached !== undefined) return { expr: cached, cached: true, text, baseDir, base };
+    return { expr: parse(text, file, baseDir, base), cached: false, text, baseDir, base };
   }
 
   /** scopedImport: evaluates a file with extra names in scope (no caching). */

@@ -1,10 +1,10 @@
 // The shared language corpora, run through the built binary with the shared
 // runner (../shared/tools/lang-conformance.mjs), as the issues define them.
 // Tests that cannot pass are listed with the reason; everything else must.
-import { test } from "node:test";
+import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot, sharedDir } from "./helpers";
@@ -30,11 +30,15 @@ const EXPECTED_FAILURES: Record<string, Record<string, string>> = {
   },
 };
 
-// The language corpus runs twice: as it comes, and with every lambda body
-// compiled by the second tier (eval/jit.ts) on its first call.
+// The language corpus runs twice: as it comes, with every file put in a
+// fresh parse cache (eval/ast-cache.ts); then from that cache (trees decoded,
+// lambda bodies compiled on first call) with every lambda body compiled by
+// the second tier (eval/jit.ts) on its first call.
+const astCache = { XDG_CACHE_HOME: mkdtempSync(join(tmpdir(), "tvix-conf-cache-")), TVIX_AST_CACHE_MIN: "0" };
+after(() => rmSync(astCache.XDG_CACHE_HOME, { recursive: true, force: true }));
 const runs: { corpus: string; env: Record<string, string>; label: string }[] = [
-  { corpus: "eval", env: {}, label: "eval" },
-  { corpus: "eval", env: { TVIX_JIT_AT: "1" }, label: "eval, every lambda through the JIT" },
+  { corpus: "eval", env: astCache, label: "eval" },
+  { corpus: "eval", env: { ...astCache, TVIX_JIT_AT: "1" }, label: "eval from the parse cache, every lambda through the JIT" },
   { corpus: "store-builtins", env: {}, label: "store-builtins" },
 ];
 for (const { corpus, env, label } of runs) {
