@@ -39,8 +39,18 @@ function cacheDir(): string {
   return join(base, "tvix-ts", "ast");
 }
 
+/**
+ * The names in global scope take part in the key: an entry also says that
+ * its file compiled without undefined variables (state.ts), which depends on
+ * them.
+ */
+let globalsKey = "";
+export function setCacheGlobals(names: Iterable<string>): void {
+  globalsKey = createHash("sha256").update([...names].sort().join("\0")).digest("hex").slice(0, 16);
+}
+
 function keyOf(src: string, file: string, baseDir: string): string {
-  return createHash("sha256").update(`${MAGIC}\0${file}\0${baseDir}\0`).update(src).digest("hex");
+  return createHash("sha256").update(`${MAGIC}\0${globalsKey}\0${file}\0${baseDir}\0`).update(src).digest("hex");
 }
 
 /** The cached tree for this text, or undefined (no entry, or a damaged one). */

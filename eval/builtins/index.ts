@@ -15,6 +15,7 @@ import * as context from "./context";
 import * as derivation from "./derivation";
 import * as fetchers from "./fetchers";
 import { NIX_COMPAT_VERSION } from "../../cmd/version";
+import { setCacheGlobals } from "../ast-cache";
 
 /** Names that are in the global scope without the `builtins.` prefix (Nix 2.26). */
 const GLOBAL = new Set([
@@ -59,6 +60,7 @@ export function installBuiltins(state: EvalState): void {
     if (GLOBAL.has(k)) state.defineGlobal(k, v);
     state.defineGlobal(`__${k}`, v);
   }
+  setCacheGlobals(state.globalNames.keys());
 }
 
 export { Thunk };
