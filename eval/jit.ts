@@ -76,9 +76,11 @@ function helpers(): void {
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 class FunctionBuilder {
-  private readonly lines: string[] = [];
+  private lines: string[] = [];
   private readonly consts: unknown[] = [];
   private temps = 0;
+  /** The functions of lazily passed expressions (thunk code), defined next to the body's. */
+  private readonly functions: string[] = [];
   private readonly compiler: Compiler;
 
   constructor(private readonly src: JitSource) {
@@ -92,7 +94,7 @@ class FunctionBuilder {
     this.emit(`return ${r};`);
     const name = `nix_${(info.name ?? "lambda").replace(/[^A-Za-z0-9_]/g, "_")}_${sourcePos(info.pos).line}`;
     const constNames = this.consts.map((_, i) => `k${i}`);
-    const source = `"use strict";\nreturn function ${name}(env) {\n${this.lines.join("\n")}\n};`;
+    const source = `"use strict";\n${this.functions.join("\n")}\nreturn function ${name}(env) {\n${this.lines.join("\n")}\n};`;
     helpers();
     if (process.env.TVIX_JIT_DUMP) process.stderr.write(source + "\n");
     const factory = new Function(...helperNames, ...constNames, source);
@@ -235,7 +237,18 @@ class FunctionBuilder {
         break;
       }
     }
-    return `new Thunk(${this.k(this.compiler.compile(e, scope))}, ${envVar})`;
+    return `new Thunk(${this.thunkFunction(e, scope)}, ${envVar})`;
+  }
+
+  /** The name of a function that evaluates e (in its own Env): the code of e's thunks. */
+  private thunkFunction(e: Expr, scope: Scope): string {
+    const outer = this.lines;
+    this.lines = [];
+    const r = this.value(e, scope, "env");
+    const name = `th${this.functions.length}`;
+    this.functions.push(`function ${name}(env) {\n${this.lines.join("\n")}\nreturn ${r};\n}`);
+    this.lines = outer;
+    return name;
   }
 
   /** A literal's value (numbers and strings inline, others as constants). */
