@@ -29,7 +29,7 @@ const t0 = Date.now();
 const appDir = join(dist, "app");
 rmSync(appDir, { recursive: true, force: true });
 rmSync(join(dist, "app.mjs"), { force: true });
-await build({
+const esmResult = await build({
   entryPoints: { main: join(root, "cmd/main.ts") },
   outdir: appDir,
   outExtension: { ".js": ".mjs" },
@@ -47,8 +47,57 @@ await build({
   banner: {
     js: "import { createRequire as __tvixCreateRequire } from 'node:module'; const require = __tvixCreateRequire(import.meta.url);",
   },
+  metafile: true,
   logLevel: "warning",
 });
+
+// The core: the same program as one CommonJS file, which the entry compiles
+// with a V8 code cache of its own (Node 20 has none for ES modules): start-up
+// then skips parsing and compiling it. What must stay ES modules (ink's
+// yoga-layout uses top-level await) or is big and rarely used (the AWS SDK
+// under the S3 backend) is imported from the chunks above; those share no
+// state with the core.
+const esmOnly = new Set(["node_modules/ink/build/index.js", "node_modules/react/index.js", "stores/s3-backend.ts"]);
+const chunkOf = new Map();
+for (const [out, meta] of Object.entries(esmResult.metafile.outputs)) if (meta.entryPoint) chunkOf.set(meta.entryPoint, out.split("/").pop());
+const esmChunks = {
+  name: "esm-chunks",
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.kind !== "dynamic-import" || args.pluginData === "esm-chunks") return undefined;
+      const r = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: "esm-chunks" });
+      const rel = r.path.startsWith(root + "/") ? r.path.slice(root.length + 1) : r.path;
+      if (!esmOnly.has(rel)) return r;
+      const chunk = chunkOf.get(rel);
+      if (!chunk) throw new Error(`build: no ES module chunk for ${rel}`);
+      return { path: `tvix-esm:${chunk}`, external: true };
+    });
+  },
+};
+const coreFile = join(appDir, "core.cjs");
+await build({
+  entryPoints: [join(root, "cmd/main.ts")],
+  outfile: coreFile,
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  minifySyntax: true,
+  sourcemap: false,
+  legalComments: "none",
+  alias: { "react-devtools-core": emptyModule },
+  define: { "process.env.NODE_ENV": '"production"', "import.meta.url": "__tvixCoreUrl" },
+  banner: {
+    // chunks are imported through the entry's import() when the core runs in a vm.Script (see sea-entry.cjs)
+    js: "var __tvixCoreUrl = require('node:url').pathToFileURL(__filename).href; var __tvixImport = globalThis.__tvixImport || ((p) => import(new URL(p, __tvixCoreUrl).href));",
+  },
+  plugins: [esmChunks],
+  logLevel: "warning",
+});
+writeFileSync(coreFile, readFileSync(coreFile, "utf8").replace(/\bimport\("tvix-esm:([^"]+)"\)/g, '__tvixImport("./$1")'));
+// import() does not work inside the vm.Script (a module of the core must import statically, or be ESM-only above)
+const coreText = readFileSync(coreFile, "utf8");
+if (/tvix-esm:/.test(coreText) || (coreText.match(/[^\w$.]import\(/g) ?? []).length !== 1) throw new Error("build: core.cjs has an import() besides the banner's");
 const chunks = readdirSync(appDir).sort();
 const h = createHash("sha256");
 let appSize = 0;
@@ -104,7 +153,26 @@ function materialise() {
 }
 const dir = materialise();
 if (!dir) { process.stderr.write("error: cannot write the program files to a cache directory (set XDG_CACHE_HOME)\\n"); process.exit(1); }
-import(pathToFileURL(path.join(dir, "main.mjs")).href).catch((e) => { process.stderr.write("error: " + (e && e.message || e) + "\\n"); process.exit(1); });
+// The core (one CommonJS file) is compiled with a V8 code cache kept next to
+// it: made at the exit of a run that had none (it then holds what that run
+// compiled), rejected by V8 itself when it does not fit this binary.
+const vm = require("node:vm");
+const Module = require("node:module");
+globalThis.__tvixImport = (p) => import(pathToFileURL(path.join(dir, p)).href);
+const coreFile = path.join(dir, "core.cjs");
+const cacheFile = path.join(dir, "core.cache");
+let cached;
+try { cached = fs.readFileSync(cacheFile); } catch {}
+const script = new vm.Script(Module.wrap(fs.readFileSync(coreFile, "utf8")), { filename: coreFile, cachedData: cached });
+if (cached === undefined || script.cachedDataRejected) {
+  process.once("exit", () => {
+    const tmp = cacheFile + "." + process.pid + ".tmp";
+    try { fs.writeFileSync(tmp, script.createCachedData()); fs.renameSync(tmp, cacheFile); } catch { try { fs.rmSync(tmp, { force: true }); } catch {} }
+  });
+}
+const m = new Module(coreFile);
+m.filename = coreFile;
+script.runInThisContext().call(m.exports, m.exports, Module.createRequire(coreFile), m, coreFile, dir);
 `,
 );
 console.log(`bundle: dist/app/ ${chunks.length} chunks, ${(appSize / 1e6).toFixed(2)} MB in ${Date.now() - t0} ms`);

@@ -2,6 +2,8 @@
 // path-info, verify, materialise); `daemon` is its own issue.
 import type { Command } from "commander";
 import { once } from "node:events";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { NotImplementedError, UserError } from "../errors";
 
 async function openAny(url: string | undefined) {
@@ -75,8 +77,6 @@ export function register(program: Command): void {
     .action(async (paths: string[], opts: { store?: string }) => {
       const s = await openCastore(opts.store, "import");
       const { ingestPath } = await import("../../stores/nar-bridge");
-      const { resolve } = await import("node:path");
-      const { existsSync } = await import("node:fs");
       try {
         for (const p of paths) {
           const abs = resolve(p);
@@ -196,7 +196,6 @@ export function register(program: Command): void {
     .action(async (paths: string[], opts: { store?: string; to: string }) => {
       const s = await openCastore(opts.store, "materialise");
       const { materialise } = await import("../../stores/materialise");
-      const { resolve } = await import("node:path");
       try {
         for (const p of paths) process.stdout.write((await materialise(s, p, resolve(opts.to))) + "\n");
       } finally {
