@@ -2,12 +2,13 @@
 // directly: `tvix eval` gives it a ReadOnlyStore, which computes store paths
 // exactly as Nix does (Nix's --eval is read-only too) without writing them;
 // the store issue plugs a writing implementation in here.
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { Pos } from "./ast";
 import { EvalError } from "./value";
-import { NarNode, narFromTree } from "../core/nar";
-import { Hash, hashBytes } from "../core/hash";
+import { NarError, NarNode, narFromTree, sortNames } from "../core/nar";
+import { Hash, hashBytes, type HashAlgo } from "../core/hash";
 import { makeFixedOutputPath, makeTextPath } from "../core/store-path";
 import { baseNameOf } from "./paths";
 import { passFatal } from "./limits";
@@ -55,11 +56,117 @@ export function readTree(path: string, filter?: (path: string, type: string) => 
   throw new EvalError(`file '${path}' has an unsupported type`);
 }
 
+/**
+ * The NAR hash of a file system path, computed while it is read (the NAR is
+ * never held in memory): the hash of narFromTree(readTree(path, filter)).
+ */
+export function hashPathNar(path: string, filter: ((path: string, type: string) => boolean) | undefined, algo: HashAlgo): Hash {
+  const h = createHash(algo);
+  const buf = Buffer.allocUnsafe(1 << 16);
+  let n = 0;
+  const flush = () => {
+    if (n > 0) h.update(buf.subarray(0, n));
+    n = 0;
+  };
+  const put = (b: Uint8Array) => {
+    if (n + b.length > buf.length) flush();
+    buf.set(b, n);
+    n += b.length;
+  };
+  const len64 = (len: number) => {
+    if (n + 8 > buf.length) flush();
+    buf.writeUInt32LE(len % 2 ** 32, n);
+    buf.writeUInt32LE(Math.floor(len / 2 ** 32), n + 4);
+    n += 8;
+  };
+  const pad = (len: number) => {
+    const p = (8 - (len % 8)) % 8;
+    if (n + p > buf.length) flush();
+    buf.fill(0, n, n + p);
+    n += p;
+  };
+  const str = (s: string) => {
+    const len = Buffer.byteLength(s, "utf8");
+    len64(len);
+    if (n + len > buf.length) flush();
+    if (len > buf.length) h.update(s, "utf8");
+    else n += buf.write(s, n, "utf8");
+    pad(len);
+  };
+  const node = (p: string, st: Stats) => {
+    if (st.isFile()) {
+      put((st.mode & 0o100) !== 0 ? NAR_EXECUTABLE : NAR_REGULAR);
+      const data = readFileSync(p);
+      len64(data.length);
+      flush();
+      h.update(data);
+      pad(data.length);
+    } else if (st.isSymbolicLink()) {
+      const target = readlinkSync(p);
+      if (target === "" || target.includes("\0")) throw new NarError(`invalid symlink target '${target}'`);
+      put(NAR_SYMLINK);
+      str(target);
+    } else if (st.isDirectory()) {
+      put(NAR_DIRECTORY);
+      for (const name of sortNames(readdirSync(p))) {
+        const child = join(p, name);
+        const cst = lstatSync(child);
+        if (filter) {
+          const type = cst.isSymbolicLink() ? "symlink" : cst.isDirectory() ? "directory" : cst.isFile() ? "regular" : "unknown";
+          if (!filter(child, type)) continue;
+        }
+        put(NAR_ENTRY);
+        str(name);
+        put(NAR_NODE);
+        node(child, cst);
+        put(NAR_CLOSE);
+      }
+    } else throw new EvalError(`file '${p}' has an unsupported type`);
+    put(NAR_CLOSE);
+  };
+  put(NAR_MAGIC);
+  node(path, lstatSync(path));
+  flush();
+  return new Hash(algo, new Uint8Array(h.digest()));
+}
+
+/** NAR strings as framed bytes (length, text, padding), and the runs of them every node starts with. */
+function narStrings(...ss: string[]): Uint8Array {
+  return Buffer.concat(
+    ss.map((s) => {
+      const b = Buffer.alloc(8 + Math.ceil(s.length / 8) * 8);
+      b.writeUInt32LE(s.length, 0);
+      b.write(s, 8, "latin1");
+      return b;
+    }),
+  );
+}
+const NAR_MAGIC = narStrings("nix-archive-1");
+const NAR_REGULAR = narStrings("(", "type", "regular", "contents");
+const NAR_EXECUTABLE = narStrings("(", "type", "regular", "executable", "", "contents");
+const NAR_SYMLINK = narStrings("(", "type", "symlink", "target");
+const NAR_DIRECTORY = narStrings("(", "type", "directory");
+const NAR_ENTRY = narStrings("entry", "(", "name");
+const NAR_NODE = narStrings("node");
+const NAR_CLOSE = narStrings(")");
+
 export class ReadOnlyStore implements EvalStore {
   constructor(readonly storeDir: string) {}
 
   addPath(path: string, pos: Pos | null, name?: string, filter?: (path: string, type: string) => boolean, opts: AddPathOptions = {}): string {
-    return this.prepareAdd(path, pos, name, filter, opts).storePath;
+    if (opts.flat) return this.prepareAdd(path, pos, name, filter, opts).storePath;
+    // only the store path is needed: the NAR is hashed as it is read, never held
+    let hash: Hash;
+    try {
+      hash = hashPathNar(path, filter, opts.expected?.algo ?? "sha256");
+    } catch (e) {
+      passFatal(e);
+      if (e instanceof EvalError || e instanceof NarError) throw e;
+      throw new EvalError(`path '${path}' does not exist`, pos);
+    }
+    if (opts.expected && !opts.expected.equals(hash))
+      throw new EvalError(`store path mismatch in (possibly filtered) path added from '${path}'`, pos);
+    return makeFixedOutputPath(name ?? baseNameOf(path), hash, true, [], this.storeDir).toAbsolute(this.storeDir);
   }
 
   /** Reads a path and computes its store path (and what to write) as Nix's addToStore. */
