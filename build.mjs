@@ -158,6 +158,10 @@ if (!dir) { process.stderr.write("error: cannot write the program files to a cac
 // compiled), rejected by V8 itself when it does not fit this binary.
 const vm = require("node:vm");
 const Module = require("node:module");
+// less inlining by TurboFan: on two cores its compile jobs compete with the
+// evaluation, and most Nix code runs before they finish (docs/packaging.md);
+// set before the core is compiled, so that its code cache matches the flags
+require("node:v8").setFlagsFromString("--max-inlined-bytecode-size=60");
 globalThis.__tvixImport = (p) => import(pathToFileURL(path.join(dir, p)).href);
 const coreFile = path.join(dir, "core.cjs");
 const cacheFile = path.join(dir, "core.cache");

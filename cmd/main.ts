@@ -1,10 +1,14 @@
 // Program entry. On the main thread it runs the CLI; on a big-stack worker it
 // runs the task it was started for (see bigstack.ts).
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import { setFlagsFromString } from "node:v8";
 import { setEntryUrl, runTaskInThisThread, answerSyncCall, prespawn, waitForTask, WAIT_TASK, trialRunsEnabled } from "./bigstack";
 import { reportFatal } from "./errors";
 import "./tasks";
 
+// Less inlining by TurboFan (the binary's entry sets it too, before it
+// compiles this code): see docs/packaging.md.
+setFlagsFromString("--max-inlined-bytecode-size=60");
 setEntryUrl(new URL(import.meta.url));
 
 async function main(): Promise<void> {
