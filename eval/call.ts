@@ -11,32 +11,35 @@ function lambdaName(l: Lambda): string {
 // Nix's max-call-depth: unbounded recursion fails fast with a clear error
 // instead of filling the worker's 1 GB stack. Deep but finite recursion
 // (100,000 levels and more) stays well below the default.
+//
+// The depth goes up on entering a Lambda and down on returning from it; an
+// error leaves it where it was when thrown (no try/finally on the hottest
+// path), so whatever catches an evaluation error and goes on evaluating
+// (tryEval, the REPL, an evaluation's start) puts back the depth it saw
+// before (callDepthNow/restoreCallDepth).
 let callDepth = 0;
 let maxCallDepth = 250_000;
 export function setMaxCallDepth(n: number): void {
   maxCallDepth = n;
 }
-
-/** Counts n Lambda calls in; throws when that passes max-call-depth. */
-function enterCalls(n: number, pos: Pos | null): void {
-  if ((callDepth += n) > maxCallDepth) {
-    callDepth = 0; // the error unwinds everything
-    throw new EvalError("stack overflow; max-call-depth exceeded", pos);
-  }
+export function callDepthNow(): number {
+  return callDepth;
+}
+export function restoreCallDepth(d: number): void {
+  callDepth = d;
 }
 
-function leaveCalls(n: number): void {
-  callDepth = callDepth > n ? callDepth - n : 0;
+function tooDeep(pos: Pos | null): EvalError {
+  callDepth = 0; // the error unwinds everything
+  return new EvalError("stack overflow; max-call-depth exceeded", pos);
 }
 
 export function callFunction(fn: Value, arg: Lazy, pos: Pos | null): Value {
   if (fn instanceof Lambda) {
-    enterCalls(1, pos);
-    try {
-      return callLambda(fn, arg, pos);
-    } finally {
-      leaveCalls(1);
-    }
+    if (++callDepth > maxCallDepth) throw tooDeep(pos);
+    const r = callLambda(fn, arg, pos);
+    callDepth--;
+    return r;
   }
   return callOther(fn, arg, pos);
 }
@@ -50,19 +53,20 @@ export function call2(fn: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
     const inner = fn.info.inner;
     if (inner !== undefined && fn.info.formals === undefined) {
       if (++inner.calls === JIT_AT) jitCompile(inner);
-      enterCalls(2, pos);
-      try {
-        // the inner lambda is flat: one Env holds fn's slots, a and b
-        const k = fn.info.flat;
-        if (k === undefined && inner.slots === 2) return inner.body([fn.env, a, b]);
+      if ((callDepth += 2) > maxCallDepth) throw tooDeep(pos);
+      // the inner lambda is flat: one Env holds fn's slots, a and b
+      const k = fn.info.flat;
+      let r: Value;
+      if (k === undefined && inner.slots === 2) r = inner.body([fn.env, a, b]);
+      else {
         const env = calleeEnv(fn, inner.slots);
         const at = (k ?? 0) + 1;
         env[at] = a;
         env[at + 1] = b;
-        return inner.body(env);
-      } finally {
-        leaveCalls(2);
+        r = inner.body(env);
       }
+      callDepth -= 2;
+      return r;
     }
   }
   if (fn instanceof PrimOp && fn.arity === 2) return fn.fn([a, b], pos, fn.state);

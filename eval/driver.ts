@@ -13,7 +13,7 @@ import { isDerivation } from "./operators";
 import { printValue } from "./print";
 import { toJSON } from "./builtins/json";
 import { toXML } from "./builtins/xml";
-import { callFunction, setMaxCallDepth } from "./call";
+import { callFunction, restoreCallDepth, setMaxCallDepth } from "./call";
 import { showExpr } from "./show";
 import { sourcePos } from "./positions";
 import type { EvalStore } from "./io";
@@ -192,6 +192,7 @@ export function loadRoot(state: EvalState, req: EvalRequest): Lazy {
 
 /** The evaluator for a request: its --option settings, store and trace output. */
 function stateFor(req: EvalRequest, io: EvalIO): EvalState {
+  restoreCallDepth(0); // an earlier evaluation in this thread may have failed deep down
   applyOptions(req.options);
   const state = makeEvalState(req.nixPath, {
     storeDir: req.storeDir,

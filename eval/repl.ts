@@ -8,6 +8,7 @@ import { Lazy, NixAttrs, Thunk, force, forceAttrs, forceDeep, showType, material
 import { printValue } from "./print";
 import { formatEvalError, makeEvalState } from "./driver";
 import { resolve } from "node:path";
+import { callDepthNow, restoreCallDepth } from "./call";
 
 export const REPL_HELP = `The following commands are available:
 
@@ -34,6 +35,7 @@ export class ReplSession {
   handle(line: string): { out: string; quit?: boolean } {
     const input = line.trim();
     if (input === "") return { out: "" };
+    restoreCallDepth(0); // a line that failed left its depth behind
     try {
       if (input.startsWith(":")) return this.command(input);
       const bind = /^([a-zA-Z_][a-zA-Z0-9_'-]*)\s*=(?!=)([\s\S]*)$/.exec(input);
@@ -112,10 +114,11 @@ function forceChildren(v: Lazy): void {
   const x = force(v);
   const kids = x instanceof NixAttrs ? x.values : Array.isArray(x) ? materialize(x) : [];
   for (const k of kids) {
+    const depth = callDepthNow();
     try {
       force(k);
     } catch {
-      /* left unevaluated */
+      restoreCallDepth(depth); /* left unevaluated */
     }
   }
 }

@@ -140,6 +140,9 @@ const cases: Case[] = [
   { expr: "{ a.b = 1; }", flags: ["-A","a.x"], err: "error: attribute 'x' in selection path 'a.x' not found" },
   { expr: "{ \"a.b\" = 1; }", flags: ["-A","\"a.b\""], out: "1\n" },
   { expr: "builtins.genList (x: x * 2) 40", flags: ["-A","35"], out: "70\n" },
+  // errors caught by tryEval leave no call depth behind (eval/call.ts)
+  { expr: "let f = n: if n == 0 then throw \"x\" else f (n - 1); in builtins.genList (i: (builtins.tryEval (f 40)).success) 5", flags: ["--strict", "--option", "max-call-depth", "60"], out: "[ false false false false false ]\n" },
+  { expr: "let f = n: if n == 0 then 0 else 1 + f (n - 1); in f 100", flags: ["--option", "max-call-depth", "60"], err: "error: stack overflow; max-call-depth exceeded" },
   { expr: "[ 1 2 ]", flags: ["-A","5"], err: "error: list index 5 in selection path '5' is out of range" },
   { expr: "{ a = 1; }", flags: ["-A","a.0"], err: "error: the expression selected by the selection path 'a.0' should be a list but is an integer" },
   { expr: "{ x, y ? 2 }: x + y", flags: ["--arg","x","40"], out: "42\n" },

@@ -6,7 +6,7 @@ import {
 } from "../value";
 import type { Definer } from "./registry";
 import { fileOf } from "../positions";
-import { callFunction } from "../call";
+import { callFunction, callDepthNow, restoreCallDepth } from "../call";
 import { coerceToString } from "../coerce";
 import { eqValues, lessThan } from "../operators";
 import { posToAttrs } from "../compile";
@@ -23,11 +23,15 @@ export function register(def: Definer): void {
     throw new AbortError(`evaluation aborted with the following error message: '${strValue(s)}'`, pos);
   });
   def("tryEval", 1, ([e]) => {
+    const depth = callDepthNow();
     try {
       const v = force(e);
       return NixAttrs.from([["success", true], ["value", v]]);
     } catch (err) {
-      if (err instanceof EvalError && err.catchable) return NixAttrs.from([["success", false], ["value", false]]);
+      if (err instanceof EvalError && err.catchable) {
+        restoreCallDepth(depth);
+        return NixAttrs.from([["success", false], ["value", false]]);
+      }
       throw err;
     }
   });
