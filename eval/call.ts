@@ -2,7 +2,7 @@
 // partial application, and attribute sets with __functor.
 import type { Pos } from "./ast";
 import { JIT_AT, jitCompile } from "./jit";
-import { Env, newEnv, EvalError, Lambda, Lazy, NixAttrs, NixFloat, PrimOp, PrimOpApp, Thunk, Value, force, showType, elemLazy, settleElement, isPending, type ElementSource } from "./value";
+import { Env, newEnv, EvalError, Lambda, type LambdaInfo, Lazy, NixAttrs, NixFloat, PrimOp, PrimOpApp, Thunk, Value, force, showType, elemLazy, settleElement, isPending, type ElementSource } from "./value";
 
 function lambdaName(l: Lambda): string {
   return `'${l.info.name ?? "anonymous lambda"}'`;
@@ -87,16 +87,19 @@ function calleeEnv(fn: Lambda, slots: number): Env {
   return env;
 }
 
+// small, so that V8 inlines it into its callers; pattern lambdas take the long way
 function callLambda(fn: Lambda, arg: Lazy, pos: Pos | null): Value {
   const info = fn.info;
   if (++info.calls === JIT_AT) jitCompile(info);
-  if (!info.formals) {
-    if (info.flat === undefined && info.slots === 1) return info.body([fn.env, arg]);
-    const env = calleeEnv(fn, info.slots); // a let body's slots follow the argument
-    env[(info.flat ?? 0) + 1] = arg;
-    return info.body(env);
-  }
-  const formals = info.formals;
+  if (info.formals !== undefined) return callWithFormals(fn, info, arg, pos);
+  if (info.flat === undefined && info.slots === 1) return info.body([fn.env, arg]);
+  const env = calleeEnv(fn, info.slots); // a let body's slots follow the argument
+  env[(info.flat ?? 0) + 1] = arg;
+  return info.body(env);
+}
+
+function callWithFormals(fn: Lambda, info: LambdaInfo, arg: Lazy, pos: Pos | null): Value {
+  const formals = info.formals!;
   const attrs = force(arg);
   if (!(attrs instanceof NixAttrs))
     throw new EvalError(`expected a set but found ${showType(attrs)}`, pos).addTrace(`while calling the function ${lambdaName(fn)}`, info.pos);
