@@ -2,7 +2,7 @@
 import type { Pos } from "./ast";
 import {
   EvalError, Lazy, NixAttrs, NixFloat, NixPath, NixString, Value, checkedInt, force, isFunction, isInt, isString,
-  mkInt, numberOf, showType, strValue, toBigInt, ctxOf, typeOf, compareStrings, searchNames, materialize, elemLazy, settleElement,
+  mkInt, numberOf, showType, strValue, toBigInt, ctxOf, typeOf, compareStrings, searchNames, searchSimpleNames, materialize, elemLazy, settleElement,
 } from "./value";
 import type { EvalState } from "./state";
 import { coerceToString } from "./coerce";
@@ -106,6 +106,8 @@ export function update(a: Value, b: Value, pos: Pos): Value {
   const names: string[] = new Array(an.length + bn.length);
   const values: Lazy[] = new Array(an.length + bn.length);
   let k = 0;
+  // JS's own string comparison is Nix's order when no name has a code unit from U+D800 up
+  const simple = a.namesAreSimple() && b.namesAreSimple();
   if (bn.length * 8 <= an.length || an.length * 8 <= bn.length) {
     // one side is much smaller (`acc // { x = ...; }` in a fold): find each of
     // its names in the other by binary search and copy the runs in between
@@ -117,7 +119,7 @@ export function update(a: Value, b: Value, pos: Pos): Value {
     let i = 0;
     for (let j = 0; j < sn.length; j++) {
       const name = sn[j];
-      const at = searchNames(ln, name, i);
+      const at = simple ? searchSimpleNames(ln, name, i) : searchNames(ln, name, i);
       for (; i < at; i++, k++) {
         names[k] = ln[i];
         values[k] = lv[i];
@@ -141,7 +143,7 @@ export function update(a: Value, b: Value, pos: Pos): Value {
       const x = an[i];
       const y = bn[j];
       if (x === y) i++;
-      else if (compareStrings(x, y) < 0) {
+      else if (simple ? x < y : compareStrings(x, y) < 0) {
         names[k] = x;
         values[k++] = av[i++];
         continue;
@@ -164,7 +166,9 @@ export function update(a: Value, b: Value, pos: Pos): Value {
   const pa = a.positions;
   const pb = b.positions;
   const positions = pa === null ? pb : { get: (k: string) => (b.has(k) ? pb?.get(k) : pa.get(k)) };
-  return new NixAttrs(names, values, positions);
+  const r = new NixAttrs(names, values, positions);
+  r.simpleNames = simple ? 1 : 2;
+  return r;
 }
 
 /** `==` on two evaluated operands (functions never compare equal here). */

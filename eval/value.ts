@@ -240,6 +240,8 @@ export class NixAttrs {
   private index: Map<string, Lazy> | null = null;
   /** Lookups by binary search so far: the Map index pays off only for sets looked up often. */
   private searches = 0;
+  /** 1: no name has a code unit from U+D800 up, so JS string order is Nix's byte order; 2: some has; 0: not known yet. */
+  simpleNames = 0;
   constructor(
     /** Sorted byte-wise (compareStrings), no duplicates. */
     readonly names: readonly string[],
@@ -247,6 +249,12 @@ export class NixAttrs {
     /** Source positions of attributes (static ones), for unsafeGetAttrPos. */
     public positions: Positions | null = null,
   ) {}
+
+  /** Whether JS's own string order (`<`) is Nix's order for these names (see simpleNames). */
+  namesAreSimple(): boolean {
+    if (this.simpleNames === 0) this.simpleNames = allSimple(this.names) ? 1 : 2;
+    return this.simpleNames === 1;
+  }
 
   /** A set of a Map's entries (in any order). */
   static fromMap(map: Map<string, Lazy>, positions: Positions | null = null): NixAttrs {
@@ -269,7 +277,7 @@ export class NixAttrs {
     // a Map costs ~n entry insertions; until a set has been searched about
     // n/4 times, binary search over the sorted names is cheaper
     if (this.searches++ < names.length >> 2) {
-      const i = searchNames(names, name, 0);
+      const i = this.namesAreSimple() ? searchSimpleNames(names, name, 0) : searchNames(names, name, 0);
       return names[i] === name ? this.values[i] : undefined;
     }
     return this.map.get(name);
@@ -329,11 +337,28 @@ export function compareStrings(a: string, b: string): number {
 
 const BEYOND_BMP_ORDER = /[\ud800-\uffff]/;
 
+/** Whether no string has a code unit from 0xD800 up (then UTF-16 order, JS's `<`, is UTF-8 byte order). */
+export function allSimple(l: readonly string[]): boolean {
+  for (let i = 0; i < l.length; i++) if (BEYOND_BMP_ORDER.test(l[i])) return false;
+  return true;
+}
+
 export function sortStrings(l: string[]): string[] {
   // the default sort (UTF-16 order, no JS comparator calls) is byte order
   // unless a string has a code unit from 0xD800 up
-  for (let i = 0; i < l.length; i++) if (BEYOND_BMP_ORDER.test(l[i])) return l.sort(compareStrings);
-  return l.sort();
+  return allSimple(l) ? l.sort() : l.sort(compareStrings);
+}
+
+/** searchNames for names that are all simple (allSimple): JS's own comparison. */
+export function searchSimpleNames(names: readonly string[], name: string, from: number): number {
+  let lo = from;
+  let hi = names.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (names[mid] < name) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Compile-time information of a lambda shared by all its closures. */
