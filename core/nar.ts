@@ -584,3 +584,27 @@ export async function parseNarToTree(nar: Uint8Array): Promise<NarNode> {
   });
   return root!;
 }
+
+/** NAR strings as framed bytes (length, text, padding). */
+function narStrings(...ss: string[]): Uint8Array {
+  return Buffer.concat(
+    ss.map((s) => {
+      const b = Buffer.alloc(8 + Math.ceil(s.length / 8) * 8);
+      b.writeUInt32LE(s.length, 0);
+      b.write(s, 8, "latin1");
+      return b;
+    }),
+  );
+}
+
+/** The framing a NAR writer emits around names, targets and contents: the runs every node and entry start with. */
+export const NAR_FRAMING = {
+  magic: narStrings("nix-archive-1"),
+  regular: narStrings("(", "type", "regular", "contents"),
+  executable: narStrings("(", "type", "regular", "executable", "", "contents"),
+  symlink: narStrings("(", "type", "symlink", "target"),
+  directory: narStrings("(", "type", "directory"),
+  entry: narStrings("entry", "(", "name"),
+  node: narStrings("node"),
+  close: narStrings(")"),
+};

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { Pos } from "./ast";
 import { EvalError } from "./value";
-import { NarError, NarNode, narFromTree, sortNames } from "../core/nar";
+import { NarError, NarNode, narFromTree, sortNames, NAR_FRAMING } from "../core/nar";
 import { Hash, hashBytes, type HashAlgo } from "../core/hash";
 import { makeFixedOutputPath, makeTextPath } from "../core/store-path";
 import { baseNameOf } from "./paths";
@@ -95,7 +95,7 @@ export function hashPathNar(path: string, filter: ((path: string, type: string) 
   };
   const node = (p: string, st: Stats) => {
     if (st.isFile()) {
-      put((st.mode & 0o100) !== 0 ? NAR_EXECUTABLE : NAR_REGULAR);
+      put((st.mode & 0o100) !== 0 ? NAR_FRAMING.executable : NAR_FRAMING.regular);
       const data = readFileSync(p);
       len64(data.length);
       flush();
@@ -104,10 +104,10 @@ export function hashPathNar(path: string, filter: ((path: string, type: string) 
     } else if (st.isSymbolicLink()) {
       const target = readlinkSync(p);
       if (target === "" || target.includes("\0")) throw new NarError(`invalid symlink target '${target}'`);
-      put(NAR_SYMLINK);
+      put(NAR_FRAMING.symlink);
       str(target);
     } else if (st.isDirectory()) {
-      put(NAR_DIRECTORY);
+      put(NAR_FRAMING.directory);
       for (const name of sortNames(readdirSync(p))) {
         const child = join(p, name);
         const cst = lstatSync(child);
@@ -115,40 +115,20 @@ export function hashPathNar(path: string, filter: ((path: string, type: string) 
           const type = cst.isSymbolicLink() ? "symlink" : cst.isDirectory() ? "directory" : cst.isFile() ? "regular" : "unknown";
           if (!filter(child, type)) continue;
         }
-        put(NAR_ENTRY);
+        put(NAR_FRAMING.entry);
         str(name);
-        put(NAR_NODE);
+        put(NAR_FRAMING.node);
         node(child, cst);
-        put(NAR_CLOSE);
+        put(NAR_FRAMING.close);
       }
     } else throw new EvalError(`file '${p}' has an unsupported type`);
-    put(NAR_CLOSE);
+    put(NAR_FRAMING.close);
   };
-  put(NAR_MAGIC);
+  put(NAR_FRAMING.magic);
   node(path, lstatSync(path));
   flush();
   return new Hash(algo, new Uint8Array(h.digest()));
 }
-
-/** NAR strings as framed bytes (length, text, padding), and the runs of them every node starts with. */
-function narStrings(...ss: string[]): Uint8Array {
-  return Buffer.concat(
-    ss.map((s) => {
-      const b = Buffer.alloc(8 + Math.ceil(s.length / 8) * 8);
-      b.writeUInt32LE(s.length, 0);
-      b.write(s, 8, "latin1");
-      return b;
-    }),
-  );
-}
-const NAR_MAGIC = narStrings("nix-archive-1");
-const NAR_REGULAR = narStrings("(", "type", "regular", "contents");
-const NAR_EXECUTABLE = narStrings("(", "type", "regular", "executable", "", "contents");
-const NAR_SYMLINK = narStrings("(", "type", "symlink", "target");
-const NAR_DIRECTORY = narStrings("(", "type", "directory");
-const NAR_ENTRY = narStrings("entry", "(", "name");
-const NAR_NODE = narStrings("node");
-const NAR_CLOSE = narStrings(")");
 
 export class ReadOnlyStore implements EvalStore {
   constructor(readonly storeDir: string) {}
