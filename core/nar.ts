@@ -8,7 +8,7 @@
 //   ( type directory (entry ( name <name> node <node> ))* )
 // after the magic "nix-archive-1". Directory entries are sorted by the bytes
 // of their names.
-import { open } from "node:fs/promises";
+import { lazyModule } from "./lazy-module";
 import { ByteReader } from "./byte-reader";
 import { concatBytes } from "./bytes";
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
@@ -368,7 +368,7 @@ export async function writePath(w: NarWriter, fsPath: string): Promise<void> {
 
 async function* readFileChunks(path: string, size: number): AsyncIterable<Uint8Array> {
   if (size === 0) return;
-  const fh = await open(path, "r");
+  const fh = await lazyModule<typeof import("node:fs/promises")>("node:fs/promises").open(path, "r");
   try {
     let left = size;
     while (left > 0) {

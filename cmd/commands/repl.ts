@@ -2,7 +2,7 @@
 // terminal stays on the main thread; evaluation runs on a big-stack worker
 // (cmd/repl-task.ts) that keeps the session's bindings.
 import type { Command } from "commander";
-import { createInterface } from "node:readline";
+import { lazyModule } from "../../core/lazy-module";
 import { startTaskWorker } from "../bigstack";
 import { TVIX_VERSION } from "../version";
 
@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .action(async (opts: { include: string[] }) => {
       const tty = process.stdin.isTTY && process.stdout.isTTY;
       const worker = startTaskWorker("repl", { nixPath: opts.include, cwd: process.cwd() });
-      const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: tty, prompt: "nix-repl> " });
+      const rl = lazyModule<typeof import("node:readline")>("node:readline").createInterface({ input: process.stdin, output: process.stdout, terminal: tty, prompt: "nix-repl> " });
       if (tty) process.stdout.write(`tvix-ts ${TVIX_VERSION} repl\nType :? for help.\n\n`);
       let pending: ((r: { quit: boolean }) => void) | null = null;
       worker.on("message", (m: { out?: string; done?: boolean; quit?: boolean; exitCode?: number }) => {

@@ -3,7 +3,7 @@
 // store path is computed without fetching (as Tvix does); otherwise the data
 // is downloaded (eval/fetch/download.ts on a sync-call worker), verified and,
 // when the store writes, recorded for writing.
-import { execFileSync } from "node:child_process";
+import { lazyModule } from "../../core/lazy-module";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
@@ -112,7 +112,7 @@ function fetchUrlLike(state: EvalState, args: FetchArgs, unpack: boolean, pos: P
 
 function git(args: string[], cwd?: string, env?: NodeJS.ProcessEnv): string {
   try {
-    return execFileSync("git", args, { cwd, encoding: "utf8", env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 30 });
+    return lazyModule<typeof import("node:child_process")>("node:child_process").execFileSync("git", args, { cwd, encoding: "utf8", env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 30 });
   } catch (e) {
     passFatal(e);
     const err = e as { stderr?: string; message: string };
