@@ -24,6 +24,16 @@ mkdirSync(dist, { recursive: true });
 
 const emptyModule = join(dist, "empty.mjs");
 writeFileSync(emptyModule, "export default undefined;\n");
+// commander requires child_process (for executable subcommands, which tvix
+// has none of) when it loads; that is net and dgram too, at every start
+const lazyChildProcess = join(dist, "lazy-child-process.cjs");
+writeFileSync(lazyChildProcess, 'let m;\nmodule.exports = new Proxy({}, { get: (_, k) => (m ??= require("node:child_process"))[k] });\n');
+const lazyBuiltins = {
+  name: "lazy-builtins",
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) => (/node_modules\/commander\//.test(args.importer) ? { path: lazyChildProcess } : undefined));
+  },
+};
 
 const t0 = Date.now();
 const appDir = join(dist, "app");
@@ -48,6 +58,7 @@ const esmResult = await build({
     js: "import { createRequire as __tvixCreateRequire } from 'node:module'; const require = __tvixCreateRequire(import.meta.url);",
   },
   metafile: true,
+  plugins: [lazyBuiltins],
   logLevel: "warning",
 });
 
@@ -91,7 +102,7 @@ await build({
     // chunks are imported through the entry's import() when the core runs in a vm.Script (see sea-entry.cjs)
     js: "var __tvixCoreUrl = require('node:url').pathToFileURL(__filename).href; var __tvixImport = globalThis.__tvixImport || ((p) => import(new URL(p, __tvixCoreUrl).href));",
   },
-  plugins: [esmChunks],
+  plugins: [lazyBuiltins, esmChunks],
   logLevel: "warning",
 });
 writeFileSync(coreFile, readFileSync(coreFile, "utf8").replace(/\bimport\("tvix-esm:([^"]+)"\)/g, '__tvixImport("./$1")'));
@@ -160,8 +171,14 @@ const vm = require("node:vm");
 const Module = require("node:module");
 // less inlining by TurboFan: on two cores its compile jobs compete with the
 // evaluation, and most Nix code runs before they finish (docs/packaging.md);
-// set before the core is compiled, so that its code cache matches the flags
-require("node:v8").setFlagsFromString("--max-inlined-bytecode-size=60");
+// set before the core is compiled, so that its code cache matches the flags.
+// (Through the binding: node:v8 would load the stream modules, ~5 ms.)
+{
+  const quiet = process.noDeprecation;
+  process.noDeprecation = true;
+  try { process.binding("v8").setFlagsFromString("--max-inlined-bytecode-size=60"); } finally { process.noDeprecation = quiet; }
+}
+globalThis.__tvixMainThread = true;
 globalThis.__tvixImport = (p) => import(pathToFileURL(path.join(dir, p)).href);
 const coreFile = path.join(dir, "core.cjs");
 const cacheFile = path.join(dir, "core.cache");

@@ -4,7 +4,11 @@
 //
 // The worker re-enters the same module graph as the main thread (the bundle in
 // dist/, or cmd/main.ts under tsx) and dispatches on workerData.tvixTask.
-import { MessageChannel, MessagePort, Worker, receiveMessageOnPort } from "node:worker_threads";
+import type { MessagePort, Worker } from "node:worker_threads";
+import { lazyModule } from "../core/lazy-module";
+
+// loaded when a worker is first needed (see main.ts)
+const threads = () => lazyModule<typeof import("node:worker_threads")>("node:worker_threads");
 
 export const BIG_STACK_MB = 1024;
 
@@ -25,7 +29,7 @@ function spawnBigStack(workerData: Record<string, unknown>): Worker {
   if (!entryUrl) throw new Error("internal error: entry URL not set");
   // Under tsx the worker needs the TypeScript loader registered first.
   const fromSource = entryUrl.pathname.endsWith(".ts");
-  return new Worker(fromSource ? new URL("../scripts/tsx-worker.mjs", entryUrl) : entryUrl, {
+  return new (threads().Worker)(fromSource ? new URL("../scripts/tsx-worker.mjs", entryUrl) : entryUrl, {
     workerData: { ...workerData, tvixEntry: entryUrl.href },
     resourceLimits: { stackSizeMb: BIG_STACK_MB, maxOldGenerationSizeMb: 16384, maxYoungGenerationSizeMb: 48 },
     stdout: false,
@@ -134,6 +138,7 @@ export function registerSyncCall(name: string, load: () => Promise<SyncFn>): voi
 export function callSync(name: string, payload: unknown): unknown {
   if (!entryUrl) throw new Error("internal error: entry URL not set");
   const flag = new Int32Array(new SharedArrayBuffer(4));
+  const { MessageChannel, Worker, receiveMessageOnPort } = threads();
   const { port1, port2 } = new MessageChannel();
   const fromSource = entryUrl.pathname.endsWith(".ts");
   const w = new Worker(fromSource ? new URL("../scripts/tsx-worker.mjs", entryUrl) : entryUrl, {

@@ -1,14 +1,25 @@
 // Program entry. On the main thread it runs the CLI; on a big-stack worker it
 // runs the task it was started for (see bigstack.ts).
-import { isMainThread, parentPort, workerData } from "node:worker_threads";
-import { setFlagsFromString } from "node:v8";
 import { setEntryUrl, runTaskInThisThread, answerSyncCall, prespawn, waitForTask, WAIT_TASK, trialRunsEnabled } from "./bigstack";
 import { reportFatal } from "./errors";
+import { lazyModule } from "../core/lazy-module";
 import "./tasks";
 
-// Less inlining by TurboFan (the binary's entry sets it too, before it
-// compiles this code): see docs/packaging.md.
-setFlagsFromString("--max-inlined-bytecode-size=60");
+// The binary's entry (build.mjs) runs this on the main thread and says so;
+// it has set the V8 flags below already. Otherwise (the sources, or a
+// worker) node:worker_threads tells. (Both node:v8 and node:worker_threads
+// load the stream modules: the entry spares the main thread that.)
+declare global {
+  // eslint-disable-next-line no-var
+  var __tvixMainThread: boolean | undefined;
+}
+const threads = globalThis.__tvixMainThread ? null : lazyModule<typeof import("node:worker_threads")>("node:worker_threads");
+const isMainThread = threads === null || threads.isMainThread;
+const workerData = threads?.workerData;
+const parentPort = threads?.parentPort ?? null;
+
+// Less inlining by TurboFan: see docs/packaging.md.
+if (!globalThis.__tvixMainThread && isMainThread) lazyModule<typeof import("node:v8")>("node:v8").setFlagsFromString("--max-inlined-bytecode-size=60");
 setEntryUrl(new URL(import.meta.url));
 
 async function main(): Promise<void> {

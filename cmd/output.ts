@@ -1,7 +1,6 @@
 // Synchronous output for evaluation workers (their process.stdout is async
 // and piped through the main thread; fd writes keep order with stderr).
-import { writeSync } from "node:fs";
-import { isatty } from "node:tty";
+import { fstatSync, writeSync } from "node:fs";
 
 export function writeAll(fd: number, s: string): void {
   const buf = Buffer.from(s, "utf8");
@@ -15,8 +14,18 @@ export function writeAll(fd: number, s: string): void {
   }
 }
 
-// Like Nix, messages lose their ANSI colour codes when stderr is not a terminal.
+// Like Nix, messages lose their ANSI colour codes when stderr is not a
+// terminal. (A character device stands for one: node:tty's isatty would
+// load the tty, net and stream modules at every start.)
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
+let stderrIsTerminal: boolean | undefined;
 export function writeErr(s: string): void {
-  writeAll(2, isatty(2) ? s : s.replace(ANSI, ""));
+  if (stderrIsTerminal === undefined) {
+    try {
+      stderrIsTerminal = fstatSync(2).isCharacterDevice();
+    } catch {
+      stderrIsTerminal = false;
+    }
+  }
+  writeAll(2, stderrIsTerminal ? s : s.replace(ANSI, ""));
 }

@@ -224,10 +224,15 @@ export function runEval(req: EvalRequest, io: EvalIO): number {
       return 0;
     }
     const state = stateFor(req, io);
+    const t0 = Date.now();
     forEachSelected(state, req, (v, args) => {
       const res: Lazy = args ? autoCall(v, args, null) : force(v);
       io.out(printResult(state, res, req) + "\n");
     });
+    if (process.env.TVIX_PHASES) {
+      const { files, parse, compile } = state.loadTimes;
+      io.err(`tvix: evaluation ${Date.now() - t0} ms, of which ${files} files read and parsed in ${parse.toFixed(0)} ms, compiled in ${compile.toFixed(0)} ms; ${(process.uptime() * 1000).toFixed(0)} ms since start\n`);
+    }
     return 0;
   } catch (e) {
     const outcome = trialOutcome(e);

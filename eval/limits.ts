@@ -10,7 +10,7 @@
 // For this to be sound, no catch block may turn a stack overflow (or an
 // abandoned trial) into a Nix error or a default value: such blocks call
 // passFatal first.
-import { getHeapStatistics } from "node:v8";
+
 import { setHeapGuard } from "./value";
 
 /** The trial run stopped: its stack or heap share ran out. The CLI reruns on the big-stack worker. */
@@ -44,7 +44,7 @@ export function onTrialRun(): boolean {
 export function startTrialRun(maxHeapBytes: number): void {
   trial = true;
   setHeapGuard(() => {
-    if (getHeapStatistics().used_heap_size > maxHeapBytes) throw new OutOfRoom("heap");
+    if (process.memoryUsage().heapUsed > maxHeapBytes) throw new OutOfRoom("heap");
   });
 }
 
