@@ -51,12 +51,20 @@ async function main(): Promise<void> {
   }
   if (dropIn) {
     const { nixInstantiateMain } = await import("./nix-instantiate");
-    process.exitCode = await nixInstantiateMain(process.argv.slice(2));
-    return;
+    exit(await nixInstantiateMain(process.argv.slice(2)));
   }
   const { runCli } = await import("./cli");
-  const code = await runCli(process.argv.slice(2));
-  process.exitCode = code;
+  exit(await runCli(process.argv.slice(2)));
+}
+
+/**
+ * Ends the program once a command is done. Exiting at once spares the
+ * teardown of the heap that a natural exit does (~40 ms after a big
+ * evaluation); all output was written synchronously (fds, or stdout and
+ * stderr, which are synchronous on Linux).
+ */
+function exit(code: number): never {
+  process.exit(code);
 }
 
 main().catch((e) => {
