@@ -15,7 +15,7 @@ import { join } from "node:path";
 import type { AttrName, BinOp, Binding, Bindings, Expr, Formal, LambdaExpr, Pos } from "./ast";
 import { passFatal } from "./limits";
 
-const MAGIC = "TVIXAST2";
+const MAGIC = "TVIXAST3";
 /** Files smaller than this are parsed: reading a cache entry costs about as much (TVIX_AST_CACHE_MIN, for tests). */
 const MIN_SOURCE = Number(process.env.TVIX_AST_CACHE_MIN || 2048);
 /** When the entries pass this size, the least recently written are removed down to half of it. */
@@ -142,6 +142,15 @@ class Writer {
       v = Math.floor(v / 0x80);
     }
     this.buf[this.len++] = v;
+  }
+  /** Four bytes to be filled later (put32): a length known once what follows is written. */
+  reserve32(): number {
+    this.room(4);
+    this.len += 4;
+    return this.len - 4;
+  }
+  put32(at: number, v: number): void {
+    new DataView(this.buf.buffer).setUint32(at, v, true);
   }
   f64(v: number): void {
     this.room(8);
@@ -304,7 +313,18 @@ function encode(root: Expr, base: Pos): Buffer {
           w.u8(T_LAMBDA);
           w.str(e.arg!);
         }
-        expr(e.body);
+        if (e.body.kind === "lambda") {
+          // compiling `x: y: ...` looks into the inner lambda at once
+          w.u8(0);
+          expr(e.body);
+        } else {
+          // decoded when the body is compiled (its first call): its outline, its length, the body
+          w.u8(1);
+          w.uv(e.body.kind === "let" ? e.body.bindings.static.size + 1 : 0);
+          const at = w.reserve32();
+          expr(e.body);
+          w.put32(at, w.len - at - 4);
+        }
         lambdaName(e);
         break;
       case "call":
@@ -520,10 +540,11 @@ function decode(buf: Buffer, base: Pos): Expr {
       }
       case T_LAMBDA: {
         const arg = str();
-        const body = expr();
+        const body = lambdaBody();
         const name = u8() === 1 ? str() : undefined;
-        const lam: LambdaExpr = { kind: "lambda", arg, body, pos: pos() };
+        const lam: LambdaExpr = { kind: "lambda", arg, body: body as Expr, pos: pos() };
         if (name !== undefined) lam.name = name;
+        if (typeof body === "number") decodeLater(lam, body);
         return lam;
       }
       case T_FLAMBDA: {
@@ -536,11 +557,12 @@ function decode(buf: Buffer, base: Pos): Expr {
         }
         const ellipsis = u8() === 1;
         const arg = u8() === 1 ? str() : undefined;
-        const body = expr();
+        const body = lambdaBody();
         const name = u8() === 1 ? str() : undefined;
-        const lam: LambdaExpr = { kind: "lambda", formals: { entries, ellipsis }, body, pos: pos() };
+        const lam: LambdaExpr = { kind: "lambda", formals: { entries, ellipsis }, body: body as Expr, pos: pos() };
         if (arg !== undefined) lam.arg = arg;
         if (name !== undefined) lam.name = name;
+        if (typeof body === "number") decodeLater(lam, body);
         return lam;
       }
       case T_CALL: {
@@ -586,6 +608,38 @@ function decode(buf: Buffer, base: Pos): Expr {
       default:
         throw new CacheDamaged(`tag ${tag}`);
     }
+  };
+  // A lambda's body: decoded now (a lambda), or its offset, skipped (decodeLater)
+  let outline: { let: boolean; letSize: number } | undefined;
+  const lambdaBody = (): Expr | number => {
+    if (u8() === 0) return expr();
+    const l = uv();
+    outline = { let: l > 0, letSize: l - 1 };
+    const n = b.readUInt32LE(i);
+    const at = i + 4;
+    i = at + n;
+    return at;
+  };
+  /** Makes `body` a property that decodes the body the first time it is read. */
+  const decodeLater = (lam: LambdaExpr, at: number) => {
+    lam.outline = outline;
+    Object.defineProperty(lam, "body", {
+      configurable: true,
+      enumerable: true,
+      get() {
+        const saved = i;
+        i = at;
+        let body: Expr;
+        try {
+          body = expr();
+        } finally {
+          i = saved;
+        }
+        Object.defineProperty(lam, "body", { value: body, writable: true, enumerable: true, configurable: true });
+        delete lam.outline;
+        return body;
+      },
+    });
   };
   const root = expr();
   if (i !== b.length) throw new CacheDamaged("trailing bytes");

@@ -118,6 +118,11 @@ export interface LambdaExpr {
   /** Name the lambda is bound to (`foo = x: ...`), for error traces; set by the parser where obvious. */
   name?: string;
   pos: Pos;
+  /**
+   * Set by the parse cache (ast-cache.ts) when `body` is decoded only when
+   * first read: what compiling the lambda needs to know of it before then.
+   */
+  outline?: { let: boolean; letSize: number };
 }
 
 export interface CallExpr { kind: "call"; fn: Expr; arg: Expr; pos: Pos }

@@ -559,12 +559,15 @@ export class Compiler {
    * flat into the same Env, and so are the bindings of a `let` body.
    */
   private compileLambdaBody(e: LambdaExpr, info: LambdaInfo, bodyScope: Scope): void {
-    const body = e.body;
-    if (!this.lazyBodies || (body.kind === "lambda" && !body.formals && !e.formals)) return this.compileLambdaBodyNow(e, info, bodyScope);
+    // (a body the parse cache has not decoded yet is not a lambda: its outline tells the rest)
+    const o = e.outline;
+    if (!this.lazyBodies || (o === undefined && e.body.kind === "lambda" && !e.body.formals && !e.formals)) return this.compileLambdaBodyNow(e, info, bodyScope);
     // compiled on the first call; the Env's size is needed before that (a
     // let body's bindings take the slots after the arguments)
     const slots = info.slots;
-    if (body.kind === "let") info.slots += body.bindings.static.size;
+    if (o !== undefined) {
+      if (o.let) info.slots += o.letSize;
+    } else if (e.body.kind === "let") info.slots += e.body.bindings.static.size;
     info.body = (env) => {
       info.slots = slots;
       const prev = this.lazyBodies;
