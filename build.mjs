@@ -18,6 +18,22 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = dirname(fileURLToPath(import.meta.url));
+
+/** File offset and size of a section of a little-endian ELF64 file. */
+function elfSection(bin, name) {
+  if (bin.readUInt32BE(0) !== 0x7f454c46 || bin[4] !== 2 || bin[5] !== 1) throw new Error("build: node is not a little-endian ELF64 binary");
+  const shoff = Number(bin.readBigUInt64LE(0x28));
+  const shentsize = bin.readUInt16LE(0x3a);
+  const shnum = bin.readUInt16LE(0x3c);
+  const strtab = shoff + bin.readUInt16LE(0x3e) * shentsize;
+  const strOff = Number(bin.readBigUInt64LE(strtab + 24));
+  for (let i = 0; i < shnum; i++) {
+    const h = shoff + i * shentsize;
+    const n = strOff + bin.readUInt32LE(h);
+    if (bin.toString("latin1", n, bin.indexOf(0, n)) === name) return { offset: Number(bin.readBigUInt64LE(h + 24)), size: Number(bin.readBigUInt64LE(h + 32)) };
+  }
+  throw new Error(`build: no ${name} section in the node binary`);
+}
 const dist = join(root, "dist");
 const onlyBundle = process.argv.includes("--bundle-only");
 mkdirSync(dist, { recursive: true });
@@ -218,6 +234,26 @@ const tmpBin = `${bin}.${process.pid}.tmp`;
 rmSync(tmpBin, { force: true });
 copyFileSync(process.execPath, tmpBin);
 chmodSync(tmpBin, 0o755);
+// Node 20 parses its whole root certificate store at start-up when
+// NODE_EXTRA_CA_CERTS is set (60-90 ms on machines that set it for every
+// process); this copy of node looks for TVIX_EXTRA_CA_CERTS there instead,
+// and core/extra-ca.ts honours NODE_EXTRA_CA_CERTS when a TLS connection is
+// first made. The name is the one NUL-terminated occurrence (the getenv
+// key in the ELF's .rodata, a C string); the others are in V8's snapshot
+// and the text of node's --help.
+{
+  const bin = readFileSync(tmpBin);
+  const rodata = elfSection(bin, ".rodata");
+  const key = Buffer.from("NODE_EXTRA_CA_CERTS\0", "latin1");
+  const at = [];
+  for (let i = bin.indexOf(key, rodata.offset); i >= 0 && i < rodata.offset + rodata.size; i = bin.indexOf(key, i + 1)) {
+    // the copy in V8's startup snapshot is a serialized string: its length (19) comes first
+    if (bin.readUInt32LE(i - 4) !== key.length - 1) at.push(i);
+  }
+  if (at.length !== 1) throw new Error(`build: expected one NODE_EXTRA_CA_CERTS key in the node binary's .rodata, found ${at.length}`);
+  bin.write("TVIX", at[0], "latin1");
+  writeFileSync(tmpBin, bin);
+}
 const postject = join(root, "node_modules/postject/dist/cli.js");
 try {
   execFileSync(

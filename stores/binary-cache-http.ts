@@ -2,18 +2,31 @@
 import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { registerStoreScheme } from "./url";
+import { trustExtraCaCerts } from "../core/extra-ca";
 import { BinaryCacheStore, CacheBackend, NotImplemented, Staging, binaryCacheOptions, stripParams } from "./binary-cache";
 
 export class HttpBackend implements CacheBackend {
   readonly readOnly = "writing to http binary caches";
-  constructor(readonly base: string) {}
+  constructor(readonly base: string) {
+    trustExtraCaCerts();
+  }
 
   private url(key: string): string {
     return `${this.base.replace(/\/+$/, "")}/${key}`;
   }
 
+  /** fetch, with the cause of a failed connection in the error (fetch's own says "fetch failed"). */
+  private async fetch(method: "GET" | "HEAD", key: string): Promise<Response> {
+    try {
+      return await fetch(this.url(key), { method });
+    } catch (e) {
+      const cause = (e as { cause?: Error }).cause;
+      throw new Error(`${method} ${this.url(key)}: ${cause?.message ?? (e as Error).message}`);
+    }
+  }
+
   async get(key: string): Promise<AsyncIterable<Uint8Array> | null> {
-    const res = await fetch(this.url(key));
+    const res = await this.fetch("GET", key);
     if (res.status === 404 || res.status === 403 || res.status === 410) {
       await res.body?.cancel();
       return null;
@@ -27,7 +40,7 @@ export class HttpBackend implements CacheBackend {
   }
 
   async exists(key: string): Promise<boolean> {
-    const res = await fetch(this.url(key), { method: "HEAD" });
+    const res = await this.fetch("HEAD", key);
     if (res.ok) return true;
     if (res.status === 404 || res.status === 403 || res.status === 410) return false;
     throw new Error(`HEAD ${this.url(key)}: HTTP ${res.status} ${res.statusText}`);

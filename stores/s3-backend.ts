@@ -19,6 +19,7 @@ import {
 } from "@aws-sdk/client-s3";
 import type { CacheBackend, Staging } from "./binary-cache";
 import { mapLimit } from "./stream-util";
+import { trustExtraCaCerts } from "../core/extra-ca";
 
 export const MULTIPART_THRESHOLD = 16 * 1024 * 1024;
 const PART_SIZE = 16 * 1024 * 1024;
@@ -34,6 +35,7 @@ export class S3Backend implements CacheBackend {
   private client: S3Client;
 
   constructor(private bucket: string, private prefix: string, cfg: { endpoint?: string; region: string; profile?: string }) {
+    trustExtraCaCerts();
     this.client = new S3Client({
       region: cfg.region,
       endpoint: cfg.endpoint,

@@ -5,8 +5,10 @@
 // once making the code cache, once using it.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:https";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "./helpers";
@@ -14,8 +16,19 @@ import { repoRoot } from "./helpers";
 const binary = join(repoRoot, "dist", "tvix");
 const skip = existsSync(binary) ? false : "dist/tvix not built (node build.mjs)";
 
-function tvix(args: string[], env: Record<string, string>, input?: string) {
+function tvix(args: string[], env: Record<string, string | undefined>, input?: string) {
   return spawnSync(binary, args, { encoding: "utf8", env: { ...process.env, ...env }, input, timeout: 120_000 });
+}
+
+function tvixAsync(args: string[], env: Record<string, string | undefined>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(binary, args, { env: { ...process.env, ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 test("the binary runs from a fresh cache directory and from its code cache", { skip }, () => {
@@ -63,6 +76,53 @@ test("the binary imports the ES module chunks (ink and React for the progress vi
     assert.match(r.stderr, /error: S3 GET s3:\/\/bucket\/nix-cache-info: connect ECONNREFUSED/, r.stderr);
     assert.equal(r.status, 1);
   } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+// The binary's node does not read NODE_EXTRA_CA_CERTS at start-up (build.mjs);
+// core/extra-ca.ts trusts its certificates when a connection is made.
+const haveOpenssl = spawnSync("openssl", ["version"]).status === 0;
+test("NODE_EXTRA_CA_CERTS: not read at start-up, trusted for downloads and HTTP caches", { skip: skip || (!haveOpenssl && "openssl not installed") }, async () => {
+  const home = mkdtempSync(join(tmpdir(), "tvix-bin-"));
+  const key = join(home, "key.pem");
+  const cert = join(home, "cert.pem");
+  const made = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"]);
+  assert.equal(made.status, 0, String(made.stderr));
+  const server = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+    if (req.url?.startsWith("/hello")) res.end("hello\n");
+    else if (req.url === "/nix-cache-info") res.end("StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n");
+    else {
+      res.statusCode = 404;
+      res.end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const env = { XDG_CACHE_HOME: join(home, "cache"), TVIX_HOME: join(home, "store") };
+  try {
+    // start-up ignores it (plain node warns here about a file that is not there)
+    const quiet = await tvixAsync(["eval", "-E", "1"], { ...env, NODE_EXTRA_CA_CERTS: join(home, "missing.pem") });
+    assert.equal(quiet.stdout, "1\n");
+    assert.equal(quiet.stderr, "");
+    // (the store path of a fetchurl without a hash is its content's)
+    const fetch = ["eval", "-E", `builtins.fetchurl "${base}/hello"`];
+    const trusted = await tvixAsync(fetch, { ...env, NODE_EXTRA_CA_CERTS: cert });
+    assert.equal(trusted.stdout, '"/nix/store/8zv8i345w2xn27jrxj4cyjc6x3b4am1q-hello"\n', trusted.stderr);
+    // (another URL: the first download is in the fetch cache)
+    const untrusted = await tvixAsync(["eval", "-E", `builtins.fetchurl "${base}/hello?again"`], { ...env, NODE_EXTRA_CA_CERTS: undefined });
+    assert.equal(untrusted.status, 1);
+    assert.match(untrusted.stderr, /certificate/i);
+    // the HTTP binary cache: with the certificate the server answers (no such path), without it the connection fails
+    const path = "/nix/store/00000000000000000000000000000000-x";
+    const copy = ["copy", "--from", base, "--to", `file://${join(home, "bc")}`, path];
+    const cached = await tvixAsync(copy, { ...env, NODE_EXTRA_CA_CERTS: cert });
+    assert.match(cached.stderr, /is not valid in/, cached.stderr);
+    const refused = await tvixAsync(copy, { ...env, NODE_EXTRA_CA_CERTS: undefined });
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /certificate/i, refused.stderr);
+  } finally {
+    server.close();
     rmSync(home, { recursive: true, force: true });
   }
 });

@@ -7,6 +7,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rm
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { trustExtraCaCerts } from "../../core/extra-ca";
 
 export function fetchCacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, ".cache") : join(homedir() || tmpdir(), ".cache"));
@@ -50,6 +51,7 @@ export async function download(req: { url: string; ttl?: number }): Promise<Down
     /* no usable cache entry */
   }
   let res: Response;
+  trustExtraCaCerts();
   try {
     res = await fetch(url, { redirect: "follow" });
   } catch (e) {
