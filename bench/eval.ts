@@ -1,7 +1,8 @@
 // `tvix eval` (the built binary, dist/tvix) against `nix-instantiate --eval`
 // of the Nix 2.26 oracle (../shared/tools/nix-oracle) on the same
-// expressions; best of 3 wall-clock runs each, start-up included. The oracle
-// runs inside bubblewrap, which adds a few ms to its times.
+// expressions; wall-clock runs of each side alternating (below), start-up
+// included. The oracle runs inside bubblewrap, which adds a few ms to its
+// times.
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -59,37 +60,59 @@ in builtins.length (builtins.attrNames m) + m.k99999`,
   },
 ];
 
-function best(cmd: string, args: string[]): { ms: number; out: string; ok: boolean; err: string } {
-  let bestMs = Infinity;
-  let out = "";
-  let ok = true;
-  let err = "";
-  for (let i = 0; i < 3; i++) {
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 1 << 30 });
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    if (r.status !== 0) {
-      ok = false;
-      err = r.stderr.slice(0, 300);
-    }
-    out = r.stdout;
-    bestMs = Math.min(bestMs, ms);
-  }
-  return { ms: bestMs, out, ok, err };
+interface Run {
+  ms: number[];
+  out: string;
+  ok: boolean;
+  err: string;
 }
 
+function once(cmd: string, args: string[], into: Run): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 1 << 30 });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) {
+    into.ok = false;
+    into.err = r.stderr.slice(0, 300);
+  }
+  into.out = r.stdout;
+  into.ms.push(ms);
+  return ms;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+// Ours and Nix's runs alternate (the machine's load drifts: runs of one
+// side in a row can land in a quiet or a busy stretch); the first run of
+// each is a warm-up (caches). Printed: the best of ROUNDS runs of each, and
+// the median of the ratios of the runs made side by side.
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
 const rows: string[] = [];
 for (const c of cases) {
-  const ours = best(tvix, ["eval", ...c.args]);
+  const ours: Run = { ms: [], out: "", ok: true, err: "" };
+  const theirs: Run = { ms: [], out: "", ok: true, err: "" };
+  once(tvix, ["eval", ...c.args], { ms: [], out: "", ok: true, err: "" });
+  if (haveOracle) once(oracle, ["nix-instantiate", "--eval", ...c.args], { ms: [], out: "", ok: true, err: "" });
+  const pairs: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const a = once(tvix, ["eval", ...c.args], ours);
+    if (haveOracle) pairs.push(a / once(oracle, ["nix-instantiate", "--eval", ...c.args], theirs));
+  }
   if (!ours.ok) console.log(`${c.name}: tvix failed: ${ours.err}`);
+  const ob = Math.min(...ours.ms);
   if (haveOracle) {
-    const theirs = best(oracle, ["nix-instantiate", "--eval", ...c.args]);
+    const tb = Math.min(...theirs.ms);
     const same = ours.out === theirs.out ? "" : `  OUTPUT DIFFERS (ours ${JSON.stringify(ours.out.slice(0, 60))}, nix ${JSON.stringify(theirs.out.slice(0, 60))})`;
-    console.log(ratioLine(c.name, ours.ms, theirs.ms) + same);
-    rows.push(`| ${c.name} | ${ours.ms.toFixed(0)} | ${theirs.ms.toFixed(0)} | ${(ours.ms / theirs.ms).toFixed(2)} |`);
+    console.log(`${ratioLine(c.name, ob, tb)}; side by side: median ratio ${median(pairs).toFixed(2)}${same}`);
+    rows.push(`| ${c.name} | ${ob.toFixed(0)} | ${tb.toFixed(0)} | ${(ob / tb).toFixed(2)} | ${median(pairs).toFixed(2)} |`);
   } else {
-    console.log(`${c.name}: ours ${ours.ms.toFixed(0)} ms`);
-    rows.push(`| ${c.name} | ${ours.ms.toFixed(0)} | - | - |`);
+    console.log(`${c.name}: ours ${ob.toFixed(0)} ms`);
+    rows.push(`| ${c.name} | ${ob.toFixed(0)} | - | - | - |`);
   }
 }
-console.log("\n| benchmark | tvix eval (ms) | nix-instantiate 2.26 (ms) | ours/nix |\n| --- | ---: | ---: | ---: |\n" + rows.join("\n"));
+console.log(
+  `\n| benchmark | tvix eval, best of ${ROUNDS} (ms) | nix-instantiate 2.26, best of ${ROUNDS} (ms) | ours/nix | median ratio side by side |\n| --- | ---: | ---: | ---: | ---: |\n` + rows.join("\n"),
+);
