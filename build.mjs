@@ -178,6 +178,17 @@ function materialise() {
   }
   return null;
 }
+// TVIX_CPU_PROFILE=FILE: a V8 CPU profile of the whole run (start-up
+// included), written at exit (what \`node --cpu-prof\` gives; the binary
+// takes no node flags). TVIX_CPU_PROFILE_US: the sampling interval.
+if (process.env.TVIX_CPU_PROFILE) {
+  const session = new (require("node:inspector").Session)();
+  session.connect();
+  session.post("Profiler.enable");
+  session.post("Profiler.setSamplingInterval", { interval: Number(process.env.TVIX_CPU_PROFILE_US || 100) });
+  session.post("Profiler.start");
+  process.on("exit", () => session.post("Profiler.stop", (err, r) => { if (!err) fs.writeFileSync(process.env.TVIX_CPU_PROFILE, JSON.stringify(r.profile)); }));
+}
 const dir = materialise();
 if (!dir) { process.stderr.write("error: cannot write the program files to a cache directory (set XDG_CACHE_HOME)\\n"); process.exit(1); }
 // The core (one CommonJS file) is compiled with a V8 code cache kept next to

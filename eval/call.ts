@@ -2,7 +2,7 @@
 // partial application, and attribute sets with __functor.
 import type { Pos } from "./ast";
 import { JIT_AT, jitCompile } from "./jit";
-import { Env, newEnv, EvalError, Lambda, type LambdaInfo, Lazy, NixAttrs, NixFloat, PrimOp, PrimOpApp, Thunk, Value, force, showType, elemLazy, settleElement, isPending, type ElementSource } from "./value";
+import { Env, newEnv, EvalError, Lambda, type LambdaInfo, Lazy, NixAttrs, NixFloat, PrimOp, PrimOpApp, Thunk, Value, force, showType, searchSimpleNames, elemLazy, settleElement, isPending, type ElementSource } from "./value";
 
 function lambdaName(l: Lambda): string {
   return `'${l.info.name ?? "anonymous lambda"}'`;
@@ -106,15 +106,34 @@ function callWithFormals(fn: Lambda, info: LambdaInfo, arg: Lazy, pos: Pos | nul
   const env = newEnv(fn.env, info.slots);
   const names = formals.names;
   let used = 0;
-  for (let i = 0; i < names.length; i++) {
+  const order = formals.order;
+  if (order !== null && attrs.names.length > 8 && attrs.namesAreSimple()) {
+    // both sides sorted: find the formals in one pass over the set's names
+    const an = attrs.names;
+    const av = attrs.values;
+    let from = 0;
+    for (let j = 0; j < order.length; j++) {
+      const i = order[j];
+      const at = searchSimpleNames(an, names[i], from);
+      if (at < an.length && an[at] === names[i]) {
+        env[i + 1] = av[at];
+        used++;
+        from = at + 1;
+      } else {
+        const d = formals.defaults[i];
+        if (d === null) missingArgument(fn, attrs, pos);
+        env[i + 1] = new Thunk(d, env);
+        from = at;
+      }
+    }
+  } else for (let i = 0; i < names.length; i++) {
     const v = attrs.get(names[i]);
     if (v !== undefined) {
       env[i + 1] = v;
       used++;
     } else {
       const d = formals.defaults[i];
-      if (d === null)
-        throw new EvalError(`function ${lambdaName(fn)} called without required argument '${names[i]}'`, pos).addTrace(`from call site`, pos);
+      if (d === null) missingArgument(fn, attrs, pos);
       env[i + 1] = new Thunk(d, env);
     }
   }
@@ -125,6 +144,16 @@ function callWithFormals(fn: Lambda, info: LambdaInfo, arg: Lazy, pos: Pos | nul
   }
   if (info.arg !== undefined) env[names.length + 1] = attrs;
   return info.body(env);
+}
+
+/** The error for the first required formal (in the order written) that attrs lacks. */
+function missingArgument(fn: Lambda, attrs: NixAttrs, pos: Pos | null): never {
+  const { names, defaults } = fn.info.formals!;
+  for (let i = 0; i < names.length; i++) {
+    if (defaults[i] === null && !attrs.has(names[i]))
+      throw new EvalError(`function ${lambdaName(fn)} called without required argument '${names[i]}'`, pos).addTrace(`from call site`, pos);
+  }
+  throw new Error("internal error: no missing argument");
 }
 
 function callOther(fn: Value, arg: Lazy, pos: Pos | null): Value {

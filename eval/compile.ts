@@ -5,8 +5,8 @@ import { flattenCall, type AttrName, type Bindings, type Expr, type LambdaExpr, 
 import { showExpr } from "./show";
 import { explainInequality } from "./assert-eq";
 import {
-  Code, Env, newEnv, EvalError, Lambda, LambdaInfo, Lazy, NixAttrs, NixFloat, mkInt, NixPath, NixString, PrimOp, Thunk, ThrownError, Value,
-  force, forceAttrs, forceBool, showType, typeError, mkString, sortStrings, ctxOf, strValue, isString,
+  Code, Env, newEnv, EvalError, Lambda, LambdaInfo, Lazy, NixAttrs, NixFloat, mkInt, NixPath, NixString, type Positions, PrimOp, Thunk, ThrownError, Value,
+  force, forceAttrs, forceBool, showType, typeError, mkString, sortStrings, allSimple, ctxOf, strValue, isString,
 } from "./value";
 import { formatPos } from "./parser";
 import { sourcePos } from "./positions";
@@ -206,10 +206,9 @@ export class Compiler {
         const cond = this.compile(e.cond, scope);
         const body = this.compile(e.body, scope);
         const pos = e.pos;
-        const text = exprText(e.cond);
         // `assert a == b`: on failure, say where a and b differ (as Nix 2.26)
         const eq = e.cond.kind === "binop" && e.cond.op === "==" ? [this.lazy(e.cond.left, scope), this.lazy(e.cond.right, scope)] : null;
-        const failed = assertionFailure(eq, text, pos);
+        const failed = assertionFailure(eq, e.cond, pos);
         return (env) => {
           const c = cond(env);
           if (c === true) return body(env);
@@ -416,10 +415,10 @@ export class Compiler {
     };
   }
 
-  private positionsOf(b: Bindings): Map<string, Pos> {
-    const m = new Map<string, Pos>();
-    for (const [k, v] of b.static) m.set(k, v.pos);
-    return m;
+  /** The static attributes' positions: a view of the bindings (most sets never have theirs asked for). */
+  private positionsOf(b: Bindings): Positions {
+    const bindings = b.static;
+    return { get: (name) => bindings.get(name)?.pos };
   }
 
   private compileAttrs(b: Bindings, scope: Scope, pos: Pos): Code {
@@ -531,11 +530,14 @@ export class Compiler {
       if (e.arg !== undefined) names.set(e.arg, names.size);
       const inner: Scope = { names, parent: scope };
       const defaults = e.formals.entries.map((f) => (f.default ? this.compile(f.default, inner) : null));
+      const formalNames = e.formals.entries.map((f) => f.name);
       info = lambdaInfo(e, names.size, undefined, {
-        names: e.formals.entries.map((f) => f.name),
+        names: formalNames,
         defaults,
         ellipsis: e.formals.ellipsis,
-        set: new Set(e.formals.entries.map((f) => f.name)),
+        set: new Set(formalNames),
+        order: allSimple(formalNames) ? formalNames.map((_, i) => i).sort((i, j) => (formalNames[i] < formalNames[j] ? -1 : 1)) : null,
+        args: null,
       });
       this.compileLambdaBody(e, info, inner);
     } else if (flatScope) {
@@ -612,7 +614,7 @@ function lambdaInfo(e: LambdaExpr, slots: number, flat: number | undefined, form
 }
 
 /** A set literal's static attributes (sorted `names`, their `values`) plus the ones `dyn` adds. */
-function withDynamic(names: readonly string[], values: Lazy[], dyn: (env: Env, map: Map<string, Lazy>) => void, env: Env, positions: Map<string, Pos>): NixAttrs {
+function withDynamic(names: readonly string[], values: Lazy[], dyn: (env: Env, map: Map<string, Lazy>) => void, env: Env, positions: Positions): NixAttrs {
   const map = new Map<string, Lazy>();
   for (let i = 0; i < names.length; i++) map.set(names[i], values[i]);
   dyn(env, map);
@@ -696,9 +698,11 @@ export function selectFromNonSet(v: Value, pos: Pos): EvalError {
  * for `assert a == b` Nix 2.26 explains where a and b differ (`eq` holds
  * their lazy codes).
  */
-export function assertionFailure(eq: LazyCode[] | null, text: string, pos: Pos): (c: Value, env: Env) => EvalError {
+/** The error of a failed `assert cond` (the condition's text is printed only then). */
+export function assertionFailure(eq: LazyCode[] | null, cond: Expr, pos: Pos): (c: Value, env: Env) => EvalError {
   return (c, env) => {
     if (c !== false) return typeError("bool", c, pos);
+    const text = showExpr(cond);
     if (eq) {
       try {
         explainInequality(eq[0](env), eq[1](env), pos);
@@ -742,11 +746,6 @@ export function posToAttrs(p: Pos): NixAttrs {
     ["file", pos.file],
     ["line", pos.line],
   ]);
-}
-
-/** Source text of an assertion condition, as Nix prints it. */
-function exprText(e: Expr): string {
-  return showExpr(e);
 }
 
 export { forceBool, showType, mkString };

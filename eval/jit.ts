@@ -24,7 +24,6 @@ import { call2, callFunction } from "./call";
 import {
   type Compiler, type Scope, branchConditionError, logicOperandError, selectFromNonSet, missingAttr, assertionFailure,
 } from "./compile";
-import { showExpr } from "./show";
 import { Code, Env, Lambda, LambdaInfo, NixAttrs, PrimOp, Thunk, force, newEnv, typeError } from "./value";
 import { passFatal } from "./limits";
 import { sourcePos } from "./positions";
@@ -182,7 +181,7 @@ class FunctionBuilder {
       case "assert": {
         const c = this.value(e.cond, scope, envVar);
         const eq = e.cond.kind === "binop" && e.cond.op === "==" ? [this.compiler.lazy(e.cond.left, scope), this.compiler.lazy(e.cond.right, scope)] : null;
-        const failed = this.k(assertionFailure(eq, showExpr(e.cond), e.pos));
+        const failed = this.k(assertionFailure(eq, e.cond, e.pos));
         this.emit(`if (${c} !== true) throw ${failed}(${c}, ${envVar});`);
         return this.value(e.body, scope, envVar);
       }

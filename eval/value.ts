@@ -365,7 +365,16 @@ export function searchSimpleNames(names: readonly string[], name: string, from: 
 export interface LambdaInfo {
   name?: string;
   arg?: string;
-  formals?: { names: string[]; defaults: (Code | null)[]; ellipsis: boolean; set: Set<string> };
+  formals?: {
+    names: string[];
+    defaults: (Code | null)[];
+    ellipsis: boolean;
+    set: Set<string>;
+    /** Indices into names in Nix's (byte) order, when JS's order is that order for them (no code unit from U+D800 up). */
+    order: number[] | null;
+    /** builtins.functionArgs's answer, made on first use (sets are immutable, so one serves every call). */
+    args: NixAttrs | null;
+  };
   body: Code;
   pos: Pos;
   /** Number of slots of the lambda's environment. */

@@ -159,6 +159,13 @@ const cases: Case[] = [
   { expr: "assert 1 == 2; 3", err: "error: an integer with value '1' is not equal to an integer with value '2'" },
   { expr: "undefinedVar", err: "error: undefined variable 'undefinedVar'" },
   { expr: "{ a = 1; }.b", err: "error: attribute 'b' missing" },
+  // listToAttrs: names that ascend, and from the first that does not
+  { expr: 'builtins.listToAttrs [ { name = "a"; value = 1; } { name = "b"; } ]', err: "error: attribute 'value' missing" },
+  { expr: 'builtins.listToAttrs [ { name = "b"; value = 1; } { name = "a"; } ]', err: "error: attribute 'value' missing" },
+  { expr: 'builtins.listToAttrs [ { name = "a"; value = 1; } { name = "a"; } ]', flags: ["--strict"], out: "{ a = 1; }\n" },
+  // formals looked up in one pass over a big set
+  { expr: "({ a, b, c, d, e, f, g, h, i }: a) { a = 1; b = 2; d = 3; f = 4; g = 5; h = 6; i = 7; j = 8; k = 9; l = 10; }", err: "error: function 'anonymous lambda' called without required argument 'c'" },
+  { expr: "({ a, b, d, e, f, g, h, i }: a) { a = 1; b = 2; d = 3; e = 0; f = 4; g = 5; h = 6; i = 7; j = 8; k = 9; l = 10; }", err: "error: function 'anonymous lambda' called with unexpected argument 'j'" },
   { expr: "1 + \"a\"", err: "error: cannot add a string to an integer" },
   { expr: "\"a\" + 1", err: "error: cannot coerce an integer to a string: 1" },
   { expr: "let x = x; in x", err: "error: infinite recursion encountered" },

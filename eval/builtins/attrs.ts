@@ -1,5 +1,5 @@
 // Attribute set builtins.
-import { EvalError, Lazy, NixAttrs, Thunk, force, forceAttrs, forceList, forceString } from "../value";
+import { EvalError, Lazy, NixAttrs, Thunk, allSimple, force, forceAttrs, forceList, forceString } from "../value";
 import type { Definer } from "./registry";
 import { mapAttrsThunk, zipThunk } from "../call";
 import { missingAttr } from "../compile";
@@ -54,16 +54,40 @@ export function register(def: Definer): void {
     return out;
   });
   def("listToAttrs", 1, ([l], pos) => {
-    const m = new Map<string, Lazy>();
-    for (const x of forceList(l, pos)) {
-      const a = forceAttrs(x, pos);
+    const xs = forceList(l, pos);
+    // Names often come sorted (`attrNames s` mapped): kept in two arrays
+    // while they ascend, into a Map (duplicates, any order) from the first
+    // that does not.
+    const names: string[] = [];
+    const values: Lazy[] = [];
+    let m: Map<string, Lazy> | null = null;
+    for (let i = 0; i < xs.length; i++) {
+      const a = forceAttrs(xs[i], pos);
       const n = a.get("name");
       if (n === undefined) throw new EvalError("attribute 'name' missing", pos).addTrace("in a {name=...; value=...;} pair", pos);
       const name = forceString(n, pos);
-      if (m.has(name)) continue; // the first occurrence wins
+      if (m === null && names.length > 0 && !(names[names.length - 1] < name)) {
+        m = new Map();
+        for (let j = 0; j < names.length; j++) m.set(names[j], values[j]);
+      }
+      if (m !== null && m.has(name)) continue; // the first occurrence wins
       const v = a.get("value");
       if (v === undefined) throw new EvalError("attribute 'value' missing", pos).addTrace("in a {name=...; value=...;} pair", pos);
-      m.set(name, v);
+      if (m !== null) m.set(name, v);
+      else {
+        names.push(name);
+        values.push(v);
+      }
+    }
+    if (m === null) {
+      // ascending in UTF-16 order, which is Nix's byte order for simple names
+      if (allSimple(names)) {
+        const r = new NixAttrs(names, values);
+        r.simpleNames = 1;
+        return r;
+      }
+      m = new Map();
+      for (let j = 0; j < names.length; j++) m.set(names[j], values[j]);
     }
     return NixAttrs.fromMap(m);
   });

@@ -88,7 +88,7 @@ export function register(def: Definer): void {
     if (!(v instanceof Lambda)) return NixAttrs.empty;
     const formals = v.info.formals;
     if (!formals) return NixAttrs.empty;
-    return NixAttrs.from(formals.names.map((n, i) => [n, formals.defaults[i] !== null]));
+    return (formals.args ??= NixAttrs.from(formals.names.map((n, i) => [n, formals.defaults[i] !== null])));
   });
   def("unsafeGetAttrPos", 2, ([n, s], pos) => {
     const name = forceString(n, pos);
