@@ -130,14 +130,18 @@ export function force(v: Lazy): Value {
 // ---------------------------------------------------------------- lazy lists
 //
 // A long genList (or map) result starts with its elements pending: every
-// slot holds the list's one marker thunk (code PENDING, env the list's
-// ElementSource) instead of a thunk of its own, and element i is made when
-// it is first read. A million-element `range` then costs no million
-// long-lived thunks, each of which V8's young-generation GC would copy twice
-// before anything reads it. Readers that know about pending slots take the
-// list from forceListLazy and read it with elemLazy/elemForce; every other
-// reader goes through forceList or materialize, which fill all slots first,
-// so nothing else ever sees a marker.
+// slot holds the one marker thunk PENDING_MARKER instead of a thunk of its
+// own, and element i is made (by the list's ElementSource) when it is first
+// read. A million-element `range` then costs no million long-lived thunks,
+// each of which V8's young-generation GC would copy twice before anything
+// reads it. The marker is made at start-up, so it is in the old generation
+// by the time a long list is made: a scavenge that meets the young list
+// then only checks its slots (when they pointed to a young object, the
+// scavenges while the list was young rewrote each of them: ~25 ms for a
+// million). Readers that know about pending slots take the list from
+// forceListLazy and read it with elemLazy/elemForce; every other reader goes
+// through forceList or materialize, which fill all slots first, so nothing
+// else ever sees the marker.
 
 /** Makes the thunk of element i of a lazy list (see pendingList). */
 export interface ElementSource {
@@ -145,25 +149,50 @@ export interface ElementSource {
   code: Code;
 }
 
-/** The code of a lazy list's marker: never run, a marker is replaced before it is forced. */
+/** The code of the marker: never run, a marker is replaced before it is forced. */
 const PENDING: Code = () => {
   throw new Error("internal error: a pending list element was forced without its index");
 };
+const PENDING_MARKER = new Thunk(PENDING, null);
 
 /** Lists shorter than this are made with all their thunks at once. */
 export const LAZY_LIST_MIN = 32;
 
-const listsWithPending = new WeakSet<Lazy[]>();
+/** The source of each list that may still have pending slots. */
+const pendingSources = new WeakMap<Lazy[], ElementSource>();
+// The last two lists whose source was looked up (a loop reads one or two
+// lists, zipListsWith's two, in turn): most reads skip the WeakMap.
+let recentList: Lazy[] | null = null;
+let recentSource: ElementSource | null = null;
+let olderList: Lazy[] | null = null;
+let olderSource: ElementSource | null = null;
 
 /** A list of n pending elements, element i being `source`'s thunk for i. */
 export function pendingList(n: number, source: ElementSource): Lazy[] {
-  const xs: Lazy[] = new Array(n).fill(new Thunk(PENDING, source as unknown as Env));
-  listsWithPending.add(xs);
+  const xs: Lazy[] = new Array(n).fill(PENDING_MARKER);
+  pendingSources.set(xs, source);
   return xs;
 }
 
-function makeElement(marker: Thunk, i: number): Thunk {
-  const src = marker.env as unknown as ElementSource;
+function sourceOf(xs: Lazy[]): ElementSource {
+  if (xs === recentList) return recentSource!;
+  if (xs !== olderList) {
+    olderList = recentList;
+    olderSource = recentSource;
+    recentList = xs;
+    recentSource = pendingSources.get(xs)!;
+    return recentSource;
+  }
+  const s = olderSource!;
+  olderList = recentList;
+  olderSource = recentSource;
+  recentList = xs;
+  recentSource = s;
+  return s;
+}
+
+function makeElement(xs: Lazy[], i: number): Thunk {
+  const src = sourceOf(xs);
   const t = new Thunk(src.code, src as unknown as Env);
   t.value = i;
   return t;
@@ -172,7 +201,7 @@ function makeElement(marker: Thunk, i: number): Thunk {
 /** Element i of a list as a lazy value (a pending element is made, and kept in its slot). */
 export function elemLazy(xs: Lazy[], i: number): Lazy {
   const v = xs[i];
-  if (v instanceof Thunk && v.code === PENDING) return (xs[i] = makeElement(v, i));
+  if (v === PENDING_MARKER) return (xs[i] = makeElement(xs, i));
   return v;
 }
 
@@ -185,7 +214,7 @@ export function elemLazy(xs: Lazy[], i: number): Lazy {
 export function elemForce(xs: Lazy[], i: number): Value {
   let v = xs[i];
   if (!(v instanceof Thunk)) return v;
-  if (v.code === PENDING) v = xs[i] = makeElement(v, i);
+  if (v === PENDING_MARKER) v = xs[i] = makeElement(xs, i);
   const r = force(v);
   if (typeof r !== "object" || r === null) xs[i] = r;
   return r;
@@ -201,18 +230,17 @@ export function settleElement(xs: Lazy[], i: number, el: Lazy): void {
 
 /** Makes every pending element of xs (for readers that index lists directly); returns xs. */
 export function materialize(xs: Lazy[]): Lazy[] {
-  if (xs.length < LAZY_LIST_MIN || !listsWithPending.has(xs)) return xs;
-  for (let i = 0; i < xs.length; i++) {
-    const v = xs[i];
-    if (v instanceof Thunk && v.code === PENDING) xs[i] = makeElement(v, i);
-  }
-  listsWithPending.delete(xs);
+  if (xs.length < LAZY_LIST_MIN || !pendingSources.has(xs)) return xs;
+  for (let i = 0; i < xs.length; i++) if (xs[i] === PENDING_MARKER) xs[i] = makeElement(xs, i);
+  pendingSources.delete(xs);
+  if (recentList === xs) recentList = recentSource = null;
+  if (olderList === xs) olderList = olderSource = null;
   return xs;
 }
 
 /** Whether a list element is still pending (not made yet): it prints as unevaluated. */
 export function isPending(v: Lazy): boolean {
-  return v instanceof Thunk && v.code === PENDING;
+  return v === PENDING_MARKER;
 }
 
 export class NixString {
