@@ -175,7 +175,6 @@ export function pendingList(n: number, source: ElementSource): Lazy[] {
 }
 
 function sourceOf(xs: Lazy[]): ElementSource {
-  if (xs === recentList) return recentSource!;
   if (xs !== olderList) {
     olderList = recentList;
     olderSource = recentSource;
@@ -192,7 +191,7 @@ function sourceOf(xs: Lazy[]): ElementSource {
 }
 
 function makeElement(xs: Lazy[], i: number): Thunk {
-  const src = sourceOf(xs);
+  const src = xs === recentList ? recentSource! : sourceOf(xs);
   const t = new Thunk(src.code, src as unknown as Env);
   t.value = i;
   return t;
