@@ -2,7 +2,7 @@
 // partial application, and attribute sets with __functor.
 import type { Pos } from "./ast";
 import { JIT_AT, jitCompile } from "./jit";
-import { Env, newEnv, EvalError, Lambda, type LambdaInfo, Lazy, NixAttrs, NixFloat, PrimOp, PrimOpApp, Thunk, Value, force, showType, searchSimpleNames, elemLazy, settleElement, isPending, type ElementSource } from "./value";
+import { Env, newEnv, EvalError, Lambda, type LambdaInfo, Lazy, NixAttrs, NixFloat, PrimOp, PrimOpApp, Thunk, Value, force, showType, searchSimpleNames, slotThunk, elemLazy, settleElement, isPending, type ElementSource } from "./value";
 
 function lambdaName(l: Lambda): string {
   return `'${l.info.name ?? "anonymous lambda"}'`;
@@ -106,28 +106,20 @@ function callWithFormals(fn: Lambda, info: LambdaInfo, arg: Lazy, pos: Pos | nul
   const env = newEnv(fn.env, info.slots);
   const names = formals.names;
   let used = 0;
-  const order = formals.order;
-  if (order !== null && attrs.names.length > 8 && attrs.namesAreSimple()) {
-    // both sides sorted: find the formals in one pass over the set's names
-    const an = attrs.names;
-    const av = attrs.values;
-    let from = 0;
-    for (let j = 0; j < order.length; j++) {
-      const i = order[j];
-      const at = searchSimpleNames(an, names[i], from);
-      if (at < an.length && an[at] === names[i]) {
-        env[i + 1] = av[at];
-        used++;
-        from = at + 1;
-      } else {
-        const d = formals.defaults[i];
-        if (d === null) missingArgument(fn, attrs, pos);
-        env[i + 1] = new Thunk(d, env);
-        from = at;
-      }
+  // a big set with sorted formals: find them in one pass over the set's names
+  // (attrs.get would build a Map index of each such set)
+  const order = attrs.names.length > 8 && attrs.namesAreSimple() ? formals.order : null;
+  const an = attrs.names;
+  let from = 0;
+  for (let j = 0; j < names.length; j++) {
+    let i = j;
+    let v: Lazy | undefined;
+    if (order === null) v = attrs.get(names[i]);
+    else {
+      i = order[j];
+      from = searchSimpleNames(an, names[i], from);
+      if (from < an.length && an[from] === names[i]) v = attrs.values[from++];
     }
-  } else for (let i = 0; i < names.length; i++) {
-    const v = attrs.get(names[i]);
     if (v !== undefined) {
       env[i + 1] = v;
       used++;
@@ -221,9 +213,7 @@ const mapAttrsCode = (src: Env, self?: Thunk): Value => {
 };
 /** The thunk of `fn names[i] values[i]` (mapAttrs; fn is forced only when a value is). */
 export function mapAttrsThunk(src: MapAttrsSource, i: number): Thunk {
-  const t = new Thunk(mapAttrsCode, src as unknown as Env);
-  t.value = i;
-  return t;
+  return slotThunk(mapAttrsCode, src, i);
 }
 
 /** What a zipAttrsWith value applies: `fn name values`. */
@@ -264,9 +254,7 @@ export function mapSource(fn: Value, xs: Lazy[], pos: Pos | null): MapSource {
 
 /** A thunk of `site.fn arg`. */
 export function applyThunk(site: CallSite, arg: Lazy): Thunk {
-  const t = new Thunk(applyCode, site as unknown as Env);
-  t.value = arg as Value;
-  return t;
+  return slotThunk(applyCode, site, arg);
 }
 
 /** Calls fn with several arguments in turn. */

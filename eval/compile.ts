@@ -615,8 +615,7 @@ function lambdaInfo(e: LambdaExpr, slots: number, flat: number | undefined, form
 
 /** A set literal's static attributes (sorted `names`, their `values`) plus the ones `dyn` adds. */
 function withDynamic(names: readonly string[], values: Lazy[], dyn: (env: Env, map: Map<string, Lazy>) => void, env: Env, positions: Positions): NixAttrs {
-  const map = new Map<string, Lazy>();
-  for (let i = 0; i < names.length; i++) map.set(names[i], values[i]);
+  const map = NixAttrs.entriesMap(names, values);
   dyn(env, map);
   return NixAttrs.fromMap(map, positions);
 }
@@ -694,11 +693,10 @@ export function selectFromNonSet(v: Value, pos: Pos): EvalError {
 }
 
 /**
- * What a failed `assert` throws, given its condition's value `c` (not true):
- * for `assert a == b` Nix 2.26 explains where a and b differ (`eq` holds
- * their lazy codes).
+ * What a failed `assert cond` throws, given the condition's value `c` (not
+ * true): for `assert a == b` Nix 2.26 explains where a and b differ (`eq`
+ * holds their lazy codes). The condition's text is printed only then.
  */
-/** The error of a failed `assert cond` (the condition's text is printed only then). */
 export function assertionFailure(eq: LazyCode[] | null, cond: Expr, pos: Pos): (c: Value, env: Env) => EvalError {
   return (c, env) => {
     if (c !== false) return typeError("bool", c, pos);

@@ -35,6 +35,11 @@ export interface EvalStore {
   writeDerivation?(drvPath: string, text: string, references: string[]): void;
 }
 
+/** A file's type as Nix names it (readFileType, readDir, the types path filters are told of). */
+export function fileTypeOf(st: Stats): string {
+  return st.isSymbolicLink() ? "symlink" : st.isDirectory() ? "directory" : st.isFile() ? "regular" : "unknown";
+}
+
 /** Reads a file system tree into memory (sources are small), applying a filter. */
 export function readTree(path: string, filter?: (path: string, type: string) => boolean): NarNode {
   const st = lstatSync(path);
@@ -44,11 +49,7 @@ export function readTree(path: string, filter?: (path: string, type: string) => 
     const entries = new Map<string, NarNode>();
     for (const name of readdirSync(path)) {
       const child = join(path, name);
-      if (filter) {
-        const cst = lstatSync(child);
-        const type = cst.isSymbolicLink() ? "symlink" : cst.isDirectory() ? "directory" : cst.isFile() ? "regular" : "unknown";
-        if (!filter(child, type)) continue;
-      }
+      if (filter && !filter(child, fileTypeOf(lstatSync(child)))) continue;
       entries.set(name, readTree(child, filter));
     }
     return { type: "directory", entries };
@@ -111,10 +112,7 @@ export function hashPathNar(path: string, filter: ((path: string, type: string) 
       for (const name of sortNames(readdirSync(p))) {
         const child = join(p, name);
         const cst = lstatSync(child);
-        if (filter) {
-          const type = cst.isSymbolicLink() ? "symlink" : cst.isDirectory() ? "directory" : cst.isFile() ? "regular" : "unknown";
-          if (!filter(child, type)) continue;
-        }
+        if (filter && !filter(child, fileTypeOf(cst))) continue;
         put(NAR_FRAMING.entry);
         str(name);
         put(NAR_FRAMING.node);

@@ -10,7 +10,6 @@
 // For this to be sound, no catch block may turn a stack overflow (or an
 // abandoned trial) into a Nix error or a default value: such blocks call
 // passFatal first.
-
 import { setHeapGuard } from "./value";
 import { lazyModule } from "../core/lazy-module";
 
@@ -47,10 +46,10 @@ export function startTrialRun(maxHeapBytes: number): void {
   // node:v8 is loaded at the first check (an evaluation big enough to get
   // there): process.memoryUsage() is ~20x dearer per call, as it reads the
   // resident set size from /proc too
-  let heapUsed: (() => number) | null = null;
+  let v8: typeof import("node:v8") | null = null;
   setHeapGuard(() => {
-    heapUsed ??= ((v8) => () => v8.getHeapStatistics().used_heap_size)(lazyModule<typeof import("node:v8")>("node:v8"));
-    if (heapUsed() > maxHeapBytes) throw new OutOfRoom("heap");
+    v8 ??= lazyModule<typeof import("node:v8")>("node:v8");
+    if (v8.getHeapStatistics().used_heap_size > maxHeapBytes) throw new OutOfRoom("heap");
   });
 }
 

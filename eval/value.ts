@@ -161,7 +161,8 @@ export const LAZY_LIST_MIN = 32;
 /** The source of each list that may still have pending slots. */
 const pendingSources = new WeakMap<Lazy[], ElementSource>();
 // The last two lists whose source was looked up (a loop reads one or two
-// lists, zipListsWith's two, in turn): most reads skip the WeakMap.
+// lists, zipListsWith's two, in turn): most reads skip the WeakMap. They
+// keep those two lists alive until others are read (or they are made whole).
 let recentList: Lazy[] | null = null;
 let recentSource: ElementSource | null = null;
 let olderList: Lazy[] | null = null;
@@ -192,8 +193,17 @@ function sourceOf(xs: Lazy[]): ElementSource {
 
 function makeElement(xs: Lazy[], i: number): Thunk {
   const src = xs === recentList ? recentSource! : sourceOf(xs);
-  const t = new Thunk(src.code, src as unknown as Env);
-  t.value = i;
+  return slotThunk(src.code, src, i);
+}
+
+/**
+ * A thunk whose code gets a shared record as its env and what differs per
+ * thunk (an index, an argument) in the value slot: one object per thunk,
+ * where a closure would make two (builtins make these by the million).
+ */
+export function slotThunk(code: Code, shared: object, slot: Lazy): Thunk {
+  const t = new Thunk(code, shared as unknown as Env);
+  t.value = slot as Value;
   return t;
 }
 
@@ -281,6 +291,13 @@ export class NixAttrs {
   namesAreSimple(): boolean {
     if (this.simpleNames === 0) this.simpleNames = allSimple(this.names) ? 1 : 2;
     return this.simpleNames === 1;
+  }
+
+  /** A Map of names[i] to values[i]. */
+  static entriesMap(names: readonly string[], values: readonly Lazy[]): Map<string, Lazy> {
+    const m = new Map<string, Lazy>();
+    for (let i = 0; i < names.length; i++) m.set(names[i], values[i]);
+    return m;
   }
 
   /** A set of a Map's entries (in any order). */

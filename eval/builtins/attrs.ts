@@ -66,10 +66,7 @@ export function register(def: Definer): void {
       const n = a.get("name");
       if (n === undefined) throw new EvalError("attribute 'name' missing", pos).addTrace("in a {name=...; value=...;} pair", pos);
       const name = forceString(n, pos);
-      if (m === null && names.length > 0 && !(names[names.length - 1] < name)) {
-        m = new Map();
-        for (let j = 0; j < names.length; j++) m.set(names[j], values[j]);
-      }
+      if (m === null && names.length > 0 && !(names[names.length - 1] < name)) m = NixAttrs.entriesMap(names, values);
       if (m !== null && m.has(name)) continue; // the first occurrence wins
       const v = a.get("value");
       if (v === undefined) throw new EvalError("attribute 'value' missing", pos).addTrace("in a {name=...; value=...;} pair", pos);
@@ -86,8 +83,7 @@ export function register(def: Definer): void {
         r.simpleNames = 1;
         return r;
       }
-      m = new Map();
-      for (let j = 0; j < names.length; j++) m.set(names[j], values[j]);
+      m = NixAttrs.entriesMap(names, values);
     }
     return NixAttrs.fromMap(m);
   });

@@ -3,7 +3,7 @@ import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import type { Pos } from "../ast";
 import { EvalError, Lazy, NixAttrs, NixString, force, forceAttrs, forceBool, forceString, forceStringValue, strValue, ctxOf, storePathString } from "../value";
 import type { Definer } from "./registry";
-import type { AddPathOptions } from "../io";
+import { type AddPathOptions, fileTypeOf } from "../io";
 import type { EvalState } from "../state";
 import { realisePath } from "./misc";
 import { callFunction } from "../call";
@@ -14,8 +14,7 @@ import { validateStorePathName } from "../../core/store-path";
 import { passFatal } from "../limits";
 
 function fileType(path: string): string {
-  const st = lstatSync(path);
-  return st.isSymbolicLink() ? "symlink" : st.isDirectory() ? "directory" : st.isFile() ? "regular" : "unknown";
+  return fileTypeOf(lstatSync(path));
 }
 
 export function register(def: Definer): void {
