@@ -150,6 +150,26 @@ function cacheDir() {
   return path.join(base, "tvix-ts");
 }
 const chunks = ${JSON.stringify(chunks)};
+// A new version's first run removes the copies of older ones, but keeps the
+// three made last and any made within a day (a binary of one of those may
+// still be running and load a chunk later), and leftovers of interrupted
+// writes once they are an hour old.
+function pruneOthers(dir, keep) {
+  try {
+    const now = Date.now();
+    const others = [];
+    for (const name of fs.readdirSync(dir)) {
+      const p = path.join(dir, name);
+      if (!name.startsWith("app-") || p === keep) continue;
+      const st = fs.statSync(p, { throwIfNoEntry: false });
+      if (!st) continue;
+      if (name.endsWith(".tmp")) { if (now - st.mtimeMs > 3600e3) fs.rmSync(p, { recursive: true, force: true }); }
+      else others.push({ p, mtime: st.mtimeMs });
+    }
+    others.sort((a, b) => b.mtime - a.mtime);
+    for (const o of others.slice(3)) if (now - o.mtime > 86400e3) fs.rmSync(o.p, { recursive: true, force: true });
+  } catch {}
+}
 // Writes the chunks to a temporary directory, then renames it into place: a
 // reader sees either no directory or a complete one.
 function materialise() {
@@ -173,6 +193,7 @@ function materialise() {
         fs.rmSync(tmp, { recursive: true, force: true });
         if (!fs.existsSync(path.join(target, "main.mjs"))) throw e;
       }
+      pruneOthers(dir, target);
       return target;
     } catch {}
   }

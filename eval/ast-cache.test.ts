@@ -5,12 +5,12 @@
 // cache on, off, filled and damaged.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "./parser";
 import { addOrigin } from "./positions";
-import { prune, readCachedAst, roundTrip, writeCachedAst } from "./ast-cache";
+import { fileStamp, prune, readCachedAst, roundTrip, writeCachedAst } from "./ast-cache";
 import { sharedDir } from "../test/helpers";
 import { evalIn } from "../test/fixtures/eval/harness";
 
@@ -127,5 +127,50 @@ test("evaluation gives the same with the cache off, empty, filled and damaged", 
     else process.env.XDG_CACHE_HOME = prev;
     if (prevOff === undefined) delete process.env.TVIX_AST_CACHE;
     else process.env.TVIX_AST_CACHE = prevOff;
+  }
+});
+
+test("a settled file is found by its stamp, without reading it, and a change is seen", () => {
+  const saved = { XDG_CACHE_HOME: process.env.XDG_CACHE_HOME, TVIX_AST_CACHE_SETTLE_MS: process.env.TVIX_AST_CACHE_SETTLE_MS };
+  const cache = mkdtempSync(join(tmpdir(), "tvix-astcache-"));
+  const dir = mkdtempSync(join(tmpdir(), "tvix-astcache-src-"));
+  const lib = join(dir, "lib.nix");
+  const pad = "# padding to be cached\n".repeat(120);
+  const text = (v: string) => `${pad}{ v = ${v}; p = builtins.unsafeGetAttrPos "v" (import ${lib}); }\n`;
+  const entries = (prefix: string) => readdirSync(join(cache, "tvix-ts", "ast")).filter((n) => n.startsWith(prefix)).length;
+  const v = () => evalIn(`(import ${lib}).v`).out.trim();
+  try {
+    process.env.XDG_CACHE_HOME = cache;
+    writeFileSync(lib, text("1"));
+    // just written: no stamp yet (a change within the same clock tick could keep it)
+    assert.equal(fileStamp(lib, dir, statSync(lib, { bigint: true })), null);
+    assert.equal(v(), "1");
+    assert.equal(entries("s-"), 0);
+    process.env.TVIX_AST_CACHE_SETTLE_MS = "0";
+    assert.notEqual(fileStamp(lib, dir, statSync(lib, { bigint: true })), null);
+    assert.equal(v(), "1"); // found by its text, and stamped
+    assert.equal(entries("s-"), 1);
+    // by the stamp: with the text's entry gone, nothing is parsed (and so nothing written)
+    for (const name of readdirSync(join(cache, "tvix-ts", "ast")).filter((n) => !n.startsWith("s-"))) rmSync(join(cache, "tvix-ts", "ast", name));
+    assert.equal(v(), "1");
+    assert.equal(entries(""), 1);
+    // positions still come out right, read from the file when asked for
+    const pos = evalIn(`(import ${lib}).p`, ["--strict"]).out;
+    assert.match(pos, new RegExp(`line = ${pad.split("\n").length}; `));
+    // same size, other text, and the old times put back: the change time still tells
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30);
+    const st = statSync(lib);
+    writeFileSync(lib, text("2"));
+    utimesSync(lib, st.atime, st.mtime);
+    assert.equal(statSync(lib).size, st.size);
+    assert.equal(v(), "2");
+    // a damaged stamped entry is passed over
+    for (const name of readdirSync(join(cache, "tvix-ts", "ast")).filter((n) => n.startsWith("s-"))) writeFileSync(join(cache, "tvix-ts", "ast", name), "TVIXSTM1garbage");
+    assert.equal(v(), "2");
+  } finally {
+    for (const [k, val] of Object.entries(saved)) {
+      if (val === undefined) delete process.env[k];
+      else process.env[k] = val;
+    }
   }
 });

@@ -8,14 +8,26 @@
 // it cannot be stale; a damaged one (its checksum fails) is ignored and
 // replaced. Writes go to a temporary file renamed into place. TVIX_AST_CACHE=0
 // turns the cache off.
+//
+// Reading and hashing the text costs about as much as decoding the tree, so
+// a second kind of entry is found by the file's stamp instead (device, inode,
+// size, modification and change times): a copy of the text's entry, made
+// once the file has not changed for a while (settleMs). Any later write to
+// the file gives it a newer change time, so a stamp never stands for two
+// texts (the "racy git" rule: a change within the clock tick of the stamp
+// could keep it, which is why a fresh file is not stamped yet).
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AttrName, BinOp, Binding, Bindings, Expr, Formal, LambdaExpr, Pos } from "./ast";
 import { passFatal } from "./limits";
 
 const MAGIC = "TVIXAST3";
+/** A stamped entry: this, the length of its key and the key, the text's length, then a text's entry. */
+const STAMP_MAGIC = "TVIXSTM1";
+/** How long a file must have stayed unchanged before its stamp stands for its text (TVIX_AST_CACHE_SETTLE_MS, for tests). */
+const settleMs = (): number => Number(process.env.TVIX_AST_CACHE_SETTLE_MS ?? 3000);
 /** Files smaller than this are parsed: reading a cache entry costs about as much (TVIX_AST_CACHE_MIN, for tests). */
 const MIN_SOURCE = Number(process.env.TVIX_AST_CACHE_MIN || 2048);
 /** When the entries pass this size, the least recently written are removed down to half of it. */
@@ -53,8 +65,44 @@ function keyOf(src: string, file: string, baseDir: string): string {
   return createHash("sha256").update(`${MAGIC}\0${globalsKey}\0${file}\0${baseDir}\0`).update(src).digest("hex");
 }
 
-/** The cached tree for this text, or undefined (no entry, or a damaged one). */
-export function readCachedAst(src: string, file: string, baseDir: string, base: Pos): Expr | undefined {
+/**
+ * What a file's stamped entry is kept under, from its stat (bigint, for
+ * nanoseconds); null for a file too small to cache or changed too recently.
+ */
+export function fileStamp(file: string, baseDir: string, st: BigIntStats): string | null {
+  if (!st.isFile() || st.size < BigInt(MIN_SOURCE) || !astCacheEnabled()) return null;
+  const settled = BigInt(Date.now() - settleMs()) * 1000000n;
+  if (st.ctimeNs > settled || st.mtimeNs > settled) return null;
+  return `${STAMP_MAGIC}\0${globalsKey}\0${file}\0${baseDir}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/**
+ * The cached tree of the file with this stamp, without reading the file:
+ * `origin` registers the text by its length and gives the base position.
+ */
+export function readStampedAst(stamp: string, origin: (textLength: number) => Pos): Expr | undefined {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(join(cacheDir(), nameOf(stamp)));
+  } catch (e) {
+    passFatal(e);
+    return undefined;
+  }
+  try {
+    const m = STAMP_MAGIC.length;
+    if (buf.length < m + 8 || buf.toString("latin1", 0, m) !== STAMP_MAGIC) throw new CacheDamaged("magic");
+    const keyLen = buf.readUInt32LE(m);
+    if (buf.length < m + 8 + keyLen || buf.toString("utf8", m + 4, m + 4 + keyLen) !== stamp) throw new CacheDamaged("stamp");
+    const textLength = buf.readUInt32LE(m + 4 + keyLen);
+    return decode(buf.subarray(m + 8 + keyLen), origin(textLength));
+  } catch (e) {
+    passFatal(e);
+    return undefined;
+  }
+}
+
+/** The cached tree for this text, or undefined (no entry, or a damaged one); found, it is stamped too (stamp: fileStamp's). */
+export function readCachedAst(src: string, file: string, baseDir: string, base: Pos, stamp: string | null = null): Expr | undefined {
   if (src.length < MIN_SOURCE || !astCacheEnabled()) return undefined;
   let buf: Buffer;
   try {
@@ -63,27 +111,50 @@ export function readCachedAst(src: string, file: string, baseDir: string, base: 
     passFatal(e);
     return undefined;
   }
+  let tree: Expr;
   try {
-    return decode(buf, base);
+    tree = decode(buf, base);
   } catch (e) {
     passFatal(e);
     return undefined;
   }
+  if (stamp !== null) writeStamped(stamp, src.length, buf);
+  return tree;
 }
 
-/** Stores the tree parsed from this text (best effort: a cache that cannot be written is skipped). */
-export function writeCachedAst(src: string, file: string, baseDir: string, base: Pos, e: Expr): void {
+/** Stores the tree parsed from this text, and its stamped copy (best effort: a cache that cannot be written is skipped). */
+export function writeCachedAst(src: string, file: string, baseDir: string, base: Pos, e: Expr, stamp: string | null = null): void {
   if (src.length < MIN_SOURCE || !astCacheEnabled()) return;
+  let data: Buffer;
+  try {
+    data = encode(e, base);
+  } catch (err) {
+    passFatal(err);
+    return;
+  }
+  if (writeEntry(keyOf(src, file, baseDir), data) && stamp !== null) writeStamped(stamp, src.length, data);
+}
+
+function writeStamped(stamp: string, textLength: number, entry: Buffer): void {
+  const key = Buffer.from(stamp, "utf8");
+  const head = Buffer.alloc(STAMP_MAGIC.length + 4);
+  head.write(STAMP_MAGIC, 0, "latin1");
+  head.writeUInt32LE(key.length, STAMP_MAGIC.length);
+  writeEntry(nameOf(stamp), Buffer.concat([head, key, u32Bytes(textLength), entry]));
+}
+
+/** Writes an entry through a temporary file; false where the cache cannot be written. */
+function writeEntry(name: string, data: Buffer): boolean {
   const dir = cacheDir();
-  const target = join(dir, keyOf(src, file, baseDir));
+  const target = join(dir, name);
   const tmp = `${target}.${process.pid}.tmp`;
   try {
-    const data = encode(e, base);
     mkdirSync(dir, { recursive: true });
     writeFileSync(tmp, data);
     renameSync(tmp, target);
     // now and then (one write in 64), keep the cache within its limit
     if (Math.random() < 1 / 64) prune(dir);
+    return true;
   } catch (err) {
     passFatal(err);
     try {
@@ -91,7 +162,18 @@ export function writeCachedAst(src: string, file: string, baseDir: string, base:
     } catch {
       /* nothing to clean up */
     }
+    return false;
   }
+}
+
+function nameOf(stamp: string): string {
+  return "s-" + createHash("sha256").update(stamp).digest("hex").slice(0, 40);
+}
+
+function u32Bytes(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v);
+  return b;
 }
 
 /** Removes the oldest entries while the cache is bigger than LIMIT_BYTES (down to half of it). */

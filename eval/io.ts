@@ -2,7 +2,7 @@
 // directly: `tvix eval` gives it a ReadOnlyStore, which computes store paths
 // exactly as Nix does (Nix's --eval is read-only too) without writing them;
 // the store issue plugs a writing implementation in here.
-import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
+import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, type Stats } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { Pos } from "./ast";
@@ -76,8 +76,11 @@ export function hashPathNar(path: string, filter: ((path: string, type: string) 
   };
   const len64 = (len: number) => {
     if (n + 8 > buf.length) flush();
-    buf.writeUInt32LE(len % 2 ** 32, n);
-    buf.writeUInt32LE(Math.floor(len / 2 ** 32), n + 4);
+    // little-endian by hand (writeUInt32LE's checks cost more than the write)
+    let lo = len % 2 ** 32;
+    let hi = Math.floor(len / 2 ** 32);
+    for (let k = 0; k < 4; k++, lo >>>= 8) buf[n + k] = lo & 0xff;
+    for (let k = 4; k < 8; k++, hi >>>= 8) buf[n + k] = hi & 0xff;
     n += 8;
   };
   const pad = (len: number) => {
@@ -97,11 +100,23 @@ export function hashPathNar(path: string, filter: ((path: string, type: string) 
   const node = (p: string, st: Stats) => {
     if (st.isFile()) {
       put((st.mode & 0o100) !== 0 ? NAR_FRAMING.executable : NAR_FRAMING.regular);
-      const data = readFileSync(p);
-      len64(data.length);
-      flush();
-      h.update(data);
-      pad(data.length);
+      // read straight into the buffer: small files then cost no allocation
+      // and no hash call of their own
+      const size = st.size;
+      len64(size);
+      const fd = openSync(p, "r");
+      try {
+        for (let left = size; left > 0; ) {
+          if (n === buf.length) flush();
+          const got = readSync(fd, buf, n, Math.min(left, buf.length - n), null);
+          if (got === 0) throw new EvalError(`file '${p}' changed size while it was read`);
+          n += got;
+          left -= got;
+        }
+      } finally {
+        closeSync(fd);
+      }
+      pad(size);
     } else if (st.isSymbolicLink()) {
       const target = readlinkSync(p);
       if (target === "" || target.includes("\0")) throw new NarError(`invalid symlink target '${target}'`);
@@ -109,8 +124,9 @@ export function hashPathNar(path: string, filter: ((path: string, type: string) 
       str(target);
     } else if (st.isDirectory()) {
       put(NAR_FRAMING.directory);
+      const prefix = p.endsWith("/") ? p : p + "/";
       for (const name of sortNames(readdirSync(p))) {
-        const child = join(p, name);
+        const child = prefix + name;
         const cst = lstatSync(child);
         if (filter && !filter(child, fileTypeOf(cst))) continue;
         put(NAR_FRAMING.entry);

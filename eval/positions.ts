@@ -4,11 +4,15 @@
 // object per node and closures capture a number; the file, line and column
 // are worked out only when an error, a trace or unsafeGetAttrPos needs them.
 import type { Pos, SourcePos } from "./ast";
+import { passFatal } from "./limits";
 
 interface Origin {
   base: number;
   file: string;
-  text: string;
+  /** The text's length, and the text itself (null until first needed, for a tree from the parse cache). */
+  length: number;
+  text: string | null;
+  readText: (() => string) | null;
   /** Offsets of the first character of each line, made on first use. */
   lineStarts: number[] | null;
 }
@@ -19,11 +23,35 @@ let nextBase = 1;
 
 /** Registers a source text; returns the position of its first character. */
 export function addOrigin(file: string, text: string): Pos {
-  const base = nextBase;
+  return register({ base: nextBase, file, length: text.length, text, readText: null, lineStarts: null });
+}
+
+/**
+ * Registers a source text known by its length only (a tree from the parse
+ * cache): readText gets it when a line number or snippet is needed (like
+ * Nix, which also reads a file again for that).
+ */
+export function addUnreadOrigin(file: string, length: number, readText: () => string): Pos {
+  return register({ base: nextBase, file, length, text: null, readText, lineStarts: null });
+}
+
+function register(o: Origin): Pos {
   // one past the end is a position too (the end of the text)
-  nextBase += text.length + 1;
-  origins.push({ base, file, text, lineStarts: null });
-  return base;
+  nextBase += o.length + 1;
+  origins.push(o);
+  return o.base;
+}
+
+function textOf(o: Origin): string {
+  if (o.text === null) {
+    try {
+      o.text = o.readText!();
+    } catch (e) {
+      passFatal(e);
+      o.text = ""; // gone since: positions stay numbers, lines start at 1
+    }
+  }
+  return o.text;
 }
 
 function originOf(p: Pos): Origin | undefined {
@@ -35,7 +63,7 @@ function originOf(p: Pos): Origin | undefined {
     else hi = mid - 1;
   }
   const o = origins[lo];
-  return o !== undefined && o.base <= p && p <= o.base + o.text.length ? o : undefined;
+  return o !== undefined && o.base <= p && p <= o.base + o.length ? o : undefined;
 }
 
 /** The file ("" for -E and stdin), line and column (both 1-based, columns in characters) of a position. */
@@ -43,7 +71,7 @@ export function sourcePos(p: Pos): SourcePos {
   const o = originOf(p);
   if (o === undefined) return { file: "", line: 1, column: 1 };
   const offset = p - o.base;
-  const ls = o.lineStarts ?? (o.lineStarts = lineStartsOf(o.text));
+  const ls = o.lineStarts ?? (o.lineStarts = lineStartsOf(textOf(o)));
   let lo = 0;
   let hi = ls.length - 1;
   while (lo < hi) {
@@ -61,7 +89,8 @@ export function fileOf(p: Pos): string {
 
 /** The lines of the text a position is in (for error snippets), if it is known. */
 export function linesOf(p: Pos): string[] | undefined {
-  return originOf(p)?.text.split("\n");
+  const o = originOf(p);
+  return o === undefined ? undefined : textOf(o).split("\n");
 }
 
 function lineStartsOf(s: string): number[] {

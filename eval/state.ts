@@ -13,8 +13,8 @@ import type { EvalStore } from "./io";
 import { ReadOnlyStore } from "./io";
 import { Derivation, parseDerivation, printDerivation } from "../core/derivation";
 import { passFatal } from "./limits";
-import { addOrigin } from "./positions";
-import { readCachedAst, writeCachedAst } from "./ast-cache";
+import { addOrigin, addUnreadOrigin } from "./positions";
+import { astCacheEnabled, fileStamp, readCachedAst, readStampedAst, writeCachedAst } from "./ast-cache";
 
 export interface EvalOptions {
   /** -I entries and NIX_PATH, in lookup order: "prefix=path" or "path". */
@@ -147,7 +147,7 @@ export class EvalState {
     // call; a new one is compiled whole, which reports undefined variables
     // now, as Nix does, and then cached.
     const code = this.compiler.compileTop(src.expr, this.globalNames, false, src.cached);
-    if (!src.cached) writeCachedAst(src.text, file, src.baseDir, src.base, src.expr);
+    if (!src.cached) writeCachedAst(src.text, file, src.baseDir, src.base, src.expr, src.stamp);
     this.loadTimes.files++;
     this.loadTimes.parse += t1 - t0;
     this.loadTimes.compile += Date.now() - t1;
@@ -169,8 +169,22 @@ export class EvalState {
     return this.parseSource(file, pos).expr;
   }
 
-  /** A file's tree, from the parse cache (ast-cache.ts) or parsed. */
-  private parseSource(file: string, pos: Pos | null): { expr: Expr; cached: boolean; text: string; baseDir: string; base: Pos } {
+  /**
+   * A file's tree: from the parse cache (ast-cache.ts), by the file's stamp
+   * (without reading it) or by its text, or parsed.
+   */
+  private parseSource(file: string, pos: Pos | null): { expr: Expr; cached: boolean; text: string; baseDir: string; stamp: string | null; base: Pos } {
+    const baseDir = file.slice(0, file.lastIndexOf("/")) || "/";
+    let stamp: string | null = null;
+    if (astCacheEnabled() && !COREPKGS.has(file) && this.store.memoryFile?.(file) === undefined) {
+      const st = statSync(file, { bigint: true, throwIfNoEntry: false });
+      stamp = st === undefined ? null : fileStamp(file, baseDir, st);
+      if (stamp !== null) {
+        let base: Pos = 0;
+        const expr = readStampedAst(stamp, (length) => (base = addUnreadOrigin(file, length, () => readFileSync(file, "utf8"))));
+        if (expr !== undefined) return { expr, cached: true, text: "", baseDir, stamp, base };
+      }
+    }
     let text: string;
     try {
       text = this.readSourceFile(file);
@@ -178,11 +192,10 @@ export class EvalState {
       passFatal(err);
       throw new EvalError(`getting status of '${file}': ${(err as Error).message}`, pos);
     }
-    const baseDir = file.slice(0, file.lastIndexOf("/")) || "/";
     const base = addOrigin(file, text);
-    const cached = readCachedAst(text, file, baseDir, base);
-    if (cached !== undefined) return { expr: cached, cached: true, text, baseDir, base };
-    return { expr: parse(text, file, baseDir, base), cached: false, text, baseDir, base };
+    const cached = readCachedAst(text, file, baseDir, base, stamp);
+    if (cached !== undefined) return { expr: cached, cached: true, text, baseDir, stamp, base };
+    return { expr: parse(text, file, baseDir, base), cached: false, text, baseDir, stamp, base };
   }
 
   /** scopedImport: evaluates a file with extra names in scope (no caching). */

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -123,6 +123,35 @@ test("NODE_EXTRA_CA_CERTS: not read at start-up, trusted for downloads and HTTP 
     assert.match(refused.stderr, /certificate/i, refused.stderr);
   } finally {
     server.close();
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test("a new build's first run removes older builds' program files (not the three last, nor a day's)", { skip }, () => {
+  const home = mkdtempSync(join(tmpdir(), "tvix-bin-"));
+  const dir = join(home, "cache", "tvix-ts");
+  try {
+    mkdirSync(dir, { recursive: true });
+    const old = new Date(Date.now() - 3 * 86400e3);
+    const made: string[] = [];
+    for (let k = 0; k < 6; k++) {
+      const d = join(dir, `app-old${k}`);
+      mkdirSync(d);
+      writeFileSync(join(d, "main.mjs"), "x");
+      // old0 is the oldest; old5 was made today
+      if (k < 5) utimesSync(d, old, new Date(old.getTime() + k * 1000));
+      made.push(d);
+    }
+    mkdirSync(join(dir, "app-half.1.tmp"));
+    utimesSync(join(dir, "app-half.1.tmp"), old, old);
+    const r = tvix(["eval", "-E", "1"], { XDG_CACHE_HOME: join(home, "cache") });
+    assert.equal(r.stdout, "1\n", r.stderr);
+    const left = readdirSync(dir).sort();
+    // this build's and the three newest others (old5 of today among them); old0-2 are gone
+    assert.deepEqual(left.filter((n) => n.startsWith("app-old")), ["app-old3", "app-old4", "app-old5"]);
+    assert.equal(left.filter((n) => n.endsWith(".tmp")).length, 0);
+    assert.equal(left.filter((n) => n.startsWith("app-") && !n.startsWith("app-old")).length, 1);
+  } finally {
     rmSync(home, { recursive: true, force: true });
   }
 });
