@@ -91,7 +91,11 @@ class FunctionBuilder {
     if (init !== null) this.emit(`${this.k(init)}(env);`);
     const r = this.value(body, scope, "env");
     this.emit(`return ${r};`);
-    const name = `nix_${(info.name ?? "lambda").replace(/[^A-Za-z0-9_]/g, "_")}_${sourcePos(info.pos).line}`;
+    // named by line where someone looks (a dump, a profile): a line number
+    // means reading the file and finding its lines, which a tree from the
+    // parse cache otherwise never needs
+    const debug = process.env.TVIX_JIT_DUMP || process.env.TVIX_CPU_PROFILE;
+    const name = `nix_${(info.name ?? "lambda").replace(/[^A-Za-z0-9_]/g, "_")}_${debug ? sourcePos(info.pos).line : info.pos}`;
     const constNames = this.consts.map((_, i) => `k${i}`);
     const source = `"use strict";\n${this.functions.join("\n")}\nreturn function ${name}(env) {\n${this.lines.join("\n")}\n};`;
     helpers();
