@@ -20,7 +20,9 @@ const CLASSES: Record<string, string> = {
   word: "a-zA-Z0-9_",
 };
 
-const cache = new Map<string, RegExp>();
+// one cache per mode, keyed by the regex itself: a key made by concatenation
+// would be a new string at every call, hashed again each time
+const caches = { full: new Map<string, RegExp>(), g: new Map<string, RegExp>() };
 
 export function translateEre(re: string): string {
   let out = "";
@@ -107,8 +109,8 @@ function escapeInClass(s: string): string {
 
 /** mode "full": anchored match of the whole string; "g": global search. */
 export function compileRegex(re: string, pos: Pos | null, mode: "full" | "g"): RegExp {
-  const key = mode + re;
-  let r = cache.get(key);
+  const cache = caches[mode];
+  let r = cache.get(re);
   if (r) {
     r.lastIndex = 0;
     return r;
@@ -120,6 +122,6 @@ export function compileRegex(re: string, pos: Pos | null, mode: "full" | "g"): R
     passFatal(e);
     throw new EvalError(`invalid regular expression '${re}': ${(e as Error).message}`, pos);
   }
-  cache.set(key, r);
+  cache.set(re, r);
   return r;
 }
