@@ -124,6 +124,8 @@ await build({
 writeFileSync(coreFile, readFileSync(coreFile, "utf8").replace(/\bimport\("tvix-esm:([^"]+)"\)/g, '__tvixImport("./$1")'));
 // import() does not work inside the vm.Script (a module of the core must import statically, or be ESM-only above)
 const coreText = readFileSync(coreFile, "utf8");
+// the entry reads the core as latin1 (no UTF-8 decoding of ~1 MB at every start): esbuild escapes non-ASCII
+if (/[^\x00-\x7f]/.test(coreText)) throw new Error("build: core.cjs is not ASCII");
 if (/tvix-esm:/.test(coreText) || (coreText.match(/[^\w$.]import\(/g) ?? []).length !== 1) throw new Error("build: core.cjs has an import() besides the banner's");
 const chunks = readdirSync(appDir).sort();
 const h = createHash("sha256");
@@ -232,7 +234,7 @@ const coreFile = path.join(dir, "core.cjs");
 const cacheFile = path.join(dir, "core.cache");
 let cached;
 try { cached = fs.readFileSync(cacheFile); } catch {}
-const script = new vm.Script(Module.wrap(fs.readFileSync(coreFile, "utf8")), { filename: coreFile, cachedData: cached });
+const script = new vm.Script(Module.wrap(fs.readFileSync(coreFile, "latin1")), { filename: coreFile, cachedData: cached });
 if (cached === undefined || script.cachedDataRejected) {
   process.once("exit", () => {
     const tmp = cacheFile + "." + process.pid + ".tmp";
