@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -151,6 +151,28 @@ test("a new build's first run removes older builds' program files (not the three
     assert.deepEqual(left.filter((n) => n.startsWith("app-old")), ["app-old3", "app-old4", "app-old5"]);
     assert.equal(left.filter((n) => n.endsWith(".tmp")).length, 0);
     assert.equal(left.filter((n) => n.startsWith("app-") && !n.startsWith("app-old")).length, 1);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test("the code cache grows with what a longer run compiles, then settles", { skip }, () => {
+  const home = mkdtempSync(join(tmpdir(), "tvix-bin-"));
+  const env = { XDG_CACHE_HOME: join(home, "cache") };
+  try {
+    assert.equal(tvix(["eval", "-E", "1"], env).stdout, "1\n");
+    const app = join(home, "cache", "tvix-ts", readdirSync(join(home, "cache", "tvix-ts")).find((d) => d.startsWith("app-"))!);
+    const size = () => statSync(join(app, "core.cache")).size;
+    const first = size();
+    // over 0.25 s, and through code `eval -E 1` never ran (JSON, TOML, XML, regexes, sorting)
+    const long = `builtins.seq (builtins.foldl' (a: x: a + x) 0 (builtins.genList (x: x) 3000000)) [ (builtins.toJSON (builtins.fromJSON "[1,{\\"a\\":2}]")) (builtins.fromTOML "a = 1") (builtins.toXML { a = [ 1 ]; }) (builtins.split "b+" "abbc") (builtins.sort builtins.lessThan [ 3 1 2 ]) ]`;
+    const r = tvix(["eval", "--strict", "-E", long], env);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(size() > first, `grew: ${first} -> ${size()}`);
+    assert.equal(readFileSync(join(app, "core.cache.same"), "latin1"), "0");
+    // the same again adds nothing: counted, then left alone
+    for (let k = 1; k <= 4; k++) tvix(["eval", "--strict", "-E", long], env);
+    assert.equal(readFileSync(join(app, "core.cache.same"), "latin1"), "3");
   } finally {
     rmSync(home, { recursive: true, force: true });
   }
