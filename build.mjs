@@ -248,11 +248,11 @@ if (cached === undefined || script.cachedDataRejected) {
 } else {
   // The cache holds what the run that made it compiled; a longer run that
   // needs more compiles that part again every time (an evaluation after an
-  // \`eval -E 1\` made the cache: ~5% slower). So a run of over 0.25 s
+  // \`eval -E 1\` made the cache: ~5% slower). So a run of over 0.1 s
   // serialises the cache anew and keeps it if it grew, until three such runs
   // in a row (counted in core.cache.same) have added nothing.
   process.once("exit", () => {
-    if (process.uptime() < 0.25) return;
+    if (process.uptime() < 0.1) return;
     let same = 0;
     try { same = Number(fs.readFileSync(sameFile, "latin1")) || 0; } catch {}
     if (same >= 3) return;
