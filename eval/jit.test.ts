@@ -58,6 +58,15 @@ const exprs = [
   "let f = x: __curPos.line; in f 1",
   "let f = x: throw \"boom ${toString x}\"; in f 1",
   "let f = x: builtins.tryEval (assert x; 1); in f false",
+  // a second call of a lambda while one is running: directly, through a
+  // thunk it forces, and through a builtin that calls back
+  "let k = a: b: (if a == 0 then b else k b a) + a; in k 3 0",
+  "let k = a: b: (if a == 0 then b else k b a) + a; in builtins.genList (i: k i (i + 1)) 4",
+  "let f = x: if x == 0 then 0 else x + f y; y = f 0; in [ (f 2) y ]",
+  "let f = x: g x + x; g = x: if x > 3 then 0 else f (h x); h = x: x + 1; in f 1",
+  "let c = a: b: a < b; in builtins.sort c [ 5 1 4 2 3 ]",
+  "let p = x: builtins.any (y: p2 y) [ x ] && x > 0; p2 = x: x < 10; in builtins.filter p [ 1 20 3 ]",
+  "let f = x: builtins.foldl' (acc: e: acc + e * x) 0 (builtins.genList (i: f2 i) 5); f2 = i: if i > 2 then f 0 else i; in f 2",
 ];
 
 function run(expr: string, flags: string[]): string {
