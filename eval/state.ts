@@ -1,6 +1,6 @@
 // The evaluator's state: options, search paths, the file cache of imports,
 // and the interface to the store (io.ts).
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync, type BigIntStats } from "node:fs";
 import { join, resolve as resolvePathNode } from "node:path";
 import { homedir } from "node:os";
 import type { Expr, Pos } from "./ast";
@@ -131,8 +131,16 @@ export class EvalState {
   /** import: evaluates a file once (directories mean default.nix). */
   importFile(path: string, pos: Pos | null): Value {
     let file = path;
+    // the stat serves the parse cache too (parseSource), unless it was a directory's
+    let st: BigIntStats | undefined;
     try {
-      if (!COREPKGS.has(file) && this.store.memoryFile?.(file) === undefined && statSync(file).isDirectory()) file = join(file, "default.nix");
+      if (this.onDisk(file)) {
+        st = statSync(file, { bigint: true });
+        if (st.isDirectory()) {
+          file = join(file, "default.nix");
+          st = undefined;
+        }
+      }
     } catch (e) {
       passFatal(e);
       throw new EvalError(`path '${path}' does not exist`, pos);
@@ -140,7 +148,7 @@ export class EvalState {
     const cached = this.fileCache.get(file);
     if (cached !== undefined) return cached;
     const t0 = Date.now();
-    const src = this.parseSource(file, pos);
+    const src = this.parseSource(file, pos, st);
     const t1 = Date.now();
     // A tree from the parse cache was compiled without errors before (only
     // such files are cached), so its lambda bodies can wait for their first
@@ -154,6 +162,11 @@ export class EvalState {
     const v = code(this.baseEnv);
     this.fileCache.set(file, v);
     return v;
+  }
+
+  /** Whether a file is read from the file system (not one of corepkgs, nor held by the store in memory). */
+  private onDisk(file: string): boolean {
+    return !COREPKGS.has(file) && this.store.memoryFile?.(file) === undefined;
   }
 
   /** Reads a file, including files the (read-only) store only holds in memory. */
@@ -173,15 +186,15 @@ export class EvalState {
    * A file's tree: from the parse cache (ast-cache.ts), by the file's stamp
    * (without reading it) or by its text, or parsed.
    */
-  private parseSource(file: string, pos: Pos | null): { expr: Expr; cached: boolean; text: string; baseDir: string; stamp: string | null; base: Pos } {
+  private parseSource(file: string, pos: Pos | null, st?: BigIntStats): { expr: Expr; cached: boolean; text: string; baseDir: string; stamp: string | null; base: Pos } {
     const baseDir = file.slice(0, file.lastIndexOf("/")) || "/";
     let stamp: string | null = null;
-    if (astCacheEnabled() && !COREPKGS.has(file) && this.store.memoryFile?.(file) === undefined) {
-      const st = statSync(file, { bigint: true, throwIfNoEntry: false });
+    if (astCacheEnabled() && this.onDisk(file)) {
+      st ??= statSync(file, { bigint: true, throwIfNoEntry: false });
       stamp = st === undefined ? null : fileStamp(file, baseDir, st);
       if (stamp !== null) {
         let base: Pos = 0;
-        const expr = readStampedAst(stamp, (length) => (base = addUnreadOrigin(file, length, () => readFileSync(file, "utf8"))));
+        const expr = readStampedAst(stamp, (length) => (base = addUnreadOrigin(file, length, () => this.readSourceFile(file))));
         if (expr !== undefined) return { expr, cached: true, text: "", baseDir, stamp, base };
       }
     }
