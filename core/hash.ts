@@ -1,6 +1,6 @@
 // Hashes as Nix uses them: md5/sha1/sha256/sha512 digests printed in base16,
 // nix32, base64 or SRI, and parsed from any of those forms.
-import { createHash } from "node:crypto";
+import { createHash } from "./digest";
 import { decodeNixBase32, encodeNixBase32, nixBase32Length } from "./nixbase32";
 
 export type HashAlgo = "md5" | "sha1" | "sha256" | "sha512";

@@ -16,7 +16,7 @@
 // the file gives it a newer change time, so a stamp never stands for two
 // texts (the "racy git" rule: a change within the clock tick of the stamp
 // could keep it, which is why a fresh file is not stamped yet).
-import { createHash } from "node:crypto";
+import { createHash } from "../core/digest";
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";

@@ -3,7 +3,7 @@
 // exactly as Nix does (Nix's --eval is read-only too) without writing them;
 // the store issue plugs a writing implementation in here.
 import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, type Stats } from "node:fs";
-import { createHash } from "node:crypto";
+import { createHash } from "../core/digest";
 import { join } from "node:path";
 import type { Pos } from "./ast";
 import { EvalError } from "./value";
@@ -93,7 +93,7 @@ export function hashPathNar(path: string, filter: ((path: string, type: string) 
     const len = Buffer.byteLength(s, "utf8");
     len64(len);
     if (n + len > buf.length) flush();
-    if (len > buf.length) h.update(s, "utf8");
+    if (len > buf.length) h.update(s);
     else n += buf.write(s, n, "utf8");
     pad(len);
   };

@@ -43,14 +43,49 @@ export function onTrialRun(): boolean {
  */
 export function startTrialRun(maxHeapBytes: number): void {
   trial = true;
-  // node:v8 is loaded at the first check (an evaluation big enough to get
-  // there): process.memoryUsage() is ~20x dearer per call, as it reads the
-  // resident set size from /proc too
-  let v8: typeof import("node:v8") | null = null;
   setHeapGuard(() => {
-    v8 ??= lazyModule<typeof import("node:v8")>("node:v8");
-    if (v8.getHeapStatistics().used_heap_size > maxHeapBytes) throw new OutOfRoom("heap");
+    if (usedHeapBytes() > maxHeapBytes) throw new OutOfRoom("heap");
   });
+}
+
+interface V8Binding {
+  heapStatisticsBuffer: Float64Array;
+  updateHeapStatisticsBuffer(): void;
+  kUsedHeapSizeIndex: number;
+}
+let heapStats: (() => number) | null = null;
+
+/**
+ * The V8 heap's used bytes, as v8.getHeapStatistics() reads them: from the
+ * binding node:v8 itself reads, as loading node:v8 loads the stream modules
+ * (~5 ms); process.memoryUsage() is ~20x dearer per call (it reads the
+ * resident set size from /proc too).
+ */
+function usedHeapBytes(): number {
+  if (heapStats === null) {
+    const quiet = process.noDeprecation;
+    process.noDeprecation = true; // process.binding is deprecated
+    try {
+      const b = (process as unknown as { binding(name: string): Partial<V8Binding> }).binding("v8");
+      const buf = b.heapStatisticsBuffer;
+      const update = b.updateHeapStatisticsBuffer;
+      const at = b.kUsedHeapSizeIndex;
+      if (buf instanceof Float64Array && typeof update === "function" && typeof at === "number")
+        heapStats = () => {
+          update.call(b);
+          return buf[at];
+        };
+    } catch {
+      // below
+    } finally {
+      process.noDeprecation = quiet;
+    }
+    if (heapStats === null) {
+      const v8 = lazyModule<typeof import("node:v8")>("node:v8");
+      heapStats = () => v8.getHeapStatistics().used_heap_size;
+    }
+  }
+  return heapStats();
 }
 
 /** The error to report for `e` when the trial run ends with it: OutOfRoom where the worker must take over. */

@@ -2,7 +2,7 @@
 // write goes to a temporary file first and is renamed into place.
 import { createReadStream } from "node:fs";
 import { mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
-import { randomBytes } from "node:crypto";
+import { tempTag } from "../core/digest";
 import { dirname, join } from "node:path";
 import { registerStoreScheme } from "./url";
 import { BinaryCacheStore, CacheBackend, Staging, binaryCacheOptions, stripParams } from "./binary-cache";
@@ -36,7 +36,7 @@ export class FileBackend implements CacheBackend {
   }
 
   private tempName(key: string): string {
-    return join(this.root, dirname(key), `.tmp-${process.pid}-${randomBytes(6).toString("hex")}`);
+    return join(this.root, dirname(key), `.tmp-${process.pid}-${tempTag(6)}`);
   }
 
   async putText(key: string, text: string): Promise<void> {

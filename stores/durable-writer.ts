@@ -31,7 +31,7 @@
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { open, rename, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { tempTag } from "../core/digest";
 import { Worker } from "node:worker_threads";
 import { PackBuilder, type ObjectKind } from "./pack";
 import { objectKey, type PackSet } from "./pack-set";
@@ -185,7 +185,7 @@ export class DurableWriter {
   /** Counters for benchmarks and tests. */
   stats = { files: 0, objects: 0, packs: 0, commits: 0 };
   /** Random part of temp file names (with the pid and a counter: unique). */
-  private readonly tag = randomBytes(4).toString("hex");
+  private readonly tag = tempTag(4);
 
   /**
    * `packs`: where packObject() writes go (and their packs are registered

@@ -9,7 +9,7 @@
 // including chunks in pack files, is written out.
 import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { tempTag } from "../core/digest";
 import type { CastoreNode } from "./types";
 import type { CastoreNixStore } from "./castore-store";
 import { InvalidPathError } from "./castore-store";
@@ -32,7 +32,7 @@ export async function materialise(store: CastoreNixStore, storePath: string, tar
   const target = join(targetStoreDir, base);
   if (existsSync(target)) return target;
   mkdirSync(targetStoreDir, { recursive: true });
-  const tmp = join(targetStoreDir, `.tmp-${base}-${process.pid}-${randomBytes(4).toString("hex")}`);
+  const tmp = join(targetStoreDir, `.tmp-${base}-${process.pid}-${tempTag(4)}`);
   const st = stats ?? { files: 0, hardlinked: 0, bytesWritten: 0 };
   try {
     await writeTree(store, info.node, tmp, st);

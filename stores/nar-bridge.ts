@@ -11,7 +11,7 @@
 // NarWriter: byte-identical to the NAR that was ingested.
 import { basename, join } from "node:path";
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from "node:fs";
-import { createHash } from "node:crypto";
+import { createHash } from "../core/digest";
 import type { BlobService, CastoreNode, DirectoryService, EncodedDirectory, PathInfo } from "./types";
 import { encodeForPut } from "./directory-service";
 import { NarError, NarWriter, narStream, readNar, sortNames } from "../core/nar";

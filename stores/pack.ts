@@ -16,7 +16,7 @@
 // own: every read re-hashes them against their digest (chunks, directories)
 // or the whole blob (manifests), as for loose files.
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { createHash } from "node:crypto";
+import { createHash } from "../core/digest";
 
 export const ObjectKind = { Chunk: 1, Manifest: 2, Directory: 3 } as const;
 export type ObjectKind = (typeof ObjectKind)[keyof typeof ObjectKind];

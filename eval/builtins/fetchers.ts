@@ -6,7 +6,7 @@
 import { lazyModule } from "../../core/lazy-module";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createHash } from "node:crypto";
+import { createHash } from "../../core/digest";
 import type { Pos } from "../ast";
 import type { EvalState } from "../state";
 import { EvalError, Lazy, NixAttrs, NixPath, Value, force, forceAttrs, forceBool, forceString, storePathString, strValue, isString, typeError } from "../value";

@@ -2,7 +2,7 @@
 // cmd/bigstack.ts callSync). Results are cached under
 // $XDG_CACHE_HOME/tvix-ts/fetch by URL, reused for `ttl` seconds (Nix's
 // tarball-ttl, default 3600), written to a temp file and renamed into place.
-import { createHash } from "node:crypto";
+import { createHash } from "../../core/digest";
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";

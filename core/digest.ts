@@ -1,0 +1,93 @@
+// Message digests (md5, sha1, sha256, sha512) for the rest of the program.
+//
+// Loading node:crypto costs ~10 ms at every start-up (its module pulls in
+// the key, cipher, pbkdf2, hkdf... modules), a fifth of an `eval -E 1`.
+// The digests themselves are OpenSSL's, reached through the crypto binding,
+// which loads no JavaScript. Its Hash constructor is internal API: it is
+// used on Node 20 only, where its arguments are known (this file's test
+// checks it against node:crypto); any other Node gets node:crypto, loaded on
+// first use.
+
+import { lazyModule } from "./lazy-module";
+
+export type BinaryToText = "hex" | "base64" | "latin1";
+
+export interface Digest {
+  update(data: Uint8Array | string): Digest;
+  digest(): Buffer;
+  digest(enc: BinaryToText): string;
+}
+
+interface BindingHash {
+  update(data: Uint8Array | string, enc?: string): boolean;
+  digest(enc?: string): Buffer | string;
+}
+type BindingHashClass = new (algo: string, xofLen: undefined, cacheId: number, cache: object) => BindingHash;
+
+let bindingHash: BindingHashClass | null | undefined;
+let aliases: object = {};
+
+function binding(): BindingHashClass | null {
+  if (bindingHash !== undefined) return bindingHash;
+  bindingHash = null;
+  if (process.versions.node.split(".")[0] === "20") {
+    // process.binding itself is deprecated (a warning would be printed)
+    const quiet = process.noDeprecation;
+    process.noDeprecation = true;
+    try {
+      const b = (process as unknown as { binding(name: string): { Hash?: BindingHashClass; getCachedAliases?: () => object } }).binding("crypto");
+      if (typeof b.Hash === "function") {
+        aliases = typeof b.getCachedAliases === "function" ? b.getCachedAliases() : {};
+        bindingHash = b.Hash;
+      }
+    } catch {
+      bindingHash = null;
+    } finally {
+      process.noDeprecation = quiet;
+    }
+  }
+  return bindingHash;
+}
+
+const ALGOS = new Set(["md5", "sha1", "sha256", "sha512"]);
+
+class BindingDigest implements Digest {
+  private done = false;
+  constructor(private readonly h: BindingHash) {}
+  update(data: Uint8Array | string): Digest {
+    if (this.done) throw new Error("digest already finalised");
+    // the binding checks its arguments with assertions that abort the process
+    if (typeof data !== "string" && !ArrayBuffer.isView(data)) throw new TypeError("digest input must be a string or bytes");
+    if (!this.h.update(data)) throw new Error("digest update failed");
+    return this;
+  }
+  digest(): Buffer;
+  digest(enc: BinaryToText): string;
+  digest(enc?: BinaryToText): Buffer | string {
+    if (this.done) throw new Error("digest already finalised");
+    this.done = true;
+    return this.h.digest(enc) as Buffer | string;
+  }
+}
+
+export function createHash(algo: string): Digest {
+  if (!ALGOS.has(algo)) throw new Error(`unsupported digest '${algo}'`);
+  const B = binding();
+  if (B !== null) return new BindingDigest(new B(algo, undefined, -1, aliases));
+  return lazyModule<typeof import("node:crypto")>("node:crypto").createHash(algo) as unknown as Digest;
+}
+
+/** Whether digests come from the binding (for tests). */
+export function digestsFromBinding(): boolean {
+  return binding() !== null;
+}
+
+/**
+ * Random hex for temporary file names (with the pid beside it: unique); not
+ * for secrets. Math.random, as node:crypto's randomBytes would load it.
+ */
+export function tempTag(bytes = 4): string {
+  let s = "";
+  for (let i = 0; i < bytes; i++) s += ((Math.random() * 256) | 0).toString(16).padStart(2, "0");
+  return s;
+}
