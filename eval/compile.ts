@@ -434,6 +434,8 @@ export class Compiler {
     const positions = this.positionsOf(b);
     // sorted once here: every set this literal makes shares the names array
     const names = sortStrings(entries.map((x) => x[0]));
+    // known once for every set this literal makes (update and lookups ask)
+    const simpleNames = allSimple(names) ? 1 : 2;
     const byName = new Map(entries);
     const codes = names.map((n) => byName.get(n)!);
     return (env) => {
@@ -443,7 +445,10 @@ export class Compiler {
         const c = codes[i];
         values[i] = typeof c === "function" ? c(env) : selectThunk(froms![c.from], c.name, c.pos);
       }
-      return dyn ? withDynamic(names, values, dyn, env, positions) : new NixAttrs(names, values, positions);
+      if (dyn) return withDynamic(names, values, dyn, env, positions);
+      const r = new NixAttrs(names, values, positions);
+      r.simpleNames = simpleNames;
+      return r;
     };
   }
 
@@ -513,12 +518,16 @@ export class Compiler {
     const positions = this.positionsOf(b);
     const sorted = sortStrings([...names.keys()]);
     const envIndex = sorted.map((name) => names.get(name)! + 1);
+    const simpleNames = allSimple(sorted) ? 1 : 2;
     return (env) => {
       const inner = newEnv(env, n);
       init(inner);
       const values: Lazy[] = new Array(sorted.length);
       for (let i = 0; i < sorted.length; i++) values[i] = inner[envIndex[i]];
-      return dyn ? withDynamic(sorted, values, dyn, inner, positions) : new NixAttrs(sorted, values, positions);
+      if (dyn) return withDynamic(sorted, values, dyn, inner, positions);
+      const r = new NixAttrs(sorted, values, positions);
+      r.simpleNames = simpleNames;
+      return r;
     };
   }
 

@@ -302,11 +302,14 @@ export class NixAttrs {
 
   /** A set of a Map's entries (in any order). */
   static fromMap(map: Map<string, Lazy>, positions: Positions | null = null): NixAttrs {
-    const names = sortStrings([...map.keys()]);
+    const names = [...map.keys()];
+    const simple = allSimple(names);
+    names.sort(simple ? undefined : compareStrings);
     const values: Lazy[] = new Array(names.length);
     for (let i = 0; i < names.length; i++) values[i] = map.get(names[i])!;
     const a = new NixAttrs(names, values, positions);
     a.index = map;
+    a.simpleNames = simple ? 1 : 2; // (checked for the sort: namesAreSimple need not check again)
     return a;
   }
 
