@@ -159,6 +159,7 @@ export class EvalState {
     this.loadTimes.files++;
     this.loadTimes.parse += t1 - t0;
     this.loadTimes.compile += Date.now() - t1;
+    if (process.env.TVIX_PHASES === "files") process.stderr.write(`FILE ${t1 - t0} ${Date.now() - t1} ${file}\n`);
     const v = code(this.baseEnv);
     this.fileCache.set(file, v);
     return v;
