@@ -6,7 +6,7 @@ import { showExpr } from "./show";
 import { explainInequality } from "./assert-eq";
 import {
   Code, Env, newEnv, EvalError, Lambda, LambdaInfo, Lazy, NixAttrs, NixFloat, mkInt, NixPath, NixString, type Positions, PrimOp, Thunk, ThrownError, Value,
-  force, forceAttrs, forceBool, showType, typeError, mkString, sortStrings, allSimple, ctxOf, strValue, isString,
+  force, forceAttrs, forceBool, showType, typeError, mkString, sortStrings, allSimple, compareStrings, ctxOf, strValue, isString,
 } from "./value";
 import { formatPos } from "./parser";
 import { sourcePos } from "./positions";
@@ -423,21 +423,27 @@ export class Compiler {
 
   private compileAttrs(b: Bindings, scope: Scope, pos: Pos): Code {
     const fromCodes = b.inheritFrom.map((x) => this.lazy(x, scope));
-    const entries: [string, LazyCode | { from: number; name: string; pos: Pos }][] = [];
-    for (const [name, bind] of b.static) {
+    // names and codes in two arrays, sorted together: every set this literal
+    // makes shares the names array. (No entry pairs, Map iterator or second
+    // Map: files are compiled while this code is still cold, and most set
+    // literals are small.)
+    const names: string[] = new Array(b.static.size);
+    const codes: (LazyCode | { from: number; name: string; pos: Pos })[] = new Array(names.length);
+    let k = 0;
+    b.static.forEach((bind, name) => {
       const v = bind.value;
-      if (v.kind === "expr") entries.push([name, this.lazy(v.expr, scope)]);
-      else if (v.kind === "inherit") entries.push([name, this.resolve(v.expr.name, scope, v.expr.pos)]);
-      else entries.push([name, { from: v.from, name: v.name, pos: v.pos }]);
-    }
+      names[k] = name;
+      if (v.kind === "expr") codes[k] = this.lazy(v.expr, scope);
+      else if (v.kind === "inherit") codes[k] = this.resolve(v.expr.name, scope, v.expr.pos);
+      else codes[k] = { from: v.from, name: v.name, pos: v.pos };
+      k++;
+    });
     const dyn = this.compileDynamic(b, scope);
     const positions = this.positionsOf(b);
-    // sorted once here: every set this literal makes shares the names array
-    const names = sortStrings(entries.map((x) => x[0]));
     // known once for every set this literal makes (update and lookups ask)
-    const simpleNames = allSimple(names) ? 1 : 2;
-    const byName = new Map(entries);
-    const codes = names.map((n) => byName.get(n)!);
+    const simple = allSimple(names);
+    const simpleNames = simple ? 1 : 2;
+    sortTogether(names, codes, simple);
     return (env) => {
       const froms = fromCodes.length ? fromCodes.map((c) => c(env)) : null;
       const values: Lazy[] = new Array(codes.length);
@@ -617,6 +623,34 @@ export class Compiler {
   readonly lambdaInfos = new WeakMap<LambdaExpr, LambdaInfo>();
 }
 
+/**
+ * Sorts distinct names into Nix's order, each value moving with its name
+ * (`simple`: allSimple(names), so that JS's `<` is that order).
+ */
+function sortTogether<T>(names: string[], values: T[], simple: boolean): void {
+  const n = names.length;
+  if (n <= 16) {
+    // insertion sort: most set literals are small
+    for (let i = 1; i < n; i++) {
+      const name = names[i];
+      const value = values[i];
+      let j = i - 1;
+      for (; j >= 0 && (simple ? names[j] > name : compareStrings(names[j], name) > 0); j--) {
+        names[j + 1] = names[j];
+        values[j + 1] = values[j];
+      }
+      names[j + 1] = name;
+      values[j + 1] = value;
+    }
+    return;
+  }
+  // a big one: the native sort, then each value found again by its name
+  const byName = new Map<string, T>();
+  for (let i = 0; i < n; i++) byName.set(names[i], values[i]);
+  names.sort(simple ? undefined : compareStrings);
+  for (let i = 0; i < n; i++) values[i] = byName.get(names[i])!;
+}
+
 /** A lambda's compile-time information, every field present (one object shape for all of them). */
 function lambdaInfo(e: LambdaExpr, slots: number, flat: number | undefined, formals: LambdaInfo["formals"]): LambdaInfo {
   return { name: e.name, arg: e.arg, formals, body: null as unknown as Code, pos: e.pos, slots, inner: undefined, flat, calls: 0, jit: null };
@@ -630,7 +664,26 @@ function withDynamic(names: readonly string[], values: Lazy[], dyn: (env: Env, m
 }
 
 /** A variable's value, forced: one closure (the most common node, so no call to slotAccess's). */
+// Variable reads are the commonest node: one closure per (depth, slot) serves
+// them all, instead of one made for each occurrence.
+const forcedSlots: Code[][] = [];
+const slotAccesses: LazyCode[][] = [];
+const SHARED_DEPTHS = 16;
+const SHARED_SLOTS = 256;
+
 function forcedSlot(depth: number, slot: number): Code {
+  if (depth >= SHARED_DEPTHS || slot >= SHARED_SLOTS) return makeForcedSlot(depth, slot);
+  const row = (forcedSlots[depth] ??= []);
+  return (row[slot] ??= makeForcedSlot(depth, slot));
+}
+
+function slotAccess(depth: number, slot: number): LazyCode {
+  if (depth >= SHARED_DEPTHS || slot >= SHARED_SLOTS) return makeSlotAccess(depth, slot);
+  const row = (slotAccesses[depth] ??= []);
+  return (row[slot] ??= makeSlotAccess(depth, slot));
+}
+
+function makeForcedSlot(depth: number, slot: number): Code {
   const idx = slot + 1;
   switch (depth) {
     case 0:
@@ -658,7 +711,7 @@ function forcedSlot(depth: number, slot: number): Code {
   }
 }
 
-function slotAccess(depth: number, slot: number): LazyCode {
+function makeSlotAccess(depth: number, slot: number): LazyCode {
   const idx = slot + 1; // slot 0 of an Env is its parent
   switch (depth) {
     case 0:

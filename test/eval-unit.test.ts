@@ -148,6 +148,11 @@ const cases: Case[] = [
   { expr: "{ x, y ? 2 }: x + y", flags: ["--arg","x","40"], out: "42\n" },
   { expr: "{ x }: x", flags: ["--argstr","x","hi"], out: "\"hi\"\n" },
   { expr: "{ x }: x", out: "<LAMBDA>\n" },
+  // set literals: names in byte order, small (insertion-sorted at compile time) and big, some beyond U+D800
+  { expr: "builtins.attrValues { z = 1; \"é\" = 2; \"😀\" = 3; \"\" = 4; a = 5; \"\ue000\" = 6; Z = 7; }", flags: ["--strict"], out: "[ 4 7 5 1 2 6 3 ]\n" },
+  { expr: "builtins.attrValues { b1 = 1; a1 = 2; \"😀x\" = 3; \"ｚ\" = 4; c = 5; d = 6; e = 7; f = 8; g = 9; h = 10; i = 11; j = 12; k = 13; l = 14; m = 15; n = 16; o = 17; p = 18; \"é\" = 19; \"😀\" = 20; }", flags: ["--strict"], out: "[ 2 1 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 4 20 3 ]\n" },
+  { expr: "builtins.attrValues { t = 1; s = 2; r = 3; q = 4; p = 5; o = 6; n = 7; m = 8; l = 9; k = 10; j = 11; i = 12; h = 13; g = 14; f = 15; e = 16; d = 17; c = 18; b = 19; a = 20; }", flags: ["--strict"], out: "[ 20 19 18 17 16 15 14 13 12 11 10 9 8 7 6 5 4 3 2 1 ]\n" },
+  { expr: "builtins.attrValues (rec { y = 1; x = y; w = 3; v = 4; u = 5; t = 6; s = 7; r = 8; q = 9; p = 10; o = 11; n = 12; m = 13; l = 14; k = 15; j = 16; i = 17; h = 18; \"😀\" = 19; \"é\" = 20; })", flags: ["--strict"], out: "[ 18 17 16 15 14 13 12 11 10 9 8 7 6 5 4 3 1 1 20 19 ]\n" },
   { expr: "{ x, ... }@args: builtins.attrNames args", flags: ["--arg","x","1","--arg","z","2","--strict"], out: "[ \"x\" \"z\" ]\n" },
   { expr: "x: x", flags: ["--arg","x","1"], out: "<LAMBDA>\n" },
   { expr: "{ f = { n }: n * 2; }", flags: ["-A","f","--arg","n","21"], out: "42\n" },
