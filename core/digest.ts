@@ -9,6 +9,7 @@
 // first use.
 
 import { lazyModule } from "./lazy-module";
+import { nodeBinding } from "./node-binding";
 
 export type BinaryToText = "hex" | "base64" | "latin1";
 
@@ -31,19 +32,10 @@ function binding(): BindingHashClass | null {
   if (bindingHash !== undefined) return bindingHash;
   bindingHash = null;
   if (process.versions.node.split(".")[0] === "20") {
-    // process.binding itself is deprecated (a warning would be printed)
-    const quiet = process.noDeprecation;
-    process.noDeprecation = true;
-    try {
-      const b = (process as unknown as { binding(name: string): { Hash?: BindingHashClass; getCachedAliases?: () => object } }).binding("crypto");
-      if (typeof b.Hash === "function") {
-        aliases = typeof b.getCachedAliases === "function" ? b.getCachedAliases() : {};
-        bindingHash = b.Hash;
-      }
-    } catch {
-      bindingHash = null;
-    } finally {
-      process.noDeprecation = quiet;
+    const b = nodeBinding<{ Hash: BindingHashClass; getCachedAliases: () => object }>("crypto");
+    if (typeof b?.Hash === "function") {
+      aliases = typeof b.getCachedAliases === "function" ? b.getCachedAliases() : {};
+      bindingHash = b.Hash;
     }
   }
   return bindingHash;

@@ -12,6 +12,7 @@
 // passFatal first.
 import { setHeapGuard } from "./value";
 import { lazyModule } from "../core/lazy-module";
+import { nodeBinding } from "../core/node-binding";
 
 /** The trial run stopped: its stack or heap share ran out. The CLI reruns on the big-stack worker. */
 export class OutOfRoom extends Error {
@@ -63,23 +64,15 @@ let heapStats: (() => number) | null = null;
  */
 function usedHeapBytes(): number {
   if (heapStats === null) {
-    const quiet = process.noDeprecation;
-    process.noDeprecation = true; // process.binding is deprecated
-    try {
-      const b = (process as unknown as { binding(name: string): Partial<V8Binding> }).binding("v8");
-      const buf = b.heapStatisticsBuffer;
-      const update = b.updateHeapStatisticsBuffer;
-      const at = b.kUsedHeapSizeIndex;
-      if (buf instanceof Float64Array && typeof update === "function" && typeof at === "number")
-        heapStats = () => {
-          update.call(b);
-          return buf[at];
-        };
-    } catch {
-      // below
-    } finally {
-      process.noDeprecation = quiet;
-    }
+    const b = nodeBinding<V8Binding>("v8");
+    const buf = b?.heapStatisticsBuffer;
+    const update = b?.updateHeapStatisticsBuffer;
+    const at = b?.kUsedHeapSizeIndex;
+    if (buf instanceof Float64Array && typeof update === "function" && typeof at === "number")
+      heapStats = () => {
+        update.call(b);
+        return buf[at];
+      };
     if (heapStats === null) {
       const v8 = lazyModule<typeof import("node:v8")>("node:v8");
       heapStats = () => v8.getHeapStatistics().used_heap_size;
