@@ -252,6 +252,38 @@ test("`//` of sets of any relative sizes equals a Map-based merge (b wins)", () 
   }
 });
 
+test("`//` with one side much smaller (native splices, shared arrays, the loop past 4096 names) equals a Map-based merge", () => {
+  const rnd = seededRandom(13);
+  const pool = Array.from({ length: 400 }, (_, i) => (i % 7 === 0 ? `\u{1F600}${i}` : i % 5 === 0 ? `é${i}` : `n${i}`));
+  // values that are arrays (Nix lists) too: a concat must not spread them
+  const mk = (n: number, tag: string) =>
+    NixAttrs.fromMap(new Map(Array.from({ length: n }, () => pool[rnd(pool.length)]).map((k) => [k, rnd(2) ? `${tag}:${k}` : [tag, k]] as [string, Lazy])));
+  const check = (a: NixAttrs, b: NixAttrs) => {
+    const got = update(a, b, 1) as NixAttrs;
+    const want = NixAttrs.fromMap(new Map([...a.names.map((n, i) => [n, a.values[i]] as [string, Lazy]), ...b.names.map((n, i) => [n, b.values[i]] as [string, Lazy])]));
+    assert.deepEqual(got.names, want.names);
+    assert.deepEqual(got.values, want.values);
+    for (let i = 0; i < got.values.length; i++) assert.equal(got.values[i], want.values[i]); // the same objects
+  };
+  for (let round = 0; round < 300; round++) {
+    const big = mk(100 + rnd(300), "big");
+    const small = mk(rnd(round % 3 === 0 ? 4 : 30), "small");
+    check(big, small);
+    check(small, big);
+    // every small name in the big side: shared names (and values, when the big side wins)
+    const sub = NixAttrs.fromMap(new Map(big.names.filter(() => rnd(20) === 0).map((n) => [n, "sub"] as [string, Lazy])));
+    check(big, sub);
+    check(sub, big);
+  }
+  // names k0, k3, k6...; with `shift`, every other one moves off the grid (an insert)
+  const many = (n: number, tag: string, shift: boolean) =>
+    NixAttrs.fromMap(new Map(Array.from({ length: n }, (_, i) => [`k${i * 3 + (shift && i % 2 ? 1 : 0)}`, `${tag}${i}`] as [string, Lazy])));
+  for (const shift of [false, true]) {
+    check(many(40000, "big", false), many(4500, "small", shift));
+    check(many(4500, "small", shift), many(40000, "big", false));
+  }
+});
+
 test("attribute lookup in big sets: binary search, then the Map index, agree with the names", () => {
   const rnd = seededRandom(11);
   const alphabet = ["a", "b", "z", "é", "\u{1F600}", "\uFFFF", "0", "-", "A"];
