@@ -2,6 +2,7 @@
 // UTF-8 bytes, so non-ASCII strings go through Buffers.
 import { EvalError, Lazy, NixAttrs, NixPath, NixString, Value, force, forceIntNumber, forceList, forceString, forceStringValue, mkString, strValue, ctxOf, isString } from "../value";
 import type { Definer } from "./registry";
+import type { Pos } from "../ast";
 import { canonPath } from "../paths";
 import { coerceToString } from "../coerce";
 import { baseNameOf, dirOf } from "../paths";
@@ -53,14 +54,22 @@ export function register(def: Definer): void {
     return mkString(parts.join(strValue(sepv)), unionCtx(...ctxs));
   });
   def("replaceStrings", 3, ([f, t, s], pos) => {
-    const from = forceList(f, pos).map((x) => forceStringValue(x, pos));
+    const fromList = forceList(f, pos);
+    const fromVals: (string | NixString)[] = new Array(fromList.length);
+    for (let i = 0; i < fromList.length; i++) fromVals[i] = forceStringValue(fromList[i], pos);
     const to = forceList(t, pos);
-    if (from.length !== to.length) throw new EvalError("'from' and 'to' arguments passed to builtins.replaceStrings have different lengths", pos);
+    if (fromVals.length !== to.length) throw new EvalError("'from' and 'to' arguments passed to builtins.replaceStrings have different lengths", pos);
     const sv = forceStringValue(s, pos);
     const str = strValue(sv);
     const toCache: (string | NixString | undefined)[] = new Array(to.length);
+    const fromStrs: string[] = new Array(fromVals.length);
+    let anyEmpty = false;
+    for (let i = 0; i < fromVals.length; i++) {
+      fromStrs[i] = strValue(fromVals[i]);
+      if (fromStrs[i] === "") anyEmpty = true;
+    }
+    if (!anyEmpty) return replaceNonEmpty(sv, str, fromStrs, to, toCache, pos);
     const ctx = new Set<string>(ctxOf(sv));
-    const fromStrs = from.map(strValue);
     let res = "";
     for (let p = 0; p <= str.length; ) {
       let found = false;
@@ -140,4 +149,46 @@ export function register(def: Definer): void {
   });
   void isString;
   void (null as unknown as Value);
+}
+
+/**
+ * replaceStrings without an empty pattern: from each position, the nearest
+ * match of any pattern (the first listed on a tie, as Nix tries them in
+ * order at every position) found with indexOf, and the text before it
+ * copied whole, instead of trying every pattern at every character. A string
+ * none of them occurs in is returned as it is.
+ */
+function replaceNonEmpty(
+  sv: NixString | string,
+  str: string,
+  fromStrs: string[],
+  to: readonly Lazy[],
+  toCache: (string | NixString | undefined)[],
+  pos: Pos | null,
+): Value {
+  const next: number[] = new Array(fromStrs.length);
+  let any = false;
+  for (let i = 0; i < fromStrs.length; i++) if ((next[i] = str.indexOf(fromStrs[i])) >= 0) any = true;
+  if (!any) return sv;
+  // the input's context, and that of every replacement used (made when one has some)
+  let ctx: Set<string> | null = null;
+  let res = "";
+  let p = 0;
+  for (;;) {
+    let best = -1;
+    for (let i = 0; i < next.length; i++) {
+      if (next[i] >= 0 && next[i] < p) next[i] = str.indexOf(fromStrs[i], p);
+      if (next[i] >= 0 && (best < 0 || next[i] < next[best])) best = i;
+    }
+    if (best < 0) break;
+    const q = next[best];
+    const tv = (toCache[best] ??= forceStringValue(to[best], pos));
+    res += str.slice(p, q) + strValue(tv);
+    if (typeof tv !== "string" && tv.ctx.size > 0) {
+      ctx ??= new Set(ctxOf(sv));
+      for (const c of tv.ctx) ctx.add(c);
+    }
+    p = q + fromStrs[best].length;
+  }
+  return mkString(res + str.slice(p), ctx ?? ctxOf(sv));
 }
