@@ -12,13 +12,41 @@ import { compareVersions, splitVersion, parseDrvName } from "./versions";
 // eslint-disable-next-line no-control-regex
 const ASCII = /^[\x00-\x7f]*$/;
 
+// The last long string asked about, and what was found for it: a loop of
+// `substring i 1 s` over a long s (stringToCharacters) would otherwise scan
+// or encode all of s at every step.
+let lastLong: string | null = null;
+let lastAscii = false;
+let lastBytes: Buffer | null = null;
+const LONG = 128;
+
+function isAscii(s: string): boolean {
+  if (s.length < LONG) return ASCII.test(s);
+  if (s !== lastLong) {
+    lastLong = s;
+    lastAscii = ASCII.test(s);
+    lastBytes = null;
+  }
+  return lastAscii;
+}
+
+function utf8Of(s: string): Buffer {
+  if (s.length < LONG) return Buffer.from(s);
+  if (s !== lastLong || lastBytes === null) {
+    lastLong = s;
+    lastAscii = false;
+    lastBytes = Buffer.from(s);
+  }
+  return lastBytes;
+}
+
 export function byteLength(s: string): number {
-  return ASCII.test(s) ? s.length : Buffer.byteLength(s);
+  return isAscii(s) ? s.length : Buffer.byteLength(s);
 }
 
 export function byteSubstring(s: string, start: number, len: number): string {
-  if (ASCII.test(s)) return s.substr(start, len);
-  const b = Buffer.from(s);
+  if (isAscii(s)) return s.substr(start, len);
+  const b = utf8Of(s);
   return b.subarray(start, Math.min(b.length, start + len)).toString();
 }
 
