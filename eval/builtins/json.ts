@@ -15,22 +15,36 @@ export function register(def: Definer): void {
   def("fromJSON", 1, ([s], pos) => new JsonParser(strValue(forceStringValue(s, pos)), pos).parseTop());
 }
 
-/** JSON string escaping as nlohmann::json dumps it. */
-export function jsonString(s: string): string {
-  let out = '"';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 34) out += '\\"';
-    else if (c === 92) out += "\\\\";
-    else if (c === 10) out += "\\n";
-    else if (c === 13) out += "\\r";
-    else if (c === 9) out += "\\t";
-    else if (c === 8) out += "\\b";
-    else if (c === 12) out += "\\f";
-    else if (c < 0x20 || c === 0x7f) out += "\\u" + c.toString(16).padStart(4, "0");
-    else out += s[i];
+// eslint-disable-next-line no-control-regex
+const NEEDS_ESCAPE = /["\\\x00-\x1f]/;
+// eslint-disable-next-line no-control-regex
+const ESCAPED = /["\\\x00-\x1f]/g;
+
+function escapeChar(ch: string): string {
+  switch (ch) {
+    case '"':
+      return '\\"';
+    case "\\":
+      return "\\\\";
+    case "\n":
+      return "\\n";
+    case "\r":
+      return "\\r";
+    case "\t":
+      return "\\t";
+    case "\b":
+      return "\\b";
+    case "\f":
+      return "\\f";
+    default:
+      return "\\u" + ch.charCodeAt(0).toString(16).padStart(4, "0");
   }
-  return out + '"';
+}
+
+/** JSON string escaping as nlohmann::json dumps it: quotes, backslashes and control characters below 0x20 (not DEL); most strings need none, one regex test. */
+export function jsonString(s: string): string {
+  if (!NEEDS_ESCAPE.test(s)) return '"' + s + '"';
+  return '"' + s.replace(ESCAPED, escapeChar) + '"';
 }
 
 /** Floats as nlohmann::json prints them (shortest round trip, always with a '.' or exponent). */
