@@ -165,8 +165,30 @@ function spliceSmall(
     const q = -1 - at[0];
     return [ln.toSpliced(q, 0, sn[0]), lv.toSpliced(q, 0, sv[0])];
   }
-  // many new names: a loop (V8 optimises it soon in a fold that does this often)
-  if (sn.length > MAX_SPLICED) return mergeSmall(ln, lv, sn, sv, smallWins, simple);
+  // many new names: one loop over both sides (V8 optimises it soon in a
+  // fold that does this often)
+  if (sn.length > MAX_SPLICED) {
+    const names: string[] = new Array(ln.length + inserts);
+    const values: Lazy[] = new Array(ln.length + inserts);
+    let k = 0;
+    let from = 0;
+    const copyTo = (end: number) => {
+      for (; from < end; from++, k++) {
+        names[k] = ln[from];
+        values[k] = lv[from];
+      }
+    };
+    for (let j = 0; j < sn.length; j++) {
+      const p = at[j];
+      if (p >= 0 && !smallWins) continue;
+      copyTo(p >= 0 ? p : -1 - p);
+      names[k] = sn[j];
+      values[k++] = sv[j];
+      if (p >= 0) from++;
+    }
+    copyTo(ln.length);
+    return [names, values];
+  }
   // runs of the large side, with the small side's entries between them
   const nparts: (readonly string[] | string)[] = [];
   const vparts: (readonly Lazy[])[] = [];
@@ -188,42 +210,6 @@ function spliceSmall(
   nparts.push(ln.slice(from));
   vparts.push(lv.slice(from));
   return [Array.prototype.concat.apply([], nparts) as string[], Array.prototype.concat.apply([], vparts) as Lazy[]];
-}
-
-/** spliceSmall's result by a loop over both sides. */
-function mergeSmall(
-  ln: readonly string[],
-  lv: readonly Lazy[],
-  sn: readonly string[],
-  sv: readonly Lazy[],
-  smallWins: boolean,
-  simple: boolean,
-): [string[], Lazy[]] {
-  const names: string[] = new Array(ln.length + sn.length);
-  const values: Lazy[] = new Array(ln.length + sn.length);
-  let k = 0;
-  let i = 0;
-  for (let j = 0; j < sn.length; j++) {
-    const name = sn[j];
-    const at = simple ? searchSimpleNames(ln, name, i) : searchNames(ln, name, i);
-    for (; i < at; i++, k++) {
-      names[k] = ln[i];
-      values[k] = lv[i];
-    }
-    const same = i < ln.length && ln[i] === name;
-    if (!same || smallWins) {
-      names[k] = name;
-      values[k++] = sv[j];
-      if (same) i++;
-    }
-  }
-  for (; i < ln.length; i++, k++) {
-    names[k] = ln[i];
-    values[k] = lv[i];
-  }
-  names.length = k;
-  values.length = k;
-  return [names, values];
 }
 
 /** a // b of sets of similar sizes: one merge of the two sorted name lists, b winning on equal names. */
