@@ -44,23 +44,10 @@ export function byteLength(s: string): number {
   return isAscii(s) ? s.length : Buffer.byteLength(s);
 }
 
-/** A UTF-8 continuation byte: a cut before it splits a character. */
-const isContinuation = (b: number | undefined): boolean => b !== undefined && (b & 0xc0) === 0x80;
-
-/**
- * Bytes start to start+len of s (Nix offsets count UTF-8 bytes). A cut
- * inside a multi-byte character would leave bytes that are not UTF-8, which
- * Nix keeps as they are and a JS string cannot hold: that is an error here
- * (docs/evaluator.md, "Values"), not a replacement character.
- */
-export function byteSubstring(s: string, start: number, len: number, pos: Pos | null = null): string {
+export function byteSubstring(s: string, start: number, len: number): string {
   if (isAscii(s)) return s.substr(start, len);
   const b = utf8Of(s);
-  const end = Math.min(b.length, start + len);
-  if (start >= end) return "";
-  if (isContinuation(b[start]) || (end < b.length && isContinuation(b[end])))
-    throw new EvalError("not implemented: a substring that cuts a multi-byte UTF-8 character in two (Nix keeps the bytes, which are not UTF-8)", pos);
-  return b.subarray(start, end).toString();
+  return b.subarray(start, Math.min(b.length, start + len)).toString();
 }
 
 function unionCtx(...cs: ReadonlySet<string>[]): Set<string> | null {
@@ -81,7 +68,7 @@ export function register(def: Definer): void {
     const sv = coerceToString(state, s, pos, { coerceMore: false, copyToStore: true });
     if (start < 0) throw new EvalError("negative start position in 'substring'", pos);
     const str = strValue(sv);
-    return mkString(byteSubstring(str, start, len < 0 ? Number.MAX_SAFE_INTEGER : len, pos), ctxOf(sv));
+    return mkString(byteSubstring(str, start, len < 0 ? Number.MAX_SAFE_INTEGER : len), ctxOf(sv));
   });
   def("concatStringsSep", 2, ([sep, l], pos, state) => {
     const sepv = forceStringValue(sep, pos);
