@@ -6,7 +6,7 @@ import { showExpr } from "./show";
 import { explainInequality } from "./assert-eq";
 import {
   Code, Env, newEnv, EvalError, Lambda, LambdaInfo, Lazy, NixAttrs, NixFloat, mkInt, NixPath, NixString, type Positions, PrimOp, Thunk, ThrownError, Value,
-  force, forceAttrs, forceBool, showType, typeError, mkString, sortStrings, allSimple, compareStrings, ctxOf, strValue, isString,
+  force, forceAttrs, forceBool, showType, typeError, mkString, sortNames, allSimple, compareStrings, ctxOf, strValue, isString,
 } from "./value";
 import { formatPos } from "./parser";
 import { sourcePos } from "./positions";
@@ -522,9 +522,10 @@ export class Compiler {
     const dyn = this.compileDynamic(b, slots.scope);
     const n = slots.count;
     const positions = this.positionsOf(b);
-    const sorted = sortStrings([...names.keys()]);
+    const sorted = [...names.keys()];
+    // known once for every set this literal makes (update and lookups ask)
+    const simpleNames = sortNames(sorted) ? 1 : 2;
     const envIndex = sorted.map((name) => names.get(name)! + 1);
-    const simpleNames = allSimple(sorted) ? 1 : 2;
     return (env) => {
       const inner = newEnv(env, n);
       init(inner);
@@ -663,7 +664,6 @@ function withDynamic(names: readonly string[], values: Lazy[], dyn: (env: Env, m
   return NixAttrs.fromMap(map, positions);
 }
 
-/** A variable's value, forced: one closure (the most common node, so no call to slotAccess's). */
 // Variable reads are the commonest node: one closure per (depth, slot) serves
 // them all, instead of one made for each occurrence.
 const forcedSlots: Code[][] = [];
@@ -683,6 +683,7 @@ function slotAccess(depth: number, slot: number): LazyCode {
   return (row[slot] ??= makeSlotAccess(depth, slot));
 }
 
+/** A variable's value, forced: one closure (the most common node, so no call to slotAccess's). */
 function makeForcedSlot(depth: number, slot: number): Code {
   const idx = slot + 1;
   switch (depth) {

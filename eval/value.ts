@@ -303,13 +303,12 @@ export class NixAttrs {
   /** A set of a Map's entries (in any order). */
   static fromMap(map: Map<string, Lazy>, positions: Positions | null = null): NixAttrs {
     const names = [...map.keys()];
-    const simple = allSimple(names);
-    names.sort(simple ? undefined : compareStrings);
+    const simple = sortNames(names);
     const values: Lazy[] = new Array(names.length);
     for (let i = 0; i < names.length; i++) values[i] = map.get(names[i])!;
     const a = new NixAttrs(names, values, positions);
     a.index = map;
-    a.simpleNames = simple ? 1 : 2; // (checked for the sort: namesAreSimple need not check again)
+    a.simpleNames = simple ? 1 : 2; // (known from the sort: namesAreSimple need not check again)
     return a;
   }
 
@@ -390,10 +389,15 @@ export function allSimple(l: readonly string[]): boolean {
   return true;
 }
 
-export function sortStrings(l: string[]): string[] {
-  // the default sort (UTF-16 order, no JS comparator calls) is byte order
-  // unless a string has a code unit from 0xD800 up
-  return allSimple(l) ? l.sort() : l.sort(compareStrings);
+/**
+ * Sorts names in place into Nix's byte order, and says whether they are
+ * simple (allSimple): the default sort (UTF-16 order, no JS comparator
+ * calls) is byte order unless a string has a code unit from 0xD800 up.
+ */
+export function sortNames(l: string[]): boolean {
+  const simple = allSimple(l);
+  l.sort(simple ? undefined : compareStrings);
+  return simple;
 }
 
 /** searchNames for names that are all simple (allSimple): JS's own comparison. */

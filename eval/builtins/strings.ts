@@ -32,12 +32,8 @@ function isAscii(s: string): boolean {
 
 function utf8Of(s: string): Buffer {
   if (s.length < LONG) return Buffer.from(s);
-  if (s !== lastLong || lastBytes === null) {
-    lastLong = s;
-    lastAscii = false;
-    lastBytes = Buffer.from(s);
-  }
-  return lastBytes;
+  if (s !== lastLong) isAscii(s); // makes s the remembered string
+  return (lastBytes ??= Buffer.from(s));
 }
 
 export function byteLength(s: string): number {
