@@ -173,3 +173,87 @@ export async function answerSyncCall(data: { tvixSyncCall: string; payload: unkn
   Atomics.store(data.flag, 0, 1);
   Atomics.notify(data.flag, 0);
 }
+
+// ---------------------------------------------------------------- sync services
+
+// A sync service is a worker that stays up and answers requests while the
+// caller blocks on Atomics.wait (glue's store reader: the configured store
+// read during evaluation). Unlike a sync call it is started once.
+type ServiceFactory = (payload: any) => Promise<(req: any) => Promise<unknown>>;
+const serviceFactories = new Map<string, () => Promise<ServiceFactory>>();
+export function registerSyncService(name: string, load: () => Promise<ServiceFactory>): void {
+  serviceFactories.set(name, load);
+}
+
+/** How long a blocked caller waits for an answer before giving up. */
+const SERVICE_TIMEOUT_MS = 120_000;
+/** flag[0]: 0 waiting, 1 answered, 2 the worker is gone. */
+const ANSWERED = 1;
+const GONE = 2;
+
+/** Starts a service's worker; `call` sends one request and blocks until its answer. */
+export function startSyncService(name: string, payload: unknown): { call(req: unknown): unknown; close(): void } {
+  if (!entryUrl) throw new Error("internal error: entry URL not set");
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const { MessageChannel, Worker, receiveMessageOnPort } = threads();
+  const { port1, port2 } = new MessageChannel();
+  const fromSource = entryUrl.pathname.endsWith(".ts");
+  const w = new Worker(fromSource ? new URL("../scripts/tsx-worker.mjs", entryUrl) : entryUrl, {
+    workerData: { tvixSyncService: name, payload, flag, port: port2, tvixEntry: entryUrl.href },
+    transferList: [port2],
+    stdout: false,
+    stderr: false,
+  });
+  w.unref();
+  w.on("error", () => {});
+  return {
+    call(req) {
+      if (Atomics.load(flag, 0) === GONE) throw new SyncCallError(`the ${name} helper thread has stopped`);
+      Atomics.store(flag, 0, 0);
+      port1.postMessage(req);
+      if (Atomics.wait(flag, 0, 0, SERVICE_TIMEOUT_MS) === "timed-out") throw new SyncCallError(`the ${name} helper thread did not answer`);
+      const msg = receiveMessageOnPort(port1)?.message as { ok: true; value: unknown } | { ok: false; error: string } | undefined;
+      if (!msg) throw new SyncCallError(`the ${name} helper thread has stopped`);
+      if (!msg.ok) throw new SyncCallError(msg.error);
+      return msg.value;
+    },
+    close() {
+      port1.close();
+      void w.terminate();
+    },
+  };
+}
+
+/** Worker side of a sync service: answers each request in turn. */
+export async function serveSyncService(data: { tvixSyncService: string; payload: unknown; flag: Int32Array; port: MessagePort }): Promise<void> {
+  const answer = (msg: unknown, state: number) => {
+    data.port.postMessage(msg);
+    Atomics.store(data.flag, 0, state);
+    Atomics.notify(data.flag, 0);
+  };
+  process.on("exit", () => {
+    Atomics.store(data.flag, 0, GONE);
+    Atomics.notify(data.flag, 0);
+  });
+  let handler: (req: unknown) => Promise<unknown>;
+  try {
+    const load = serviceFactories.get(data.tvixSyncService);
+    if (!load) throw new Error(`internal error: unknown sync service ${data.tvixSyncService}`);
+    handler = await (await load())(data.payload);
+  } catch (e) {
+    const error = (e as Error)?.message ?? String(e);
+    // every request is answered with the start-up failure
+    data.port.on("message", () => answer({ ok: false, error }, ANSWERED));
+    return;
+  }
+  let queue = Promise.resolve();
+  data.port.on("message", (req: unknown) => {
+    queue = queue.then(async () => {
+      try {
+        answer({ ok: true, value: await handler(req) }, ANSWERED);
+      } catch (e) {
+        answer({ ok: false, error: (e as Error)?.message ?? String(e) }, ANSWERED);
+      }
+    });
+  });
+}

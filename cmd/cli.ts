@@ -2,7 +2,7 @@
 // registers itself from cmd/commands/<group>.ts; heavy modules are imported
 // inside the actions so that `tvix --version` stays fast.
 import { Command, CommanderError } from "commander";
-import { TVIX_VERSION } from "./version";
+import { TVIX_VERSION } from "../core/version";
 import { reportFatal } from "./errors";
 import * as evalCmd from "./commands/eval";
 import * as buildCmd from "./commands/build";

@@ -1,13 +1,13 @@
 // Set-up shared by the tasks that evaluate (eval, instantiate, repl), on the
 // main thread as a trial run or on a big-stack worker (see bigstack.ts).
 import { RerunOnBigStack, callSync, type Written } from "./bigstack";
-import { setSyncCall } from "../eval/io";
+import { setSyncRunner } from "../glue/sync-calls";
 import { OutOfRoom, startTrialRun } from "../eval/limits";
 import { writeAll, writeErr } from "./output";
 
 export function prepareEvalWorker(): void {
   // fetchers block on async helpers through sync calls
-  setSyncCall(callSync);
+  setSyncRunner(callSync);
   // evaluation errors are values to us, not bugs: skip capturing JS stacks
   if (!process.env.TVIX_DEBUG) Error.stackTraceLimit = 0;
 }

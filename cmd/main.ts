@@ -1,6 +1,6 @@
 // Program entry. On the main thread it runs the CLI; on a big-stack worker it
 // runs the task it was started for (see bigstack.ts).
-import { setEntryUrl, runTaskInThisThread, answerSyncCall, prespawn, waitForTask, WAIT_TASK, trialRunsEnabled } from "./bigstack";
+import { setEntryUrl, runTaskInThisThread, answerSyncCall, serveSyncService, prespawn, waitForTask, WAIT_TASK, trialRunsEnabled } from "./bigstack";
 import { reportFatal } from "./errors";
 import { lazyModule } from "../core/lazy-module";
 import "./tasks";
@@ -25,6 +25,10 @@ setEntryUrl(new URL(import.meta.url));
 async function main(): Promise<void> {
   if (!isMainThread && workerData?.tvixSyncCall) {
     await answerSyncCall(workerData);
+    return;
+  }
+  if (!isMainThread && workerData?.tvixSyncService) {
+    await serveSyncService(workerData);
     return;
   }
   if (!isMainThread && workerData?.tvixTask) {

@@ -4,7 +4,8 @@
 import { runEvaluation } from "./bigstack";
 import { UserError } from "./errors";
 import type { InstantiateRequest } from "./instantiate-task";
-import { TVIX_VERSION, NIX_COMPAT_VERSION } from "./version";
+import { TVIX_VERSION, NIX_COMPAT_VERSION } from "../core/version";
+import { readStdinFile } from "./commands/eval";
 
 const USAGE = `Usage: nix-instantiate [--eval [--strict] [--json] [--xml]] [--parse] [-E EXPR | FILES...]
   [-A ATTRPATH] [--arg NAME EXPR] [--argstr NAME STRING] [-I PATH] [--show-trace]
@@ -58,6 +59,6 @@ export async function nixInstantiateMain(argv: string[]): Promise<number> {
   } else if (files.length > 1) {
     throw new UserError(`not implemented: more than one file (${files.join(" ")})`);
   } else req.file = files[0];
-  const { exitCode } = await runEvaluation(evalMode || req.parseOnly ? "eval" : "instantiate", req);
+  const { exitCode } = await runEvaluation(evalMode || req.parseOnly ? "eval" : "instantiate", readStdinFile(req));
   return exitCode;
 }

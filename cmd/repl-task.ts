@@ -3,10 +3,11 @@
 import { prepareEvalWorker } from "./eval-worker";
 import { parentPort } from "node:worker_threads";
 import { ReplSession } from "../eval/repl";
+import { cliEvalHost } from "./eval-host";
 
 export async function replTask(payload: { nixPath: string[]; cwd: string }): Promise<number> {
   prepareEvalWorker();
-  const session = new ReplSession(payload.nixPath, payload.cwd);
+  const session = new ReplSession(payload.nixPath, payload.cwd, cliEvalHost({ writes: false }).host);
   session.state.traceSink = (m) => parentPort!.postMessage({ out: m + "\n" });
   return new Promise((resolve) => {
     const onLine = (m: { line: string }) => {

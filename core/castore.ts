@@ -8,8 +8,20 @@
 //
 // Canonical means fields in field-number order, default values (empty bytes,
 // 0, false) omitted: what prost emits, so digests equal Tvix's.
-import type { Directory, CastoreNode } from "../stores/types";
 import { blake3 } from "./blake3";
+
+/** A node in castore: what a directory entry or a store path's root points at. */
+export type CastoreNode =
+  | { type: "directory"; name: Uint8Array; digest: Uint8Array; size: bigint }
+  | { type: "file"; name: Uint8Array; digest: Uint8Array; size: bigint; executable: boolean }
+  | { type: "symlink"; name: Uint8Array; target: Uint8Array };
+
+/** A castore Directory message: three lists, each sorted by name, names unique across all three. */
+export interface Directory {
+  directories: { name: Uint8Array; digest: Uint8Array; size: bigint }[];
+  files: { name: Uint8Array; digest: Uint8Array; size: bigint; executable: boolean }[];
+  symlinks: { name: Uint8Array; target: Uint8Array }[];
+}
 
 export const DIGEST_LEN = 32;
 

@@ -33,7 +33,11 @@ export class DerivationParseError extends Error {
 
 // ---------------------------------------------------------------- printing
 
+const NEEDS_ESCAPE = /["\\\n\r\t]/;
+
+/** An ATerm string: most need no escape (one regex test). */
 function escape(s: string): string {
+  if (!NEEDS_ESCAPE.test(s)) return '"' + s + '"';
   let out = '"';
   let start = 0;
   for (let i = 0; i < s.length; i++) {
@@ -52,9 +56,13 @@ function escape(s: string): string {
   return out + s.slice(start) + '"';
 }
 
-const byKey = <T>(m: Map<string, T>): [string, T][] => [...m.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-const strList = (l: readonly string[]): string => "[" + l.map(escape).join(",") + "]";
-const sorted = (l: readonly string[]): string[] => [...l].sort();
+/** A map's keys in Nix's order (byte order of their UTF-8, as std::map<std::string>). */
+const sortedKeys = (m: Map<string, unknown>): string[] => sortByBytes([...m.keys()]);
+const strList = (l: readonly string[]): string => {
+  let out = "[";
+  for (let i = 0; i < l.length; i++) out += (i ? "," : "") + escape(l[i]);
+  return out + "]";
+};
 
 export interface PrintOptions {
   /** Print output paths (and the env vars named like outputs) as "". */
@@ -65,28 +73,34 @@ export interface PrintOptions {
 
 /** The ATerm text of a derivation, byte-identical to Nix's unparse. */
 export function printDerivation(drv: Derivation, opts: PrintOptions = {}): string {
-  const parts: string[] = [];
-  parts.push(
-    "[" +
-      byKey(drv.outputs)
-        .map(([name, o]) => `(${escape(name)},${escape(opts.maskOutputs ? "" : o.path)},${escape(o.hashAlgo)},${escape(o.hash)})`)
-        .join(",") +
-      "]",
-  );
+  const mask = opts.maskOutputs === true;
+  let out = "Derive([";
+  let first = true;
+  for (const name of sortedKeys(drv.outputs)) {
+    const o = drv.outputs.get(name)!;
+    out += `${first ? "" : ","}(${escape(name)},${escape(mask ? "" : o.path)},${escape(o.hashAlgo)},${escape(o.hash)})`;
+    first = false;
+  }
+  out += "],[";
   const inputs = opts.inputDrvReplacements ?? drv.inputDrvs;
-  parts.push("[" + byKey(inputs).map(([p, outs]) => `(${escape(p)},${strList(sorted(outs))})`).join(",") + "]");
-  parts.push(strList(sorted(drv.inputSrcs)));
-  parts.push(escape(drv.system));
-  parts.push(escape(drv.builder));
-  parts.push(strList(drv.args));
-  parts.push(
-    "[" +
-      byKey(drv.env)
-        .map(([k, v]) => `(${escape(k)},${escape(opts.maskOutputs && drv.outputs.has(k) ? "" : v)})`)
-        .join(",") +
-      "]",
-  );
-  return "Derive(" + parts.join(",") + ")";
+  first = true;
+  for (const p of sortedKeys(inputs)) {
+    out += `${first ? "" : ","}(${escape(p)},${strList(sortByBytes([...inputs.get(p)!]))})`;
+    first = false;
+  }
+  out += "]," + strList(sortByBytes([...drv.inputSrcs])) + "," + escape(drv.system) + "," + escape(drv.builder) + "," + strList(drv.args) + ",[";
+  first = true;
+  for (const k of sortedKeys(drv.env)) {
+    out += `${first ? "" : ","}(${escape(k)},${escape(mask && drv.outputs.has(k) ? "" : drv.env.get(k)!)})`;
+    first = false;
+  }
+  return out + "])";
+}
+
+/** Sorts strings in place by the bytes of their UTF-8 (UTF-16 order is the same unless a string has a code unit from U+D800 up). */
+function sortByBytes(l: string[]): string[] {
+  for (const x of l) if (/[\ud800-\uffff]/.test(x)) return l.sort((a, b) => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8")));
+  return l.sort();
 }
 
 // ---------------------------------------------------------------- parsing
@@ -224,31 +238,33 @@ export function isFixedOutput(drv: Derivation): boolean {
  * Nix's hashDerivationModulo: fixed-output derivations hash to their fixed
  * output (so changing how a FOD is fetched does not change dependents);
  * others hash their ATerm with each input derivation replaced by its own
- * modulo hash. `loadInputDrv` reads an input .drv by absolute path.
+ * modulo hash. `inputModulo` gives an input .drv's (unmasked) modulo hash:
+ * callers memoize it per .drv path, as C++ Nix does (see moduloHashes).
  */
-export function hashDerivationModulo(
-  drv: Derivation,
-  loadInputDrv: (drvPath: string) => Derivation,
-  cache: Map<string, Hash> = new Map(),
-  maskOutputs = false,
-): Hash {
+export function hashDerivationModulo(drv: Derivation, inputModulo: (drvPath: string) => Hash, maskOutputs = false): Hash {
   if (isFixedOutput(drv)) {
     const out = drv.outputs.get("out")!;
     return hashBytes("sha256", `fixed:out:${out.hashAlgo}:${out.hash}:${out.path}`);
   }
   const replacements = new Map<string, string[]>();
   for (const [drvPath, outs] of drv.inputDrvs) {
-    let h = cache.get(drvPath);
-    if (!h) {
-      h = hashDerivationModulo(loadInputDrv(drvPath), loadInputDrv, cache, false);
-      cache.set(drvPath, h);
-    }
-    const key = h.toBase16();
+    const key = inputModulo(drvPath).toBase16();
     // two inputs may collapse to the same hash (e.g. identical FODs)
     const prev = replacements.get(key);
     replacements.set(key, prev ? [...new Set([...prev, ...outs])] : outs);
   }
   return hashBytes("sha256", printDerivation(drv, { maskOutputs, inputDrvReplacements: replacements }));
+}
+
+/** A memoizing `inputModulo` for hashDerivationModulo over derivations read by `load`. */
+export function moduloHashes(load: (drvPath: string) => Derivation): (drvPath: string) => Hash {
+  const cache = new Map<string, Hash>();
+  const get = (drvPath: string): Hash => {
+    let h = cache.get(drvPath);
+    if (h === undefined) cache.set(drvPath, (h = hashDerivationModulo(load(drvPath), get)));
+    return h;
+  };
+  return get;
 }
 
 /** "r:sha256" -> { recursive, algo }; also "text:sha256". */
@@ -266,7 +282,7 @@ export function parseOutputHashAlgo(hashAlgo: string): { method: "flat" | "recur
 export function computeOutputPaths(
   drv: Derivation,
   drvName: string,
-  loadInputDrv: (drvPath: string) => Derivation,
+  inputModulo: (drvPath: string) => Hash,
   storeDir: string = DEFAULT_STORE_DIR,
 ): void {
   if (isFixedOutput(drv)) {
@@ -284,17 +300,21 @@ export function computeOutputPaths(
     o.path = "";
     if (drv.env.has(name)) drv.env.set(name, "");
   }
-  const h = hashDerivationModulo(drv, loadInputDrv, new Map(), true);
+  const h = hashDerivationModulo(drv, inputModulo, true);
   for (const [name, o] of drv.outputs) {
     o.path = makeOutputPath(name, h, drvName, storeDir).toAbsolute(storeDir);
     drv.env.set(name, o.path);
   }
 }
 
-/** The store path of the .drv file: a text path with inputSrcs and inputDrvs as references. */
-export function derivationStorePath(drv: Derivation, drvName: string, storeDir: string = DEFAULT_STORE_DIR): StorePath {
-  const refs = [...new Set([...drv.inputSrcs, ...drv.inputDrvs.keys()])];
-  return makeTextPath(`${drvName}.drv`, hashBytes("sha256", printDerivation(drv)), refs, storeDir);
+/** A .drv file's references: its input sources and input derivations, each once (a path may be both). */
+export function derivationReferences(drv: Derivation): string[] {
+  return [...new Set([...drv.inputSrcs, ...drv.inputDrvs.keys()])];
+}
+
+/** The store path of the .drv file: a text path with inputSrcs and inputDrvs as references. `text` is its ATerm, if already printed. */
+export function derivationStorePath(drv: Derivation, drvName: string, storeDir: string = DEFAULT_STORE_DIR, text: string = printDerivation(drv)): StorePath {
+  return makeTextPath(`${drvName}.drv`, hashBytes("sha256", text), derivationReferences(drv), storeDir);
 }
 
 /** The derivation name from a .drv path: "<hash>-<name>.drv" -> name. */

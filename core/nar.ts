@@ -424,6 +424,273 @@ export async function* narStream(produce: (w: NarWriter) => Promise<void>): Asyn
   if (failure) throw failure;
 }
 
+// ---------------------------------------------------------------- encoding, synchronously
+
+/** A file's type as Nix names it (readFileType, readDir, path filters). */
+export type FileType = "regular" | "directory" | "symlink" | "unknown";
+
+/**
+ * The NAR encoder: framing and contents go into a buffer that is handed to
+ * `sink` whenever it fills (and by finish()). A chunk is only valid during
+ * the sink call (the buffer is reused): a sink that keeps it copies it.
+ * Names must be given in NAR order (sortNames); the walker below does that.
+ */
+export class NarEncoder {
+  private readonly buf: Buffer;
+  private n = 0;
+  /** Bytes handed to the sink so far (the NAR's size after finish()). */
+  size = 0;
+  /** Open directory entries and directories: closing a node also closes its entry. */
+  private depth = 0;
+
+  constructor(
+    private readonly sink: (chunk: Uint8Array) => void,
+    bufferSize = 1 << 16,
+  ) {
+    this.buf = Buffer.allocUnsafe(bufferSize);
+    this.put(NAR_FRAMING.magic);
+  }
+
+  private flush(): void {
+    if (this.n === 0) return;
+    this.size += this.n;
+    this.sink(this.buf.subarray(0, this.n));
+    this.n = 0;
+  }
+
+  private put(b: Uint8Array): void {
+    if (this.n + b.length > this.buf.length) {
+      this.flush();
+      if (b.length > this.buf.length) {
+        this.size += b.length;
+        this.sink(b);
+        return;
+      }
+    }
+    this.buf.set(b, this.n);
+    this.n += b.length;
+  }
+
+  private len64(len: number): void {
+    if (this.n + 8 > this.buf.length) this.flush();
+    const b = this.buf;
+    let at = this.n;
+    // little-endian by hand (writeUInt32LE's checks cost more than the write)
+    let lo = len % 2 ** 32;
+    let hi = Math.floor(len / 2 ** 32);
+    for (let k = 0; k < 4; k++, lo >>>= 8) b[at++] = lo & 0xff;
+    for (let k = 0; k < 4; k++, hi >>>= 8) b[at++] = hi & 0xff;
+    this.n = at;
+  }
+
+  private pad(len: number): void {
+    const p = (8 - (len % 8)) % 8;
+    if (p === 0) return;
+    if (this.n + p > this.buf.length) this.flush();
+    this.buf.fill(0, this.n, this.n + p);
+    this.n += p;
+  }
+
+  private str(s: string): void {
+    const len = Buffer.byteLength(s, "utf8");
+    this.len64(len);
+    if (len > this.buf.length - this.n) {
+      this.flush();
+      if (len > this.buf.length) {
+        this.size += len;
+        this.sink(Buffer.from(s, "utf8"));
+        this.pad(len);
+        return;
+      }
+    }
+    this.n += this.buf.write(s, this.n, "utf8");
+    this.pad(len);
+  }
+
+  /** Starts a regular file of `size` bytes: contents() must follow with exactly that many, then endFile(). */
+  regular(executable: boolean, size: number): void {
+    this.put(executable ? NAR_FRAMING.executable : NAR_FRAMING.regular);
+    this.len64(size);
+  }
+
+  contents(bytes: Uint8Array): void {
+    this.put(bytes);
+  }
+
+  /** Room to read file contents into directly (at most `max` bytes): commit() what was read. */
+  space(max: number): Uint8Array {
+    if (this.n === this.buf.length) this.flush();
+    return this.buf.subarray(this.n, this.n + Math.min(max, this.buf.length - this.n));
+  }
+
+  commit(bytes: number): void {
+    this.n += bytes;
+  }
+
+  endFile(size: number): void {
+    this.pad(size);
+    this.close();
+  }
+
+  /** A whole regular file held in memory. */
+  file(executable: boolean, contents: Uint8Array): void {
+    this.regular(executable, contents.length);
+    this.contents(contents);
+    this.endFile(contents.length);
+  }
+
+  symlink(target: string): void {
+    if (target === "" || target.includes("\0")) throw new NarError(`invalid symlink target '${target}'`);
+    this.put(NAR_FRAMING.symlink);
+    this.str(target);
+    this.close();
+  }
+
+  startDirectory(): void {
+    this.put(NAR_FRAMING.directory);
+  }
+
+  /** The next node is this directory entry. */
+  entry(name: string): void {
+    checkName(name);
+    this.put(NAR_FRAMING.entry);
+    this.str(name);
+    this.put(NAR_FRAMING.node);
+    this.depth++;
+  }
+
+  endDirectory(): void {
+    this.close();
+  }
+
+  /** Closes a node, and the entry it is in. */
+  private close(): void {
+    this.put(NAR_FRAMING.close);
+    if (this.depth > 0) {
+      this.put(NAR_FRAMING.close);
+      this.depth--;
+    }
+  }
+
+  /** Hands the rest to the sink. */
+  finish(): void {
+    this.flush();
+  }
+}
+
+/** A tree that cannot be walked: a file of an unsupported type, a file changing while it is read, a missing entry. */
+export class TreeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TreeError";
+  }
+}
+
+/** What dumpTree reads a tree through: the host file system, or a tree held elsewhere (a store). */
+export interface TreeAccessor {
+  /** The entry's own type (symlinks not followed); throws when it is missing. */
+  lstat(path: string): { type: FileType; size: number; executable: boolean };
+  /** A directory's entry names, in any order. */
+  readDir(path: string): string[];
+  readLink(path: string): string;
+  readFile(path: string): Uint8Array;
+  /** Writes a regular file's `size` bytes into the encoder (space()/commit()), sparing readFile's copy. */
+  readFileInto?(path: string, size: number, enc: NarEncoder): void;
+}
+
+/**
+ * The one tree walker: writes the NAR of `path` as `acc` sees it into `enc`
+ * (without finishing it). `filter` is asked about every entry below the root,
+ * with its path and type; false leaves the entry out.
+ */
+export function dumpTree(acc: TreeAccessor, path: string, enc: NarEncoder, filter?: (path: string, type: FileType) => boolean): void {
+  const node = (p: string, st: { type: FileType; size: number; executable: boolean }) => {
+    switch (st.type) {
+      case "regular":
+        if (acc.readFileInto) {
+          enc.regular(st.executable, st.size);
+          acc.readFileInto(p, st.size, enc);
+          enc.endFile(st.size);
+        } else {
+          const data = acc.readFile(p);
+          if (data.length !== st.size) throw new TreeError(`file '${p}' changed size while it was read`);
+          enc.file(st.executable, data);
+        }
+        return;
+      case "symlink":
+        enc.symlink(acc.readLink(p));
+        return;
+      case "directory": {
+        enc.startDirectory();
+        const prefix = p.endsWith("/") ? p : p + "/";
+        for (const name of sortNames(acc.readDir(p))) {
+          const child = prefix + name;
+          const cst = acc.lstat(child);
+          if (filter && !filter(child, cst.type)) continue;
+          enc.entry(name);
+          node(child, cst);
+        }
+        enc.endDirectory();
+        return;
+      }
+      default:
+        throw new TreeError(`file '${p}' has an unsupported type`);
+    }
+  };
+  node(path, acc.lstat(path));
+}
+
+/** Reads a tree into memory through an accessor; `filter` as dumpTree's. */
+export function treeToNode(acc: TreeAccessor, path: string, filter?: (path: string, type: FileType) => boolean): NarNode {
+  const st = acc.lstat(path);
+  if (st.type === "symlink") return { type: "symlink", target: acc.readLink(path) };
+  if (st.type === "regular") return { type: "regular", executable: st.executable, contents: acc.readFile(path) };
+  if (st.type !== "directory") throw new TreeError(`file '${path}' has an unsupported type`);
+  const entries = new Map<string, NarNode>();
+  const prefix = path.endsWith("/") ? path : path + "/";
+  for (const name of acc.readDir(path)) {
+    const child = prefix + name;
+    if (filter && !filter(child, acc.lstat(child).type)) continue;
+    entries.set(name, treeToNode(acc, child, filter));
+  }
+  return { type: "directory", entries };
+}
+
+/** A tree held in memory, as a TreeAccessor (paths relative to `root`'s own path). */
+export function memoryTreeAccessor(rootPath: string, root: NarNode): TreeAccessor {
+  const find = (p: string): NarNode => {
+    if (p === rootPath) return root;
+    if (!p.startsWith(rootPath + "/")) throw new TreeError(`'${p}' is not in '${rootPath}'`);
+    let n: NarNode | undefined = root;
+    for (const c of p.slice(rootPath.length + 1).split("/")) {
+      n = n.type === "directory" ? n.entries.get(c) : undefined;
+      if (n === undefined) throw new TreeError(`'${p}' does not exist`);
+    }
+    return n;
+  };
+  return {
+    lstat(p) {
+      const n = find(p);
+      return n.type === "regular" ? { type: "regular", size: n.contents.length, executable: n.executable } : { type: n.type, size: 0, executable: false };
+    },
+    readDir: (p) => {
+      const n = find(p);
+      return n.type === "directory" ? [...n.entries.keys()] : [];
+    },
+    readLink: (p) => (find(p) as { target: string }).target,
+    readFile: (p) => (find(p) as { contents: Uint8Array }).contents,
+  };
+}
+
+/** Encodes a NAR into one buffer. */
+export function narOf(write: (enc: NarEncoder) => void): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  const enc = new NarEncoder((c) => chunks.push(new Uint8Array(c)));
+  write(enc);
+  enc.finish();
+  return concatBytes(chunks, enc.size);
+}
+
 // ---------------------------------------------------------------- reading
 
 export interface NarVisitor {

@@ -10,7 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "./parser";
 import { addOrigin } from "./positions";
-import { fileStamp, prune, readCachedAst, roundTrip, writeCachedAst } from "./ast-cache";
+import { stampKey, readCachedAst, roundTrip, writeCachedAst } from "./ast-cache";
+import { ParseCacheFiles } from "../glue/parse-cache-files";
+import { HostFS } from "../glue/host-fs";
 import { sharedDir } from "../test/helpers";
 import { evalIn } from "../test/fixtures/eval/harness";
 
@@ -62,16 +64,17 @@ test("an entry is found for the same text only, and a damaged one is ignored", (
   const prev = process.env.XDG_CACHE_HOME;
   process.env.XDG_CACHE_HOME = mkdtempSync(join(tmpdir(), "tvix-astcache-"));
   try {
+    const files = new ParseCacheFiles();
     const src = "{ a = 1; b = x: x + 1; c = [ \"s\" ./p ]; }\n" + "# padding\n".repeat(300);
     const base = addOrigin("/d/f.nix", src);
     const e = parse(src, "/d/f.nix", "/d", base);
-    assert.equal(readCachedAst(src, "/d/f.nix", "/d", base), undefined);
-    writeCachedAst(src, "/d/f.nix", "/d", base, e);
-    assert.equal(canon(readCachedAst(src, "/d/f.nix", "/d", base)), canon(e));
+    assert.equal(readCachedAst(files, src, "/d/f.nix", "/d", base), undefined);
+    writeCachedAst(files, src, "/d/f.nix", "/d", base, e);
+    assert.equal(canon(readCachedAst(files, src, "/d/f.nix", "/d", base)), canon(e));
     // another text, file or directory has its own entry
-    assert.equal(readCachedAst(src + " ", "/d/f.nix", "/d", base), undefined);
-    assert.equal(readCachedAst(src, "/d/g.nix", "/d", base), undefined);
-    assert.equal(readCachedAst(src, "/d/f.nix", "/e", base), undefined);
+    assert.equal(readCachedAst(files, src + " ", "/d/f.nix", "/d", base), undefined);
+    assert.equal(readCachedAst(files, src, "/d/g.nix", "/d", base), undefined);
+    assert.equal(readCachedAst(files, src, "/d/f.nix", "/e", base), undefined);
     // flip a byte in every entry: the checksum rejects it
     const dir = join(process.env.XDG_CACHE_HOME!, "tvix-ts", "ast");
     for (const name of readdirSync(dir)) {
@@ -82,11 +85,11 @@ test("an entry is found for the same text only, and a damaged one is ignored", (
       // and a truncated one
       writeFileSync(p + "x", data.subarray(0, 20));
     }
-    assert.equal(readCachedAst(src, "/d/f.nix", "/d", base), undefined);
+    assert.equal(readCachedAst(files, src, "/d/f.nix", "/d", base), undefined);
     // over its limit, the cache loses its oldest entries
-    for (let k = 0; k < 6; k++) writeCachedAst(src + `#${k}`, "/d/f.nix", "/d", base, e);
+    for (let k = 0; k < 6; k++) writeCachedAst(files, src + `#${k}`, "/d/f.nix", "/d", base, e);
     const before = readdirSync(dir).length;
-    prune(dir, 1);
+    files.prune(1);
     assert.ok(readdirSync(dir).length < before, "pruned");
   } finally {
     if (prev === undefined) delete process.env.XDG_CACHE_HOME;
@@ -143,11 +146,11 @@ test("a settled file is found by its stamp, without reading it, and a change is 
     process.env.XDG_CACHE_HOME = cache;
     writeFileSync(lib, text("1"));
     // just written: no stamp yet (a change within the same clock tick could keep it)
-    assert.equal(fileStamp(lib, dir, statSync(lib, { bigint: true })), null);
+    assert.equal(stampKey(lib, dir, new HostFS().fileStamp(lib)!), null);
     assert.equal(v(), "1");
     assert.equal(entries("s-"), 0);
     process.env.TVIX_AST_CACHE_SETTLE_MS = "0";
-    assert.notEqual(fileStamp(lib, dir, statSync(lib, { bigint: true })), null);
+    assert.notEqual(stampKey(lib, dir, new HostFS().fileStamp(lib)!), null);
     assert.equal(v(), "1"); // found by its text, and stamped
     assert.equal(entries("s-"), 1);
     // by the stamp: with the text's entry gone, nothing is parsed (and so nothing written)

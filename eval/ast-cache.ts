@@ -17,10 +17,8 @@
 // texts (the "racy git" rule: a change within the clock tick of the stamp
 // could keep it, which is why a fresh file is not stamped yet).
 import { createHash } from "../core/digest";
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
-import { homedir, tmpdir } from "node:os";
-import { join } from "node:path";
 import type { AttrName, BinOp, Binding, Bindings, Expr, Formal, LambdaExpr, Pos } from "./ast";
+import type { FileStamp, ParseCacheStorage } from "./io";
 import { passFatal } from "./limits";
 
 const MAGIC = "TVIXAST3";
@@ -31,7 +29,7 @@ const settleMs = (): number => Number(process.env.TVIX_AST_CACHE_SETTLE_MS ?? 30
 /** Files smaller than this are parsed: reading a cache entry costs about as much (TVIX_AST_CACHE_MIN, for tests). */
 const MIN_SOURCE = Number(process.env.TVIX_AST_CACHE_MIN || 2048);
 /** When the entries pass this size, the least recently written are removed down to half of it. */
-const LIMIT_BYTES = Number(process.env.TVIX_AST_CACHE_MB || 256) * 1024 * 1024;
+export const PARSE_CACHE_LIMIT_BYTES = Number(process.env.TVIX_AST_CACHE_MB || 256) * 1024 * 1024;
 
 // node tags
 const T_INT = 1, T_BIGINT = 2, T_FLOAT = 3, T_STR = 4, T_PATH = 5, T_SPATH = 6, T_VAR = 7, T_SELECT = 8, T_SELECT_OR = 9,
@@ -44,11 +42,6 @@ const OP_INDEX = new Map(OPS.map((o, i) => [o, i]));
 
 export function astCacheEnabled(): boolean {
   return process.env.TVIX_AST_CACHE !== "0";
-}
-
-function cacheDir(): string {
-  const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, ".cache") : join(homedir() || tmpdir(), ".cache"));
-  return join(base, "tvix-ts", "ast");
 }
 
 /**
@@ -66,28 +59,25 @@ function keyOf(src: string, file: string, baseDir: string): string {
 }
 
 /**
- * What a file's stamped entry is kept under, from its stat (bigint, for
- * nanoseconds); null for a file too small to cache or changed too recently.
+ * What a file's stamped entry is kept under, from the stamp its EvalIO gave;
+ * null for a file too small to cache or changed too recently.
  */
-export function fileStamp(file: string, baseDir: string, st: BigIntStats): string | null {
-  if (!st.isFile() || st.size < BigInt(MIN_SOURCE) || !astCacheEnabled()) return null;
-  const settled = BigInt(Date.now() - settleMs()) * 1000000n;
-  if (st.ctimeNs > settled || st.mtimeNs > settled) return null;
-  return `${STAMP_MAGIC}\0${globalsKey}\0${file}\0${baseDir}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+export function stampKey(file: string, baseDir: string, st: FileStamp): string | null {
+  if (st.size < MIN_SOURCE || !astCacheEnabled()) return null;
+  if (st.changedMs > Date.now() - settleMs()) return null;
+  return `${STAMP_MAGIC}\0${globalsKey}\0${file}\0${baseDir}\0${st.stamp}`;
 }
+
+const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length));
 
 /**
  * The cached tree of the file with this stamp, without reading the file:
  * `origin` registers the text by its length and gives the base position.
  */
-export function readStampedAst(stamp: string, origin: (textLength: number) => Pos): Expr | undefined {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(join(cacheDir(), nameOf(stamp)));
-  } catch (e) {
-    passFatal(e);
-    return undefined;
-  }
+export function readStampedAst(storage: ParseCacheStorage, stamp: string, origin: (textLength: number) => Pos): Expr | undefined {
+  const raw = storage.read(nameOf(stamp));
+  if (raw === undefined) return undefined;
+  const buf = asBuffer(raw);
   try {
     const m = STAMP_MAGIC.length;
     if (buf.length < m + 8 || buf.toString("latin1", 0, m) !== STAMP_MAGIC) throw new CacheDamaged("magic");
@@ -101,16 +91,12 @@ export function readStampedAst(stamp: string, origin: (textLength: number) => Po
   }
 }
 
-/** The cached tree for this text, or undefined (no entry, or a damaged one); found, it is stamped too (stamp: fileStamp's). */
-export function readCachedAst(src: string, file: string, baseDir: string, base: Pos, stamp: string | null = null): Expr | undefined {
+/** The cached tree for this text, or undefined (no entry, or a damaged one); found, it is stamped too (stamp: stampKey's). */
+export function readCachedAst(storage: ParseCacheStorage, src: string, file: string, baseDir: string, base: Pos, stamp: string | null = null): Expr | undefined {
   if (src.length < MIN_SOURCE || !astCacheEnabled()) return undefined;
-  let buf: Buffer;
-  try {
-    buf = readFileSync(join(cacheDir(), keyOf(src, file, baseDir)));
-  } catch (e) {
-    passFatal(e);
-    return undefined;
-  }
+  const raw = storage.read(keyOf(src, file, baseDir));
+  if (raw === undefined) return undefined;
+  const buf = asBuffer(raw);
   let tree: Expr;
   try {
     tree = decode(buf, base);
@@ -118,12 +104,12 @@ export function readCachedAst(src: string, file: string, baseDir: string, base: 
     passFatal(e);
     return undefined;
   }
-  if (stamp !== null) writeStamped(stamp, src.length, buf);
+  if (stamp !== null) writeStamped(storage, stamp, src.length, buf);
   return tree;
 }
 
 /** Stores the tree parsed from this text, and its stamped copy (best effort: a cache that cannot be written is skipped). */
-export function writeCachedAst(src: string, file: string, baseDir: string, base: Pos, e: Expr, stamp: string | null = null): void {
+export function writeCachedAst(storage: ParseCacheStorage, src: string, file: string, baseDir: string, base: Pos, e: Expr, stamp: string | null = null): void {
   if (src.length < MIN_SOURCE || !astCacheEnabled()) return;
   let data: Buffer;
   try {
@@ -132,38 +118,22 @@ export function writeCachedAst(src: string, file: string, baseDir: string, base:
     passFatal(err);
     return;
   }
-  if (writeEntry(keyOf(src, file, baseDir), data) && stamp !== null) writeStamped(stamp, src.length, data);
+  if (writeEntry(storage, keyOf(src, file, baseDir), data) && stamp !== null) writeStamped(storage, stamp, src.length, data);
 }
 
-function writeStamped(stamp: string, textLength: number, entry: Buffer): void {
+function writeStamped(storage: ParseCacheStorage, stamp: string, textLength: number, entry: Buffer): void {
   const key = Buffer.from(stamp, "utf8");
   const head = Buffer.alloc(STAMP_MAGIC.length + 4);
   head.write(STAMP_MAGIC, 0, "latin1");
   head.writeUInt32LE(key.length, STAMP_MAGIC.length);
-  writeEntry(nameOf(stamp), Buffer.concat([head, key, u32Bytes(textLength), entry]));
+  writeEntry(storage, nameOf(stamp), Buffer.concat([head, key, u32Bytes(textLength), entry]));
 }
 
-/** Writes an entry through a temporary file; false where the cache cannot be written. */
-function writeEntry(name: string, data: Buffer): boolean {
-  const dir = cacheDir();
-  const target = join(dir, name);
-  const tmp = `${target}.${process.pid}.tmp`;
-  try {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(tmp, data);
-    renameSync(tmp, target);
-    // now and then (one write in 64), keep the cache within its limit
-    if (Math.random() < 1 / 64) prune(dir);
-    return true;
-  } catch (err) {
-    passFatal(err);
-    try {
-      rmSync(tmp, { force: true });
-    } catch {
-      /* nothing to clean up */
-    }
-    return false;
-  }
+function writeEntry(storage: ParseCacheStorage, name: string, data: Buffer): boolean {
+  if (!storage.write(name, data)) return false;
+  // now and then (one write in 64), keep the cache within its limit
+  if (Math.random() < 1 / 64) storage.prune(PARSE_CACHE_LIMIT_BYTES);
+  return true;
 }
 
 function nameOf(stamp: string): string {
@@ -174,26 +144,6 @@ function u32Bytes(v: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(v);
   return b;
-}
-
-/** Removes the oldest entries while the cache is bigger than LIMIT_BYTES (down to half of it). */
-export function prune(dir: string = cacheDir(), limit = LIMIT_BYTES): void {
-  const entries: { p: string; size: number; mtime: number }[] = [];
-  let total = 0;
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = statSync(p, { throwIfNoEntry: false });
-    if (!st?.isFile()) continue;
-    entries.push({ p, size: st.size, mtime: st.mtimeMs });
-    total += st.size;
-  }
-  if (total <= limit) return;
-  entries.sort((a, b) => a.mtime - b.mtime);
-  for (const e of entries) {
-    if (total <= limit / 2) break;
-    rmSync(e.p, { force: true });
-    total -= e.size;
-  }
 }
 
 // ---------------------------------------------------------------- encoding

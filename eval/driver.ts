@@ -2,8 +2,6 @@
 // nix-instantiate drop-in: read the expression, auto-call it with --arg and
 // --argstr, walk -A attribute paths, print the results as Nix 2.26 does, and
 // turn evaluation errors into Nix-style messages.
-import { readFileSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
 import type { Expr, Pos } from "./ast";
 import { EvalState, EvalOptions } from "./state";
 import { installBuiltins } from "./builtins";
@@ -15,12 +13,14 @@ import { toJSON } from "./builtins/json";
 import { toXML } from "./builtins/xml";
 import { callFunction, restoreCallDepth, setMaxCallDepth } from "./call";
 import { showExpr } from "./show";
-import { sourcePos } from "./positions";
-import type { EvalStore } from "./io";
+import { linesOf, sourcePos } from "./positions";
+import type { EvalIO } from "./io";
+import type { BuiltinExtension } from "./builtins/registry";
+import { canonPath } from "./paths";
 import { OutOfRoom, isStackOverflow, passFatal, trialOutcome } from "./limits";
 
 export interface EvalRequest {
-  /** -E: the expression text; else `file` (default ./default.nix; "-" = stdin). */
+  /** -E: the expression text (or stdin's, for the file "-"); else `file` (default ./default.nix). */
   expr?: string;
   file?: string;
   attrPaths: string[];
@@ -42,10 +42,17 @@ export interface EvalRequest {
   options?: Record<string, string>;
 }
 
-export interface EvalIO {
+/** Where an evaluation's output goes. */
+export interface EvalOutput {
   out(s: string): void;
   err(s: string): void;
-  store?: EvalStore;
+}
+
+/** What the embedding gives the evaluator: its EvalIO and the builtins beyond the language's own (glue/). */
+export interface EvalHost {
+  io: EvalIO;
+  extensions: BuiltinExtension[];
+  home?: string;
 }
 
 /** Creates an evaluator with builtins and the search path (-I first, then NIX_PATH). */
@@ -67,19 +74,17 @@ function applyOptions(options: Record<string, string> | undefined): void {
   }
 }
 
-export function makeEvalState(nixPath: string[], opts: Partial<EvalOptions> = {}): EvalState {
+export function makeEvalState(nixPath: string[], host: EvalHost, opts: Partial<Omit<EvalOptions, "io" | "extensions">> = {}): EvalState {
   const envPath = (process.env.NIX_PATH ?? "").split(":").filter(Boolean);
-  const state = new EvalState({ ...opts, nixPath: [...nixPath, ...envPath] });
+  const state = new EvalState({ home: host.home, ...opts, io: host.io, extensions: host.extensions, nixPath: [...nixPath, ...envPath] });
   installBuiltins(state);
   return state;
 }
 
 function readSource(req: EvalRequest): { expr: Expr } | { file: string } {
-  exprSource = req.expr;
   if (req.expr !== undefined) return { expr: parse(req.expr, "", req.cwd) };
   const f = req.file ?? "./default.nix";
-  if (f === "-") return { expr: parse(readFileSync(0, "utf8"), "", req.cwd) };
-  return { file: resolve(req.cwd, f) };
+  return { file: canonPath(f.startsWith("/") ? f : `${req.cwd}/${f}`) };
 }
 
 /** Evaluates --arg / --argstr values into an attribute set for auto-calling. */
@@ -180,27 +185,21 @@ export function splitAttrPath(path: string): string[] {
 export function loadRoot(state: EvalState, req: EvalRequest): Lazy {
   const src = readSource(req);
   if ("expr" in src) return Thunk.of(() => state.evalExpr(src.expr));
-  let file = src.file;
-  try {
-    if (statSync(file).isDirectory()) file = join(file, "default.nix");
-  } catch (e) {
-    passFatal(e);
-    throw new EvalError(`path '${file}' does not exist`);
-  }
-  return Thunk.of(() => state.importFile(file, null));
+  // a missing file is reported now, not when the value is first needed
+  if (state.io.resolvedType(src.file) === null) throw new EvalError(`path '${src.file}' does not exist`);
+  return Thunk.of(() => state.importFile(src.file, null));
 }
 
 /** The evaluator for a request: its --option settings, store and trace output. */
-function stateFor(req: EvalRequest, io: EvalIO): EvalState {
+function stateFor(req: EvalRequest, output: EvalOutput, host: EvalHost): EvalState {
   restoreCallDepth(0); // an earlier evaluation in this thread may have failed deep down
   applyOptions(req.options);
-  const state = makeEvalState(req.nixPath, {
-    storeDir: req.storeDir,
-    store: io.store,
+  const state = makeEvalState(req.nixPath, host, {
+    cwd: req.cwd,
     abortOnWarn: req.options?.["abort-on-warn"] === "true",
     tarballTtl: ttlOption(req.options),
   });
-  state.traceSink = (m) => io.err(m + "\n");
+  state.traceSink = (m) => output.err(m + "\n");
   return state;
 }
 
@@ -212,18 +211,18 @@ function forEachSelected(state: EvalState, req: EvalRequest, each: (v: Lazy, arg
 }
 
 /** Runs `nix-instantiate --eval`-style evaluation; returns the exit code. */
-export function runEval(req: EvalRequest, io: EvalIO): number {
+export function runEval(req: EvalRequest, io: EvalOutput, host: EvalHost): number {
   try {
     if (req.parseOnly) {
-      const src = readSource(req);
-      const e = "expr" in src ? src.expr : parse(readFileSync(src.file, "utf8"), src.file, src.file.replace(/\/[^/]*$/, "") || "/");
       // like Nix, --parse also resolves variables (undefined ones are errors)
-      const state = makeEvalState(req.nixPath, { storeDir: req.storeDir });
+      const state = makeEvalState(req.nixPath, host, { cwd: req.cwd });
+      const src = readSource(req);
+      const e = "expr" in src ? src.expr : parse(state.readSourceFile(src.file), src.file, src.file.replace(/\/[^/]*$/, "") || "/");
       state.compiler.compileTop(e, state.globalNames);
       io.out(showExpr(e) + "\n");
       return 0;
     }
-    const state = stateFor(req, io);
+    const state = stateFor(req, io, host);
     const t0 = Date.now();
     forEachSelected(state, req, (v, args) => {
       const res: Lazy = args ? autoCall(v, args, null) : force(v);
@@ -281,22 +280,10 @@ export function formatEvalError(e: unknown, showTrace: boolean): string {
   return `error: ${err?.message ?? String(e)}\n`;
 }
 
-const fileLines = new Map<string, string[]>();
-/** The text of -E expressions, for error snippets («string» positions). */
-let exprSource: string | undefined;
 function snippet(p: Pos): string {
   const pos = sourcePos(p);
-  if (!pos.file && exprSource !== undefined && !fileLines.has("")) fileLines.set("", exprSource.split("\n"));
-  if (!pos.file && !fileLines.has("")) return "";
-  let lines = fileLines.get(pos.file);
-  if (!lines) {
-    try {
-      lines = readFileSync(pos.file, "utf8").split("\n");
-    } catch {
-      return "";
-    }
-    fileLines.set(pos.file, lines);
-  }
+  const lines = linesOf(p);
+  if (lines === undefined) return "";
   const line = lines[pos.line - 1];
   if (line === undefined) return "";
   // as Nix: the line before, the line, a caret under the column, the line after
@@ -346,9 +333,9 @@ export function collectDerivations(v: Lazy, out: string[], recurse = true, seen 
 }
 
 /** `nix-instantiate` without --eval: evaluates, writes .drv files, prints their paths. */
-export function instantiate(req: EvalRequest, io: EvalIO): { code: number; drvPaths: string[] } {
+export function instantiate(req: EvalRequest, io: EvalOutput, host: EvalHost): { code: number; drvPaths: string[] } {
   try {
-    const state = stateFor(req, io);
+    const state = stateFor(req, io, host);
     const drvPaths: string[] = [];
     forEachSelected(state, req, (v, args) => collectDerivations(autoCall(v, args, null), drvPaths));
     return { code: 0, drvPaths };

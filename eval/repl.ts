@@ -6,8 +6,8 @@ import { parse } from "./parser";
 import { EvalState } from "./state";
 import { Lazy, NixAttrs, Thunk, force, forceAttrs, forceDeep, showType, materialize } from "./value";
 import { printValue } from "./print";
-import { formatEvalError, makeEvalState } from "./driver";
-import { resolve } from "node:path";
+import { formatEvalError, makeEvalState, type EvalHost } from "./driver";
+import { canonPath } from "./paths";
 import { callDepthNow, restoreCallDepth } from "./call";
 
 export const REPL_HELP = `The following commands are available:
@@ -27,8 +27,8 @@ export class ReplSession {
   private readonly names = new Map<string, number>();
   private values: Lazy[] = [];
 
-  constructor(nixPath: string[], private readonly cwd: string) {
-    this.state = makeEvalState(nixPath);
+  constructor(nixPath: string[], private readonly cwd: string, host: EvalHost) {
+    this.state = makeEvalState(nixPath, host, { cwd });
   }
 
   /** Handles one input line; returns the text to print and whether to quit. */
@@ -75,7 +75,7 @@ export class ReplSession {
         return { out: this.addAttrs(this.lazyExpr(this.parse(arg))) };
       case ":l":
       case ":load": {
-        const file = resolve(this.cwd, arg);
+        const file = canonPath(arg.startsWith("/") ? arg : `${this.cwd}/${arg}`);
         return { out: this.addAttrs(this.state.importFile(file, null)) };
       }
       default:

@@ -1,28 +1,30 @@
 // The evaluator's state: options, search paths, the file cache of imports,
-// and the interface to the store (io.ts).
-import { readFileSync, statSync, type BigIntStats } from "node:fs";
-import { join, resolve as resolvePathNode } from "node:path";
-import { homedir } from "node:os";
+// and the world outside the language (EvalIO, io.ts).
 import type { Expr, Pos } from "./ast";
 import { parse } from "./parser";
 import { Compiler } from "./compile";
 import { Env, EvalError, Lazy, NixAttrs, NixPath, ThrownError, Value, force } from "./value";
 import { canonPath } from "./paths";
 import { COREPKGS, COREPKGS_DIR } from "./corepkgs";
-import type { EvalStore } from "./io";
-import { ReadOnlyStore } from "./io";
-import { Derivation, parseDerivation, printDerivation } from "../core/derivation";
+import { IOError, describeIOError, type EvalIO, type ImportOptions } from "./io";
+import type { BuiltinExtension } from "./builtins/registry";
 import { passFatal } from "./limits";
 import { addOrigin, addUnreadOrigin } from "./positions";
-import { astCacheEnabled, fileStamp, readCachedAst, readStampedAst, writeCachedAst } from "./ast-cache";
+import { astCacheEnabled, stampKey, readCachedAst, readStampedAst, writeCachedAst } from "./ast-cache";
 
 export interface EvalOptions {
   /** -I entries and NIX_PATH, in lookup order: "prefix=path" or "path". */
   nixPath: string[];
   storeDir: string;
   currentSystem: string;
-  /** Read-only mode computes store paths without writing (nix-instantiate --eval default). */
-  store?: EvalStore;
+  /** Files, directories and the store. */
+  io: EvalIO;
+  /** Builtins beyond the language's own (the store's: derivations, fetchers, path adding). */
+  extensions: BuiltinExtension[];
+  /** The home directory `~/` paths resolve against. */
+  home?: string;
+  /** The directory relative search path entries resolve against. */
+  cwd?: string;
   pureEval?: boolean;
   /** --option abort-on-warn true: builtins.warn aborts (to show where a warning comes from). */
   abortOnWarn?: boolean;
@@ -38,7 +40,7 @@ export interface SearchPathEntry {
 export class EvalState {
   readonly compiler = new Compiler(this);
   readonly options: EvalOptions;
-  readonly store: EvalStore;
+  readonly io: EvalIO;
   /** Time spent reading and parsing (or decoding) and compiling imported files, in ms (TVIX_PHASES prints it; Date.now, as `performance` loads perf_hooks). */
   readonly loadTimes = { files: 0, parse: 0, compile: 0 };
   /** Evaluated imports by canonical file path (one parse and evaluation per file). */
@@ -51,15 +53,17 @@ export class EvalState {
   /** Traces printed by builtins.trace go here (stderr by default). */
   traceSink: (msg: string) => void = (m) => process.stderr.write(m + "\n");
 
-  constructor(options: Partial<EvalOptions> = {}) {
+  constructor(options: Partial<EvalOptions> & { io: EvalIO }) {
     this.options = {
+      ...options,
       nixPath: options.nixPath ?? [],
-      storeDir: options.storeDir ?? "/nix/store",
+      storeDir: options.io.storeDir,
       currentSystem: options.currentSystem ?? "x86_64-linux",
+      extensions: options.extensions ?? [],
       pureEval: options.pureEval ?? false,
       abortOnWarn: options.abortOnWarn ?? false,
     };
-    this.store = options.store ?? new ReadOnlyStore(this.options.storeDir);
+    this.io = options.io;
     this.searchPath = this.options.nixPath.map(parseSearchPathEntry);
   }
 
@@ -89,12 +93,12 @@ export class EvalState {
   /** Resolves a path literal: relative to baseDir, ~ to $HOME. */
   resolvePath(text: string, baseDir: string, pos: Pos | null): string {
     if (text.startsWith("~/")) {
-      const home = process.env.HOME ?? homedir();
+      const home = this.options.home ?? process.env.HOME;
+      if (home === undefined) throw new EvalError(`cannot resolve '${text}': the home directory is not known`, pos);
       return canonPath(home + text.slice(1));
     }
     if (text.startsWith("/")) return canonPath(text);
-    void pos;
-    return canonPath(join(baseDir, text));
+    return canonPath(`${baseDir}/${text}`);
   }
 
   /** <prefix/rest> lookup through the search path (builtins.findFile). */
@@ -116,46 +120,42 @@ export class EvalState {
       else if (path.startsWith(prefix + "/")) rest = path.slice(prefix.length + 1);
       else continue;
       if (/^[a-z]+:\/\//.test(p)) continue; // URLs need fetchers (not supported here)
-      const full = rest === "" ? resolvePathNode(p) : resolvePathNode(p, rest);
-      try {
-        statSync(full);
-        return full;
-      } catch (e) {
-        passFatal(e);
-        continue;
-      }
+      const dir = p.startsWith("/") ? p : `${this.options.cwd ?? "/"}/${p}`;
+      const full = canonPath(rest === "" ? dir : `${dir}/${rest}`);
+      if (this.io.resolvedType(full) !== null) return full;
     }
     return null;
   }
 
-  /** import: evaluates a file once (directories mean default.nix). */
-  importFile(path: string, pos: Pos | null): Value {
-    let file = path;
-    // the stat serves the parse cache too (parseSource), unless it was a directory's
-    let st: BigIntStats | undefined;
+  /** A file to import: a directory means its default.nix. */
+  private importTarget(path: string, pos: Pos | null): string {
+    if (COREPKGS.has(path)) return path;
+    let type: string | null;
     try {
-      if (this.onDisk(file)) {
-        st = statSync(file, { bigint: true });
-        if (st.isDirectory()) {
-          file = join(file, "default.nix");
-          st = undefined;
-        }
-      }
+      type = this.io.resolvedType(path);
     } catch (e) {
       passFatal(e);
-      throw new EvalError(`path '${path}' does not exist`, pos);
+      throw new EvalError(`getting status of '${path}': ${describeIOError(e)}`, pos);
     }
+    if (type === null) throw new EvalError(`path '${path}' does not exist`, pos);
+    return type === "directory" ? `${path === "/" ? "" : path}/default.nix` : path;
+  }
+
+  /** import: evaluates a file once (directories mean default.nix). */
+  importFile(path: string, pos: Pos | null): Value {
+    const file = this.importTarget(path, pos);
     const cached = this.fileCache.get(file);
     if (cached !== undefined) return cached;
     const t0 = Date.now();
-    const src = this.parseSource(file, pos, st);
+    const src = this.parseSource(file, pos);
     const t1 = Date.now();
     // A tree from the parse cache was compiled without errors before (only
     // such files are cached), so its lambda bodies can wait for their first
     // call; a new one is compiled whole, which reports undefined variables
     // now, as Nix does, and then cached.
     const code = this.compiler.compileTop(src.expr, this.globalNames, false, src.cached);
-    if (!src.cached) writeCachedAst(src.text, file, src.baseDir, src.base, src.expr, src.stamp);
+    const cache = this.io.parseCache;
+    if (!src.cached && cache) writeCachedAst(cache, src.text, file, src.baseDir, src.base, src.expr, src.stamp);
     this.loadTimes.files++;
     this.loadTimes.parse += t1 - t0;
     this.loadTimes.compile += Date.now() - t1;
@@ -165,18 +165,11 @@ export class EvalState {
     return v;
   }
 
-  /** Whether a file is read from the file system (not one of corepkgs, nor held by the store in memory). */
-  private onDisk(file: string): boolean {
-    return !COREPKGS.has(file) && this.store.memoryFile?.(file) === undefined;
-  }
-
-  /** Reads a file, including files the (read-only) store only holds in memory. */
+  /** Reads a source file (corepkgs included) as text. */
   readSourceFile(file: string): string {
     const core = COREPKGS.get(file);
     if (core !== undefined) return core;
-    const mem = this.store.memoryFile?.(file);
-    if (mem !== undefined) return mem;
-    return readFileSync(file, "utf8");
+    return this.io.readTextFile(file);
   }
 
   parseFile(file: string, pos: Pos | null): Expr {
@@ -187,15 +180,21 @@ export class EvalState {
    * A file's tree: from the parse cache (ast-cache.ts), by the file's stamp
    * (without reading it) or by its text, or parsed.
    */
-  private parseSource(file: string, pos: Pos | null, st?: BigIntStats): { expr: Expr; cached: boolean; text: string; baseDir: string; stamp: string | null; base: Pos } {
+  private parseSource(file: string, pos: Pos | null): { expr: Expr; cached: boolean; text: string; baseDir: string; stamp: string | null; base: Pos } {
     const baseDir = file.slice(0, file.lastIndexOf("/")) || "/";
     let stamp: string | null = null;
-    if (astCacheEnabled() && this.onDisk(file)) {
-      st ??= statSync(file, { bigint: true, throwIfNoEntry: false });
-      stamp = st === undefined ? null : fileStamp(file, baseDir, st);
+    const cache = this.io.parseCache;
+    if (cache && astCacheEnabled() && !COREPKGS.has(file)) {
+      let st = null;
+      try {
+        st = this.io.fileStamp(file);
+      } catch (e) {
+        passFatal(e);
+      }
+      stamp = st === null ? null : stampKey(file, baseDir, st);
       if (stamp !== null) {
         let base: Pos = 0;
-        const expr = readStampedAst(stamp, (length) => (base = addUnreadOrigin(file, length, () => this.readSourceFile(file))));
+        const expr = readStampedAst(cache, stamp, (length) => (base = addUnreadOrigin(file, length, () => this.readSourceFile(file))));
         if (expr !== undefined) return { expr, cached: true, text: "", baseDir, stamp, base };
       }
     }
@@ -204,67 +203,40 @@ export class EvalState {
       text = this.readSourceFile(file);
     } catch (err) {
       passFatal(err);
-      throw new EvalError(`getting status of '${file}': ${(err as Error).message}`, pos);
+      if (err instanceof IOError && err.code === "ENOENT") throw new EvalError(`path '${file}' does not exist`, pos);
+      throw new EvalError(`reading file '${file}': ${describeIOError(err)}`, pos);
     }
     const base = addOrigin(file, text);
-    const cached = readCachedAst(text, file, baseDir, base, stamp);
+    const cached = cache ? readCachedAst(cache, text, file, baseDir, base, stamp) : undefined;
     if (cached !== undefined) return { expr: cached, cached: true, text, baseDir, stamp, base };
     return { expr: parse(text, file, baseDir, base), cached: false, text, baseDir, stamp, base };
   }
 
   /** scopedImport: evaluates a file with extra names in scope (no caching). */
   scopedImport(scope: NixAttrs, path: string, pos: Pos | null): Value {
-    let file = path;
-    if (statSync(file).isDirectory()) file = join(file, "default.nix");
-    const e = this.parseFile(file, pos);
+    const e = this.parseFile(this.importTarget(path, pos), pos);
     const code = this.compiler.compileTop(e, this.globalNames, true);
     return code([this.baseEnv, scope]);
-  }
-
-  /** Derivations instantiated (or read) in this evaluation, by .drv path. */
-  readonly derivations = new Map<string, Derivation>();
-
-  registerDerivation(drvPath: string, drv: Derivation): void {
-    this.derivations.set(drvPath, drv);
-    this.store.writeDerivation?.(drvPath, printDerivation(drv), [...new Set([...drv.inputSrcs, ...drv.inputDrvs.keys()])]);
-  }
-
-  /** An input derivation: from this evaluation, else read from the store directory. */
-  loadDerivation(drvPath: string, pos: Pos | null): Derivation {
-    const d = this.derivations.get(drvPath);
-    if (d) return d;
-    try {
-      const parsed = parseDerivation(readFileSync(drvPath, "utf8"));
-      this.derivations.set(drvPath, parsed);
-      return parsed;
-    } catch (e) {
-      passFatal(e);
-      throw new EvalError(`cannot read derivation '${drvPath}': ${(e as Error).message}`, pos);
-    }
-  }
-
-  /** The references closure of a store path (for derivations known to this evaluation). */
-  closureOf(path: string): string[] {
-    const out = new Set<string>();
-    const visit = (p: string) => {
-      if (out.has(p)) return;
-      out.add(p);
-      const d = p.endsWith(".drv") ? this.loadDerivation(p, null) : undefined;
-      if (d) {
-        for (const s of d.inputSrcs) visit(s);
-        for (const i of d.inputDrvs.keys()) visit(i);
-      }
-    };
-    visit(path);
-    return [...out];
   }
 
   // like Nix's srcToStore: a path is read and hashed once per evaluation
   private readonly copiedPaths = new Map<string, string>();
   copyPathToStore(path: string, pos: Pos | null): string {
     let sp = this.copiedPaths.get(path);
-    if (sp === undefined) this.copiedPaths.set(path, (sp = this.store.addPath(path, pos)));
+    if (sp === undefined) this.copiedPaths.set(path, (sp = this.importPath(path, {}, pos)));
     return sp;
+  }
+
+  /** Adds a path to the store through EvalIO, with Nix's errors. */
+  importPath(path: string, opts: ImportOptions, pos: Pos | null): string {
+    try {
+      return this.io.importPath(path, opts);
+    } catch (e) {
+      passFatal(e);
+      if (e instanceof EvalError) throw e;
+      if (e instanceof IOError && e.code === "ENOENT") throw new EvalError(`path '${path}' does not exist`, pos);
+      throw new EvalError(describeIOError(e), pos);
+    }
   }
 }
 

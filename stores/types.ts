@@ -6,18 +6,8 @@
 // Digests are BLAKE3 (32 bytes). Directory digests are BLAKE3 of the canonical
 // protobuf encoding of the Directory message (core/castore.ts).
 
-/** A node in castore: what a directory entry or a store path's root points at. */
-export type CastoreNode =
-  | { type: "directory"; name: Uint8Array; digest: Uint8Array; size: bigint }
-  | { type: "file"; name: Uint8Array; digest: Uint8Array; size: bigint; executable: boolean }
-  | { type: "symlink"; name: Uint8Array; target: Uint8Array };
-
-/** A castore Directory message: three lists, each sorted by name, names unique across all three. */
-export interface Directory {
-  directories: { name: Uint8Array; digest: Uint8Array; size: bigint }[];
-  files: { name: Uint8Array; digest: Uint8Array; size: bigint; executable: boolean }[];
-  symlinks: { name: Uint8Array; target: Uint8Array }[];
-}
+import type { CastoreNode, Directory } from "../core/castore";
+export type { CastoreNode, Directory };
 
 export interface BlobService {
   has(digest: Uint8Array): Promise<boolean>;

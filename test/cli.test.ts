@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runTvix } from "./helpers";
-import { TVIX_VERSION } from "../cmd/version";
+import { TVIX_VERSION } from "../core/version";
 
 test("--version prints the version", () => {
   const r = runTvix(["--version"]);

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeEvalState, formatEvalError } from "../eval/driver";
+import { makeEvalHost, type Glue } from "../glue";
 import { parse } from "../eval/parser";
 import { EvalError, force, forceDeep } from "../eval/value";
 import { toJSON } from "../eval/builtins/json";
@@ -25,7 +26,7 @@ const CASES = `import ${dir}/summary.nix (import ${dir}/cases.nix)`;
 const KNOWN: Record<string, string> = {};
 
 function evalOurs(expr: string): { state: EvalState; json: string } {
-  const state = makeEvalState([]);
+  const state = makeEvalState([], makeEvalHost().host);
   state.traceSink = () => {};
   const v = state.evalExpr(parse(expr, "", dir));
   return { state, json: toJSON(state, v, null, new Set()) };
@@ -42,10 +43,11 @@ function oracleCases() {
 }
 
 /** Our evaluation: one evaluator for all cases, each case forced on its own so that one failure does not hide the others. */
-let ours: { state: EvalState; results: Map<string, { value: Summary[string] } | { error: string }> } | null = null;
+let ours: { state: EvalState; glue: Glue; results: Map<string, { value: Summary[string] } | { error: string }> } | null = null;
 function ourCases() {
   if (ours) return ours;
-  const state = makeEvalState([]);
+  const { host, glue } = makeEvalHost();
+  const state = makeEvalState([], host);
   state.traceSink = () => {};
   const results = new Map<string, { value: Summary[string] } | { error: string }>();
   const all = state.evalExpr(parse(CASES, "", dir));
@@ -58,13 +60,13 @@ function ourCases() {
       results.set(name, { error: formatEvalError(e, true) + (e instanceof EvalError ? "" : String((e as Error)?.stack)) });
     }
   }
-  ours = { state, results };
+  ours = { state, glue, results };
   return ours;
 }
 
 const caseNames: string[] = (() => {
   // the case names, from our own evaluation of the fixture's attribute names
-  const state = makeEvalState([]);
+  const state = makeEvalState([], makeEvalHost().host);
   const v = state.evalExpr(parse(`builtins.attrNames (import ${dir}/cases.nix)`, "", dir));
   return JSON.parse(toJSON(state, v, null, new Set())) as string[];
 })();
@@ -100,7 +102,7 @@ for (const name of caseNames) {
     assert.deepEqual(got, want, `paths of ${name}`);
     const theirs = closure(want.drvPath, (p) => readFileSync(oracleRoot + p, "utf8"));
     for (const [p, text] of theirs) {
-      const d = u.state.derivations.get(p);
+      const d = u.glue.drvs.has(p) ? u.glue.drvs.get(p) : undefined;
       assert.ok(d, `tvix has no derivation ${p} (needed by ${name})`);
       assert.equal(printDerivation(d), text, `.drv bytes of ${p}`);
     }
@@ -110,7 +112,7 @@ for (const name of caseNames) {
 // ---- errors
 
 const errorCases: { name: string; phrase: string }[] = (() => {
-  const state = makeEvalState([]);
+  const state = makeEvalState([], makeEvalHost().host);
   const v = state.evalExpr(parse(`builtins.mapAttrs (n: v: v.phrase) (import ${dir}/errors.nix)`, "", dir));
   const m = JSON.parse(toJSON(state, v, null, new Set())) as Record<string, string>;
   return Object.entries(m).map(([name, phrase]) => ({ name, phrase }));
@@ -163,7 +165,7 @@ for (const { name, phrase } of errorCases) {
     }
     let msg: string | null = null;
     try {
-      const state = makeEvalState([]);
+      const state = makeEvalState([], makeEvalHost().host);
       state.traceSink = () => {};
       const v = state.evalExpr(parse(expr, "", dir));
       forceDeep(v);
@@ -212,7 +214,7 @@ test("derivations warn as Nix 2.26 does (structuredAttrs output checks, empty ha
   assert.equal(r.status, 0, r.stderr);
   const theirs = r.stderr.split("\n").filter((l) => l.startsWith("warning:"));
   const lines: string[] = [];
-  const state = makeEvalState([]);
+  const state = makeEvalState([], makeEvalHost().host);
   state.traceSink = (m) => lines.push(...m.split("\n"));
   const json = toJSON(state, state.evalExpr(parse(expr, "", dir)), null, new Set());
   assert.equal(json, r.stdout.trim());

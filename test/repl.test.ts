@@ -20,6 +20,8 @@ test("repl: expressions, persistent bindings, :t, :p, :a, errors", () => {
       "5",
       "error: undefined variable 'nope'",
       "       at «string»:1:1:",
+      "            1| nope",
+      "             | ^",
       "[ 11 12 ]",
       "",
     ].join("\n"),

@@ -4,6 +4,7 @@
 import type { Command } from "commander";
 import { runEvaluation } from "../bigstack";
 import type { EvalRequest } from "../../eval/driver";
+import { lazyModule } from "../../core/lazy-module";
 
 function collect(v: string, prev: string[]): string[] {
   return [...prev, v];
@@ -25,7 +26,14 @@ export function evalOptions(c: Command): Command {
     .option("--eval", "accepted for nix-instantiate compatibility")
     .option("--eval-only", "accepted for nix-instantiate compatibility")
     .option("--timeout <s>", "accepted for nix-instantiate compatibility")
-    .option("--store-dir <dir>", "the Nix store directory", "/nix/store");
+    .option("--store-dir <dir>", "the Nix store directory", "/nix/store")
+    .option("--store <url>", "the store to read store paths from and write to (default $TVIX_STORE or the local store)");
+}
+
+/** The file "-" is standard input: read here, once, and evaluated as an expression. */
+export function readStdinFile<T extends Pick<EvalRequest, "file" | "expr">>(req: T): T {
+  if (req.file !== "-") return req;
+  return { ...req, file: undefined, expr: lazyModule<typeof import("node:fs")>("node:fs").readFileSync(0, "utf8") };
 }
 
 /** --arg and --argstr take two values each; commander can't, so they are pulled out first. */
@@ -79,16 +87,15 @@ export function setPendingArgs(a: EvalRequest["args"], options: Record<string, s
 export function register(program: Command): void {
   evalOptions(program.command("instantiate").description("instantiate derivations: write .drv files and print their paths (like nix-instantiate)"))
     .argument("[file]", "the file to evaluate (default ./default.nix; - for stdin)")
-    .option("--store <url>", "the store to write to (default $TVIX_STORE or the local store)")
     .action(async (file: string | undefined, opts: Record<string, any>) => {
-      const req = { ...toRequest(opts, file ? [file] : [], pendingArgs), storeUrl: opts.store };
+      const req = readStdinFile({ ...toRequest(opts, file ? [file] : [], pendingArgs), storeUrl: opts.store });
       const { exitCode } = await runEvaluation(opts.eval ? "eval" : "instantiate", req);
       process.exitCode = exitCode;
     });
   evalOptions(program.command("eval").description("evaluate a Nix expression (like nix-instantiate --eval)"))
     .argument("[file]", "the file to evaluate (default ./default.nix; - for stdin)")
     .action(async (file: string | undefined, opts: Record<string, any>) => {
-      const req = toRequest(opts, file ? [file] : [], pendingArgs);
+      const req = readStdinFile({ ...toRequest(opts, file ? [file] : [], pendingArgs), storeUrl: opts.store });
       const { exitCode } = await runEvaluation("eval", req);
       process.exitCode = exitCode;
     });

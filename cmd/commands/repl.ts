@@ -4,7 +4,7 @@
 import type { Command } from "commander";
 import { lazyModule } from "../../core/lazy-module";
 import { startTaskWorker } from "../bigstack";
-import { TVIX_VERSION } from "../version";
+import { TVIX_VERSION } from "../../core/version";
 
 function collect(v: string, prev: string[]): string[] {
   return [...prev, v];

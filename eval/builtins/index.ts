@@ -12,9 +12,7 @@ import * as xml from "./xml";
 import * as misc from "./misc";
 import * as fs from "./fs";
 import * as context from "./context";
-import * as derivation from "./derivation";
-import * as fetchers from "./fetchers";
-import { NIX_COMPAT_VERSION } from "../../cmd/version";
+import { NIX_COMPAT_VERSION } from "../../core/version";
 import { setCacheGlobals } from "../ast-cache";
 
 /** Names that are in the global scope without the `builtins.` prefix (Nix 2.26). */
@@ -26,7 +24,7 @@ const GLOBAL = new Set([
 export function installBuiltins(state: EvalState): void {
   const defs: BuiltinDef[] = [];
   const def: Definer = (name, arity, fn) => defs.push({ name, arity, fn });
-  for (const m of [control, lists, attrs, arith, strings, json, xml, misc, fs, context, derivation, fetchers]) m.register(def);
+  for (const m of [control, lists, attrs, arith, strings, json, xml, misc, fs, context, ...state.options.extensions]) m.register(def);
 
   const map = new Map<string, Lazy>();
   for (const d of defs) {
@@ -45,7 +43,7 @@ export function installBuiltins(state: EvalState): void {
     ["nixPath", state.searchPath.map((e) => NixAttrs.from([["path", e.path], ["prefix", e.prefix]]))],
   ];
   for (const [k, v] of constants) map.set(k, v);
-  for (const [k, v] of derivation.lazyGlobals(state)) map.set(k, v);
+  for (const ext of state.options.extensions) for (const [k, v] of ext.values?.(state) ?? []) map.set(k, v);
   // builtins.builtins is the set itself: a thunk that already holds it
   const self = Thunk.done(null);
   map.set("builtins", self);

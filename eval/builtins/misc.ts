@@ -6,9 +6,8 @@ import type { EvalState } from "../state";
 import { coerceToString } from "../coerce";
 import { Hash, hashBytes, parseHashAlgo, HashEncoding } from "../../core/hash";
 import { encodeNixBase32 } from "../../core/nixbase32";
-import { readFileSync } from "node:fs";
 import { parse as parseToml } from "smol-toml";
-import { NotImplementedError } from "../../cmd/errors";
+import { describeIOError } from "../io";
 import { passFatal } from "../limits";
 
 /** A path argument: a path value or an absolute path string. */
@@ -45,12 +44,12 @@ export function register(def: Definer): void {
   def("hashFile", 2, ([a, p], pos, state) => {
     const algo = parseAlgo(forceString(a, pos), pos);
     const path = realisePath(state, p, pos);
-    let data: Buffer;
+    let data: Uint8Array;
     try {
-      data = readFileSync(path);
+      data = state.io.readFile(path);
     } catch (e) {
       passFatal(e);
-      throw new EvalError(`opening file '${path}': ${(e as Error).message}`, pos);
+      throw new EvalError(`opening file '${path}': ${describeIOError(e)}`, pos);
     }
     return hashBytes(algo, data).toBase16();
   });
@@ -89,7 +88,7 @@ export function register(def: Definer): void {
   for (const f of ["fetchMercurial", "getFlake"]) {
     def(f, 1, ([a]) => {
       force(a);
-      throw new NotImplementedError(`builtins.${f}`);
+      throw new EvalError(`not implemented: builtins.${f}`);
     });
   }
   void mkString;

@@ -13,3 +13,10 @@ export interface BuiltinDef {
 }
 
 export type Definer = (name: string, arity: number, fn: BuiltinFn) => void;
+
+/** Builtins an embedding adds to the language's own (glue/: derivations, fetchers, path adding). */
+export interface BuiltinExtension {
+  register(def: Definer): void;
+  /** Values of the builtins set that are not primops (as `derivation`, written in Nix), made per evaluator. */
+  values?(state: EvalState): [string, Lazy][];
+}

@@ -1,15 +1,18 @@
-// The read-only store's streamed NAR hash (io.ts hashPathNar) equals the
-// hash of the NAR built in memory (narFromTree of readTree), for trees with
-// every kind of node, names that sort differently in UTF-16 and UTF-8, files
-// larger than its buffer, and filters.
+// The NAR hash streamed while walking the host (hashTreeNar over hostTree)
+// equals the hash of the NAR built in memory (narFromTree of treeToNode), for
+// trees with every kind of node, names that sort differently in UTF-16 and
+// UTF-8, files larger than the encoder's buffer, and filters.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hashPathNar, readTree } from "./io";
-import { narFromTree } from "../core/nar";
-import { hashBytes } from "../core/hash";
+import { hashTreeNar, hostTree } from "./host-tree";
+import { narFromTree, treeToNode, type FileType } from "../core/nar";
+import { hashBytes, type HashAlgo } from "../core/hash";
+
+const hashPathNar = (p: string, filter: ((path: string, type: FileType) => boolean) | undefined, algo: HashAlgo) => hashTreeNar(hostTree, p, algo, filter).hash;
+const readTree = (p: string, filter?: (path: string, type: FileType) => boolean) => treeToNode(hostTree, p, filter);
 
 test("the streamed NAR hash of a path equals the hash of its NAR", () => {
   const root = mkdtempSync(join(tmpdir(), "tvix-narhash-"));
@@ -30,7 +33,7 @@ test("the streamed NAR hash of a path equals the hash of its NAR", () => {
     writeFileSync(join(t, "n".repeat(200)), "long name");
     // made in an order that no file system lists as sorted both ways
     for (const n of ["zz", "b", "Y", "a0", "_", "aa", "0", "~", "é"]) writeFileSync(join(t, n), n);
-    const want = (p: string, filter?: (path: string, type: string) => boolean) => hashBytes("sha256", narFromTree(readTree(p, filter))).format("nix32", false);
+    const want = (p: string, filter?: (path: string, type: FileType) => boolean) => hashBytes("sha256", narFromTree(readTree(p, filter))).format("nix32", false);
     for (const p of [t, join(t, "a.txt"), join(t, "link"), join(t, "empty"), join(t, "big.bin"), join(t, "sub")])
       assert.equal(hashPathNar(p, undefined, "sha256").format("nix32", false), want(p), p);
     const noText = (p: string, type: string) => !(type === "regular" && p.endsWith(".txt")) && type !== "symlink";

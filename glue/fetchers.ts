@@ -1,24 +1,27 @@
 // Fetchers: builtins.fetchurl, fetchTarball, fetchGit and fetchTree (types
 // file, tarball, git, path). With a known hash and a read-only evaluation the
 // store path is computed without fetching (as Tvix does); otherwise the data
-// is downloaded (eval/fetch/download.ts on a sync-call worker), verified and,
-// when the store writes, recorded for writing.
-import { lazyModule } from "../../core/lazy-module";
+// is downloaded (glue/fetch/download.ts on a sync-call worker), verified and
+// added to the evaluation's store view (and written afterwards when the
+// evaluation writes).
+import { lazyModule } from "../core/lazy-module";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createHash } from "../../core/digest";
-import type { Pos } from "../ast";
-import type { EvalState } from "../state";
-import { EvalError, Lazy, NixAttrs, NixPath, Value, force, forceAttrs, forceBool, forceString, storePathString, strValue, isString, typeError } from "../value";
-import type { Definer } from "./registry";
-import { Hash, hashBytes } from "../../core/hash";
-import { makeFixedOutputPath } from "../../core/store-path";
-import { narFromTree } from "../../core/nar";
-import { readTree, syncCall } from "../io";
-import { coerceToString } from "../coerce";
-import { fetchCacheDir } from "../fetch/download";
-import { canonPath } from "../paths";
-import { passFatal } from "../limits";
+import { createHash } from "../core/digest";
+import type { Pos } from "../eval/ast";
+import type { EvalState } from "../eval/state";
+import { EvalError, Lazy, NixAttrs, NixPath, Value, force, forceAttrs, forceBool, forceString, storePathString, strValue, isString, typeError } from "../eval/value";
+import type { BuiltinExtension } from "../eval/builtins/registry";
+import { Hash, hashBytes } from "../core/hash";
+import { makeFixedOutputPath } from "../core/store-path";
+import { narFromTree, treeToNode, type NarNode } from "../core/nar";
+import { coerceToString } from "../eval/coerce";
+import { canonPath } from "../eval/paths";
+import { passFatal } from "../eval/limits";
+import { hostTree } from "../stores/host-tree";
+import { fetchCacheDir } from "./fetch/download";
+import { callSync } from "./sync-calls";
+import type { Glue } from "./context";
 
 interface FetchArgs {
   url: string;
@@ -66,8 +69,14 @@ function urlBaseName(url: string): string {
   return i >= 0 ? p.slice(i + 1) : p;
 }
 
-function ttl(state: EvalState): number {
-  return state.options.tarballTtl ?? Number(process.env.TVIX_TARBALL_TTL ?? 3600);
+/** A sync call's failure as an evaluation error. */
+function fetchCall<T>(run: () => T, pos: Pos | null): T {
+  try {
+    return run();
+  } catch (e) {
+    passFatal(e);
+    throw new EvalError((e as Error).message, pos);
+  }
 }
 
 function mismatch(url: string, expected: Hash, got: Hash, pos: Pos | null): EvalError {
@@ -75,37 +84,35 @@ function mismatch(url: string, expected: Hash, got: Hash, pos: Pos | null): Eval
 }
 
 
+/** Adds a tree the evaluation fetched under its content address. */
+function addFetched(glue: Glue, name: string, node: NarNode, flat: boolean, hash: Hash): string {
+  const storeDir = glue.io.storeDir;
+  const path = makeFixedOutputPath(name, hash, !flat, [], storeDir).toAbsolute(storeDir);
+  glue.io.addTree(path, node, `fixed:${flat ? "" : "r:"}${hash.format("nix32", true)}`);
+  return path;
+}
+
 /** builtins.fetchurl (unpack = false) and builtins.fetchTarball (unpack = true). */
-function fetchUrlLike(state: EvalState, args: FetchArgs, unpack: boolean, pos: Pos | null): { path: string; narHash: Hash } {
+function fetchUrlLike(glue: Glue, state: EvalState, args: FetchArgs, unpack: boolean, pos: Pos | null): { path: string; narHash: Hash } {
   const name = args.name ?? (unpack ? "source" : urlBaseName(args.url));
-  const storeDir = state.options.storeDir;
-  const store = state.store;
-  if (args.sha256 && !store.writes) {
+  const storeDir = glue.io.storeDir;
+  if (args.sha256 && !glue.io.writes) {
     // read-only evaluation with a known hash: the path needs no data (for a
     // flat file the NAR hash is then unknown, but only fetchTree asks, for tarballs)
     return { path: makeFixedOutputPath(name, args.sha256, unpack, [], storeDir).toAbsolute(storeDir), narHash: args.sha256 };
   }
-  const dl = syncCall<{ file: string; sha256: string }>("fetch-url", { url: args.url, ttl: ttl(state) });
+  const dl = fetchCall(() => callSync("download", { url: args.url, ttl: state.options.tarballTtl ?? Number(process.env.TVIX_TARBALL_TTL ?? 3600) }), pos);
   if (!unpack) {
     const data = readFileSync(dl.file);
     const got = hashBytes("sha256", data);
     if (args.sha256 && !got.equals(args.sha256)) throw mismatch(args.url, args.sha256, got, pos);
-    const path = makeFixedOutputPath(name, got, false, [], storeDir).toAbsolute(storeDir);
-    const nar = narFromTree({ type: "regular", executable: false, contents: data });
-    store.recordPath?.({ storePath: path, nar, references: [], ca: `fixed:${got.format("nix32", true)}` });
-    return { path, narHash: hashBytes("sha256", nar) };
+    const node: NarNode = { type: "regular", executable: false, contents: data };
+    return { path: addFetched(glue, name, node, true, got), narHash: hashBytes("sha256", narFromTree(node)) };
   }
-  const { dir } = syncCall<{ dir: string }>("unpack-archive", { file: dl.file, url: args.url });
-  try {
-    const nar = narFromTree(readTree(dir));
-    const narHash = hashBytes("sha256", nar);
-    if (args.sha256 && !narHash.equals(args.sha256)) throw mismatch(args.url, args.sha256, narHash, pos);
-    const path = makeFixedOutputPath(name, narHash, true, [], storeDir).toAbsolute(storeDir);
-    store.recordPath?.({ storePath: path, nar, references: [], ca: `fixed:r:${narHash.format("nix32", true)}` });
-    return { path, narHash };
-  } finally {
-    rmSync(dir.replace(/(\/u-[^/]+)\/.*$/, "$1"), { recursive: true, force: true });
-  }
+  const tree = fetchCall(() => callSync("unpack", { file: dl.file, url: args.url }), pos);
+  const narHash = hashBytes("sha256", narFromTree(tree));
+  if (args.sha256 && !narHash.equals(args.sha256)) throw mismatch(args.url, args.sha256, narHash, pos);
+  return { path: addFetched(glue, name, tree, false, narHash), narHash };
 }
 
 // ---------------------------------------------------------------- git
@@ -167,9 +174,8 @@ function gitTimeAttrs(repo: string, rev: string): [string, Value][] {
   return [["lastModified", ct], ["lastModifiedDate", date]];
 }
 
-function fetchGit(state: EvalState, a: GitArgs, pos: Pos | null): NixAttrs {
+function fetchGit(glue: Glue, a: GitArgs, pos: Pos | null): NixAttrs {
   const local = a.url.startsWith("/") ? a.url : a.url.startsWith("file://") ? a.url.slice(7) : null;
-  const storeDir = state.options.storeDir;
   // A local working tree without rev/ref that has uncommitted changes: Nix
   // takes the tracked files as they are on disk and reports a dirty revision.
   if (local && !a.rev && !a.ref && existsSync(join(local, ".git"))) {
@@ -179,14 +185,12 @@ function fetchGit(state: EvalState, a: GitArgs, pos: Pos | null): NixAttrs {
       const set = new Set(files);
       const dirs = new Set<string>();
       for (const f of files) for (let i = f.indexOf("/"); i >= 0; i = f.indexOf("/", i + 1)) dirs.add(f.slice(0, i));
-      const tree = readTree(local, (p) => {
+      const tree = treeToNode(hostTree, local, (p) => {
         const rel = p.slice(local.length + 1);
         return set.has(rel) || dirs.has(rel);
       });
-      const nar = narFromTree(tree);
-      const narHash = hashBytes("sha256", nar);
-      const path = makeFixedOutputPath(a.name, narHash, true, [], storeDir).toAbsolute(storeDir);
-      state.store.recordPath?.({ storePath: path, nar, references: [], ca: `fixed:r:${narHash.format("nix32", true)}` });
+      const narHash = hashBytes("sha256", narFromTree(tree));
+      const path = addFetched(glue, a.name, tree, false, narHash);
       const head = git(["rev-parse", "HEAD"], local).trim();
       return NixAttrs.from([
         ["outPath", storePathString(path)],
@@ -206,11 +210,10 @@ function fetchGit(state: EvalState, a: GitArgs, pos: Pos | null): NixAttrs {
   try {
     exportTree(cache, rev, join(out, "tree"), out);
     if (a.submodules) exportSubmodules(cache, rev, join(out, "tree"), a.url, out);
-    const nar = narFromTree(readTree(join(out, "tree")));
-    const narHash = hashBytes("sha256", nar);
+    const tree = treeToNode(hostTree, join(out, "tree"));
+    const narHash = hashBytes("sha256", narFromTree(tree));
     if (a.narHash && !a.narHash.equals(narHash)) throw new EvalError(`NAR hash mismatch in input '${a.url}', expected '${a.narHash.toSRI()}' but got '${narHash.toSRI()}'`, pos);
-    const path = makeFixedOutputPath(a.name, narHash, true, [], storeDir).toAbsolute(storeDir);
-    state.store.recordPath?.({ storePath: path, nar, references: [], ca: `fixed:r:${narHash.format("nix32", true)}` });
+    const path = addFetched(glue, a.name, tree, false, narHash);
     const revCount = a.shallow ? 0 : Number(git(["rev-list", "--count", rev!], cache).trim());
     return NixAttrs.from([
       ["outPath", storePathString(path)],
@@ -303,37 +306,41 @@ function resolveRelativeUrl(base: string, rel: string): string {
   return file ? `file://${out}` : out;
 }
 
-export function register(def: Definer): void {
-  def("fetchurl", 1, ([a], pos, state) => storePathString(fetchUrlLike(state, fetchArgs(state, a, "fetchurl", pos), false, pos).path));
-  def("fetchTarball", 1, ([a], pos, state) => storePathString(fetchUrlLike(state, fetchArgs(state, a, "fetchTarball", pos), true, pos).path));
-  def("fetchGit", 1, ([a], pos, state) => fetchGit(state, gitArgs(state, a, pos), pos));
-  def("fetchTree", 1, ([a], pos, state) => {
-    const attrs = forceAttrs(a, pos);
-    const t = attrs.get("type");
-    if (t === undefined) throw new EvalError("attribute 'type' is missing in call to 'fetchTree'", pos);
-    const type = forceString(t, pos);
-    const rest = new Map(attrs.map);
-    rest.delete("type");
-    const args = NixAttrs.fromMap(rest);
-    switch (type) {
-      case "git":
-        return fetchGit(state, gitArgs(state, args, pos), pos);
-      case "file":
-      case "tarball": {
-        const fa: FetchArgs = { url: forceString(attrs.get("url") ?? "", pos), name: attrs.get("name") !== undefined ? forceString(attrs.get("name")!, pos) : undefined };
-        const nh = attrs.get("narHash");
-        if (nh !== undefined && type === "tarball") fa.sha256 = Hash.parse(forceString(nh, pos));
-        const r = fetchUrlLike(state, { ...fa, name: fa.name ?? "source" }, type === "tarball", pos);
-        return NixAttrs.from([["outPath", storePathString(r.path)], ["narHash", r.narHash.toSRI()]]);
-      }
-      case "path": {
-        const p = attrs.get("path");
-        if (p === undefined) throw new EvalError("attribute 'path' is missing in call to 'fetchTree'", pos);
-        const path = state.store.addPath(forceString(p, pos), pos, "source");
-        return NixAttrs.from([["outPath", storePathString(path)]]);
-      }
-      default:
-        throw new EvalError(`not implemented: fetchTree type '${type}' (supported: file, tarball, git, path)`, pos);
-    }
-  });
+export function fetcherBuiltins(glue: Glue): BuiltinExtension {
+  return {
+    register(def) {
+      def("fetchurl", 1, ([a], pos, state) => storePathString(fetchUrlLike(glue, state, fetchArgs(state, a, "fetchurl", pos), false, pos).path));
+      def("fetchTarball", 1, ([a], pos, state) => storePathString(fetchUrlLike(glue, state, fetchArgs(state, a, "fetchTarball", pos), true, pos).path));
+      def("fetchGit", 1, ([a], pos, state) => fetchGit(glue, gitArgs(state, a, pos), pos));
+      def("fetchTree", 1, ([a], pos, state) => {
+        const attrs = forceAttrs(a, pos);
+        const t = attrs.get("type");
+        if (t === undefined) throw new EvalError("attribute 'type' is missing in call to 'fetchTree'", pos);
+        const type = forceString(t, pos);
+        const rest = new Map(attrs.map);
+        rest.delete("type");
+        const args = NixAttrs.fromMap(rest);
+        switch (type) {
+          case "git":
+            return fetchGit(glue, gitArgs(state, args, pos), pos);
+          case "file":
+          case "tarball": {
+            const fa: FetchArgs = { url: forceString(attrs.get("url") ?? "", pos), name: attrs.get("name") !== undefined ? forceString(attrs.get("name")!, pos) : undefined };
+            const nh = attrs.get("narHash");
+            if (nh !== undefined && type === "tarball") fa.sha256 = Hash.parse(forceString(nh, pos));
+            const r = fetchUrlLike(glue, state, { ...fa, name: fa.name ?? "source" }, type === "tarball", pos);
+            return NixAttrs.from([["outPath", storePathString(r.path)], ["narHash", r.narHash.toSRI()]]);
+          }
+          case "path": {
+            const p = attrs.get("path");
+            if (p === undefined) throw new EvalError("attribute 'path' is missing in call to 'fetchTree'", pos);
+            const path = state.importPath(forceString(p, pos), { name: "source" }, pos);
+            return NixAttrs.from([["outPath", storePathString(path)]]);
+          }
+          default:
+            throw new EvalError(`not implemented: fetchTree type '${type}' (supported: file, tarball, git, path)`, pos);
+        }
+      });
+    },
+  };
 }

@@ -1,5 +1,5 @@
 // Downloads for the fetchers (runs on a sync-call worker: see
-// cmd/bigstack.ts callSync). Results are cached under
+// glue/sync-calls.ts). Results are cached under
 // $XDG_CACHE_HOME/tvix-ts/fetch by URL, reused for `ttl` seconds (Nix's
 // tarball-ttl, default 3600), written to a temp file and renamed into place.
 import { createHash } from "../../core/digest";
@@ -25,7 +25,13 @@ function sha256File(file: string): string {
   return createHash("sha256").update(readFileSync(file)).digest("hex");
 }
 
-export async function download(req: { url: string; ttl?: number }): Promise<Downloaded> {
+export interface DownloadRequest {
+  url: string;
+  /** Seconds a cached download of the URL is reused (default 3600). */
+  ttl?: number;
+}
+
+export async function download(req: DownloadRequest): Promise<Downloaded> {
   const url = req.url;
   if (url.startsWith("file://")) {
     const file = fileURLToPath(url);

@@ -1,17 +1,18 @@
 // derivationStrict and the `derivation` wrapper, as C++ Nix 2.26: attributes
 // become the environment (or __json with __structuredAttrs), string context
 // becomes inputs, and output/drv paths are computed with core/derivation.
-import type { Pos } from "../ast";
-import { EvalError, Lazy, NixAttrs, forceAttrs, NixString, Thunk, Value, force, forceBool, forceList, forceStringValue, strValue, ctxOf, isString } from "../value";
-import type { Definer } from "./registry";
-import type { EvalState } from "../state";
-import { coerceToString } from "../coerce";
-import { toJSON, jsonString } from "./json";
-import { Derivation, computeOutputPaths, derivationStorePath, printDerivation, hashDerivationModulo } from "../../core/derivation";
-import { Hash, HASH_SIZES, HashAlgo, hashBytes } from "../../core/hash";
-import { validateStorePathName, makeFixedOutputPath, makeTextPath } from "../../core/store-path";
-import { parse } from "../parser";
-import { passFatal } from "../limits";
+import type { Pos } from "../eval/ast";
+import { EvalError, Lazy, NixAttrs, forceAttrs, NixString, Thunk, Value, force, forceBool, forceList, forceStringValue, strValue, ctxOf } from "../eval/value";
+import type { BuiltinExtension } from "../eval/builtins/registry";
+import type { EvalState } from "../eval/state";
+import { coerceToString } from "../eval/coerce";
+import { toJSON, jsonString } from "../eval/builtins/json";
+import { Derivation, computeOutputPaths, derivationReferences, printDerivation } from "../core/derivation";
+import { Hash, HASH_SIZES, HashAlgo, hashBytes } from "../core/hash";
+import { validateStorePathName, makeFixedOutputPath } from "../core/store-path";
+import { parse } from "../eval/parser";
+import { passFatal } from "../eval/limits";
+import type { Glue } from "./context";
 
 // The `derivation` function of Nix's corepkgs, in Nix: it wraps
 // derivationStrict so that each output is a set sharing drvAttrs.
@@ -36,9 +37,14 @@ let
 in (builtins.head outputsList).value
 `;
 
-export function lazyGlobals(state: EvalState): [string, Lazy][] {
-  const derivation = Thunk.of(() => state.evalExpr(parse(DERIVATION_NIX, "<nix/derivation-internal.nix>", "/")));
-  return [["derivation", derivation]];
+/** derivationStrict and `derivation`, over the glue's store and known derivations. */
+export function derivationBuiltins(glue: Glue): BuiltinExtension {
+  return {
+    register(def) {
+      def("derivationStrict", 1, ([a], pos, state) => derivationStrict(glue, state, a, pos));
+    },
+    values: (state) => [["derivation", Thunk.of(() => state.evalExpr(parse(DERIVATION_NIX, "<nix/derivation-internal.nix>", "/")))]],
+  };
 }
 
 /** Attributes that __structuredAttrs ignores (outputChecks replaces them): Nix warns about them. */
@@ -61,11 +67,17 @@ function fail(msg: string, name: string, pos: Pos | null): EvalError {
   return new EvalError(msg, pos).addTrace(`while evaluating the derivation '${name}'`, pos);
 }
 
-export function register(def: Definer): void {
-  def("derivationStrict", 1, ([a], pos, state) => derivationStrict(state, a, pos));
+/** An input derivation (known, or read from the store), with Nix's error when it cannot be read. */
+function inputDrv(glue: Glue, drvPath: string, pos: Pos | null): Derivation {
+  try {
+    return glue.drvs.get(drvPath);
+  } catch (e) {
+    passFatal(e);
+    throw new EvalError(`cannot read derivation '${drvPath}': ${(e as Error).message}`, pos);
+  }
 }
 
-function derivationStrict(state: EvalState, a: Lazy, pos: Pos | null): Value {
+function derivationStrict(glue: Glue, state: EvalState, a: Lazy, pos: Pos | null): Value {
   const attrs = forceAttrs(a, pos);
   const nameL = attrs.get("name");
   if (nameL === undefined) throw new EvalError("required attribute 'name' missing", pos);
@@ -187,11 +199,12 @@ function derivationStrict(state: EvalState, a: Lazy, pos: Pos | null): Value {
   for (const c of ctx) {
     if (c.startsWith("=")) {
       const drvPath = c.slice(1);
-      for (const p of state.closureOf(drvPath)) {
+      inputDrv(glue, drvPath, pos);
+      for (const p of glue.drvs.closure(drvPath)) {
         inputSrcs.add(p);
         // all outputs of every derivation in the closure (read from the store
         // when it was not instantiated by this evaluation)
-        if (p.endsWith(".drv")) drv.inputDrvs.set(p, [...state.loadDerivation(p, pos).outputs.keys()].sort());
+        if (p.endsWith(".drv")) drv.inputDrvs.set(p, [...inputDrv(glue, p, pos).outputs.keys()].sort());
       }
     } else if (c.startsWith("!")) {
       const j = c.indexOf("!", 1);
@@ -247,20 +260,21 @@ function derivationStrict(state: EvalState, a: Lazy, pos: Pos | null): Value {
         throw fail(`path '${"0".repeat(32)}-${outName}' is not a valid store path: ${(e as Error).message}`, drvName, pos);
       }
     }
-    computeOutputPaths(drv, drvName, (p) => state.loadDerivation(p, pos), storeDir);
+    for (const p of drv.inputDrvs.keys()) inputDrv(glue, p, pos);
+    try {
+      computeOutputPaths(drv, drvName, glue.drvs.moduloHash, storeDir);
+    } catch (e) {
+      passFatal(e);
+      throw fail((e as Error).message, drvName, pos);
+    }
   }
-  void derivationStorePath;
-  void hashDerivationModulo;
 
-  // The .drv's references are a set: a path both in inputSrcs and inputDrvs
-  // (a derivation used via drvPath and one of its outputs) counts once.
-  // (core/derivation's derivationStorePath does not dedupe them.)
-  const drvPath = makeTextPath(`${drvName}.drv`, hashBytes("sha256", printDerivation(drv)), [...new Set([...drv.inputSrcs, ...drv.inputDrvs.keys()])], storeDir).toAbsolute(storeDir);
-  state.registerDerivation(drvPath, drv);
+  // the text is hashed now and made again only if the .drv is read or written
+  const drvPath = glue.io.addText(`${drvName}.drv`, () => printDerivation(drv), derivationReferences(drv), hashBytes("sha256", printDerivation(drv)));
+  glue.drvs.add(drvPath, drv);
   const result = new Map<string, Lazy>();
   result.set("drvPath", new NixString(drvPath, new Set(["=" + drvPath])));
   for (const [o, out] of drv.outputs) result.set(o, new NixString(out.path, new Set([`!${o}!${drvPath}`])));
   return NixAttrs.fromMap(result);
 }
 
-export { isString };

@@ -1,0 +1,9 @@
+// What the glue builtins share in one evaluation: the store-aware EvalIO and
+// the derivations the evaluation knows.
+import type { StoreIO } from "./store-io";
+import type { KnownDerivations } from "./known-derivations";
+
+export interface Glue {
+  io: StoreIO;
+  drvs: KnownDerivations;
+}

@@ -1,0 +1,109 @@
+// Writes what an evaluation made (sources, toFile results, fetched trees,
+// .drv files: StoreIO's pending list) to a real store, and, when asked,
+// materialises those paths under the store directory on disk (as
+// `nix-instantiate --read-write-mode` leaves them in /nix/store). Contents
+// are read again here, and their content address checked against the one
+// the evaluation computed: a source that changed since is an error, not a
+// path with the wrong contents.
+import { accessSync, constants, existsSync } from "node:fs";
+import { dumpTree, memoryTreeAccessor, narOf, type TreeAccessor } from "../core/nar";
+import { hashBytes } from "../core/hash";
+import { hostTree } from "../stores/host-tree";
+import type { PendingPath, StoreIO } from "./store-io";
+
+/** A pending path's NAR and the bytes its content address hashes. */
+function serialise(p: PendingPath): { nar: Uint8Array; caBytes: () => Uint8Array } {
+  const t = p.tree;
+  switch (t.kind) {
+    case "text": {
+      const contents = Buffer.from(t.text(), "utf8");
+      return { nar: narOf((enc) => enc.file(false, contents)), caBytes: () => contents };
+    }
+    case "memory":
+    case "host": {
+      const acc: TreeAccessor = t.kind === "memory" ? memoryTreeAccessor("", t.node) : hostTree;
+      const root = t.kind === "memory" ? "" : t.root;
+      const keep = t.kind === "host" && t.included !== null ? (path: string) => t.included!.has(path.slice(root.length + 1)) : undefined;
+      const nar = narOf((enc) => dumpTree(acc, root, enc, keep));
+      // flat: the file's own bytes
+      return { nar, caBytes: () => acc.readFile(root) };
+    }
+    case "castore":
+      throw new Error(`internal error: '${p.storePath}' is the store's already`);
+  }
+}
+
+function checkContentAddress(p: PendingPath, nar: Uint8Array, caBytes: () => Uint8Array): void {
+  const m = /^(text|fixed):(r:)?(sha256):([0-9a-z]+)$/.exec(p.ca);
+  if (!m) throw new Error(`internal error: unexpected content address '${p.ca}' of '${p.storePath}'`);
+  const recursive = m[1] === "fixed" && m[2] === "r:";
+  const got = hashBytes("sha256", recursive ? nar : caBytes()).format("nix32", true);
+  if (`sha256:${m[4]}` !== got)
+    throw new Error(`the contents of '${p.storePath}' changed after the evaluation read them${p.tree.kind === "host" ? ` (from '${p.tree.root}')` : ""}`);
+}
+
+export async function flushPending(io: StoreIO, storeUrl: string | undefined, opts: { materialise?: boolean } = {}): Promise<void> {
+  if (io.pending.size === 0) return;
+  await import("../stores/backends");
+  const { openStore, defaultStoreUrl } = await import("../stores/url");
+  const store = await openStore(storeUrl ?? defaultStoreUrl(), { storeDir: io.storeDir });
+  try {
+    // A path is added only after the paths it references (so a crash never
+    // leaves one valid without its references); paths of one level go
+    // together, sharing the store's group commits.
+    for (const level of byReferenceLevel([...io.pending.values()])) {
+      await Promise.all(
+        level.map(async (p) => {
+          if (await store.queryPathInfo(p.storePath)) return;
+          const { nar, caBytes } = serialise(p);
+          checkContentAddress(p, nar, caBytes);
+          await store.addToStore(
+            { storePath: p.storePath, narHash: hashBytes("sha256", nar).format("nix32", true), narSize: nar.length, references: p.references, signatures: [], ca: p.ca },
+            (async function* () {
+              yield nar;
+            })(),
+          );
+        }),
+      );
+    }
+    if (opts.materialise && writableDir(io.storeDir)) {
+      const { CastoreNixStore } = await import("../stores/castore-store");
+      const { materialise } = await import("../stores/materialise");
+      if (store instanceof CastoreNixStore)
+        for (const p of io.pending.keys()) if (!existsSync(p)) await materialise(store, p, io.storeDir);
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+/** Groups paths by level: level 0 references no other path of the list, level n + 1 only paths of levels up to n. */
+function byReferenceLevel(paths: PendingPath[]): PendingPath[][] {
+  const byPath = new Map(paths.map((p) => [p.storePath, p]));
+  const level = new Map<string, number>();
+  const levelOf = (p: PendingPath): number => {
+    let l = level.get(p.storePath);
+    if (l === undefined) {
+      level.set(p.storePath, 0); // a reference cycle (impossible for content-addressed paths) ends here
+      l = 0;
+      for (const r of p.references) {
+        const q = byPath.get(r);
+        if (q !== undefined && q !== p) l = Math.max(l, levelOf(q) + 1);
+      }
+      level.set(p.storePath, l);
+    }
+    return l;
+  };
+  const out: PendingPath[][] = [];
+  for (const p of paths) (out[levelOf(p)] ??= []).push(p);
+  return out.filter((l) => l !== undefined);
+}
+
+function writableDir(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,73 @@
+// The parse cache's entries as files under $XDG_CACHE_HOME/tvix-ts/ast
+// (eval/ast-cache.ts decides what goes in them). Writes go through a
+// temporary file renamed into place; a cache that cannot be written or read
+// is only a miss.
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ParseCacheStorage } from "../eval/io";
+import { passFatal } from "../eval/limits";
+
+export function parseCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, ".cache") : join(homedir() || tmpdir(), ".cache"));
+  return join(base, "tvix-ts", "ast");
+}
+
+export class ParseCacheFiles implements ParseCacheStorage {
+  constructor(readonly dir: string = parseCacheDir()) {}
+
+  read(name: string): Uint8Array | undefined {
+    try {
+      return readFileSync(join(this.dir, name));
+    } catch (e) {
+      passFatal(e);
+      return undefined;
+    }
+  }
+
+  write(name: string, data: Uint8Array): boolean {
+    const target = join(this.dir, name);
+    const tmp = `${target}.${process.pid}.tmp`;
+    try {
+      mkdirSync(this.dir, { recursive: true });
+      writeFileSync(tmp, data);
+      renameSync(tmp, target);
+      return true;
+    } catch (err) {
+      passFatal(err);
+      try {
+        rmSync(tmp, { force: true });
+      } catch {
+        /* nothing to clean up */
+      }
+      return false;
+    }
+  }
+
+  /** Removes the oldest entries while the cache is bigger than `limit` (down to half of it). */
+  prune(limit: number): void {
+    const entries: { p: string; size: number; mtime: number }[] = [];
+    let total = 0;
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch (e) {
+      passFatal(e);
+      return;
+    }
+    for (const name of names) {
+      const p = join(this.dir, name);
+      const st = statSync(p, { throwIfNoEntry: false });
+      if (!st?.isFile()) continue;
+      entries.push({ p, size: st.size, mtime: st.mtimeMs });
+      total += st.size;
+    }
+    if (total <= limit) return;
+    entries.sort((a, b) => a.mtime - b.mtime);
+    for (const e of entries) {
+      if (total <= limit / 2) break;
+      rmSync(e.p, { force: true });
+      total -= e.size;
+    }
+  }
+}
