@@ -1,8 +1,10 @@
-// `tvix eval` (the built binary, dist/tvix) against `nix-instantiate --eval`
-// of the Nix 2.26 oracle (../shared/tools/nix-oracle) on the same
-// expressions; wall-clock runs of each side alternating (below), start-up
-// included. The oracle runs inside bubblewrap, which adds a few ms to its
-// times.
+// `tvix eval` and `tvix instantiate` (the built binary, dist/tvix) against
+// `nix-instantiate` of the Nix 2.26 oracle (../shared/tools/nix-oracle) on the
+// same inputs: a real package set (aux-core), the module system at scale,
+// nixpkgs lib's tests and small workloads. Wall-clock runs of each side
+// alternate (below), start-up included; peak RSS from GNU time. The oracle
+// runs inside bubblewrap, which adds a few ms to its times.
+// BENCH_ROUNDS=N runs, BENCH_ONLY=TEXT only the cases whose name has TEXT.
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -34,46 +36,86 @@ function file(name: string, text: string): string {
   return f;
 }
 
+const auxCore = join(sharedDir, "corpora", "aux-core");
+const nixpkgsLib = join(sharedDir, "corpora", "nixpkgs-lib", "lib");
+// the instantiations write into a store of their own (warm after the first run, as Nix's)
+const home = join(dir, "tvix-home");
+
+// lib.evalModules over 6,000 small modules declaring 2,000 options: what
+// every NixOS evaluation runs, at scale
+const modules = file(
+  "modules.nix",
+  `let
+  lib = import ${nixpkgsLib};
+  inherit (lib) mkOption mkDefault mkAfter types;
+  decl = i: { options."opt\${toString i}" = mkOption { type = types.listOf types.str; default = [ ]; description = "option \${toString i}"; }; };
+  defs = j: { config."opt\${toString (lib.mod j 2000)}" = if lib.mod j 3 == 0 then mkDefault [ "d\${toString j}" ] else if lib.mod j 3 == 1 then mkAfter [ "a\${toString j}" ] else [ "v\${toString j}" ]; };
+  result = lib.evalModules { modules = builtins.genList decl 2000 ++ builtins.genList defs 4000; };
+in builtins.foldl' (acc: n: acc + builtins.length result.config.\${n}) 0 (builtins.attrNames result.config)
+`,
+);
+
 interface Case {
   name: string;
-  args: string[];
+  /** tvix's arguments, and nix-instantiate's (default: --eval and the same). */
+  ours: string[];
+  theirs?: string[];
+  cwd?: string;
 }
+const evalCase = (name: string, args: string[], cwd?: string): Case => ({ name, ours: ["eval", ...args], theirs: ["--eval", ...args], cwd });
+const auxDrvPaths = ["--strict", "--json", "-E", "builtins.mapAttrs (n: p: p.drvPath) (import ./packages.nix)"];
 const cases: Case[] = [
-  { name: "nixpkgs lib/tests/misc.nix --strict", args: ["--strict", join(sharedDir, "corpora", "nixpkgs-lib", "lib", "tests", "misc.nix")] },
-  { name: "fib 27", args: [file("fib.nix", "let fib = n: if n < 2 then n else fib (n - 1) + fib (n - 2); in fib 27")] },
-  {
-    name: "attrset merge of 100k keys",
-    args: [
-      file(
-        "merge.nix",
-        `let
+  { name: "aux-core: instantiate 217 packages", ours: ["instantiate", "packages.nix"], theirs: ["packages.nix"], cwd: auxCore },
+  { name: "aux-core: eval their drvPaths", ours: ["eval", ...auxDrvPaths], theirs: ["--eval", "--read-write-mode", ...auxDrvPaths], cwd: auxCore },
+  evalCase("module system: 6,000 modules, 2,000 options", [modules]),
+  evalCase("nixpkgs lib/tests/misc.nix --strict", ["--strict", join(nixpkgsLib, "tests", "misc.nix")]),
+  evalCase("fib 27", [file("fib.nix", "let fib = n: if n < 2 then n else fib (n - 1) + fib (n - 2); in fib 27")]),
+  evalCase("attrset merge of 100k keys", [
+    file(
+      "merge.nix",
+      `let
   mk = p: builtins.listToAttrs (builtins.genList (i: { name = "\${p}\${toString i}"; value = i; }) 100000);
   m = mk "k" // mk "j" // builtins.mapAttrs (n: v: v + 1) (mk "k");
 in builtins.length (builtins.attrNames m) + m.k99999`,
-      ),
-    ],
-  },
-  { name: "foldl' over 1M", args: [file("foldl.nix", "builtins.foldl' (acc: x: acc + x) 0 (builtins.genList (x: x) 1000000)")] },
-  {
-    name: "string concatenation of 20k pieces",
-    args: [file("concat.nix", `builtins.stringLength (builtins.foldl' (acc: i: acc + "piece\${toString i};") "" (builtins.genList (x: x) 20000))`)],
-  },
+    ),
+  ]),
+  evalCase("foldl' over 1M", [file("foldl.nix", "builtins.foldl' (acc: x: acc + x) 0 (builtins.genList (x: x) 1000000)")]),
+  evalCase("string concatenation of 20k pieces", [file("concat.nix", `builtins.stringLength (builtins.foldl' (acc: i: acc + "piece\${toString i};") "" (builtins.genList (x: x) 20000))`)]),
+  evalCase("100k replaceStrings + concatStringsSep", [
+    file(
+      "replace.nix",
+      `builtins.stringLength (builtins.concatStringsSep "," (builtins.genList (i: builtins.replaceStrings [ "a" "-" "." ] [ "A" "_" "" ] "a-b.c-\${toString i}.a") 100000))`,
+    ),
+  ]),
 ];
 
 interface Run {
   ms: number[];
+  rssKb: number[];
   out: string;
   ok: boolean;
   err: string;
 }
+const newRun = (): Run => ({ ms: [], rssKb: [], out: "", ok: true, err: "" });
 
-function once(cmd: string, args: string[], into: Run): number {
+// GNU time reports the peak RSS of the command (of its largest process: for
+// the oracle, nix-instantiate inside bubblewrap)
+const gnuTime = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
+
+function once(cmd: string, args: string[], cwd: string | undefined, into: Run): number {
+  const argv = gnuTime ? [gnuTime, "-f", "%M", cmd, ...args] : [cmd, ...args];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 1 << 30 });
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8", maxBuffer: 1 << 30, cwd, env: { ...process.env, TVIX_HOME: home } });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  let stderr = r.stderr;
+  if (gnuTime) {
+    const lines = stderr.trimEnd().split("\n");
+    into.rssKb.push(Number(lines.pop()));
+    stderr = lines.join("\n");
+  }
   if (r.status !== 0) {
     into.ok = false;
-    into.err = r.stderr.slice(0, 300);
+    into.err = stderr.slice(0, 300);
   }
   into.out = r.stdout;
   into.ms.push(ms);
@@ -90,29 +132,35 @@ const median = (xs: number[]) => {
 // each is a warm-up (caches). Printed: the best of ROUNDS runs of each, and
 // the median of the ratios of the runs made side by side.
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
+const only = process.env.BENCH_ONLY;
 const rows: string[] = [];
 for (const c of cases) {
-  const ours: Run = { ms: [], out: "", ok: true, err: "" };
-  const theirs: Run = { ms: [], out: "", ok: true, err: "" };
-  once(tvix, ["eval", ...c.args], { ms: [], out: "", ok: true, err: "" });
-  if (haveOracle) once(oracle, ["nix-instantiate", "--eval", ...c.args], { ms: [], out: "", ok: true, err: "" });
+  if (only && !c.name.includes(only)) continue;
+  const theirsArgs = ["nix-instantiate", ...(c.theirs ?? c.ours)];
+  const ours = newRun();
+  const theirs = newRun();
+  once(tvix, c.ours, c.cwd, newRun());
+  if (haveOracle) once(oracle, theirsArgs, c.cwd, newRun());
   const pairs: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
-    const a = once(tvix, ["eval", ...c.args], ours);
-    if (haveOracle) pairs.push(a / once(oracle, ["nix-instantiate", "--eval", ...c.args], theirs));
+    const a = once(tvix, c.ours, c.cwd, ours);
+    if (haveOracle) pairs.push(a / once(oracle, theirsArgs, c.cwd, theirs));
   }
   if (!ours.ok) console.log(`${c.name}: tvix failed: ${ours.err}`);
   const ob = Math.min(...ours.ms);
+  const orss = ours.rssKb.length ? median(ours.rssKb) / 1024 : NaN;
   if (haveOracle) {
+    if (!theirs.ok) console.log(`${c.name}: nix failed: ${theirs.err}`);
     const tb = Math.min(...theirs.ms);
+    const trss = theirs.rssKb.length ? median(theirs.rssKb) / 1024 : NaN;
     const same = ours.out === theirs.out ? "" : `  OUTPUT DIFFERS (ours ${JSON.stringify(ours.out.slice(0, 60))}, nix ${JSON.stringify(theirs.out.slice(0, 60))})`;
-    console.log(`${ratioLine(c.name, ob, tb)}; side by side: median ratio ${median(pairs).toFixed(2)}${same}`);
-    rows.push(`| ${c.name} | ${ob.toFixed(0)} | ${tb.toFixed(0)} | ${(ob / tb).toFixed(2)} | ${median(pairs).toFixed(2)} |`);
+    console.log(`${ratioLine(c.name, ob, tb)}; side by side: median ratio ${median(pairs).toFixed(2)}; peak RSS ${orss.toFixed(0)} / ${trss.toFixed(0)} MB = ${(orss / trss).toFixed(2)}${same}`);
+    rows.push(`| ${c.name} | ${ob.toFixed(0)} | ${tb.toFixed(0)} | ${(ob / tb).toFixed(2)} | ${median(pairs).toFixed(2)} | ${orss.toFixed(0)} | ${trss.toFixed(0)} | ${(orss / trss).toFixed(2)} |`);
   } else {
-    console.log(`${c.name}: ours ${ob.toFixed(0)} ms`);
-    rows.push(`| ${c.name} | ${ob.toFixed(0)} | - | - | - |`);
+    console.log(`${c.name}: ours ${ob.toFixed(0)} ms, peak RSS ${orss.toFixed(0)} MB`);
+    rows.push(`| ${c.name} | ${ob.toFixed(0)} | - | - | - | ${orss.toFixed(0)} | - | - |`);
   }
 }
 console.log(
-  `\n| benchmark | tvix eval, best of ${ROUNDS} (ms) | nix-instantiate 2.26, best of ${ROUNDS} (ms) | ours/nix | median ratio side by side |\n| --- | ---: | ---: | ---: | ---: |\n` + rows.join("\n"),
+  `\n| benchmark | tvix, best of ${ROUNDS} (ms) | Nix 2.26, best of ${ROUNDS} (ms) | ours/nix | median ratio side by side | tvix peak RSS (MB, median) | Nix peak RSS (MB) | RSS ours/nix |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n` + rows.join("\n"),
 );

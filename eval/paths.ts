@@ -1,6 +1,10 @@
 // Path arithmetic as C++ Nix's canonPath: absolute, no ".", "..", "//" or trailing "/".
+/** Something canonPath changes: "//", a "." or ".." component, or a trailing "/". */
+const NOT_CANONICAL = /\/\/|\/\.\.?(?:\/|$)|.\/$/;
+
 export function canonPath(p: string): string {
   if (!p.startsWith("/")) throw new Error(`not an absolute path: '${p}'`);
+  if (!NOT_CANONICAL.test(p)) return p;
   const out: string[] = [];
   for (const seg of p.split("/")) {
     if (seg === "" || seg === ".") continue;
