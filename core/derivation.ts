@@ -74,33 +74,54 @@ export interface PrintOptions {
 /** The ATerm text of a derivation, byte-identical to Nix's unparse. */
 export function printDerivation(drv: Derivation, opts: PrintOptions = {}): string {
   const mask = opts.maskOutputs === true;
-  let out = "Derive([";
+  return joinSections(printOutputs(drv, mask), printInputDrvs(opts.inputDrvReplacements ?? drv.inputDrvs), printRest(drv, mask));
+}
+
+const joinSections = (outputs: string, inputDrvs: string, rest: string): string => "Derive(" + outputs + "," + inputDrvs + "," + rest + ")";
+
+function printOutputs(drv: Derivation, mask: boolean): string {
+  let out = "[";
   let first = true;
   for (const name of sortedKeys(drv.outputs)) {
     const o = drv.outputs.get(name)!;
     out += `${first ? "" : ","}(${escape(name)},${escape(mask ? "" : o.path)},${escape(o.hashAlgo)},${escape(o.hash)})`;
     first = false;
   }
-  out += "],[";
-  const inputs = opts.inputDrvReplacements ?? drv.inputDrvs;
-  first = true;
+  return out + "]";
+}
+
+function printInputDrvs(inputs: Map<string, string[]>): string {
+  let out = "[";
+  let first = true;
   for (const p of sortedKeys(inputs)) {
     out += `${first ? "" : ","}(${escape(p)},${strList(sortByBytes([...inputs.get(p)!]))})`;
     first = false;
   }
-  out += "]," + strList(sortByBytes([...drv.inputSrcs])) + "," + escape(drv.system) + "," + escape(drv.builder) + "," + strList(drv.args) + ",[";
-  first = true;
+  return out + "]";
+}
+
+/** Input sources, system, builder, args and environment. */
+function printRest(drv: Derivation, mask: boolean): string {
+  let out = strList(sortByBytes([...drv.inputSrcs])) + "," + escape(drv.system) + "," + escape(drv.builder) + "," + strList(drv.args) + ",[";
+  let first = true;
   for (const k of sortedKeys(drv.env)) {
     out += `${first ? "" : ","}(${escape(k)},${escape(mask && drv.outputs.has(k) ? "" : drv.env.get(k)!)})`;
     first = false;
   }
-  return out + "])";
+  return out + "]";
 }
 
-/** Sorts strings in place by the bytes of their UTF-8 (UTF-16 order is the same unless a string has a code unit from U+D800 up). */
+/**
+ * Sorts strings in place by the bytes of their UTF-8 (UTF-16 order is the
+ * same unless a string has a code unit from U+D800 up). Strings already in
+ * order (a derivation's environment comes from a sorted attribute set) cost
+ * one pass.
+ */
 function sortByBytes(l: string[]): string[] {
+  let sorted = true;
+  for (let i = 1; i < l.length; i++) if (!(l[i - 1] < l[i])) sorted = false;
   for (const x of l) if (/[\ud800-\uffff]/.test(x)) return l.sort((a, b) => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8")));
-  return l.sort();
+  return sorted ? l : l.sort();
 }
 
 // ---------------------------------------------------------------- parsing
@@ -246,14 +267,31 @@ export function hashDerivationModulo(drv: Derivation, inputModulo: (drvPath: str
     const out = drv.outputs.get("out")!;
     return hashBytes("sha256", `fixed:out:${out.hashAlgo}:${out.hash}:${out.path}`);
   }
+  return hashBytes("sha256", printDerivation(drv, { maskOutputs, inputDrvReplacements: moduloReplacements(drv, inputModulo) }));
+}
+
+/** Input derivations keyed by their modulo hashes (two may collapse to one, e.g. identical FODs). */
+function moduloReplacements(drv: Derivation, inputModulo: (drvPath: string) => Hash): Map<string, string[]> {
   const replacements = new Map<string, string[]>();
   for (const [drvPath, outs] of drv.inputDrvs) {
     const key = inputModulo(drvPath).toBase16();
-    // two inputs may collapse to the same hash (e.g. identical FODs)
     const prev = replacements.get(key);
     replacements.set(key, prev ? [...new Set([...prev, ...outs])] : outs);
   }
-  return hashBytes("sha256", printDerivation(drv, { maskOutputs, inputDrvReplacements: replacements }));
+  return replacements;
+}
+
+/**
+ * A derivation's ATerm text and its (unmasked) modulo hash, printed once:
+ * the two texts differ only in their input derivations. For derivations
+ * whose output paths are filled in (computeOutputPaths).
+ */
+export function derivationTextAndModulo(drv: Derivation, inputModulo: (drvPath: string) => Hash): { text: string; modulo: Hash } {
+  const outputs = printOutputs(drv, false);
+  const rest = printRest(drv, false);
+  const text = joinSections(outputs, printInputDrvs(drv.inputDrvs), rest);
+  if (isFixedOutput(drv)) return { text, modulo: hashDerivationModulo(drv, inputModulo) };
+  return { text, modulo: hashBytes("sha256", joinSections(outputs, printInputDrvs(moduloReplacements(drv, inputModulo)), rest)) };
 }
 
 /** A memoizing `inputModulo` for hashDerivationModulo over derivations read by `load`. */

@@ -7,7 +7,7 @@ import type { BuiltinExtension } from "../eval/builtins/registry";
 import type { EvalState } from "../eval/state";
 import { coerceToString } from "../eval/coerce";
 import { toJSON, jsonString } from "../eval/builtins/json";
-import { Derivation, computeOutputPaths, derivationReferences, printDerivation } from "../core/derivation";
+import { Derivation, computeOutputPaths, derivationReferences, derivationTextAndModulo, printDerivation } from "../core/derivation";
 import { Hash, HASH_SIZES, HashAlgo, hashBytes } from "../core/hash";
 import { validateStorePathName, makeFixedOutputPath } from "../core/store-path";
 import { parse } from "../eval/parser";
@@ -270,8 +270,9 @@ function derivationStrict(glue: Glue, state: EvalState, a: Lazy, pos: Pos | null
   }
 
   // the text is hashed now and made again only if the .drv is read or written
-  const drvPath = glue.io.addText(`${drvName}.drv`, () => printDerivation(drv), derivationReferences(drv), hashBytes("sha256", printDerivation(drv)));
-  glue.drvs.add(drvPath, drv);
+  const { text, modulo } = derivationTextAndModulo(drv, glue.drvs.moduloHash);
+  const drvPath = glue.io.addText(`${drvName}.drv`, () => printDerivation(drv), derivationReferences(drv), hashBytes("sha256", text));
+  glue.drvs.add(drvPath, drv, modulo);
   const result = new Map<string, Lazy>();
   result.set("drvPath", new NixString(drvPath, new Set(["=" + drvPath])));
   for (const [o, out] of drv.outputs) result.set(o, new NixString(out.path, new Set([`!${o}!${drvPath}`])));

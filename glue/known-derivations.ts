@@ -13,8 +13,10 @@ export class KnownDerivations {
   /** `readDrv` reads a .drv file's text that this evaluation did not make (from the store). */
   constructor(private readonly readDrv: (drvPath: string) => string) {}
 
-  add(drvPath: string, drv: Derivation): void {
+  /** A derivation this evaluation made, with its modulo hash when it is known already. */
+  add(drvPath: string, drv: Derivation, modulo?: Hash): void {
     this.drvs.set(drvPath, drv);
+    if (modulo !== undefined) this.modulo.set(drvPath, modulo);
   }
 
   /** A known derivation, or the one read from the store. Throws when it cannot be read or parsed. */

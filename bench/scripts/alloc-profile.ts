@@ -22,14 +22,16 @@ runEval(req, { out: (x) => (out += x), err: (x) => process.stderr.write(x) }, ma
 const { profile } = await post("HeapProfiler.stopSampling");
 const self = new Map<string, number>();
 let total = 0;
-const walk = (n: any) => {
+// a built-in (no script) is named with its caller: "sort < sortNames value.ts:12"
+const frame = (cf: any) => `${cf.functionName || "(anon)"} ${String(cf.url).split("/").pop()}:${cf.lineNumber + 1}`;
+const walk = (n: any, parent: string) => {
   const size = n.selfSize as number;
   total += size;
   const cf = n.callFrame;
-  const key = `${cf.functionName || "(anon)"} ${String(cf.url).split("/").pop()}:${cf.lineNumber + 1}`;
+  const key = cf.url ? frame(cf) : `${cf.functionName} < ${parent}`;
   self.set(key, (self.get(key) ?? 0) + size);
-  for (const c of n.children) walk(c);
+  for (const c of n.children) walk(c, cf.url ? frame(cf) : parent);
 };
-walk(profile.head);
+walk(profile.head, "");
 console.log(`allocated (sampled) ${(total / 1e6).toFixed(1)} MB; result ${out.slice(0, 60).trim()}`);
 for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.TOP ?? 40))) console.log((v / 1e6).toFixed(1).padStart(8), k);

@@ -13,6 +13,9 @@ function ioFailure(what: string, path: string, e: unknown, pos: number | null): 
   return new EvalError(`${what} '${path}': ${describeIOError(e)}`, pos);
 }
 
+/** readDir's sets, by the entry list EvalIO gave (an EvalIO that remembers a directory's listing gets one set for it). */
+const dirSets = new WeakMap<readonly [string, string][], NixAttrs>();
+
 export function register(def: Definer): void {
   def("readFile", 1, ([p], pos, state) => {
     const path = realisePath(state, p, pos);
@@ -30,7 +33,9 @@ export function register(def: Definer): void {
     } catch (e) {
       throw ioFailure("opening directory", path, e, pos);
     }
-    return NixAttrs.fromMap(new Map(entries as [string, Lazy][]));
+    let set = dirSets.get(entries);
+    if (set === undefined) dirSets.set(entries, (set = NixAttrs.fromMap(new Map(entries as [string, Lazy][]))));
+    return set;
   });
   def("readFileType", 1, ([p], pos, state) => {
     const path = realisePath(state, p, pos);
