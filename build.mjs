@@ -55,6 +55,25 @@ const t0 = Date.now();
 const appDir = join(dist, "app");
 rmSync(appDir, { recursive: true, force: true });
 rmSync(join(dist, "app.mjs"), { force: true });
+// The tree reader's thread (stores/tree-reader-worker.ts) runs from a
+// string: bundled here into one CommonJS program and defined as a constant
+// in the core (a worker of its own file would have to re-enter the program).
+const treeReaderWorker = await build({
+  entryPoints: [join(root, "stores/tree-reader-worker.ts")],
+  bundle: true,
+  write: false,
+  platform: "node",
+  format: "cjs",
+  // an eval'd worker has no file of its own: modules that ask get a URL of the working directory
+  define: { "import.meta.url": "__tvixWorkerUrl" },
+  banner: { js: 'var __tvixWorkerUrl = require("node:url").pathToFileURL(process.cwd() + "/").href;' },
+  target: "node20",
+  minifySyntax: true,
+  legalComments: "none",
+  logLevel: "warning",
+});
+const workerDefines = { __TVIX_TREE_READER_WORKER__: JSON.stringify(treeReaderWorker.outputFiles[0].text) };
+
 const esmResult = await build({
   entryPoints: { main: join(root, "cmd/main.ts") },
   outdir: appDir,
@@ -69,7 +88,7 @@ const esmResult = await build({
   sourcemap: false,
   legalComments: "none",
   alias: { "react-devtools-core": emptyModule },
-  define: { "process.env.NODE_ENV": '"production"' },
+  define: { "process.env.NODE_ENV": '"production"', ...workerDefines },
   banner: {
     js: "import { createRequire as __tvixCreateRequire } from 'node:module'; const require = __tvixCreateRequire(import.meta.url);",
   },
@@ -113,7 +132,7 @@ await build({
   sourcemap: false,
   legalComments: "none",
   alias: { "react-devtools-core": emptyModule },
-  define: { "process.env.NODE_ENV": '"production"', "import.meta.url": "__tvixCoreUrl" },
+  define: { "process.env.NODE_ENV": '"production"', "import.meta.url": "__tvixCoreUrl", ...workerDefines },
   banner: {
     // chunks are imported through the entry's import() when the core runs in a vm.Script (see sea-entry.cjs)
     js: "var __tvixCoreUrl = require('node:url').pathToFileURL(__filename).href; var __tvixImport = globalThis.__tvixImport || ((p) => import(new URL(p, __tvixCoreUrl).href));",

@@ -2,7 +2,7 @@
 // against single-threaded b3sum, on the same data.
 import { createHash } from "node:crypto";
 import { writeFileSync, existsSync } from "node:fs";
-import { dumpPath } from "../core/nar";
+import { dumpPath } from "../stores/host-tree";
 import { initBlake3, blake3 } from "../core/blake3";
 import { initBlake3x4, blake3 as blake3x4 } from "../stores/blake3x4";
 import { time, timeShell, have, makeTree, pseudoRandom, ratioLine } from "./util";

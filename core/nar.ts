@@ -8,11 +8,8 @@
 //   ( type directory (entry ( name <name> node <node> ))* )
 // after the magic "nix-archive-1". Directory entries are sorted by the bytes
 // of their names.
-import { lazyModule } from "./lazy-module";
 import { ByteReader } from "./byte-reader";
 import { concatBytes } from "./bytes";
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { join } from "node:path";
 
 export type NarNode =
   | { type: "regular"; executable: boolean; contents: Uint8Array }
@@ -47,69 +44,39 @@ function checkName(name: string): void {
     throw new NarError(`invalid file name '${name}'`);
 }
 
-// ---------------------------------------------------------------- writing
+// ---------------------------------------------------------------- writing, asynchronously
 
 type Frame = { kind: "dir"; last: Uint8Array | null; pendingEntry: boolean } | { kind: "root" };
 
 /**
- * Streaming NAR writer for any tree source. Call `entry(name)` before each
- * child of a directory; names must come in strictly ascending byte order.
+ * Streaming NAR writer for any tree source, over NarEncoder: it checks the
+ * structure (entry() before each child of a directory, names in strictly
+ * ascending byte order, one root) and hands the bytes to an asynchronous
+ * sink, waiting for it.
  */
 export class NarWriter {
-  private buf: Uint8Array = new Uint8Array(FLUSH_AT + 4096);
-  private len = 0;
+  private readonly enc: NarEncoder;
+  private out: Uint8Array[] = [];
   private stack: Frame[] = [{ kind: "root" }];
   private rootWritten = false;
   private finished = false;
-  /** Total bytes emitted so far (the NAR size once finished). */
-  size = 0;
 
   constructor(private readonly sink: (chunk: Uint8Array) => void | Promise<void>) {
-    this.str(MAGIC);
+    // the encoder's own buffer is reused: keep a copy of it, and other bytes as they are
+    this.enc = new NarEncoder((c, transient) => void this.out.push(transient ? new Uint8Array(c) : c), FLUSH_AT);
   }
 
-  private ensure(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    const nb = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
-    nb.set(this.buf.subarray(0, this.len));
-    this.buf = nb;
+  /** Bytes handed to the sink so far (the NAR size once finished). */
+  get size(): number {
+    return this.enc.size;
   }
 
-  private u64(n: number): void {
-    this.ensure(8);
-    const b = this.buf;
-    let o = this.len;
-    let lo = n >>> 0;
-    let hi = Math.floor(n / 0x100000000);
-    for (let i = 0; i < 4; i++, lo >>>= 8) b[o++] = lo & 0xff;
-    for (let i = 0; i < 4; i++, hi >>>= 8) b[o++] = hi & 0xff;
-    this.len = o;
-  }
-
-  private bytes(data: Uint8Array): void {
-    this.u64(data.length);
-    const p = padLen(data.length);
-    this.ensure(data.length + p);
-    this.buf.set(data, this.len);
-    this.len += data.length;
-    this.buf.fill(0, this.len, this.len + p);
-    this.len += p;
-  }
-
-  private str(s: string): void {
-    this.bytes(enc.encode(s));
-  }
-
-  private async flush(): Promise<void> {
-    if (this.len === 0) return;
-    const out = this.buf.slice(0, this.len);
-    this.size += this.len;
-    this.len = 0;
-    await this.sink(out);
-  }
-
-  private async maybeFlush(): Promise<void> {
-    if (this.len >= FLUSH_AT) await this.flush();
+  private async drain(): Promise<void> {
+    while (this.out.length > 0) {
+      const out = this.out;
+      this.out = [];
+      for (const c of out) await this.sink(c);
+    }
   }
 
   /** Called at the start of every node: checks where it may go. */
@@ -123,80 +90,39 @@ export class NarWriter {
       if (!top.pendingEntry) throw new NarError("node written in a directory without entry()");
       top.pendingEntry = false;
     }
-    this.str("(");
-  }
-
-  /** Called at the end of every node. */
-  private endNode(): void {
-    this.str(")");
-    if (this.stack[this.stack.length - 1].kind === "dir") this.str(")"); // closes "entry ("
   }
 
   async regular(executable: boolean, size: number, contents: AsyncIterable<Uint8Array> | Uint8Array): Promise<void> {
     this.beginNode();
-    this.str("type");
-    this.str("regular");
-    if (executable) {
-      this.str("executable");
-      this.str("");
-    }
-    this.str("contents");
-    this.u64(size);
-    let seen = 0;
+    this.enc.regular(executable, size);
     if (contents instanceof Uint8Array) {
       if (contents.length !== size) throw new NarError(`file size ${contents.length} does not match the declared ${size}`);
-      if (size <= FLUSH_AT) {
-        this.ensure(size);
-        this.buf.set(contents, this.len);
-        this.len += size;
-      } else {
-        await this.flush();
-        this.size += size;
-        await this.sink(contents);
-      }
-      seen = size;
+      this.enc.contents(contents);
     } else {
+      let seen = 0;
       for await (const chunk of contents) {
         seen += chunk.length;
         if (seen > size) throw new NarError(`file contents longer than the declared ${size} bytes`);
-        if (chunk.length < 16384) {
-          this.ensure(chunk.length);
-          this.buf.set(chunk, this.len);
-          this.len += chunk.length;
-          await this.maybeFlush();
-        } else {
-          await this.flush();
-          this.size += chunk.length;
-          await this.sink(chunk);
-        }
+        this.enc.contents(chunk);
+        await this.drain();
       }
       if (seen !== size) throw new NarError(`file contents shorter (${seen}) than the declared ${size} bytes`);
     }
-    const p = padLen(size);
-    this.ensure(p);
-    this.buf.fill(0, this.len, this.len + p);
-    this.len += p;
-    this.endNode();
-    await this.maybeFlush();
+    this.enc.endFile(size);
+    await this.drain();
   }
 
   async symlink(target: string): Promise<void> {
-    if (target === "" || target.includes("\0")) throw new NarError(`invalid symlink target '${target}'`);
     this.beginNode();
-    this.str("type");
-    this.str("symlink");
-    this.str("target");
-    this.str(target);
-    this.endNode();
-    await this.maybeFlush();
+    this.enc.symlink(target);
+    await this.drain();
   }
 
   async startDirectory(): Promise<void> {
     this.beginNode();
-    this.str("type");
-    this.str("directory");
+    this.enc.startDirectory();
     this.stack.push({ kind: "dir", last: null, pendingEntry: false });
-    await this.maybeFlush();
+    await this.drain();
   }
 
   async entry(name: string): Promise<void> {
@@ -208,11 +134,7 @@ export class NarWriter {
     if (top.last && Buffer.compare(top.last, nb) >= 0) throw new NarError(`directory entries not sorted or duplicated at '${name}'`);
     top.last = nb;
     top.pendingEntry = true;
-    this.str("entry");
-    this.str("(");
-    this.str("name");
-    this.bytes(nb);
-    this.str("node");
+    this.enc.entry(name);
   }
 
   async endDirectory(): Promise<void> {
@@ -220,13 +142,14 @@ export class NarWriter {
     if (top.kind !== "dir") throw new NarError("endDirectory() outside a directory");
     if (top.pendingEntry) throw new NarError("endDirectory() right after entry()");
     this.stack.pop();
-    this.endNode();
-    await this.maybeFlush();
+    this.enc.endDirectory();
+    await this.drain();
   }
 
   async finish(): Promise<void> {
     if (!this.rootWritten || this.stack.length !== 1) throw new NarError("incomplete NAR: the tree was not finished");
-    await this.flush();
+    this.enc.finish();
+    await this.drain();
     this.finished = true;
   }
 }
@@ -249,79 +172,9 @@ export async function writeTree(w: NarWriter, node: NarNode): Promise<void> {
   }
 }
 
-/**
- * The NAR of an in-memory tree (synchronous; same bytes as NarWriter). One
- * pass sizes the NAR (and sorts each directory once), a second writes it
- * into a single buffer: evaluation hashes source trees this way, often.
- */
+/** The NAR of an in-memory tree. */
 export function narFromTree(root: NarNode): Uint8Array {
-  const field = (byteLen: number) => 8 + byteLen + padLen(byteLen);
-  const TOKEN = 8 + 8; // "(", ")", "type", "name", "node", "entry", "target": all fit in 8 bytes
-  // pass 1: the size, the sorted names of each directory (in visit order), and validation
-  const sortedDirs: string[][] = [];
-  const size = (n: NarNode): number => {
-    if (n.type === "regular") return TOKEN * 3 + field(7) + (n.executable ? field(10) + field(0) : 0) + field(8) + field(n.contents.length);
-    if (n.type === "symlink") {
-      if (n.target === "" || n.target.includes("\0")) throw new NarError(`invalid symlink target '${n.target}'`);
-      return TOKEN * 4 + field(7) + field(Buffer.byteLength(n.target));
-    }
-    const names = sortNames([...n.entries.keys()]);
-    sortedDirs.push(names);
-    let total = TOKEN * 3 + field(9);
-    for (const name of names) {
-      checkName(name);
-      total += TOKEN * 5 + field(Buffer.byteLength(name)) + size(n.entries.get(name)!);
-    }
-    return total;
-  };
-  const buf = Buffer.alloc(field(MAGIC.length) + size(root)); // zeroed: the padding
-  // pass 2: the bytes
-  let off = 0;
-  let dirIndex = 0;
-  const str = (s: string) => {
-    const len = buf.write(s, off + 8, "utf8");
-    buf.writeUInt32LE(len, off); // the high half of the length stays zero
-    off += field(len);
-  };
-  const bytes = (d: Uint8Array) => {
-    buf.writeUInt32LE(d.length % 2 ** 32, off);
-    buf.writeUInt32LE(Math.floor(d.length / 2 ** 32), off + 4);
-    buf.set(d, off + 8);
-    off += field(d.length);
-  };
-  const node = (n: NarNode) => {
-    str("(");
-    str("type");
-    if (n.type === "regular") {
-      str("regular");
-      if (n.executable) {
-        str("executable");
-        str("");
-      }
-      str("contents");
-      bytes(n.contents);
-    } else if (n.type === "symlink") {
-      str("symlink");
-      str("target");
-      str(n.target);
-    } else {
-      str("directory");
-      for (const name of sortedDirs[dirIndex++]) {
-        str("entry");
-        str("(");
-        str("name");
-        str(name);
-        str("node");
-        node(n.entries.get(name)!);
-        str(")");
-      }
-    }
-    str(")");
-  };
-  str(MAGIC);
-  node(root);
-  if (off !== buf.length) throw new Error(`internal error: NAR size ${off} != ${buf.length}`);
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+  return narOf((e) => dumpTree(memoryTreeAccessor("", root), "", e));
 }
 
 /** Sorts names by their UTF-8 bytes (computing each name's bytes once). */
@@ -332,61 +185,6 @@ export function sortNames(names: string[]): string[] {
     .map((n) => [n, Buffer.from(n, "utf8")] as const)
     .sort((a, b) => Buffer.compare(a[1], b[1]))
     .map((e) => e[0]);
-}
-
-/** Files up to this size are read in one call; larger ones are streamed. */
-const SMALL_FILE = 4 * 1024 * 1024;
-
-/**
- * Writes the NAR of a file system path into `w`. Metadata and small files
- * use synchronous calls: per-file promise overhead dominated trees of many
- * small files (5x slower than nix-store --dump).
- */
-export async function writePath(w: NarWriter, fsPath: string): Promise<void> {
-  const st = lstatSync(fsPath);
-  if (st.isSymbolicLink()) return w.symlink(readlinkSync(fsPath));
-  if (st.isFile()) {
-    const executable = (st.mode & 0o100) !== 0;
-    if (st.size <= SMALL_FILE) {
-      const data = readFileSync(fsPath);
-      if (data.length !== st.size) throw new NarError(`file '${fsPath}' changed while being read`);
-      return w.regular(executable, data.length, data);
-    }
-    return w.regular(executable, st.size, readFileChunks(fsPath, st.size));
-  }
-  if (st.isDirectory()) {
-    const names = sortNames(readdirSync(fsPath));
-    await w.startDirectory();
-    for (const name of names) {
-      await w.entry(name);
-      await writePath(w, join(fsPath, name));
-    }
-    return w.endDirectory();
-  }
-  throw new NarError(`file '${fsPath}' has an unsupported type`);
-}
-
-async function* readFileChunks(path: string, size: number): AsyncIterable<Uint8Array> {
-  if (size === 0) return;
-  const fh = await lazyModule<typeof import("node:fs/promises")>("node:fs/promises").open(path, "r");
-  try {
-    let left = size;
-    while (left > 0) {
-      const want = Math.min(left, 1024 * 1024);
-      const buf = new Uint8Array(want);
-      const { bytesRead } = await fh.read(buf, 0, want, null);
-      if (bytesRead === 0) throw new NarError(`file '${path}' shrank while being read`);
-      left -= bytesRead;
-      yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
-/** The NAR of a file system path, as a stream of chunks. */
-export function dumpPath(fsPath: string): AsyncIterable<Uint8Array> {
-  return narStream((w) => writePath(w, fsPath));
 }
 
 /** Turns a push-style NAR producer into a pull-style stream (with a small queue). */
@@ -431,8 +229,9 @@ export type FileType = "regular" | "directory" | "symlink" | "unknown";
 
 /**
  * The NAR encoder: framing and contents go into a buffer that is handed to
- * `sink` whenever it fills (and by finish()). A chunk is only valid during
- * the sink call (the buffer is reused): a sink that keeps it copies it.
+ * `sink` whenever it fills (and by finish()). A `transient` chunk is only
+ * valid during the sink call (the buffer is reused): a sink that keeps it
+ * copies it. Others are the caller's own bytes, passed through.
  * Names must be given in NAR order (sortNames); the walker below does that.
  */
 export class NarEncoder {
@@ -444,7 +243,7 @@ export class NarEncoder {
   private depth = 0;
 
   constructor(
-    private readonly sink: (chunk: Uint8Array) => void,
+    private readonly sink: (chunk: Uint8Array, transient: boolean) => void,
     bufferSize = 1 << 16,
   ) {
     this.buf = Buffer.allocUnsafe(bufferSize);
@@ -454,7 +253,7 @@ export class NarEncoder {
   private flush(): void {
     if (this.n === 0) return;
     this.size += this.n;
-    this.sink(this.buf.subarray(0, this.n));
+    this.sink(this.buf.subarray(0, this.n), true);
     this.n = 0;
   }
 
@@ -463,7 +262,7 @@ export class NarEncoder {
       this.flush();
       if (b.length > this.buf.length) {
         this.size += b.length;
-        this.sink(b);
+        this.sink(b, false);
         return;
       }
     }
@@ -498,7 +297,7 @@ export class NarEncoder {
       this.flush();
       if (len > this.buf.length) {
         this.size += len;
-        this.sink(Buffer.from(s, "utf8"));
+        this.sink(Buffer.from(s, "utf8"), false);
         this.pad(len);
         return;
       }
@@ -685,7 +484,7 @@ export function memoryTreeAccessor(rootPath: string, root: NarNode): TreeAccesso
 /** Encodes a NAR into one buffer. */
 export function narOf(write: (enc: NarEncoder) => void): Uint8Array {
   const chunks: Uint8Array[] = [];
-  const enc = new NarEncoder((c) => chunks.push(new Uint8Array(c)));
+  const enc = new NarEncoder((c, transient) => chunks.push(transient ? new Uint8Array(c) : c));
   write(enc);
   enc.finish();
   return concatBytes(chunks, enc.size);

@@ -2,7 +2,7 @@
 import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { registerStoreScheme } from "./url";
-import { trustExtraCaCerts } from "../core/extra-ca";
+import { trustExtraCaCerts } from "./extra-ca";
 import { BinaryCacheStore, CacheBackend, NotImplemented, Staging, binaryCacheOptions, stripParams } from "./binary-cache";
 
 export class HttpBackend implements CacheBackend {

@@ -50,3 +50,12 @@ export function hashTreeFile(acc: TreeAccessor, path: string, algo: HashAlgo): H
   if (acc.lstat(path).type !== "regular") throw new TreeError(`file '${path}' has an unsupported type for flat hashing (it must be a regular file)`);
   return hashBytes(algo, acc.readFile(path));
 }
+
+/** The NAR of a host path (as `nix-store --dump`), as a stream. */
+export async function* dumpPath(fsPath: string): AsyncIterable<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const enc = new NarEncoder((c, transient) => chunks.push(transient ? new Uint8Array(c) : c), 1 << 20);
+  dumpTree(hostTree, fsPath, enc);
+  enc.finish();
+  yield* chunks;
+}

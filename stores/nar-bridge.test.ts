@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, chmodSync, writeFileSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { dumpPath } from "../core/nar";
+import { dumpPath } from "./host-tree";
 import { Hash } from "../core/hash";
 import { initBlake3 } from "../core/blake3";
 import { toHex } from "../core/castore";

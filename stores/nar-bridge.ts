@@ -14,7 +14,7 @@ import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } f
 import { createHash } from "../core/digest";
 import type { BlobService, CastoreNode, DirectoryService, EncodedDirectory, PathInfo } from "./types";
 import { encodeForPut } from "./directory-service";
-import { NarError, NarWriter, narStream, readNar, sortNames } from "../core/nar";
+import { NarEncoder, NarError, NarWriter, narStream, readNar, sortNames } from "../core/nar";
 import { ChunkedBlobService } from "./blob-service";
 import { MIN_CHUNK } from "./chunker";
 import { initBlake3x4 } from "./blake3x4";
@@ -260,82 +260,6 @@ export function renderNar(services: CastoreServices, node: CastoreNode): AsyncIt
 
 // ---------------------------------------------------------------- file system import
 
-/** The NAR token of a constant string: u64 LE length, bytes, zero padding. */
-function token(str: string): Uint8Array {
-  const b = enc.encode(str);
-  const out = new Uint8Array(8 + b.length + ((8 - (b.length % 8)) % 8));
-  new DataView(out.buffer).setUint32(0, b.length, true);
-  out.set(b, 8);
-  return out;
-}
-const T = Object.fromEntries(
-  ["nix-archive-1", "(", ")", "type", "regular", "executable", "", "contents", "symlink", "target", "directory", "entry", "name", "node"].map((t) => [t, token(t)]),
-) as Record<string, Uint8Array>;
-const REGULAR = concat([T["("], T.type, T.regular, T.contents]);
-const EXECUTABLE = concat([T["("], T.type, T.regular, T.executable, T[""], T.contents]);
-const SYMLINK = concat([T["("], T.type, T.symlink, T.target]);
-const DIRECTORY = concat([T["("], T.type, T.directory]);
-const ENTRY = concat([T.entry, T["("], T.name]);
-const CLOSE = T[")"];
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  return new Uint8Array(Buffer.concat(parts));
-}
-
-/**
- * sha256 and size of a NAR that is never materialised: the framing tokens
- * and small contents are gathered in a buffer, large contents go to the
- * hasher directly.
- */
-class NarHasher {
-  private h = createHash("sha256");
-  private buf = Buffer.allocUnsafe(256 * 1024);
-  private len = 0;
-  size = 0;
-
-  add(b: Uint8Array): void {
-    if (this.len + b.length > this.buf.length) {
-      this.flush();
-      if (b.length > this.buf.length / 4) {
-        this.h.update(b);
-        this.size += b.length;
-        return;
-      }
-    }
-    this.buf.set(b, this.len);
-    this.len += b.length;
-    this.size += b.length;
-  }
-  u64(n: number): void {
-    if (this.len + 8 > this.buf.length) this.flush();
-    this.buf.writeUInt32LE(n >>> 0, this.len);
-    this.buf.writeUInt32LE(Math.floor(n / 0x100000000), this.len + 4);
-    this.len += 8;
-    this.size += 8;
-  }
-  pad(n: number): void {
-    const p = (8 - (n % 8)) % 8;
-    if (p === 0) return;
-    if (this.len + p > this.buf.length) this.flush();
-    this.buf.fill(0, this.len, this.len + p);
-    this.len += p;
-    this.size += p;
-  }
-  bytes(b: Uint8Array): void {
-    this.u64(b.length);
-    this.add(b);
-    this.pad(b.length);
-  }
-  private flush(): void {
-    if (this.len) this.h.update(this.buf.subarray(0, this.len));
-    this.len = 0;
-  }
-  digest(): Hash {
-    this.flush();
-    return new Hash("sha256", new Uint8Array(this.h.digest()));
-  }
-}
-
 /** Files up to this size are read whole (and chunked in memory); larger ones are streamed. */
 const READ_WHOLE_UP_TO = 64 * 1024 * 1024;
 /** The walk yields to the event loop this often (files or bytes), so that group commits start. */
@@ -412,8 +336,8 @@ export async function ingestTree(
   await initBlake3x4();
   const fast = services.blobs instanceof ChunkedBlobService ? services.blobs : null;
   if (fast?.consumesSynchronously && treeReaderAvailable() && (opts.readerThread ?? !isSmallTree(fsPath))) return ingestTreeThreaded(services, fast, fsPath, readWholeUpTo, opts.readerSplit);
-  const nar = new NarHasher();
-  nar.add(T["nix-archive-1"]);
+  const narSha = createHash("sha256");
+  const nar = new NarEncoder((c) => narSha.update(c), 256 * 1024);
   // the NAR hasher and putSync() are done with a file's bytes when they return: one buffer serves every file
   const scratch = fast?.consumesSynchronously ? new Scratch() : undefined;
   const writes = new PendingWrites();
@@ -422,12 +346,11 @@ export async function ingestTree(
   let sinceYieldBytes = 0;
 
   const file = async (path: string, executable: boolean, size: number): Promise<Pending> => {
-    nar.add(executable ? EXECUTABLE : REGULAR);
-    nar.u64(size);
+    nar.regular(executable, size);
     let digest: Uint8Array | Promise<Uint8Array>;
     if (size <= readWholeUpTo) {
       const data = size === 0 ? new Uint8Array(0) : readWhole(path, size, scratch);
-      nar.add(data);
+      nar.contents(data);
       if (fast) {
         const r = fast.putSync(data);
         if (r.durable) track(r.durable);
@@ -441,7 +364,7 @@ export async function ingestTree(
       let drained!: () => void;
       const done = new Promise<void>((r) => (drained = r));
       const stream = (async function* () {
-        yield* readFileChunks(path, size, (c) => nar.add(c));
+        yield* readFileChunks(path, size, (c) => nar.contents(c));
         drained();
       })();
       const p = services.blobs.put(stream);
@@ -449,8 +372,7 @@ export async function ingestTree(
       await Promise.race([done, p]);
       digest = p;
     }
-    nar.pad(size);
-    nar.add(CLOSE);
+    nar.endFile(size);
     if (++sinceYieldFiles >= YIELD_EVERY_FILES || (sinceYieldBytes += size) >= YIELD_EVERY_BYTES) {
       sinceYieldFiles = sinceYieldBytes = 0;
       await new Promise<void>((r) => setImmediate(r));
@@ -464,24 +386,18 @@ export async function ingestTree(
     const st = lstatSync(path);
     if (st.isSymbolicLink()) {
       const target = readlinkSync(path);
-      if (target === "" || target.includes("\0")) throw new NarError(`invalid symlink target '${target}'`);
-      nar.add(SYMLINK);
-      nar.bytes(enc.encode(target));
-      nar.add(CLOSE);
+      nar.symlink(target);
       return { type: "symlink", target };
     }
     if (st.isFile()) return file(path, (st.mode & 0o100) !== 0, st.size);
     if (st.isDirectory()) {
-      nar.add(DIRECTORY);
+      nar.startDirectory();
       const entries = new Map<string, Pending>();
       for (const name of sortNames(readdirSync(path))) {
-        nar.add(ENTRY);
-        nar.bytes(enc.encode(name));
-        nar.add(T.node);
+        nar.entry(name);
         entries.set(name, await walk(join(path, name)));
-        nar.add(CLOSE);
       }
-      nar.add(CLOSE);
+      nar.endDirectory();
       const dir: PendingDirectory = { type: "directory", entries };
       dir.encoded = encodePending(dir);
       return dir;
@@ -496,7 +412,8 @@ export async function ingestTree(
     // a failed blob write explains a broken walk better than the walk's error
     await writes.settle();
   }
-  const narHash = nar.digest();
+  nar.finish();
+  const narHash = new Hash("sha256", new Uint8Array(narSha.digest()));
   const node = await finalise(services.directories, root);
   return { node, narHash, narSize: nar.size };
 }

@@ -10,7 +10,7 @@ import { PackSet } from "./pack-set";
 import { ingestPath } from "./nar-bridge";
 import { verifyStore } from "./verify";
 import { makeVariedTree, tempDir, collectStream, noise } from "../test/store-fixtures";
-import { dumpPath } from "../core/nar";
+import { dumpPath } from "./host-tree";
 
 let tree: string;
 before(async () => {

@@ -19,7 +19,7 @@ import {
 } from "@aws-sdk/client-s3";
 import type { CacheBackend, Staging } from "./binary-cache";
 import { mapLimit } from "./stream-util";
-import { trustExtraCaCerts } from "../core/extra-ca";
+import { trustExtraCaCerts } from "./extra-ca";
 
 export const MULTIPART_THRESHOLD = 16 * 1024 * 1024;
 const PART_SIZE = 16 * 1024 * 1024;

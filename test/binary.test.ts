@@ -81,7 +81,7 @@ test("the binary imports the ES module chunks (ink and React for the progress vi
 });
 
 // The binary's node does not read NODE_EXTRA_CA_CERTS at start-up (build.mjs);
-// core/extra-ca.ts trusts its certificates when a connection is made.
+// stores/extra-ca.ts trusts its certificates when a connection is made.
 const haveOpenssl = spawnSync("openssl", ["version"]).status === 0;
 test("NODE_EXTRA_CA_CERTS: not read at start-up, trusted for downloads and HTTP caches", { skip: skip || (!haveOpenssl && "openssl not installed") }, async () => {
   const home = mkdtempSync(join(tmpdir(), "tvix-bin-"));

@@ -6,7 +6,8 @@ import { mkdtempSync, writeFileSync, mkdirSync, symlinkSync, chmodSync, readFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { dumpPath, narFromTree, parseNarToTree } from "../core/nar";
+import { narFromTree, parseNarToTree } from "../core/nar";
+import { dumpPath } from "../stores/host-tree";
 import { nix28 } from "./helpers";
 
 function makeTree(): string {

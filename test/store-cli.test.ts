@@ -6,7 +6,7 @@ import { readdirSync, lstatSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { runTvix, nix28 } from "./helpers";
 import { makeVariedTree, tempDir, collectStream, flipByteInFile } from "./store-fixtures";
-import { dumpPath } from "../core/nar";
+import { dumpPath } from "../stores/host-tree";
 import { openLocalStore } from "../stores/local";
 import { materialise } from "../stores/materialise";
 

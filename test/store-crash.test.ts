@@ -10,7 +10,8 @@ import { repoRoot } from "./helpers";
 import { tempDir, noise, collectStream } from "./store-fixtures";
 import { openLocalStore } from "../stores/local";
 import { verifyStore } from "../stores/verify";
-import { dumpPath } from "../core/nar";
+import { dumpPath } from "../stores/host-tree";
+import { treeReaderWorkerSource } from "../stores/tree-reader";
 
 // bundled once with esbuild: starting it through tsx costs ~1 s per run
 let child = "";
@@ -24,6 +25,8 @@ before(async () => {
     format: "esm",
     outfile: child,
     logLevel: "error",
+    // the tree reader's thread, as build.mjs puts it into the program
+    define: { __TVIX_TREE_READER_WORKER__: JSON.stringify(treeReaderWorkerSource()) },
   });
 });
 

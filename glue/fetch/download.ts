@@ -7,7 +7,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rm
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { trustExtraCaCerts } from "../../core/extra-ca";
+import { trustExtraCaCerts } from "../../stores/extra-ca";
 
 export function fetchCacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, ".cache") : join(homedir() || tmpdir(), ".cache"));

@@ -8,7 +8,7 @@
 // certificates of the file are trusted on top of Node's bundled roots, as
 // Node does, for every TLS connection that does not bring its own.
 import { readFileSync } from "node:fs";
-import { lazyModule } from "./lazy-module";
+import { lazyModule } from "../core/lazy-module";
 
 let done = false;
 
