@@ -2,7 +2,7 @@
 // and store paths that only the host has). Like C++ Nix's source accessor it
 // remembers what it looked up during one evaluation: nixpkgs-style package
 // sets list the same directories once per bootstrap stage.
-import { lstatSync, readFileSync, readdirSync, readlinkSync, statSync, type Dirent, type Stats } from "node:fs";
+import { closeSync, fstatSync, lstatSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, statSync, type Dirent, type Stats } from "node:fs";
 import { IOError, type FileStamp, type FileType } from "../eval/io";
 import { fileTypeOf } from "../stores/host-tree";
 
@@ -63,20 +63,39 @@ export class HostFS {
     }
   }
 
+  /**
+   * A file's bytes. As Nix, a file that is not a regular file (a device, a
+   * pipe) is read up to the size it reports, so /dev/zero reads as empty
+   * instead of forever.
+   */
   readFile(path: string): Uint8Array {
+    let fd: number;
     try {
-      return readFileSync(path);
+      fd = openSync(path, "r");
     } catch (e) {
       throw ioError(e);
+    }
+    try {
+      const st = fstatSync(fd);
+      if (st.isFile()) return readFileSync(fd);
+      const buf = Buffer.alloc(st.size);
+      let got = 0;
+      while (got < buf.length) {
+        const n = readSync(fd, buf, got, buf.length - got, null);
+        if (n === 0) break;
+        got += n;
+      }
+      return buf.subarray(0, got);
+    } catch (e) {
+      throw ioError(e);
+    } finally {
+      closeSync(fd);
     }
   }
 
   readTextFile(path: string): string {
-    try {
-      return readFileSync(path, "utf8");
-    } catch (e) {
-      throw ioError(e);
-    }
+    const b = this.readFile(path);
+    return Buffer.from(b.buffer, b.byteOffset, b.length).toString("utf8");
   }
 
   /** Entries with their types (from the directory itself, as Nix: no lstat per entry), remembered. */

@@ -145,3 +145,25 @@ test("eval/ is the language only: no file system, process, store or CLI imports"
   walk(join(repoRoot, "eval"));
   assert.deepEqual(offenders, []);
 });
+
+test("devices read as Nix reads them: up to their reported size (/dev/zero is empty, at once)", () => {
+  const r = evalIn(`[ (builtins.readFile /dev/zero) (builtins.hashFile "sha256" /dev/zero) (builtins.readFile /dev/null) ]`, ["--strict"]);
+  assert.equal(r.err, "");
+  assert.equal(r.out, '[ "" "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" "" ]\n');
+});
+
+test("a .drv that lists itself among its inputs is an error, not a hang", { skip: skipBinary }, () => {
+  const root = mkdtempSync(join(tmpdir(), "tvix-selfdrv-"));
+  try {
+    const store = join(root, "store");
+    mkdirSync(store);
+    const drv = `${store}/${"a".repeat(32)}-self.drv`;
+    writeFileSync(drv, `Derive([("out","${store}/${"b".repeat(32)}-self","","")],[("${drv}",["out"])],[],"x86_64-linux","/bin/sh",[],[("out","${store}/${"b".repeat(32)}-self")])`);
+    const expr = `derivation { name = "uses"; builder = "/bin/sh"; system = "x86_64-linux"; dep = builtins.appendContext "" { "${drv}" = { outputs = [ "out" ]; }; }; }`;
+    const t = spawnSync(binary, ["eval", "--store-dir", store, "-E", `(${expr}).drvPath`], { encoding: "utf8", cwd: root, timeout: 20_000, env: { ...process.env, TVIX_HOME: join(root, "home") } });
+    assert.equal(t.status, 1);
+    assert.match(t.stderr, /depends on itself/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
