@@ -17,8 +17,8 @@ type Member = { name: string; type?: "file" | "directory" | "symlink" | "link"; 
 async function tarball(members: Member[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on("data", (c: Buffer) => chunks.push(c));
-  const ended = new Promise((r) => pack.on("end", r));
+  pack.on("data", (c: unknown) => void chunks.push(c as Buffer));
+  const ended = new Promise<void>((r) => pack.on("end", () => r()));
   for (const m of members) {
     await new Promise<void>((res, rej) =>
       pack.entry({ name: m.name, type: m.type ?? "file", linkname: m.linkname, mode: m.mode ?? 0o644 }, m.body ?? "", (e) => (e ? rej(e) : res())),
