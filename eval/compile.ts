@@ -104,6 +104,10 @@ export class Compiler {
         // so that the `with` set is only forced when the value is needed.
         if (e.name !== "__curPos" && this.resolveStatic(e.name, scope)) return this.resolve(e.name, scope, e.pos);
         break;
+      case "lambda":
+        // making the closure costs no more than a thunk, cannot fail, and
+        // spares forcing it later
+        return this.compile(e, scope);
     }
     const code = this.compile(e, scope);
     return (env) => new Thunk(code, env);
