@@ -5,6 +5,7 @@ import { registerTask, registerSyncCall } from "./bigstack";
 registerTask("eval", async () => (await import("./eval-task")).evalTask);
 registerTask("instantiate", async () => (await import("./instantiate-task")).instantiateTask);
 registerTask("repl", async () => (await import("./repl-task")).replTask);
+registerTask("build-eval", async () => (await import("./build-eval")).buildEvalTask);
 
 // Async helpers the (synchronous) evaluator calls through callSync.
 registerSyncCall("fetch-url", async () => (await import("../eval/fetch/download")).download);

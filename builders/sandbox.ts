@@ -1,0 +1,110 @@
+// What every sandbox-backed BuildService shares: validating the request,
+// materialising inputs, laying out the file system (sandbox-layout.ts),
+// running the sandbox (the part each backend provides), collecting outputs
+// (outputs.ts), and releasing the scratch space.
+import { accessSync, constants, rmSync, chmodSync, readdirSync, lstatSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import type { CastoreServices } from "../stores/nar-bridge";
+import { BuildError, validateRequest, type BuildEvents, type BuildInput, type BuildLimits, type BuildRequest, type BuildResult, type BuildService } from "./build-request";
+import { hostBuildIds, prepareLayout, type BuildIds, type Layout } from "./sandbox-layout";
+import { collectOutputs } from "./outputs";
+import type { RunResult } from "./run-process";
+
+export interface SandboxOptions {
+  /** Where outputs are ingested. */
+  services: CastoreServices;
+  /** Makes an input's tree exist on the host (e.g. materialised under the real store directory); returns its path. */
+  provideInput(input: BuildInput): Promise<string>;
+  /** Parent of the per-build scratch directories (default: the OS temp directory). */
+  tmpDir?: string;
+  systems?: string[];
+  systemFeatures?: string[];
+  ids?: BuildIds;
+}
+
+/** This host's Nix system name. */
+export function hostSystem(): string {
+  const arch = process.arch === "x64" ? "x86_64" : process.arch === "arm64" ? "aarch64" : process.arch === "ia32" ? "i686" : process.arch;
+  return `${arch}-${process.platform}`;
+}
+
+/** The absolute path of a program on our PATH (sandboxes run with the build's environment, not ours). */
+export function findProgram(name: string): string {
+  if (name.includes("/")) return name;
+  for (const d of (process.env.PATH ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(":")) {
+    if (!d) continue;
+    const p = join(d, name);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {}
+  }
+  throw new BuildError(`${name} not found on PATH`, "sandbox");
+}
+
+/** Removes a tree the build (or canonicalisation) may have left read-only. */
+export function removeTree(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
+    return;
+  } catch {}
+  const loosen = (p: string) => {
+    try {
+      const st = lstatSync(p);
+      if (!st.isDirectory()) return;
+      chmodSync(p, 0o755);
+      for (const n of readdirSync(p)) loosen(join(p, n));
+    } catch {}
+  };
+  loosen(path);
+  rmSync(path, { recursive: true, force: true });
+}
+
+export abstract class SandboxBuildService implements BuildService {
+  abstract readonly name: string;
+  readonly systems: readonly string[];
+  readonly systemFeatures: readonly string[];
+  protected readonly ids: BuildIds;
+  protected readonly tmpDir: string;
+
+  constructor(protected readonly opts: SandboxOptions) {
+    this.systems = opts.systems ?? [hostSystem()];
+    this.systemFeatures = opts.systemFeatures ?? ["nixos-test", "benchmark", "big-parallel"];
+    this.ids = opts.ids ?? hostBuildIds();
+    this.tmpDir = opts.tmpDir ?? join(tmpdir(), "tvix-build");
+  }
+
+  /** Runs the command of `req` in this sandbox over `layout`. */
+  protected abstract run(layout: Layout, req: BuildRequest, events: BuildEvents, limits: BuildLimits): Promise<RunResult>;
+
+  async build(req: BuildRequest, events: BuildEvents = {}, limits: BuildLimits = {}): Promise<BuildResult> {
+    validateRequest(req, this);
+    const inputPaths = new Map<string, string>();
+    for (const input of req.inputs) inputPaths.set(input.name, await this.opts.provideInput(input));
+    const first = req.outputs[0]?.slice(req.outputs[0].lastIndexOf("/") + 1) ?? "build";
+    const layout = prepareLayout(req, inputPaths, this.tmpDir, this.ids, first);
+    let keep = false;
+    try {
+      const r = await this.run(layout, req, events, limits);
+      if (r.code !== 0) {
+        keep = !!limits.keepFailed;
+        const how = r.code === null ? `signal ${r.signal}` : `exit code ${r.code}`;
+        throw new BuildError(`builder failed with ${how}${keep ? `; its scratch space is kept in '${layout.dir}'` : ""}`, "failed");
+      }
+      const outputs = await collectOutputs(req, layout.hostPath, this.opts.services);
+      let released = false;
+      return {
+        outputs,
+        release: async () => {
+          if (released) return;
+          released = true;
+          removeTree(layout.dir);
+        },
+      };
+    } catch (e) {
+      if (!keep) removeTree(layout.dir);
+      throw e;
+    }
+  }
+}

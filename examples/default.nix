@@ -1,0 +1,20 @@
+# An offline package set: everything is built from Debian's static bash and
+# busybox (see bootstrap.nix), so it builds without a network, with
+# nix-build and with tvix:
+#
+#   nix-build -A hello      tvix build -A hello
+#
+# (Both need /bin/bash-static and /bin/busybox: apt-get install bash-static busybox-static.)
+{ system ? builtins.currentSystem }:
+let
+  boot = import ./bootstrap.nix { inherit system; };
+  hello = import ./hello { inherit boot; };
+  graph = import ./graph.nix { inherit boot; };
+in {
+  inherit (boot) tools;
+  inherit (hello) hello;
+  hello-src = hello.src;
+  inherit (graph) graph;
+  graphNodes = graph.nodes;
+  probes = import ./probes.nix { inherit boot; };
+}
