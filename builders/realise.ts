@@ -19,9 +19,51 @@ export class HashMismatchError extends BuildError {
   }
 }
 
-/** Hashes a tree as its NAR (recursive) or a file's bytes (flat/text). */
-async function hashOutput(hostPath: string, algo: Hash["algo"], method: "flat" | "recursive" | "text"): Promise<Hash> {
-  const h = createHasher(algo);
+/**
+ * Nix's HashModuloSink: the hash of a stream in which every occurrence of
+ * `modulus` (the output's own hash part) is replaced by NUL bytes, followed
+ * by "|<offset>" for each occurrence. A content-addressed output's hash
+ * therefore does not depend on the path it was built at.
+ */
+export class HashModulo {
+  private readonly hasher;
+  private prev = Buffer.alloc(0);
+  private pos = 0;
+  readonly matches: number[] = [];
+  private readonly from: Buffer;
+
+  constructor(algo: Hash["algo"], modulus: string) {
+    this.hasher = createHasher(algo);
+    this.from = Buffer.from(modulus);
+  }
+
+  update(data: Uint8Array): void {
+    const s = Buffer.concat([this.prev, data]);
+    for (let j = s.indexOf(this.from); j >= 0; j = s.indexOf(this.from, j)) {
+      this.matches.push(this.pos + j);
+      s.fill(0, j, j + this.from.length);
+    }
+    const keep = s.length < this.from.length ? s.length : this.from.length - 1;
+    this.prev = Buffer.from(s.subarray(s.length - keep));
+    const consumed = s.length - keep;
+    this.pos += consumed;
+    if (consumed > 0) this.hasher.update(s.subarray(0, consumed));
+  }
+
+  digest(): Hash {
+    if (this.prev.length > 0) {
+      this.pos += this.prev.length;
+      this.hasher.update(this.prev);
+      this.prev = Buffer.alloc(0);
+    }
+    for (const p of this.matches) this.hasher.update(`|${p}`);
+    return this.hasher.digest();
+  }
+}
+
+/** Hashes an output as Nix does for content addressing: its NAR (recursive) or bytes (flat/text), modulo its own hash part. */
+async function hashOutput(hostPath: string, algo: Hash["algo"], method: "flat" | "recursive" | "text", modulus: string): Promise<Hash> {
+  const h = new HashModulo(algo, modulus);
   if (method === "recursive") for await (const c of dumpPath(hostPath)) h.update(c);
   else for await (const c of createReadStream(hostPath)) h.update(c as Buffer);
   return h.digest();
@@ -63,9 +105,9 @@ export async function checkOutputs(ctx: RealiseContext, outputs: BuildOutput[]):
         throw new BuildError(`output path '${o.path}' should be a non-executable regular file since recursive hashing is not enabled (outputHashMode=flat)`);
       if (method !== "recursive" && built.node.type === "file" && built.node.executable)
         throw new BuildError(`output path '${o.path}' should be a non-executable regular file since recursive hashing is not enabled (outputHashMode=flat)`);
-      const got = algo === "sha256" && method === "recursive" ? Hash.parse(built.narHash) : await hashOutput(built.hostPath, algo, method);
-      const wanted = Hash.parse(o.hash, algo);
       const sp = StorePath.parseAbsolute(o.path, store.storeDir);
+      const got = await hashOutput(built.hostPath, algo, method, sp.hashPart);
+      const wanted = Hash.parse(o.hash, algo);
       if (!got.equals(wanted))
         throw new HashMismatchError(`hash mismatch in fixed-output derivation '${drvPath}':\n  specified: ${wanted.toSRI()}\n     got:    ${got.toSRI()}`);
       const selfRefs = references.filter((r) => r !== o.path);
@@ -128,7 +170,7 @@ async function applyChecks(ctx: RealiseContext, infos: Map<string, PathInfo>, na
     const checks: OutputChecks = all.get(name) ?? { ignoreSelfRefs: true };
     if (checks.maxSize !== undefined && info.narSize > checks.maxSize)
       throw new BuildError(`path '${info.storePath}' is too large at ${info.narSize} bytes; limit is ${checks.maxSize} bytes`);
-    const needClosure = checks.maxClosureSize !== undefined || checks.allowedRequisites || (checks.disallowedRequisites?.length ?? 0) > 0;
+    const needClosure = checks.maxClosureSize !== undefined || checks.allowedRequisites !== undefined || checks.disallowedRequisites !== undefined;
     const closure = needClosure ? await closureOf(info.storePath) : null;
     if (checks.maxClosureSize !== undefined && closure!.size > checks.maxClosureSize)
       throw new BuildError(`closure of path '${info.storePath}' is too large at ${closure!.size} bytes; limit is ${checks.maxClosureSize} bytes`);

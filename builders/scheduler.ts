@@ -396,7 +396,7 @@ function outputPathSync(access: StoreAccess, drvPath: string, output: string): s
 
 /** Rewords a sandbox error the way Nix reports it. */
 function describeFailure(e: Error, drvPath: string, drv: Derivation): Error {
-  if (!(e instanceof BuildError)) return e;
+  if (!(e instanceof BuildError)) return new Error(`while building '${drvPath}': ${e?.message ?? String(e)}`);
   const builderFailed = /^builder failed with (.*)$/.exec(e.message);
   if (builderFailed) return new BuildError(`builder for '${drvPath}' failed with ${builderFailed[1]}`, isFixedOutput(drv) ? "transient" : "failed");
   if (e.kind === "timeout" || e.kind === "silent") return new BuildError(`building of '${drvPath}!out' from .drv file ${e.message}`, e.kind);

@@ -24,7 +24,17 @@ in rec {
       cat /proc/self/cmdline | tr '\0' ' ' > $out/cmdline
       umask > $out/umask
       test -e /bin/sh && echo has-bin-sh > $out/bin-sh || echo no-bin-sh > $out/bin-sh
+    '';
+  };
+
+  # the standard streams: stdin is /dev/null (runc relays stdio through
+  # pipes, so there it is an empty pipe: a known difference)
+  stdio = mkDerivation {
+    name = "probe-stdio";
+    buildCommand = ''
+      mkdir $out
       readlink /proc/self/fd/0 > $out/stdin
+      cat > $out/stdin-contents
     '';
   };
 
@@ -92,7 +102,6 @@ in rec {
     '' ];
     count = 5000000000;
     ratio = 1.5;
-    whole = 2.0;
     yes = true;
     no = false;
     nothing = null;
