@@ -149,6 +149,8 @@ export async function buildCommand(paths: string[], opts: Record<string, any>, p
       for (const o of outputs) if (!drv.outputs.has(o)) throw new UserError(`derivation '${drvPath}' does not have an output named '${o}'`);
       targets.push({ drvPath, outputs });
     }
+    // warnings while planning (an untrusted substitute) are shown in any case
+    progress = plainBuildProgress(false, writeErr);
     const plan = await session.plan(targets);
     if (opts.dryRun) {
       writeErr(
