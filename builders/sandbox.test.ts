@@ -38,12 +38,12 @@ before(() => {
 });
 after(() => rmSync(work, { recursive: true, force: true }));
 
-function service(kind: "bwrap" | "runc") {
+function service(kind: "bwrap" | "runc", scratch = join(work, "scratch")) {
   const store = openMemoryStore();
   const opts = {
     services: store,
     provideInput: async (i: { name: string }) => (i.name === TOOLS ? toolsDir : BUSYBOX),
-    tmpDir: join(work, "scratch"),
+    tmpDir: scratch,
   };
   return { store, svc: (kind === "bwrap" ? new BwrapBuildService(opts) : new RuncBuildService(opts)) as BuildService };
 }
@@ -71,8 +71,8 @@ function request(script: string, extra: Partial<BuildRequest> = {}): BuildReques
   };
 }
 
-async function run(kind: "bwrap" | "runc", script: string, extra: Partial<BuildRequest> = {}, limits = {}) {
-  const { svc } = service(kind);
+async function run(kind: "bwrap" | "runc", script: string, extra: Partial<BuildRequest> = {}, limits = {}, scratch?: string) {
+  const { svc } = service(kind, scratch);
   let log = "";
   try {
     const r = await svc.build(request(script, extra), { onLog: (c) => (log += Buffer.from(c).toString()) }, limits);
@@ -164,13 +164,14 @@ for (const kind of ["bwrap", "runc"] as const) {
   });
 
   test(`${kind}: a failing builder, a missing output and the silence limit are build errors`, { skip }, async () => {
-    await assert.rejects(run(kind, "echo dying; exit 7"), (e: BuildError) => e.kind === "failed" && /exit code 7/.test(e.message));
-    await assert.rejects(run(kind, "true"), (e: BuildError) => /failed to produce output path/.test(e.message));
+    const scratch = join(work, `scratch-failures-${kind}`);
+    await assert.rejects(run(kind, "echo dying; exit 7", {}, {}, scratch), (e: BuildError) => e.kind === "failed" && /exit code 7/.test(e.message));
+    await assert.rejects(run(kind, "true", {}, {}, scratch), (e: BuildError) => /failed to produce output path/.test(e.message));
     const t0 = Date.now();
-    await assert.rejects(run(kind, "sleep 20", {}, { maxSilentTime: 1 }), (e: BuildError) => e.kind === "silent");
+    await assert.rejects(run(kind, "sleep 20", {}, { maxSilentTime: 1 }, scratch), (e: BuildError) => e.kind === "silent");
     assert.ok(Date.now() - t0 < 10_000);
     // nothing is left behind
-    assert.deepEqual(readdirSync(join(work, "scratch")).filter((n) => !n.startsWith("runc-state")), []);
+    assert.deepEqual(readdirSync(scratch).filter((n) => !n.startsWith("runc-state")), []);
   });
 
   test(`${kind}: passAsFile-style files land in the working directory`, { skip }, async () => {
