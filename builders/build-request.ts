@@ -140,6 +140,7 @@ export function validateRequest(req: BuildRequest, service: Pick<BuildService, "
   abs(req.inputsDir, "inputs directory");
   for (const s of req.scratchPaths) abs(s, "scratch path");
   const inScratch = (p: string) => req.scratchPaths.some((s) => p === s || p.startsWith(s + "/"));
+  if (!req.scratchPaths.includes(req.inputsDir)) throw new BuildError(`the inputs directory '${req.inputsDir}' must be a scratch path (outputs are made there)`, "sandbox");
   if (!inScratch(req.workingDir)) throw new BuildError(`working directory '${req.workingDir}' is not a scratch path`, "sandbox");
   for (const o of req.outputs) {
     abs(o, "output");

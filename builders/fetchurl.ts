@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import type { CastoreServices } from "../stores/nar-bridge";
 import { BuildError, type BuildEvents, type BuildLimits, type BuildRequest, type BuildResult, type BuildService } from "./build-request";
 import { collectOutputs } from "./outputs";
-import { removeTree } from "./sandbox";
+import { removeTreeLater } from "./sandbox";
 import { parseNarToTree, type NarNode } from "../core/nar";
 
 export class FetchurlBuildService implements BuildService {
@@ -43,9 +43,9 @@ export class FetchurlBuildService implements BuildService {
         if (env.get("executable") === "1") chmodSync(host, 0o755);
       }
       const outputs = await collectOutputs(req, () => host, this.services);
-      return { outputs, release: async () => removeTree(dir) };
+      return { outputs, release: async () => removeTreeLater(dir) };
     } catch (e) {
-      removeTree(dir);
+      removeTreeLater(dir);
       if (e instanceof BuildError) throw e;
       throw new BuildError(`unable to download '${url}': ${(e as Error).message}`, "transient");
     }

@@ -4,7 +4,7 @@
 // system call filter through libseccomp. Needs root (rootless runc is not
 // implemented).
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { BuildError, type BuildEvents, type BuildLimits, type BuildRequest } from "./build-request";
 import { SANDBOX_GID, SANDBOX_UID, type BuildIds, type Layout } from "./sandbox-layout";
@@ -71,6 +71,8 @@ export function ociConfig(layout: Layout, req: BuildRequest, ids: BuildIds): obj
 
 export class RuncBuildService extends SandboxBuildService {
   readonly name = "runc";
+  // runc's init runs as the container's (unprivileged) root and must reach the mount points
+  protected override readonly rootMode = 0o755;
   private readonly program: string;
   private readonly stateDir: string;
 
@@ -82,8 +84,6 @@ export class RuncBuildService extends SandboxBuildService {
   }
 
   protected run(layout: Layout, req: BuildRequest, events: BuildEvents, limits: BuildLimits): Promise<RunResult> {
-    // runc's init runs as the container's (unprivileged) root and must reach the mount points
-    chmodSync(layout.root, 0o755);
     const bundle = join(layout.dir, "bundle");
     mkdirSync(bundle);
     writeFileSync(join(bundle, "config.json"), JSON.stringify(ociConfig(layout, req, this.ids), null, 2));

@@ -85,90 +85,119 @@ function own(path: string, uid: number, gid: number, link = false): void {
   (link ? lchownSync : chownSync)(path, uid, gid);
 }
 
-/**
- * Lays out the sandbox's file system for `req` under a new directory in
- * `tmpBase`; `inputPaths` gives each input's materialised tree on the host.
- */
-export function prepareLayout(req: BuildRequest, inputPaths: Map<string, string>, tmpBase: string, ids: BuildIds, tag: string): Layout {
-  mkdirSync(tmpBase, { recursive: true });
-  const dir = mkdtempSync(join(tmpBase, `${tag.replace(/[^A-Za-z0-9+._-]/g, "_").slice(0, 60)}-`));
-  // the build user (when it is not us) must reach the root below
-  chmodSync(dir, 0o755);
-  const root = join(dir, "root");
-  const at = (p: string) => join(root, p);
-  mkdirSync(root, { mode: 0o750 });
-  chmodSync(root, 0o750);
-  own(root, 0, ids.hostGid);
-  const mounts: Mount[] = [];
+/** Where the per-build scratch directory for sandbox path `s` lies under the build's directory. */
+function scratchName(s: string): string {
+  return "scratch" + s.replace(/\//g, "_");
+}
 
+const templates = new Map<string, string>();
+
+/**
+ * The read-only part of the root, shared by every build with the same shape
+ * (scratch paths, network, sandbox paths): directories, /etc, /dev's links
+ * and every mount point, so that a build only creates its scratch
+ * directories. Made once per process under `tmpBase`, in a temp name
+ * renamed into place.
+ */
+function rootTemplate(req: BuildRequest, tmpBase: string, ids: BuildIds, rootMode: number): string {
+  const key = JSON.stringify([req.scratchPaths, req.inputsDir, req.constraints.networkAccess, req.constraints.availableRoPaths.map(([, i]) => i), ids, rootMode, process.pid]);
+  const known = templates.get(key);
+  if (known && existsSync(known)) return known;
+  const root = mkdtempSync(join(tmpBase, "root-"));
+  chmodSync(root, rootMode);
+  own(root, 0, ids.hostGid);
   const mkdirs = (p: string) => {
     // parents 0755, owned by root
-    const parts = p.split("/").filter(Boolean);
     let cur = root;
-    for (const part of parts) {
+    for (const part of p.split("/").filter(Boolean)) {
       cur = join(cur, part);
       if (!existsSync(cur)) mkdirSync(cur, { mode: 0o755 });
     }
     return cur;
   };
+  for (const sp of [...req.scratchPaths, req.inputsDir]) mkdirs(sp);
 
-  // scratch space: the working directory belongs to the build user; the
-  // inputs directory is shared (sticky, group-writable); others are like /tmp
-  for (const s of [...req.scratchPaths].sort()) {
-    const host = mkdirs(s);
-    if (s === req.workingDir) {
-      chmodSync(host, 0o700);
-      own(host, ids.hostUid, ids.hostGid);
-    } else if (s === req.inputsDir) {
-      chmodSync(host, 0o1775);
-      own(host, 0, ids.hostGid);
-    } else chmodSync(host, 0o1777);
-    mounts.push({ host, sandbox: s, kind: "rw" });
-  }
-  if (!req.scratchPaths.includes(req.inputsDir)) mkdirs(req.inputsDir);
-
-  // /etc
   const etc = mkdirs("/etc");
   writeFileSync(join(etc, "passwd"), ETC_PASSWD, { mode: 0o644 });
   writeFileSync(join(etc, "group"), ETC_GROUP, { mode: 0o644 });
   if (req.constraints.networkAccess) {
     writeFileSync(join(etc, "nsswitch.conf"), ETC_NSSWITCH, { mode: 0o644 });
-    for (const f of NETWORK_ETC_FILES)
-      if (existsSync(f)) {
-        writeFileSync(join(root, f), "", { mode: 0o644 });
-        mounts.push({ host: f, sandbox: f, kind: "ro" });
-      }
+    for (const f of NETWORK_ETC_FILES) if (existsSync(f)) writeFileSync(join(root, f), "", { mode: 0o644 });
   } else writeFileSync(join(etc, "hosts"), ETC_HOSTS, { mode: 0o644 });
 
-  // /dev
   const dev = mkdirs("/dev");
   for (const d of ["pts", "shm"]) mkdirSync(join(dev, d), { mode: 0o755 });
   for (const [name, target] of DEV_SYMLINKS) symlinkSync(target, join(dev, name));
-  for (const d of DEVICES) {
-    if (!existsSync(d)) continue;
-    writeFileSync(join(root, d), "", { mode: 0o644 });
-    mounts.push({ host: d, sandbox: d, kind: "dev" });
-  }
+  for (const d of DEVICES) if (existsSync(d)) writeFileSync(join(root, d), "", { mode: 0o644 });
   mkdirs("/proc");
 
-  // extra host paths (sandbox-paths)
   for (const [host, inside] of req.constraints.availableRoPaths) {
     if (!existsSync(host)) throw new BuildError(`sandbox path '${host}' does not exist on the host`, "sandbox");
     const target = join(root, inside);
     mkdirs(dirname(inside));
     if (!existsSync(target)) {
-      if (isDir(host)) mkdirSync(target);
+      if (statSync(host).isDirectory()) mkdirSync(target);
       else writeFileSync(target, "");
     }
-    mounts.push({ host, sandbox: inside, kind: "ro" });
   }
+  templates.set(key, root);
+  return root;
+}
+
+/** Removes the root templates this process made (when it is done building). */
+export function removeTemplates(remove: (path: string) => void): void {
+  for (const t of templates.values()) remove(t);
+  templates.clear();
+}
+
+/**
+ * Lays out the sandbox's file system for `req` under a new directory in
+ * `tmpBase`: the shared read-only root, plus this build's scratch
+ * directories and files. `inputPaths` gives each input's materialised tree
+ * on the host. `rootMode` is the root's mode (runc's init, an unprivileged
+ * container root, needs 0755; Nix's is 0750).
+ */
+export function prepareLayout(req: BuildRequest, inputPaths: Map<string, string>, tmpBase: string, ids: BuildIds, tag: string, rootMode = 0o750): Layout {
+  mkdirSync(tmpBase, { recursive: true });
+  const root = rootTemplate(req, tmpBase, ids, rootMode);
+  const dir = mkdtempSync(join(tmpBase, `${tag.replace(/[^A-Za-z0-9+._-]/g, "_").slice(0, 60)}-`));
+  // the build user (when it is not us) must reach the scratch directories below
+  chmodSync(dir, 0o755);
+  const mounts: Mount[] = [];
+
+  // scratch space: the working directory belongs to the build user; the
+  // inputs directory is shared (sticky, group-writable); others are like /tmp
+  const scratchHost = new Map<string, string>();
+  for (const sp of [...req.scratchPaths].sort()) {
+    const host = join(dir, scratchName(sp));
+    mkdirSync(host);
+    if (sp === req.workingDir) {
+      chmodSync(host, 0o700);
+      own(host, ids.hostUid, ids.hostGid);
+    } else if (sp === req.inputsDir) {
+      chmodSync(host, 0o1775);
+      own(host, 0, ids.hostGid);
+    } else chmodSync(host, 0o1777);
+    scratchHost.set(sp, host);
+    mounts.push({ host, sandbox: sp, kind: "rw" });
+  }
+  if (req.constraints.networkAccess) for (const f of NETWORK_ETC_FILES) if (existsSync(f)) mounts.push({ host: f, sandbox: f, kind: "ro" });
+  for (const d of DEVICES) if (existsSync(d)) mounts.push({ host: d, sandbox: d, kind: "dev" });
+  for (const [host, inside] of req.constraints.availableRoPaths) mounts.push({ host, sandbox: inside, kind: "ro" });
+
+  const hostPath = (p: string) => {
+    const sp = req.scratchPaths.find((x) => p === x || p.startsWith(x + "/"));
+    if (!sp) throw new BuildError(`'${p}' is not in a scratch path`, "sandbox");
+    return scratchHost.get(sp)! + p.slice(sp.length);
+  };
 
   // inputs: symlinks are recreated, files and directories bound read-only
+  // (on mount points made here: runc's unprivileged init cannot make them)
   for (const input of req.inputs) {
     const host = inputPaths.get(input.name);
     if (!host) throw new BuildError(`input '${input.name}' has no materialised tree`, "sandbox");
     const inside = `${req.inputsDir}/${input.name}`;
-    const target = join(root, inside);
+    const target = hostPath(inside);
     if (input.node.type === "symlink") {
       symlinkSync(new TextDecoder().decode(input.node.target), target);
       own(target, 0, 0, true);
@@ -179,20 +208,11 @@ export function prepareLayout(req: BuildRequest, inputPaths: Map<string, string>
     mounts.push({ host, sandbox: inside, kind: "ro" });
   }
 
-  const hostPath = (p: string) => {
-    if (!req.scratchPaths.some((s) => p === s || p.startsWith(s + "/"))) throw new BuildError(`'${p}' is not in a scratch path`, "sandbox");
-    return join(root, p);
-  };
-
   for (const f of req.additionalFiles) {
     const host = hostPath(f.path);
-    mkdirSync(dirname(host), { recursive: true });
+    if (dirname(host) !== scratchHost.get(req.scratchPaths.find((x) => f.path.startsWith(x + "/"))!)) mkdirSync(dirname(host), { recursive: true });
     writeFileSync(host, f.contents, { mode: 0o644 });
     if (f.owner === "builder") own(host, ids.hostUid, ids.hostGid);
   }
   return { dir, root, mounts, hostPath };
-}
-
-function isDir(p: string): boolean {
-  return statSync(p).isDirectory();
 }

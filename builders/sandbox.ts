@@ -4,6 +4,7 @@
 // (outputs.ts), and releasing the scratch space.
 import { accessSync, constants, rmSync, chmodSync, readdirSync, lstatSync } from "node:fs";
 import { join } from "node:path";
+import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import type { CastoreServices } from "../stores/nar-bridge";
 import { BuildError, validateRequest, type BuildEvents, type BuildInput, type BuildLimits, type BuildRequest, type BuildResult, type BuildService } from "./build-request";
@@ -43,6 +44,25 @@ export function findProgram(name: string): string {
   throw new BuildError(`${name} not found on PATH`, "sandbox");
 }
 
+const removals = new Set<Promise<void>>();
+
+/**
+ * Starts removing a build's scratch tree on libuv's threads (deleting
+ * thousands of entries would hold up the next build); settleRemovals()
+ * waits for every removal started.
+ */
+export function removeTreeLater(path: string): void {
+  const p: Promise<void> = rm(path, { recursive: true, force: true })
+    .catch(() => removeTree(path))
+    .catch(() => {})
+    .finally(() => removals.delete(p));
+  removals.add(p);
+}
+
+export async function settleRemovals(): Promise<void> {
+  while (removals.size > 0) await Promise.all([...removals]);
+}
+
 /** Removes a tree the build (or canonicalisation) may have left read-only. */
 export function removeTree(path: string): void {
   try {
@@ -67,6 +87,8 @@ export abstract class SandboxBuildService implements BuildService {
   readonly systemFeatures: readonly string[];
   protected readonly ids: BuildIds;
   protected readonly tmpDir: string;
+  /** The mode of the sandbox's root directory. */
+  protected readonly rootMode: number = 0o750;
 
   constructor(protected readonly opts: SandboxOptions) {
     this.systems = opts.systems ?? [hostSystem()];
@@ -83,7 +105,9 @@ export abstract class SandboxBuildService implements BuildService {
     const inputPaths = new Map<string, string>();
     for (const input of req.inputs) inputPaths.set(input.name, await this.opts.provideInput(input));
     const first = req.outputs[0]?.slice(req.outputs[0].lastIndexOf("/") + 1) ?? "build";
-    const layout = prepareLayout(req, inputPaths, this.tmpDir, this.ids, first);
+    const t0 = Date.now();
+    const layout = prepareLayout(req, inputPaths, this.tmpDir, this.ids, first, this.rootMode);
+    const t1 = Date.now();
     let keep = false;
     try {
       const r = await this.run(layout, req, events, limits);
@@ -92,18 +116,20 @@ export abstract class SandboxBuildService implements BuildService {
         const how = r.code === null ? `signal ${r.signal}` : `exit code ${r.code}`;
         throw new BuildError(`builder failed with ${how}${keep ? `; its scratch space is kept in '${layout.dir}'` : ""}`, "failed");
       }
+      const t2 = Date.now();
       const outputs = await collectOutputs(req, layout.hostPath, this.opts.services);
+      if (process.env.TVIX_PHASES === "build") process.stderr.write(`tvix: ${this.name}: layout ${t1 - t0} ms, run ${t2 - t1} ms, outputs ${Date.now() - t2} ms\n`);
       let released = false;
       return {
         outputs,
         release: async () => {
           if (released) return;
           released = true;
-          removeTree(layout.dir);
+          removeTreeLater(layout.dir);
         },
       };
     } catch (e) {
-      if (!keep) removeTree(layout.dir);
+      if (!keep) removeTreeLater(layout.dir);
       throw e;
     }
   }

@@ -20,7 +20,6 @@ import { buildRequestFor, inputRoots, DerivationBuildError } from "../glue/build
 import { checkOutputs, registerOutputs } from "./realise";
 import { LogStore, BuildLog } from "./logs";
 import { StoreAccess } from "./store-access";
-import { removeTree } from "./sandbox";
 
 export interface Target {
   drvPath: string;
@@ -326,6 +325,7 @@ export class Scheduler {
       if (drv.builder.startsWith("builtin:")) req.constraints.system = "builtin";
       const byHashPart = new Map<string, string>();
       for (const p of [...closure.keys(), ...[...drv.outputs.values()].map((o) => o.path)]) byHashPart.set(p.slice(this.store.storeDir.length + 1, this.store.storeDir.length + 33), p);
+      const t0 = Date.now();
       const result = await service.build(
         req,
         {
@@ -337,12 +337,14 @@ export class Scheduler {
         { timeout: this.opts.timeout, maxSilentTime: this.opts.maxSilentTime, signal: this.abort.signal, keepFailed: this.opts.keepFailed },
       );
       try {
+        const t1 = Date.now();
         const infos = await checkOutputs({ store: this.store, drv, drvPath, needlePaths: req.refscanNeedles.map((n) => byHashPart.get(n)!) }, result.outputs);
         if (checking) await this.compare(drvPath, infos);
         else {
           await registerOutputs(this.store, infos);
           this.placeOutputs(infos, result.outputs.map((o) => o.hostPath));
         }
+        if (process.env.TVIX_PHASES === "build") process.stderr.write(`tvix: ${drvPath}: sandbox and ingest ${t1 - t0} ms, checks and registration ${Date.now() - t1} ms\n`);
         this.built.push(drvPath);
         this.emit({ type: "build-done", drvPath, outputs: [...infos.values()].map((i) => i.storePath) });
       } finally {
@@ -421,4 +423,3 @@ export function exitStatusOf(failures: Failure[]): number {
   return mask ? mask | 0x60 : 1;
 }
 
-export { removeTree };

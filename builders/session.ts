@@ -15,6 +15,9 @@ import { LogStore } from "./logs";
 import { Scheduler, type Plan, type RunSummary, type SchedulerEvent, type Target } from "./scheduler";
 import type { BuildSettings } from "./settings";
 import { StoreAccess } from "./store-access";
+import { initBlake3x4 } from "../stores/blake3x4";
+import { removeTreeLater, settleRemovals } from "./sandbox";
+import { removeTemplates } from "./sandbox-layout";
 
 export interface SessionOptions {
   store: NixStore;
@@ -49,6 +52,8 @@ export class BuildSession {
       throw new Error(`cannot write to the store directory '${realStoreDir}' (set 'real-store-dir' to a writable directory)`);
     }
     const access = new StoreAccess(o.store, realStoreDir);
+    // ingesting outputs needs the hashing kernels: compile them while the first build runs
+    void initBlake3x4().catch(() => {});
     const tmpDir = process.env.TVIX_BUILD_TMPDIR || undefined;
     const sandboxOpts = { services: o.store, provideInput: (i: { name: string }) => access.materialise(join(o.store.storeDir, i.name)), tmpDir };
     const sandbox: BuildService = o.settings.sandbox === "runc" ? new RuncBuildService(sandboxOpts) : new BwrapBuildService(sandboxOpts);
@@ -90,6 +95,8 @@ export class BuildSession {
   }
 
   async close(): Promise<void> {
+    removeTemplates(removeTreeLater);
+    await settleRemovals();
     await Promise.all(this.substituters.map((s) => s.close()));
   }
 }

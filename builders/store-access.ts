@@ -16,6 +16,8 @@ import { toHex } from "../core/castore";
 export class StoreAccess {
   private readonly drvs = new Map<string, Derivation>();
   private readonly materialising = new Map<string, Promise<string>>();
+  /** Path infos read so far (a valid path's info never changes). */
+  private readonly infos = new Map<string, PathInfo>();
 
   constructor(readonly store: CastoreNixStore, readonly realStoreDir: string) {}
 
@@ -80,7 +82,7 @@ export class StoreAccess {
     const todo = [...roots];
     while (todo.length > 0) {
       const batch = todo.splice(0).filter((p) => !out.has(p));
-      const infos = await Promise.all(batch.map((p) => this.store.pathInfo(p)));
+      const infos = await Promise.all(batch.map((p) => this.pathInfo(p)));
       batch.forEach((p, i) => {
         const info = infos[i];
         if (!info) throw new Error(`path '${p}' is not valid in '${this.store.url}'`);
@@ -90,6 +92,15 @@ export class StoreAccess {
       });
     }
     return out;
+  }
+
+  /** A path's info (cached once valid), or null. */
+  async pathInfo(storePath: string): Promise<PathInfo | null> {
+    const known = this.infos.get(storePath);
+    if (known) return known;
+    const info = await this.store.pathInfo(storePath);
+    if (info) this.infos.set(storePath, info);
+    return info;
   }
 
   /** Writes a valid path under the real store directory (if absent); returns where it is. */

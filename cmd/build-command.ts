@@ -13,6 +13,16 @@ import type { SchedulerEvent, Target, Failure } from "../builders/scheduler";
 import { BuildError } from "../builders/build-request";
 import { describePlan, inkBuildProgress, plainBuildProgress, type BuildProgress } from "./build-progress";
 
+/** TVIX_PHASES=build: how long each step of `tvix build` took, on stderr. */
+const phases = process.env.TVIX_PHASES === "build";
+let last = Date.now();
+function phase(what: string): void {
+  if (!phases) return;
+  const now = Date.now();
+  process.stderr.write(`tvix: ${what} ${now - last} ms (${(process.uptime() * 1000).toFixed(0)} ms since start)\n`);
+  last = now;
+}
+
 /** "error: " and Nix's indentation of the lines after the first. */
 function errorText(msg: string): string {
   return "error: " + msg.replace(/\n/g, "\n       ") + "\n";
@@ -121,9 +131,11 @@ export async function buildCommand(paths: string[], opts: Record<string, any>, p
   let specs: string[];
   if (paths.length > 0 && paths.every(isDrvArg) && opts.expr === undefined) specs = paths.map((p) => (p.startsWith("/") ? p : resolve(p)));
   else {
+    phase("settings");
     const r = await evaluate(paths, opts, pending, evalOptions);
     if (typeof r === "number") return r;
     specs = r;
+    phase("evaluation");
   }
 
   await import("../stores/backends");
@@ -149,9 +161,11 @@ export async function buildCommand(paths: string[], opts: Record<string, any>, p
       for (const o of outputs) if (!drv.outputs.has(o)) throw new UserError(`derivation '${drvPath}' does not have an output named '${o}'`);
       targets.push({ drvPath, outputs });
     }
+    phase("store opened, derivations read");
     // warnings while planning (an untrusted substitute) are shown in any case
     progress = plainBuildProgress(false, writeErr);
     const plan = await session.plan(targets);
+    phase("plan");
     if (opts.dryRun) {
       writeErr(
         describePlan({
@@ -171,6 +185,7 @@ export async function buildCommand(paths: string[], opts: Record<string, any>, p
       await progress.finish();
       progress = null;
     }
+    phase("builds");
     if (summary.failures.length > 0) {
       for (const f of summary.failures) writeErr(formatFailure(f, printLogs));
       if (summary.failures.length > 1) writeErr(errorText(`build of ${summary.failures.map((f) => `'${f.drvPath}'`).join(", ")} failed`));
@@ -192,6 +207,7 @@ export async function buildCommand(paths: string[], opts: Record<string, any>, p
       }
     }
     for (const o of outPaths) writeAll(1, o.path + "\n");
+    phase("results written out and linked");
     return 0;
   } finally {
     await session.close();

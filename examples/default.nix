@@ -5,11 +5,12 @@
 #   nix-build -A hello      tvix build -A hello
 #
 # (Both need /bin/bash-static and /bin/busybox: apt-get install bash-static busybox-static.)
-{ system ? builtins.currentSystem }:
+# `salt` (for benchmarks) makes the graph and `trivial` fresh derivations.
+{ system ? builtins.currentSystem, salt ? "" }:
 let
   boot = import ./bootstrap.nix { inherit system; };
   hello = import ./hello { inherit boot; };
-  graph = import ./graph.nix { inherit boot; };
+  graph = import ./graph.nix { inherit boot salt; };
 in {
   inherit (boot) tools;
   inherit (hello) hello;
@@ -17,4 +18,6 @@ in {
   inherit (graph) graph;
   graphNodes = graph.nodes;
   probes = import ./probes.nix { inherit boot; };
+  # the smallest build: what a sandbox costs
+  trivial = boot.mkDerivation { name = "trivial"; inherit salt; buildCommand = "echo $salt > $out"; };
 }
