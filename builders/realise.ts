@@ -122,7 +122,7 @@ export async function checkOutputs(ctx: RealiseContext, outputs: BuildOutput[]):
 
   // cycles between outputs (a self-reference is fine)
   const order = topoOutputs(drv, drvPath, infos, nameOfPath);
-  await applyChecks(ctx, infos, nameOfPath);
+  await applyChecks(ctx, infos);
   return new Map(order.map((n) => [n, infos.get(n)!]));
 }
 
@@ -147,7 +147,7 @@ function topoOutputs(drv: Derivation, drvPath: string, infos: Map<string, PathIn
   return order;
 }
 
-async function applyChecks(ctx: RealiseContext, infos: Map<string, PathInfo>, nameOfPath: Map<string, string>): Promise<void> {
+async function applyChecks(ctx: RealiseContext, infos: Map<string, PathInfo>): Promise<void> {
   const { drv, store } = ctx;
   const all = outputChecks(drv);
   const newInfos = new Map([...infos.values()].map((i) => [i.storePath, i]));
@@ -197,7 +197,6 @@ async function applyChecks(ctx: RealiseContext, infos: Map<string, PathInfo>, na
     check(checks.disallowedReferences, false, false);
     check(checks.disallowedRequisites, false, true);
   }
-  void nameOfPath;
 }
 
 /** Writes the path infos (already in dependency order). */

@@ -96,7 +96,7 @@ class DependencyFailed extends Error {}
 
 export class Scheduler {
   private readonly access: StoreAccess;
-  private readonly store;
+  private readonly store: StoreAccess["store"];
   private readonly jobs: number;
   private slots: number;
   private readonly waiters: (() => void)[] = [];
@@ -367,11 +367,10 @@ export class Scheduler {
 
   /** --check: the rebuilt outputs must equal the registered ones. */
   private async compare(drvPath: string, infos: Map<string, PathInfo>): Promise<void> {
-    for (const [name, info] of infos) {
+    for (const info of infos.values()) {
       const old = await this.store.queryPathInfo(info.storePath);
       if (old && old.narHash !== info.narHash)
         throw new BuildError(`derivation '${drvPath}' may not be deterministic: output '${info.storePath}' differs`, "check-mismatch");
-      void name;
     }
   }
 

@@ -188,3 +188,17 @@ test("substitution from a file:// cache after emptying the local store (signatur
   assert.match(info.stdout, /"signatures":\["tvix-test-1:/);
   assert.ok(existsSync(join(second, "real-store", hello.slice(11), "bin", "hello")));
 });
+
+test("builtin:fetchurl derivations are fetched by the builder itself (loopback)", { skip }, async () => {
+  const home = join(work, "fetchurl");
+  const expr = (hash: string) => `import <nix/fetchurl.nix> { url = "http://127.0.0.1:${port}/hello.txt"; sha256 = "${hash}"; }`;
+  let r = await tvix(["build", "-E", expr("sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="), "--no-out-link", "-L"], { home });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /hello\.txt> downloading 'http:\/\/127\.0\.0\.1:\d+\/hello\.txt'\.\.\./);
+  // the fixed-output path Nix computes for it
+  assert.equal(r.stdout, "/nix/store/gy454w1cxaq731grqwylhzf4pp9r5izh-hello.txt\n");
+  assert.equal(readFileSync(join(home, "real-store", "gy454w1cxaq731grqwylhzf4pp9r5izh-hello.txt"), "utf8"), "hello\n");
+  r = await tvix(["build", "-E", expr("sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="), "--no-out-link"], { home });
+  assert.equal(r.status, 102, r.stderr);
+  assert.match(r.stderr, /specified: sha256-AAAA[^]*got: {4}sha256-WJG1tSLV3whtD\/CxEPvZ0hu0\/HFjrzTQgoai6Eb2vgM=/);
+});
