@@ -1,4 +1,7 @@
-// Against Nix 2.8's own sandbox: every output of examples/ (hello, the
+// `tvix build -A hello` in examples/ writes hello's closure to /nix/store
+// and ./result/bin/hello greets (here, not in build.test.ts: nix-build
+// below writes the same paths, so the two must not run at once). Then,
+// against Nix 2.8's own sandbox: every output of examples/ (hello, the
 // 61-derivation graph, the environment probes) built by
 // `nix-build --option sandbox true --cores 1` and by `tvix build` with
 // bubblewrap and with runc has the same NAR hash. The fixed-output probe is
@@ -6,7 +9,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, chmodSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdtempSync, readlinkSync, rmSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nix28, repoRoot } from "./helpers";
@@ -28,9 +31,10 @@ function nixBuild(attrs: string[]): { status: number | null; stdout: string; std
   });
 }
 
-function tvix(args: string[], home: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function tvix(args: string[], home: string | { home: string; cwd?: string }): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const o = typeof home === "string" ? { home } : home;
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "cmd/main.ts"), ...args], { cwd: examples, env: { ...process.env, TVIX_HOME: home, TVIX_CONF: "/dev/null" } });
+    const p = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "cmd/main.ts"), ...args], { cwd: o.cwd ?? examples, env: { ...process.env, TVIX_HOME: o.home, TVIX_CONF: "/dev/null" } });
     let stdout = "";
     let stderr = "";
     p.stdout.on("data", (c) => (stdout += c));
@@ -38,6 +42,37 @@ function tvix(args: string[], home: string): Promise<{ status: number | null; st
     p.on("close", (status) => resolve({ status, stdout, stderr }));
   });
 }
+
+const storeWritable = (() => {
+  try {
+    accessSync("/nix/store", constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const helloSkip = (missing.length ? `missing ${missing.join(", ")}` : false) || bwrapUnavailable() || (!storeWritable && "/nix/store is not writable") || false;
+
+test("tvix build -A hello in examples/: ./result/bin/hello greets", { skip: helloSkip }, async () => {
+  const home = mkdtempSync(join(tmpdir(), "tvix-hello-"));
+  rmSync(join(examples, "result"), { force: true });
+  try {
+    const r = await tvix(["build", "-A", "hello"], { home, cwd: examples });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^\/nix\/store\/[0-9a-z]{32}-hello-2\.12\.1\n$/);
+    assert.equal(readlinkSync(join(examples, "result")), r.stdout.trim());
+    const run = spawnSync(join(examples, "result", "bin", "hello"), [], { encoding: "utf8" });
+    assert.equal(run.stdout, "Hello, world!\n");
+    // already valid: nothing to do the second time
+    const again = await tvix(["build", "-A", "hello", "--no-out-link"], { home, cwd: examples });
+    assert.equal(again.status, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /building/);
+    assert.equal(again.stdout, r.stdout);
+  } finally {
+    rmSync(join(examples, "result"), { force: true });
+    rmSync(home, { recursive: true, force: true });
+  }
+});
 
 const gotHash = (stderr: string) => /got: {4}(sha256-\S+)/.exec(stderr)?.[1];
 
