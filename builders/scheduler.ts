@@ -158,6 +158,7 @@ export class Scheduler {
     const needPath = async (path: string, viaDrv: string | null): Promise<void> => {
       if (await this.store.queryPathInfo(path)) return;
       if (await substitutable(path)) return;
+      if (await this.access.importSourceFromDisk(path)) return;
       throw new DerivationBuildError(
         viaDrv ? `path '${path}' is required by '${viaDrv}', but it is not valid and no substituter has it` : `path '${path}' is not valid and no substituter has it`,
       );

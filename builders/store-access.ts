@@ -2,10 +2,11 @@
 // reading a .drv file, the closure of paths with their root nodes, and
 // materialising paths under the real store directory (once per path per
 // process) so that sandboxes and ./result can use them.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Derivation, parseDerivation, derivationStorePath, drvNameFromPath } from "../core/derivation";
-import { StorePath } from "../core/store-path";
+import { StorePath, makeTextPath } from "../core/store-path";
+import { ingestPath, ingestTree } from "../stores/nar-bridge";
 import { hashBytes } from "../core/hash";
 import { narFromTree } from "../core/nar";
 import type { CastoreNixStore } from "../stores/castore-store";
@@ -38,9 +39,9 @@ export class StoreAccess {
   }
 
   /**
-   * Reads a derivation. A .drv the store lacks but the real store directory
-   * holds (written by Nix, say) is imported first, after checking that its
-   * path matches its contents.
+   * Reads a derivation. A .drv the store lacks but the disk holds (written
+   * by Nix, say) is imported first, after checking that its path matches
+   * its contents.
    */
   async derivation(drvPath: string): Promise<Derivation> {
     let d = this.drvs.get(drvPath);
@@ -60,8 +61,8 @@ export class StoreAccess {
   }
 
   private async importDrvFromDisk(drvPath: string): Promise<void> {
-    const onDisk = join(this.realStoreDir, drvPath.slice(this.storeDir.length + 1));
-    if (!existsSync(onDisk)) throw new Error(`derivation '${drvPath}' is not valid in '${this.store.url}'`);
+    const onDisk = this.onDisk(drvPath);
+    if (!onDisk) throw new Error(`derivation '${drvPath}' is not valid in '${this.store.url}'`);
     const text = readFileSync(onDisk, "utf8");
     const drv = parseDerivation(text);
     const sp = derivationStorePath(drv, drvNameFromPath(drvPath), this.storeDir);
@@ -74,6 +75,45 @@ export class StoreAccess {
         yield nar;
       })(),
     );
+  }
+
+  /** Where a path exists on disk: under the real store directory, or the store directory itself (Nix's copy). */
+  private onDisk(storePath: string): string | null {
+    const base = storePath.slice(this.storeDir.length + 1);
+    for (const dir of new Set([this.realStoreDir, this.storeDir])) {
+      const p = join(dir, base);
+      if (existsSync(p)) return p;
+    }
+    return null;
+  }
+
+  /**
+   * Imports a source path (no references: `builtins.path`, `filterSource`,
+   * `toFile` without context) that exists under the real store directory
+   * but not in the store, when its contents really give its path (Nix wrote
+   * it, say). False when it is absent or is something else.
+   */
+  async importSourceFromDisk(storePath: string): Promise<boolean> {
+    const onDisk = this.onDisk(storePath);
+    if (!onDisk) return false;
+    const sp = StorePath.parseAbsolute(storePath, this.storeDir);
+    const info = await ingestPath(this.store, onDisk, this.storeDir, sp.name);
+    if (info.storePath === storePath) {
+      await this.store.registerPath(info);
+      return true;
+    }
+    // a text path: sha256 of the contents, no references
+    const st = lstatSync(onDisk);
+    if (st.isFile() && !(st.mode & 0o100)) {
+      const contents = readFileSync(onDisk);
+      const h = hashBytes("sha256", contents);
+      if (makeTextPath(sp.name, h, [], this.storeDir).equals(sp)) {
+        const r = await ingestTree(this.store, onDisk);
+        await this.store.registerPath({ storePath, node: { ...r.node, name: new TextEncoder().encode(sp.toString()) }, narHash: r.narHash.toString(), narSize: r.narSize, references: [], signatures: [], ca: `text:${h.toString()}` });
+        return true;
+      }
+    }
+    return false;
   }
 
   /** The closure of `roots` with full path infos (root nodes included). Throws on an invalid path. */

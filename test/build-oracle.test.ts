@@ -111,3 +111,21 @@ for (const sandbox of ["bwrap", "runc"] as const) {
     }
   });
 }
+
+test("a .drv written by nix-instantiate builds (the .drv files and sources are imported from /nix/store)", { skip: baseSkip || bwrapUnavailable() || false }, async () => {
+  const drv = spawnSync("nix-instantiate", ["-A", "hello-src"], { cwd: examples, encoding: "utf8", env: NIX_ENV });
+  assert.equal(drv.status, 0, drv.stderr);
+  const work = mkdtempSync(join(tmpdir(), "tvix-drv-"));
+  chmodSync(work, 0o755);
+  try {
+    const r = await tvix(["build", drv.stdout.trim(), "--no-out-link", "--option", "real-store-dir", join(work, "store")], join(work, "home"));
+    assert.equal(r.status, 0, r.stderr);
+    const nix = nixBuild(["hello-src"]);
+    assert.equal(r.stdout, nix.stdout);
+    const info = await tvix(["store", "path-info", "--json", r.stdout.trim()], join(work, "home"));
+    const hash = spawnSync("nix-store", ["-q", "--hash", r.stdout.trim()], { encoding: "utf8", env: NIX_ENV }).stdout.trim();
+    assert.equal(JSON.parse(info.stdout)[0].narHash, hash);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
