@@ -19,9 +19,12 @@ export interface BuildEvalRequest extends EvalRequest {
 export async function buildEvalTask(req: BuildEvalRequest & RunMode): Promise<number> {
   const { stderr, attempt } = prepareEvaluation(req);
   const recorder = new RecordingStore(req.storeDir ?? "/nix/store");
+  const t0 = Date.now();
   const { code, drvPaths } = attempt(() => instantiate(req, { out: () => {}, err: stderr, store: recorder }));
   if (code !== 0) return code;
+  const t1 = Date.now();
   await flushConcurrently(recorder, req.storeUrl);
+  if (process.env.TVIX_PHASES === "build") stderr(`tvix: instantiation ${t1 - t0} ms, writing ${recorder.pending.size} paths to the store ${Date.now() - t1} ms\n`);
   writeFileSync(req.resultFile, JSON.stringify({ drvPaths }));
   return 0;
 }
