@@ -33,24 +33,35 @@ export function describePlan(e: Extract<SchedulerEvent, { type: "plan" }>): stri
   return s;
 }
 
+/** Build output as whole lines prefixed with the derivation's name (as `nix build -L`). */
+class PrefixedLines {
+  private readonly partial = new Map<string, string>();
+  private readonly dec = new TextDecoder();
+
+  feed(drvPath: string, chunk: Uint8Array): string[] {
+    const lines = ((this.partial.get(drvPath) ?? "") + this.dec.decode(chunk, { stream: true })).split("\n");
+    this.partial.set(drvPath, lines.pop()!);
+    return lines.map((l) => `${shortName(drvPath)}> ${l}`);
+  }
+
+  /** The unfinished last line of a build that ended. */
+  end(drvPath: string): string[] {
+    const rest = this.partial.get(drvPath);
+    this.partial.delete(drvPath);
+    return rest ? [`${shortName(drvPath)}> ${rest}`] : [];
+  }
+}
+
 export function plainBuildProgress(printLogs: boolean, write: (s: string) => void = (s) => process.stderr.write(s)): BuildProgress {
-  const partial = new Map<string, string>();
+  const logs = new PrefixedLines();
   return {
     onEvent(e) {
       if (e.type === "plan") write(describePlan(e));
       else if (e.type === "build-start") write(`building '${e.drvPath}'...\n`);
       else if (e.type === "subst-start") write(`copying path '${e.path}' from '${e.from}'...\n`);
       else if (e.type === "warning") write(`warning: ${e.message}\n`);
-      else if (e.type === "build-log" && printLogs) {
-        const name = shortName(e.drvPath);
-        const lines = ((partial.get(e.drvPath) ?? "") + new TextDecoder().decode(e.chunk)).split("\n");
-        partial.set(e.drvPath, lines.pop()!);
-        for (const l of lines) write(`${name}> ${l}\n`);
-      } else if ((e.type === "build-done" || e.type === "build-failed") && printLogs) {
-        const rest = partial.get(e.drvPath);
-        if (rest) write(`${shortName(e.drvPath)}> ${rest}\n`);
-        partial.delete(e.drvPath);
-      }
+      else if (e.type === "build-log" && printLogs) for (const l of logs.feed(e.drvPath, e.chunk)) write(l + "\n");
+      else if ((e.type === "build-done" || e.type === "build-failed") && printLogs) for (const l of logs.end(e.drvPath)) write(l + "\n");
     },
     async finish() {},
   };
@@ -106,9 +117,11 @@ export async function inkBuildProgress(printLogs: boolean): Promise<BuildProgres
     if (!timer) timer = setTimeout(() => ((timer = null), app.rerender(view())), 100);
   };
   const ticker = setInterval(schedule, 1000);
-  const partial = new Map<string, string>();
+  const logs = new PrefixedLines();
   return {
     onEvent(e) {
+      if (printLogs && e.type === "build-log") for (const l of logs.feed(e.drvPath, e.chunk)) print(l);
+      if (printLogs && (e.type === "build-done" || e.type === "build-failed")) for (const l of logs.end(e.drvPath)) print(l);
       switch (e.type) {
         case "plan":
           st.builds = e.builds.length;
@@ -121,11 +134,6 @@ export async function inkBuildProgress(printLogs: boolean): Promise<BuildProgres
         case "build-log": {
           const r = st.running.get(e.drvPath);
           if (r) r.line = e.log.lastLine;
-          if (printLogs) {
-            const lines = ((partial.get(e.drvPath) ?? "") + new TextDecoder().decode(e.chunk)).split("\n");
-            partial.set(e.drvPath, lines.pop()!);
-            for (const l of lines) print(`${shortName(e.drvPath)}> ${l}`);
-          }
           break;
         }
         case "build-done":
