@@ -13,8 +13,11 @@ import { SANDBOX_GID, SANDBOX_UID, type Layout } from "./sandbox-layout";
 import { SandboxBuildService, findProgram, type SandboxOptions } from "./sandbox";
 import { runSandboxProcess, type RunResult } from "./run-process";
 import { seccompBpf } from "./seccomp";
+import { BwrapSpawner } from "./spawner";
+import { join } from "node:path";
 
-export function bwrapArgs(layout: Layout, req: BuildRequest, seccompFd: number): string[] {
+/** bwrap's options for a build (the command follows them). */
+export function bwrapOptions(layout: Layout, req: BuildRequest, seccompFd: number): string[] {
   const a = ["--unshare-user", "--uid", String(SANDBOX_UID), "--gid", String(SANDBOX_GID)];
   a.push("--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try");
   if (!req.constraints.networkAccess) a.push("--unshare-net");
@@ -22,7 +25,7 @@ export function bwrapArgs(layout: Layout, req: BuildRequest, seccompFd: number):
   a.push("--ro-bind", layout.root, "/");
   for (const m of layout.mounts) a.push(m.kind === "rw" ? "--bind" : m.kind === "dev" ? "--dev-bind" : "--ro-bind", m.host, m.sandbox);
   a.push("--proc", "/proc", "--perms", "1777", "--tmpfs", "/dev/shm");
-  a.push("--chdir", req.workingDir, "--seccomp", String(seccompFd), "--", ...req.command);
+  a.push("--chdir", req.workingDir, "--seccomp", String(seccompFd));
   return a;
 }
 
@@ -35,19 +38,15 @@ export class BwrapBuildService extends SandboxBuildService {
     this.program = findProgram(opts.program ?? "bwrap");
   }
 
+  private spawner: BwrapSpawner | null = null;
+
   protected run(layout: Layout, req: BuildRequest, events: BuildEvents, limits: BuildLimits): Promise<RunResult> {
-    const root = (process.getuid?.() ?? 1) === 0;
-    return runSandboxProcess(
-      [this.program, ...bwrapArgs(layout, req, 3)],
-      {
-        env: Object.fromEntries(req.env),
-        extraFds: [seccompBpf()],
-        // as root, the sandbox is entered as the build user
-        ...(root ? { uid: this.ids.hostUid, gid: this.ids.hostGid } : {}),
-      },
-      events,
-      limits,
-    );
+    // as root, the sandbox is entered as the build user
+    const ids = (process.getuid?.() ?? 1) === 0 ? { uid: this.ids.hostUid, gid: this.ids.hostGid } : {};
+    if (process.env.TVIX_BWRAP_SPAWN === "direct")
+      return runSandboxProcess([this.program, ...bwrapOptions(layout, req, 3), "--", ...req.command], { env: Object.fromEntries(req.env), extraFds: [seccompBpf()], ...ids }, events, limits);
+    this.spawner ??= new BwrapSpawner(this.program, ids);
+    return this.spawner.run(join(layout.dir, "spawn"), bwrapOptions(layout, req, 4), req.command, req.env, seccompBpf(), events, limits);
   }
 }
 

@@ -31,7 +31,7 @@ function errorText(msg: string): string {
 /** Nix's report of a failed build: the message, the last log lines, where the full log is. */
 export function formatFailure(f: Failure, printedLogs: boolean): string {
   let msg = f.error.message;
-  const isBuilderFailure = f.error instanceof BuildError && (f.error.kind === "failed" || f.error.kind === "transient" || f.error.kind === "timeout" || f.error.kind === "silent");
+  const isBuilderFailure = f.error instanceof BuildError && ["failed", "transient", "timeout", "silent", "sandbox"].includes(f.error.kind);
   if (isBuilderFailure && !printedLogs && f.logTail.length > 0) {
     msg += `;\nlast ${f.logTail.length} log lines:\n` + f.logTail.map((l) => `> ${l}`).join("\n");
     msg += `\nFor full logs, run 'tvix log ${f.drvPath}'.`;
