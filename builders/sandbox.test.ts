@@ -38,14 +38,16 @@ before(() => {
 });
 after(() => rmSync(work, { recursive: true, force: true }));
 
-function service(kind: "bwrap" | "runc", scratch = join(work, "scratch")) {
+type Kind = "bwrap" | "bwrap-direct" | "runc";
+
+function service(kind: Kind, scratch = join(work, "scratch")) {
   const store = openMemoryStore();
   const opts = {
     services: store,
     provideInput: async (i: { name: string }) => (i.name === TOOLS ? toolsDir : BUSYBOX),
     tmpDir: scratch,
   };
-  return { store, svc: (kind === "bwrap" ? new BwrapBuildService(opts) : new RuncBuildService(opts)) as BuildService };
+  return { store, svc: (kind === "runc" ? new RuncBuildService(opts) : new BwrapBuildService(opts)) as BuildService };
 }
 
 function request(script: string, extra: Partial<BuildRequest> = {}): BuildRequest {
@@ -71,8 +73,11 @@ function request(script: string, extra: Partial<BuildRequest> = {}): BuildReques
   };
 }
 
-async function run(kind: "bwrap" | "runc", script: string, extra: Partial<BuildRequest> = {}, limits = {}, scratch?: string) {
+async function run(kind: Kind, script: string, extra: Partial<BuildRequest> = {}, limits = {}, scratch?: string) {
   const { svc } = service(kind, scratch);
+  // bwrap-direct: bwrap spawned by Node itself rather than by the helper shell
+  if (kind === "bwrap-direct") process.env.TVIX_BWRAP_SPAWN = "direct";
+  else delete process.env.TVIX_BWRAP_SPAWN;
   let log = "";
   try {
     const r = await svc.build(request(script, extra), { onLog: (c) => (log += Buffer.from(c).toString()) }, limits);
@@ -83,8 +88,8 @@ async function run(kind: "bwrap" | "runc", script: string, extra: Partial<BuildR
   }
 }
 
-for (const kind of ["bwrap", "runc"] as const) {
-  const skip = kind === "bwrap" ? bwrapSkip : runcSkip;
+for (const kind of ["bwrap", "bwrap-direct", "runc"] as const) {
+  const skip = kind === "runc" ? runcSkip : bwrapSkip;
 
   test(`${kind}: the build sees Nix's environment`, { skip }, async () => {
     const { r } = await run(
