@@ -91,7 +91,8 @@ export abstract class SandboxBuildService implements BuildService {
   protected readonly rootMode: number = 0o750;
 
   constructor(protected readonly opts: SandboxOptions) {
-    this.systems = opts.systems ?? [hostSystem()];
+    // as Nix: an x86_64 host also builds for i686
+    this.systems = opts.systems ?? (hostSystem() === "x86_64-linux" ? ["x86_64-linux", "i686-linux"] : [hostSystem()]);
     this.systemFeatures = opts.systemFeatures ?? ["nixos-test", "benchmark", "big-parallel"];
     this.ids = opts.ids ?? hostBuildIds();
     this.tmpDir = opts.tmpDir ?? join(tmpdir(), "tvix-build");
