@@ -8,7 +8,9 @@ import { UserError } from "./errors";
 import { runEvaluation } from "./bigstack";
 import { writeAll, writeErr } from "./output";
 import type { EvalRequest } from "../eval/driver";
-import type { BuildEvalRequest } from "./build-eval";
+import { lendStore, type BuildEvalRequest } from "./build-eval";
+import type { NixStore } from "../stores/types";
+import type { BuildSettings } from "../builders/settings";
 import type { SchedulerEvent, Target, Failure } from "../builders/scheduler";
 import { BuildError } from "../builders/build-request";
 import { describePlan, inkBuildProgress, plainBuildProgress, type BuildProgress } from "./build-progress";
@@ -126,22 +128,45 @@ export async function buildCommand(paths: string[], opts: Record<string, any>, p
   if (opts.trustedPublicKeys !== undefined) settings.trustedPublicKeys = String(opts.trustedPublicKeys).split(/\s+/).filter(Boolean);
   if (opts.requireSigs === false) settings.requireSigs = false;
 
+  await import("../stores/backends");
+  const { openStore, defaultStoreUrl } = await import("../stores/url");
+  const { BuildSession } = await import("../builders/session");
+  const storeUrl = opts.store ?? defaultStoreUrl();
+  const store = await openStore(storeUrl, { storeDir: opts.storeDir });
+  try {
+    return await buildWithStore(paths, opts, pending, evalOptions, settings, store, storeUrl, openStore, BuildSession);
+  } finally {
+    lendStore(null);
+    await store.close();
+  }
+}
+
+async function buildWithStore(
+  paths: string[],
+  opts: Record<string, any>,
+  pending: { args: EvalRequest["args"]; options: Record<string, string> },
+  evalOptions: Record<string, string>,
+  settings: BuildSettings,
+  store: NixStore,
+  storeUrl: string,
+  openStore: (url: string, o: { storeDir: string }) => Promise<NixStore>,
+  BuildSession: typeof import("../builders/session").BuildSession,
+): Promise<number> {
   // what to build: .drv paths as given, or the derivations the expression denotes
   const isDrvArg = (p: string) => /\.drv(!.*)?$/.test(p) && resolve(p).startsWith(opts.storeDir + "/");
   let specs: string[];
   if (paths.length > 0 && paths.every(isDrvArg) && opts.expr === undefined) specs = paths.map((p) => (p.startsWith("/") ? p : resolve(p)));
   else {
     phase("settings");
-    const r = await evaluate(paths, opts, pending, evalOptions);
+    // an evaluation on this thread writes its .drv files through our store (not a second one)
+    lendStore({ url: storeUrl, store });
+    const r = await evaluate(paths, { ...opts, store: storeUrl }, pending, evalOptions);
+    lendStore(null);
     if (typeof r === "number") return r;
     specs = r;
     phase("evaluation");
   }
 
-  await import("../stores/backends");
-  const { openStore, defaultStoreUrl } = await import("../stores/url");
-  const { BuildSession } = await import("../builders/session");
-  const store = await openStore(opts.store ?? defaultStoreUrl(), { storeDir: opts.storeDir });
   const printLogs = !!opts.printBuildLogs;
   let progress: BuildProgress | null = null;
   const onEvent = (e: SchedulerEvent) => progress?.onEvent(e);
@@ -149,7 +174,6 @@ export async function buildCommand(paths: string[], opts: Record<string, any>, p
   try {
     session = await BuildSession.open({ store, settings, logDir: await logDir(), check: !!opts.check, keepFailed: !!opts.keepFailed, onEvent, openStore: (u) => openStore(u, { storeDir: opts.storeDir }) });
   } catch (e) {
-    await store.close();
     throw new UserError((e as Error).message);
   }
   try {
@@ -211,7 +235,6 @@ export async function buildCommand(paths: string[], opts: Record<string, any>, p
     return 0;
   } finally {
     await session.close();
-    await store.close();
   }
 }
 

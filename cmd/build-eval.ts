@@ -9,11 +9,19 @@ import { prepareEvaluation, type RunMode } from "./eval-worker";
 import { instantiate, type EvalRequest } from "../eval/driver";
 import { RecordingStore } from "../eval/io";
 import { hashBytes } from "../core/hash";
+import type { NixStore } from "../stores/types";
 
 export interface BuildEvalRequest extends EvalRequest {
   storeUrl?: string;
   /** Where to write `{ "drvPaths": [...] }` ("<drv>" or "<drv>!<output>"). */
   resultFile: string;
+}
+
+// The store `tvix build` has open, when the evaluation runs on its thread
+// (module state is per thread: a big-stack worker opens its own).
+let lent: { url: string; store: NixStore } | null = null;
+export function lendStore(s: { url: string; store: NixStore } | null): void {
+  lent = s;
 }
 
 export async function buildEvalTask(req: BuildEvalRequest & RunMode): Promise<number> {
@@ -39,7 +47,9 @@ async function flushConcurrently(recorder: RecordingStore, storeUrl: string | un
   if (recorder.pending.size === 0) return;
   await import("../stores/backends");
   const { openStore, defaultStoreUrl } = await import("../stores/url");
-  const store = await openStore(storeUrl ?? defaultStoreUrl(), { storeDir: recorder.storeDir });
+  const url = storeUrl ?? defaultStoreUrl();
+  const borrowed = lent && lent.url === url && lent.store.storeDir === recorder.storeDir ? lent.store : null;
+  const store = borrowed ?? (await openStore(url, { storeDir: recorder.storeDir }));
   try {
     const todo = new Map([...recorder.pending].filter(([p]) => p));
     const present = await Promise.all([...todo.keys()].map(async (p) => [p, !!(await store.queryPathInfo(p))] as const));
@@ -61,6 +71,6 @@ async function flushConcurrently(recorder: RecordingStore, storeUrl: string | un
       for (const p of level) todo.delete(p.storePath);
     }
   } finally {
-    await store.close();
+    if (!borrowed) await store.close();
   }
 }
