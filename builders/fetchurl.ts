@@ -5,14 +5,13 @@
 // http(s) and file URLs are supported.
 import { chmodSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tmpdir } from "node:os";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import type { CastoreServices } from "../stores/nar-bridge";
 import { BuildError, type BuildEvents, type BuildLimits, type BuildRequest, type BuildResult, type BuildService } from "./build-request";
 import { collectOutputs } from "./outputs";
-import { removeTreeLater } from "./sandbox";
+import { defaultBuildTmp, removeTreeLater } from "./sandbox";
 import { parseNarToTree, type NarNode } from "../core/nar";
 
 export class FetchurlBuildService implements BuildService {
@@ -20,7 +19,7 @@ export class FetchurlBuildService implements BuildService {
   readonly systemFeatures: readonly string[] = [];
   readonly systems: readonly string[] = ["builtin"];
 
-  constructor(private readonly services: CastoreServices, private readonly tmpDir = join(tmpdir(), "tvix-build")) {}
+  constructor(private readonly services: CastoreServices, private readonly tmpDir = defaultBuildTmp()) {}
 
   async build(req: BuildRequest, events: BuildEvents = {}, limits: BuildLimits = {}): Promise<BuildResult> {
     if (req.command[0] !== "builtin:fetchurl") throw new BuildError(`unsupported builtin builder '${req.command[0]}'`, "sandbox");

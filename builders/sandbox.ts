@@ -30,6 +30,11 @@ export function hostSystem(): string {
   return `${arch}-${process.platform}`;
 }
 
+/** Where builds' scratch directories go by default: one directory per user under the OS temp directory. */
+export function defaultBuildTmp(): string {
+  return join(tmpdir(), `tvix-build-${process.getuid?.() ?? 0}`);
+}
+
 /** The absolute path of a program on our PATH (sandboxes run with the build's environment, not ours). */
 export function findProgram(name: string): string {
   if (name.includes("/")) return name;
@@ -95,7 +100,7 @@ export abstract class SandboxBuildService implements BuildService {
     this.systems = opts.systems ?? (hostSystem() === "x86_64-linux" ? ["x86_64-linux", "i686-linux"] : [hostSystem()]);
     this.systemFeatures = opts.systemFeatures ?? ["nixos-test", "benchmark", "big-parallel"];
     this.ids = opts.ids ?? hostBuildIds();
-    this.tmpDir = opts.tmpDir ?? join(tmpdir(), "tvix-build");
+    this.tmpDir = opts.tmpDir ?? defaultBuildTmp();
   }
 
   /** Runs the command of `req` in this sandbox over `layout`. */
