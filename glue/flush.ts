@@ -10,6 +10,7 @@ import { dumpTree, memoryTreeAccessor, narOf, type TreeAccessor } from "../core/
 import { hashBytes } from "../core/hash";
 import { hostTree } from "../stores/host-tree";
 import type { PendingPath, StoreIO } from "./store-io";
+import type { NixStore } from "../stores/types";
 
 /** A pending path's NAR and the bytes its content address hashes. */
 function serialise(p: PendingPath): { nar: Uint8Array; caBytes: () => Uint8Array } {
@@ -42,11 +43,20 @@ function checkContentAddress(p: PendingPath, nar: Uint8Array, caBytes: () => Uin
     throw new Error(`the contents of '${p.storePath}' changed after the evaluation read them${p.tree.kind === "host" ? ` (from '${p.tree.root}')` : ""}`);
 }
 
-export async function flushPending(io: StoreIO, storeUrl: string | undefined, opts: { materialise?: boolean } = {}): Promise<void> {
+/**
+ * Writes the pending paths to the store at `storeUrl` (default: $TVIX_STORE
+ * or the local store), or to `opts.store`, a store the caller has open
+ * (and keeps open).
+ */
+export async function flushPending(io: StoreIO, storeUrl: string | undefined, opts: { materialise?: boolean; store?: NixStore } = {}): Promise<void> {
   if (io.pending.size === 0) return;
-  await import("../stores/backends");
-  const { openStore, defaultStoreUrl } = await import("../stores/url");
-  const store = await openStore(storeUrl ?? defaultStoreUrl(), { storeDir: io.storeDir });
+  let store = opts.store;
+  if (store === undefined) {
+    await import("../stores/backends");
+    const { openStore, defaultStoreUrl } = await import("../stores/url");
+    store = await openStore(storeUrl ?? defaultStoreUrl(), { storeDir: io.storeDir });
+  }
+  const own = opts.store === undefined;
   try {
     // A path is added only after the paths it references (so a crash never
     // leaves one valid without its references); paths of one level go
@@ -73,7 +83,7 @@ export async function flushPending(io: StoreIO, storeUrl: string | undefined, op
         for (const p of io.pending.keys()) if (!existsSync(p)) await materialise(store, p, io.storeDir);
     }
   } finally {
-    await store.close();
+    if (own) await store.close();
   }
 }
 

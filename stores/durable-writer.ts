@@ -60,6 +60,9 @@ const WORKERS = 4;
 const MAX_BATCH_FILES = 4096;
 const MAX_BATCH_BYTES = 64 * 1024 * 1024;
 const BATCH_DELAY_MS = 3;
+/** Batches up to this size are written on libuv's thread pool (see commit()). */
+const SMALL_BATCH_FILES = 8;
+const SMALL_BATCH_BYTES = 256 * 1024;
 /** waitForRoom() waits while more than this is queued for commits. */
 const MAX_QUEUED_BYTES = 256 * 1024 * 1024;
 const MAX_QUEUED_FILES = 4 * MAX_BATCH_FILES;
@@ -113,6 +116,10 @@ interface Job {
 /** A small pool of writer threads, referenced (keeping the process alive) only while they have work. */
 class WriterPool {
   private workers: Worker[] = [];
+  /** Whether a writer thread runs already (then small batches use it too). */
+  get started(): boolean {
+    return this.workers.length > 0;
+  }
   private jobs = new Map<number, Job>();
   private busy: number[] = [];
   private nextId = 0;
@@ -315,6 +322,16 @@ export class DurableWriter {
       }
       return;
     }
+    // a few small files (a build's path infos, one .drv): libuv's thread
+    // pool writes and fdatasyncs them; starting writer threads costs more
+    if (b.items.length <= SMALL_BATCH_FILES && b.bytes <= SMALL_BATCH_BYTES && !this.pool.started) {
+      const results = await Promise.allSettled([...b.items.map(writeSynced), ...(packWritten ? [packWritten] : [])]);
+      const failed = results.find((r) => r.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      await syncDirs([...dirs]);
+      if (pack) this.packs!.addCommitted(pack.final, pack.index, pack.indexOff);
+      return;
+    }
     // split into groups of similar byte counts, one per worker
     const groups: Item[][] = [];
     const per = Math.max(b.items.reduce((n, it) => n + it.data.length, 0) / WORKERS, 1);
@@ -373,6 +390,18 @@ export class DurableWriter {
 async function writeAll(fh: FileHandle, b: Uint8Array): Promise<void> {
   let o = 0;
   while (o < b.length) o += (await fh.write(b, o, b.length - o)).bytesWritten;
+}
+
+/** Writes one item to its temp file, fdatasyncs it and renames it into place. */
+async function writeSynced(it: Item): Promise<void> {
+  const fh = await open(it.tmp, "wx", it.mode);
+  try {
+    await writeAll(fh, it.data);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  await rename(it.tmp, it.final);
 }
 
 /** fsyncs directories, 8 at a time on libuv's thread pool. */

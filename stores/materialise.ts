@@ -7,7 +7,7 @@
 // in a local store are hard-linked from that file (chunk files are
 // read-only, mode 0444, like files in a Nix store); everything else,
 // including chunks in pack files, is written out.
-import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, lutimesSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { tempTag } from "../core/digest";
 import type { CastoreNode } from "./types";
@@ -56,14 +56,23 @@ function makeWritable(path: string): void {
   } catch {}
 }
 
+// Like Nix's canonical store paths, everything gets mtime 1 (builds that
+// record input times, tar for one, then see what they see under Nix).
 async function writeTree(store: CastoreNixStore, node: CastoreNode, path: string, st: MaterialiseStats): Promise<void> {
-  if (node.type === "symlink") return symlinkSync(dec.decode(node.target), path);
-  if (node.type === "file") return writeFile(store, node, path, st);
+  if (node.type === "symlink") {
+    symlinkSync(dec.decode(node.target), path);
+    return lutimesSync(path, 1, 1);
+  }
+  if (node.type === "file") {
+    await writeFile(store, node, path, st);
+    return lutimesSync(path, 1, 1);
+  }
   const dir = await store.directories.get(node.digest);
   if (!dir) throw new Error(`directory ${toHex(node.digest)} ('${showName(node.name)}') is missing from the directory service`);
   mkdirSync(path, { mode: 0o755 });
   for (const e of directoryEntries(dir)) await writeTree(store, e, join(path, dec.decode(e.name)), st);
   chmodSync(path, 0o555);
+  lutimesSync(path, 1, 1);
 }
 
 async function writeFile(store: CastoreNixStore, node: Extract<CastoreNode, { type: "file" }>, path: string, st: MaterialiseStats): Promise<void> {

@@ -83,6 +83,10 @@ export function setPendingArgs(a: EvalRequest["args"], options: Record<string, s
   pendingArgs = a;
   pendingOptions = options;
 }
+/** The --arg/--argstr pairs and --option settings of this command line. */
+export function getPendingArgs(): { args: EvalRequest["args"]; options: Record<string, string> } {
+  return { args: pendingArgs, options: pendingOptions };
+}
 
 export function register(program: Command): void {
   evalOptions(program.command("instantiate").description("instantiate derivations: write .drv files and print their paths (like nix-instantiate)"))

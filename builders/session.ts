@@ -1,0 +1,102 @@
+// One realisation run, as `tvix build` does it: the local castore store,
+// the chosen sandbox, the substituters, the scheduler, and at the end the
+// requested outputs' closures written out under the real store directory
+// (so that ./result runs).
+import { accessSync, constants, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { NixStore } from "../stores/types";
+import { CastoreNixStore } from "../stores/castore-store";
+import { parsePublicKey } from "../core/signing";
+import type { BuildService } from "./build-request";
+import { BwrapBuildService } from "./bwrap";
+import { RuncBuildService } from "./runc";
+import { FetchurlBuildService } from "./fetchurl";
+import { LogStore } from "./logs";
+import { Scheduler, type Plan, type RunSummary, type SchedulerEvent, type Target } from "./scheduler";
+import type { BuildSettings } from "./settings";
+import { StoreAccess } from "./store-access";
+import { initBlake3x4 } from "../stores/blake3x4";
+import { removeTreeLater, settleRemovals } from "./sandbox";
+import { removeTemplates } from "./sandbox-layout";
+
+export interface SessionOptions {
+  store: NixStore;
+  settings: BuildSettings;
+  /** Where logs live ($TVIX_HOME/log). */
+  logDir: string;
+  check?: boolean;
+  keepFailed?: boolean;
+  onEvent?: (e: SchedulerEvent) => void;
+  /** Opens a substituter URL (stores/url.ts openStore). */
+  openStore: (url: string) => Promise<NixStore>;
+}
+
+export class BuildSession {
+  readonly access: StoreAccess;
+  readonly scheduler: Scheduler;
+  private readonly substituters: NixStore[];
+
+  private constructor(access: StoreAccess, scheduler: Scheduler, substituters: NixStore[]) {
+    this.access = access;
+    this.scheduler = scheduler;
+    this.substituters = substituters;
+  }
+
+  static async open(o: SessionOptions): Promise<BuildSession> {
+    if (!(o.store instanceof CastoreNixStore)) throw new Error(`not implemented: building into '${o.store.url}' (builds need a castore-backed store: local:// or memory://)`);
+    const realStoreDir = o.settings.realStoreDir ?? o.store.storeDir;
+    mkdirSync(realStoreDir, { recursive: true });
+    try {
+      accessSync(realStoreDir, constants.W_OK);
+    } catch {
+      throw new Error(`cannot write to the store directory '${realStoreDir}' (set 'real-store-dir' to a writable directory)`);
+    }
+    const access = new StoreAccess(o.store, realStoreDir);
+    // ingesting outputs needs the hashing kernels: compile them while the first build runs
+    void initBlake3x4().catch(() => {});
+    const tmpDir = process.env.TVIX_BUILD_TMPDIR || undefined;
+    const sandboxOpts = { services: o.store, provideInput: (i: { name: string }) => access.materialise(join(o.store.storeDir, i.name)), tmpDir };
+    const sandbox: BuildService = o.settings.sandbox === "runc" ? new RuncBuildService(sandboxOpts) : new BwrapBuildService(sandboxOpts);
+    const substituters: NixStore[] = [];
+    for (const url of o.settings.substituters) substituters.push(await o.openStore(url));
+    const scheduler = new Scheduler({
+      access,
+      sandbox,
+      builtins: new FetchurlBuildService(o.store, tmpDir),
+      substituters,
+      trustedKeys: o.settings.trustedPublicKeys.map(parsePublicKey),
+      requireSigs: o.settings.requireSigs,
+      jobs: o.settings.maxJobs,
+      cores: o.settings.cores,
+      keepGoing: o.settings.keepGoing,
+      timeout: o.settings.timeout,
+      maxSilentTime: o.settings.maxSilentTime,
+      check: o.check,
+      keepFailed: o.keepFailed,
+      logs: new LogStore(o.logDir),
+      sandboxPaths: o.settings.sandboxPaths,
+      hostEnv: process.env,
+      onEvent: o.onEvent,
+    });
+    return new BuildSession(access, scheduler, substituters);
+  }
+
+  plan(targets: Target[]): Promise<Plan> {
+    return this.scheduler.plan(targets);
+  }
+
+  run(targets: Target[], plan?: Plan): Promise<RunSummary> {
+    return this.scheduler.run(targets, plan);
+  }
+
+  /** Writes the closures of `paths` under the real store directory. */
+  materialise(paths: string[]): Promise<void> {
+    return this.access.materialiseClosure(paths);
+  }
+
+  async close(): Promise<void> {
+    removeTemplates(removeTreeLater);
+    await settleRemovals();
+    await Promise.all(this.substituters.map((s) => s.close()));
+  }
+}
