@@ -161,6 +161,9 @@ export class LocalDocumentBackend implements DocumentBackend {
   write(k: string, doc: string) {
     return this.layout.writer.replace(join(this.layout.pathinfo, `${k}.json`), doc);
   }
+  delete(k: string) {
+    return this.layout.writer.remove(join(this.layout.pathinfo, `${k}.json`));
+  }
   async *keys() {
     const names = readdirSync(this.layout.pathinfo).filter((n) => n.endsWith(".json")).sort();
     for (const n of names) yield n.slice(0, -5);
