@@ -238,7 +238,7 @@ export class ServedStore {
     if (!this.settings.requireSigs) return;
     if (isContentAddressed(info, this.storeDir)) return;
     if (validSignatureCount(info, this.trustedKeys, this.storeDir) > 0) return;
-    throw new OpError(`cannot add path '${info.storePath}' because it lacks a signature by a trusted key`);
+    throw new OpError(`cannot add path '${info.storePath}' because it lacks a valid signature`);
   }
 
   /**

@@ -64,28 +64,28 @@ function withStore(c: Command): Command {
 export function register(program: Command): void {
   const store = program.command("store").description("store operations (daemon, gc, roots, import, nar, ls, cat, path-info, verify, materialise)");
 
-  const collect = (v: string, prev: string[] = []) => [...prev, v];
   withStore(store.command("daemon"))
     .description("serve the nix-daemon protocol to Nix clients (nix, nix-store, nix-build: --store unix://SOCKET?root=DIR)")
     .option("--listen <url>", "the socket to listen on (unix:///path; default $TVIX_HOME/daemon-socket/socket)")
     .option("--stdio", "serve one client on stdin/stdout (for ssh-ng:// and remote-program)")
     .option("--root <dir>", "file system root for the paths as files and the GC state (default: the local store's ?root=, else $TVIX_HOME/daemon-root)")
     .option("--config <file>", "settings in nix.conf format (default $TVIX_HOME/daemon.conf if it exists)")
-    .option("--option <name=value>", "a setting (trusted-users, allowed-users, trusted-public-keys, require-sigs, substituters, keep-outputs, keep-derivations); repeatable", collect)
     .option("--force-trusted", "trust every client")
     .option("--force-untrusted", "trust no client")
     .option("-v, --verbose", "log each connection")
-    .action(async (opts: { store?: string; listen?: string; stdio?: boolean; root?: string; config?: string; option?: string[]; forceTrusted?: boolean; forceUntrusted?: boolean; verbose?: boolean }) => {
+    .addHelpText("after", "\nSettings as nix-daemon's: --option NAME VALUE (trusted-users, allowed-users, trusted-public-keys, require-sigs,\nsubstituters, trusted-substituters, keep-outputs, keep-derivations), repeatable.")
+    .action(async (opts: { store?: string; listen?: string; stdio?: boolean; root?: string; config?: string; forceTrusted?: boolean; forceUntrusted?: boolean; verbose?: boolean }) => {
       if (opts.stdio && opts.listen) throw new UserError("--stdio and --listen exclude each other");
       if (opts.forceTrusted && opts.forceUntrusted) throw new UserError("--force-trusted and --force-untrusted exclude each other");
       const { runDaemon } = await import("../../daemon/main");
       const { TVIX_VERSION } = await import("../version");
+      const { pendingSettings } = await import("./eval");
       const log = (m: string) => process.stderr.write(m + "\n");
       await runDaemon({
         storeUrl: opts.store,
         root: opts.root,
         config: opts.config,
-        options: opts.option,
+        options: Object.entries(pendingSettings()).map(([k, v]) => `${k}=${v}`),
         listen: opts.listen,
         stdio: opts.stdio,
         forceTrusted: opts.forceTrusted ? true : opts.forceUntrusted ? false : undefined,
