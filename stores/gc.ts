@@ -136,19 +136,25 @@ export async function collectGarbage(ctx: GcContext, opts: GcOptions): Promise<G
 
   let targets: string[];
   if (opts.action === "delete-specific") {
-    const deadSet = new Set(dead);
+    // as C++ Nix: a path to delete counts as alive when reachable from a
+    // root, or when a path outside the set (transitively) refers to it
+    const deletable = new Set([...new Set(opts.paths ?? [])].filter((p) => infos.has(p) && !live.has(p)));
+    const referrers = new Map<string, string[]>();
+    for (const [q, i] of infos) for (const r of i.references) if (r !== q && deletable.has(r)) (referrers.get(r) ?? referrers.set(r, []).get(r)!).push(q);
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const p of deletable)
+        if ((referrers.get(p) ?? []).some((q) => !deletable.has(q))) {
+          deletable.delete(p);
+          changed = true;
+        }
+    }
     targets = [];
-    for (const p of new Set(opts.paths ?? [])) {
+    for (const p of [...new Set(opts.paths ?? [])].sort()) {
       if (!infos.has(p)) continue; // invalid: nothing to delete
-      if (!deadSet.has(p)) throw new GcError(`Cannot delete path '${p}' since it is still alive. To find out why, use: nix-store --query --roots`);
+      if (!deletable.has(p)) throw new GcError(`Cannot delete path '${p}' since it is still alive. To find out why, use: nix-store --query --roots`);
       targets.push(p);
     }
-    // a dead path's referrers are dead too; they go first
-    const wanted = new Set(targets);
-    for (const p of targets)
-      for (const [q, i] of infos)
-        if (q !== p && i.references.includes(p) && !wanted.has(q))
-          throw new GcError(`Cannot delete path '${p}' because it is referenced by '${q}' (delete that one too, or run the garbage collector)`);
   } else {
     log("deleting garbage...");
     targets = dead;

@@ -229,6 +229,12 @@ test("garbage collection honours indirect and permanent roots like nix-daemon; -
   same("nix", ["path-info", "--all"]);
   // dropping the root frees the rest
   for (const d of [ours, theirs]) rmSync(join(work, `result-${d.name}`));
+  // now dead, but a dead path still referring to it keeps a path from --delete
+  const txt = closure.find((p) => /-txt-/.test(p))!;
+  const [f, g] = both("nix-store", ["--delete", txt]);
+  assert.equal(g.status, 1);
+  assert.equal(f.status, 1);
+  assert.equal(f.stderr.match(/error: .*/)![0], g.stderr.match(/error: .*/)![0]);
   for (const d of [ours, theirs]) ok(client(d, "nix-store", ["--gc"]), "gc");
   same("nix", ["path-info", "--all"]);
   assert.equal(client(ours, "nix-store", ["--check-validity", top]).status, 1);
