@@ -10,18 +10,26 @@ const MAX_FRAME = 64 * 1024 * 1024;
 
 export class FramedSource implements AsyncIterable<Uint8Array> {
   private ended = false;
+  /** A framing error: the stream cannot be followed past it. */
+  private broken: Error | null = null;
 
   constructor(private readonly r: WireReader) {}
 
   private async nextFrame(): Promise<Uint8Array | null> {
+    if (this.broken) throw this.broken;
     if (this.ended) return null;
-    const n = await this.r.u64Big();
-    if (n === 0n) {
-      this.ended = true;
-      return null;
+    try {
+      const n = await this.r.u64Big();
+      if (n === 0n) {
+        this.ended = true;
+        return null;
+      }
+      if (n > BigInt(MAX_FRAME)) throw new WireError(`refusing a ${n}-byte frame (limit ${MAX_FRAME})`);
+      return new Uint8Array(await this.r.exact(Number(n)));
+    } catch (e) {
+      this.broken = e as Error;
+      throw e;
     }
-    if (n > BigInt(MAX_FRAME)) throw new WireError(`refusing a ${n}-byte frame (limit ${MAX_FRAME})`);
-    return new Uint8Array(await this.r.exact(Number(n)));
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {

@@ -581,10 +581,10 @@ async function* checkNar(
     ca?.update(c);
     yield c;
   }
+  if (size !== narSize) throw new OpError(`size mismatch importing path '${path}';\n  specified: ${narSize}\n  got:       ${size}`);
   const got = h.digest();
   if (!got.equals(narHash))
     throw new OpError(`hash mismatch importing path '${path}';\n  specified: ${narHash.format("nix32", true)}\n  got:       ${got.format("nix32", true)}`);
-  if (size !== narSize) throw new OpError(`size mismatch importing path '${path}';\n  specified: ${narSize}\n  got:       ${size}`);
   if (ca) {
     try {
       ca.finish(got);

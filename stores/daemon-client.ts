@@ -84,8 +84,11 @@ export class DaemonConnection {
     }
   }
 
-  /** Reads log messages up to STDERR_LAST; throws DaemonError for STDERR_ERROR. */
-  async processStderr(): Promise<void> {
+  /**
+   * Reads log messages up to STDERR_LAST; throws DaemonError for STDERR_ERROR.
+   * `io` answers STDERR_READ (data the daemon asks for) and takes STDERR_WRITE.
+   */
+  async processStderr(io: { read?(n: number): Uint8Array; write?(b: Uint8Array): void } = {}): Promise<void> {
     const r = this.reader;
     for (;;) {
       const tag = await r.u64();
@@ -106,7 +109,12 @@ export class DaemonConnection {
           this.onLog({ type: "result", text: m.fields.join(" ") });
           break;
         case "read":
-          throw new DaemonError("the Nix daemon asked for data through STDERR_READ, which this client does not send");
+          if (!io.read) throw new DaemonError("the Nix daemon asked for data through STDERR_READ, which this client does not send");
+          await this.send(new WireWriter().bytes(io.read(m.length)));
+          break;
+        case "write":
+          io.write?.(m.data);
+          break;
         default:
           break;
       }
