@@ -101,18 +101,23 @@ export async function runDaemon(o: DaemonRunOptions, builder?: Builder): Promise
   }
   const rootQuery = store.view ? `?root=${store.view.dir.slice(0, store.view.dir.length - store.storeDir.length) || "/"}` : "";
   o.log(`serving '${store.store.url}' on '${path}' (clients: --store 'unix://${path}${rootQuery}')`);
+  let stopping = false;
+  let onTerm = () => {};
+  let onInt = () => {};
   await new Promise<void>((resolveStop) => {
     const stop = (sig: string) => {
+      if (stopping) return; // a second signal does not cut the drain short
+      stopping = true;
       o.log(`${sig}: finishing running operations...`);
-      process.off("SIGTERM", onTerm);
-      process.off("SIGINT", onInt);
       server.shutdown().then(resolveStop, (e) => (o.log(`shutdown: ${(e as Error).message}`), resolveStop()));
     };
-    const onTerm = () => stop("SIGTERM");
-    const onInt = () => stop("SIGINT");
+    onTerm = () => stop("SIGTERM");
+    onInt = () => stop("SIGINT");
     process.on("SIGTERM", onTerm);
     process.on("SIGINT", onInt);
   });
+  process.off("SIGTERM", onTerm);
+  process.off("SIGINT", onInt);
   if (pf) rmSync(pf, { force: true });
   process.off("uncaughtException", internal);
   process.off("unhandledRejection", internal);

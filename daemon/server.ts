@@ -125,10 +125,14 @@ export class DaemonServer {
       return;
     }
     let peer: Peer | null = null;
-    try {
-      peer = await socketPeer(socket);
-    } catch {
-      peer = null;
+    // who it is matters unless everyone may connect and trust is forced either way
+    const needPeer = this.opts.forceTrusted === undefined || !this.opts.store.settings.allowedUsers.includes("*");
+    if (needPeer) {
+      try {
+        peer = await socketPeer(socket);
+      } catch {
+        peer = null;
+      }
     }
     const who = peer ? `pid ${peer.pid}, user ${peer.user}` : "an unknown peer";
     if (!matchesUsers(this.opts.store.settings.allowedUsers, peer)) {
@@ -165,7 +169,8 @@ export class DaemonServer {
   async shutdown(graceMs = 30_000): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    // stop accepting (connections are tracked here, not through the server)
+    this.server?.close();
     for (const c of this.connections) c.closeWhenIdle();
     const all = Promise.allSettled([...this.running]);
     let timer: NodeJS.Timeout | undefined;

@@ -41,7 +41,7 @@ function track(name: string, proc: ChildProcess, socket: string, root: string): 
     proc,
     log: () => log,
     async stop(signal: NodeJS.Signals = "SIGTERM") {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      if (proc.exitCode === null && proc.signalCode === null && !proc.killed) proc.kill(signal);
       return exited;
     },
   };
