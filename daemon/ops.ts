@@ -448,28 +448,73 @@ op(Op.AddToStoreNar, async (c) => {
   c.stopWork();
 });
 
+/** AddMultipleToStore buffers NARs up to this size to add several at once (larger ones stream, one at a time). */
+const PIPELINE_NAR_MAX = 16 * 1024 * 1024;
+const PIPELINE_BYTES = 256 * 1024 * 1024;
+const PIPELINE_PATHS = 256;
+
 op(Op.AddMultipleToStore, async (c) => {
   const repair = await c.r.bool();
   let dontCheckSigs = await c.r.bool();
   if (!c.trusted) dontCheckSigs = false;
   c.startWork();
   const source = new FramedSource(c.r);
+  const opts = { repair, checkSigs: !dontCheckSigs, tempRoots: c.tempRoots };
+  // Paths are added while later ones are still being read, so that their
+  // durable writes share group commits; a path waits for those of its
+  // references that are still being added, and fails with them.
+  const inflight = new Map<string, Promise<void>>();
+  let buffered = 0;
+  let failure: { e: unknown } | null = null;
+  const settle = async () => {
+    await Promise.allSettled([...inflight.values()]);
+  };
   try {
     const inner = new WireReader(source, { maxBytes: 64 * 1024 * 1024, maxItems: 4_000_000 });
     const count = await inner.u64();
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < count && !failure; i++) {
       const w = await readValidPathInfo(inner, Math.max(c.version, 0x110));
       w.ultimate = false;
-      const nar = exactBytes(inner, w.narSize);
-      try {
-        await c.store.addNar(fromWire(w), nar, { repair, checkSigs: !dontCheckSigs, tempRoots: c.tempRoots });
-      } finally {
-        await drain(nar);
+      const info = fromWire(w);
+      if (w.narSize > PIPELINE_NAR_MAX) {
+        await settle();
+        if (failure) break;
+        const nar = exactBytes(inner, w.narSize);
+        try {
+          await c.store.addNar(info, nar, opts);
+        } finally {
+          await drain(nar);
+        }
+        continue;
       }
+      const nar = new Uint8Array(w.narSize);
+      let at = 0;
+      for await (const chunk of exactBytes(inner, w.narSize)) {
+        nar.set(chunk, at);
+        at += chunk.length;
+      }
+      while (inflight.size >= PIPELINE_PATHS || (buffered > PIPELINE_BYTES && inflight.size > 0)) await Promise.race(inflight.values()).catch(() => {});
+      const deps = info.references.filter((r) => r !== info.storePath && inflight.has(r)).map((r) => inflight.get(r)!);
+      buffered += nar.length;
+      const p = (async () => {
+        await Promise.all(deps);
+        await c.store.addNar(info, nar, opts);
+      })();
+      inflight.set(info.storePath, p);
+      p.then(
+        () => {},
+        (e) => (failure ??= { e }),
+      ).finally(() => {
+        buffered -= nar.length;
+        if (inflight.get(info.storePath) === p) inflight.delete(info.storePath);
+      });
     }
+    await settle();
+    if (failure) throw (failure as { e: unknown }).e;
   } catch (e) {
-    // a malformed list inside the frames is the client's error, not the connection's
-    if (e instanceof WireError && source.done === false) {
+    await settle();
+    // a malformed list inside well-formed frames is the client's error, not the connection's
+    if (e instanceof WireError) {
       await source.drain();
       throw new OpError(`malformed AddMultipleToStore request: ${e.message}`);
     }

@@ -78,7 +78,7 @@ export class ServedStore {
     this.substituters = opts.substituters ?? [];
     this.builder = opts.builder ?? noBuilder;
     this.trustedKeys = opts.settings.trustedPublicKeys.map(parsePublicKey);
-    if (opts.fsRoot) {
+    if (opts.fsRoot && !process.env.TVIX_NO_VIEW) {
       this.view = new RealStoreDir(join(opts.fsRoot, this.storeDir));
       this.stateDir = join(opts.fsRoot, "nix", "var", "nix");
       this.logDir = join(opts.fsRoot, "nix", "var", "log", "nix");
@@ -248,7 +248,7 @@ export class ServedStore {
    * all of that succeeds, and its files are in place before it is
    * answered as valid.
    */
-  async addNar(info: NixPathInfo, nar: AsyncIterable<Uint8Array>, opts: AddOptions): Promise<void> {
+  async addNar(info: NixPathInfo, nar: AsyncIterable<Uint8Array> | Uint8Array, opts: AddOptions): Promise<void> {
     const path = info.storePath;
     this.parse(path);
     let narHash: Hash;
@@ -262,7 +262,7 @@ export class ServedStore {
     if (info.deriver) this.parse(info.deriver);
     if (!opts.repair && (await this.isValid(path))) {
       opts.tempRoots?.add(path);
-      await drain(nar);
+      if (!(nar instanceof Uint8Array)) await drain(nar);
       return;
     }
     if (opts.checkSigs) this.checkSignatures(info);
@@ -270,17 +270,28 @@ export class ServedStore {
       opts.tempRoots?.add(path);
       for (const r of info.references) if (r !== path && !(await this.isValid(r))) throw new OpError(`path '${r}' is not valid`);
       const ca = info.ca ? caVerifier(path, info.ca) : null;
-      const checked = checkNar(nar, narHash, info.narSize, path, ca);
       const view = this.view;
-      const t = tee(checked, view ? 2 : 1);
+      // a NAR in memory is checked before anything is written; a stream while it is
+      let branches: AsyncIterable<Uint8Array>[];
+      let abort = (_e: unknown) => {};
+      const checker = new NarChecker(narHash, info.narSize, path, ca);
+      if (nar instanceof Uint8Array) {
+        checker.update(nar);
+        checker.finish();
+        branches = [once(nar), once(nar)];
+      } else {
+        const t = tee(checkedStream(nar, checker), view ? 2 : 1);
+        branches = t.branches;
+        abort = (e) => t.abort(e);
+      }
       const clean: NixPathInfo = { ...info, narHash: narHash.toString(), registrationTime: Math.floor(Date.now() / 1000) };
       if (!clean.deriver) delete clean.deriver;
       if (!clean.ca) delete clean.ca;
       let staged: StagedTree | null = null;
       const done = (async () => {
-        const work: Promise<unknown>[] = [this.store.addToStore(clean, t.branches[0])];
-        if (view) work.push(view.stage(path, t.branches[1]).then((s) => (staged = s)));
-        const settled = await Promise.allSettled(work.map((w) => w.catch((e) => (t.abort(e), Promise.reject(e)))));
+        const work: Promise<unknown>[] = [this.store.addToStore(clean, branches[0])];
+        if (view) work.push(view.stage(path, branches[1]).then((s) => (staged = s)));
+        const settled = await Promise.allSettled(work.map((w) => w.catch((e) => (abort(e), Promise.reject(e)))));
         const failed = settled.find((s) => s.status === "rejected") as PromiseRejectedResult | undefined;
         if (failed) {
           (staged as StagedTree | null)?.discard();
@@ -561,35 +572,48 @@ export class ServedStore {
 }
 
 /**
- * Passes a NAR through, then checks its size, sha256 and content address
- * (with C++ Nix's messages); an error reaches every consumer before the end,
- * so none of them registers anything.
+ * Checks a NAR's size, sha256 and content address as it is fed, with C++
+ * Nix's messages. Fed from a stream, the error comes before the stream's
+ * end, so no consumer registers anything.
  */
-async function* checkNar(
-  nar: AsyncIterable<Uint8Array>,
-  narHash: Hash,
-  narSize: number,
-  path: string,
-  ca: { update(c: Uint8Array): void; finish(h: Hash): void } | null,
-): AsyncIterable<Uint8Array> {
-  const h = createHasher("sha256");
-  let size = 0;
-  for await (const c of nar) {
-    size += c.length;
-    if (size > narSize) throw new OpError(`size mismatch importing path '${path}';\n  specified: ${narSize}\n  got:       ${size} or more`);
-    h.update(c);
-    ca?.update(c);
-    yield c;
+class NarChecker {
+  private readonly h = createHasher("sha256");
+  private size = 0;
+  constructor(
+    private readonly narHash: Hash,
+    private readonly narSize: number,
+    private readonly path: string,
+    private readonly ca: { update(c: Uint8Array): void; finish(h: Hash): void } | null,
+  ) {}
+
+  update(c: Uint8Array): void {
+    this.size += c.length;
+    if (this.size > this.narSize) throw new OpError(`size mismatch importing path '${this.path}';\n  specified: ${this.narSize}\n  got:       ${this.size} or more`);
+    this.h.update(c);
+    this.ca?.update(c);
   }
-  if (size !== narSize) throw new OpError(`size mismatch importing path '${path}';\n  specified: ${narSize}\n  got:       ${size}`);
-  const got = h.digest();
-  if (!got.equals(narHash))
-    throw new OpError(`hash mismatch importing path '${path}';\n  specified: ${narHash.format("nix32", true)}\n  got:       ${got.format("nix32", true)}`);
-  if (ca) {
+
+  finish(): void {
+    if (this.size !== this.narSize) throw new OpError(`size mismatch importing path '${this.path}';\n  specified: ${this.narSize}\n  got:       ${this.size}`);
+    const got = this.h.digest();
+    if (!got.equals(this.narHash))
+      throw new OpError(`hash mismatch importing path '${this.path}';\n  specified: ${this.narHash.format("nix32", true)}\n  got:       ${got.format("nix32", true)}`);
     try {
-      ca.finish(got);
+      this.ca?.finish(got);
     } catch (e) {
       throw new OpError((e as Error).message);
     }
   }
+}
+
+async function* checkedStream(nar: AsyncIterable<Uint8Array>, checker: NarChecker): AsyncIterable<Uint8Array> {
+  for await (const c of nar) {
+    checker.update(c);
+    yield c;
+  }
+  checker.finish();
+}
+
+async function* once(b: Uint8Array): AsyncIterable<Uint8Array> {
+  yield b;
 }

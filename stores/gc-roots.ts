@@ -13,7 +13,7 @@
 //
 // Store paths in links are logical (under the store directory, e.g.
 // /nix/store), whatever directory the files are kept in.
-import { appendFileSync, closeSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
+import { closeSync, lstatSync, writeSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { tempTag } from "../core/digest";
 import { hashBytes } from "../core/hash";
@@ -179,24 +179,24 @@ export class GcRoots {
 /** Temporary roots of one client: appended to a file other collectors read; removed on close. */
 export class TempRootsFile {
   readonly paths = new Set<string>();
-  private created = false;
+  private fd = -1;
 
   constructor(readonly file: string) {}
 
   add(storePath: string): void {
     if (this.paths.has(storePath)) return;
     this.paths.add(storePath);
-    if (!this.created) {
-      closeSync(openSync(this.file, "a"));
-      this.created = true;
-    }
-    appendFileSync(this.file, storePath + "\0");
+    if (this.fd < 0) this.fd = openSync(this.file, "a");
+    writeSync(this.fd, storePath + "\0");
   }
 
   close(): void {
     this.paths.clear();
-    if (this.created) rmSync(this.file, { force: true });
-    this.created = false;
+    if (this.fd >= 0) {
+      closeSync(this.fd);
+      rmSync(this.file, { force: true });
+    }
+    this.fd = -1;
   }
 }
 
