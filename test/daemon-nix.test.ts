@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { nix28, nix226 } from "./helpers";
+import { nix28, nix226, oracleScript } from "./helpers";
 import { NIX_CONFIG, type RunningDaemon, client, clientBytes, ok, oracle, startNixDaemon, startTvixDaemon } from "./daemon-harness";
 
 const skip = nix28.skip || (process.getuid?.() !== 0 && "needs root to run nix-daemon");
@@ -275,5 +275,47 @@ test("an untrusted client is refused where nix-daemon refuses it, and allowed th
     assert.match(x.stderr, msg);
   } finally {
     await Promise.all([u1.stop(), u2.stop()]);
+  }
+});
+
+test("nix-build through the daemon: a clear 'not implemented' until a builder is connected (Nix 2.8 and 2.26)", { skip }, () => {
+  const expr = `derivation { name = "unbuilt-${randomBytes(4).toString("hex")}"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo > $out"]; }`;
+  const r = client(ours, "nix-build", ["--no-out-link", "-E", expr]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /error: not implemented: building in the daemon/);
+  if (!nix226.skip) {
+    const o = spawnSync(oracleScript, ["nix-build", "--store", ours.url, "--no-out-link", "-E", expr], { encoding: "utf8" });
+    assert.equal(o.status, 1);
+    assert.match(o.stderr, /error: not implemented: building in the daemon/);
+  }
+  // the daemon is still there
+  ok(client(ours, "nix-store", ["-q", "--hash", top]), "query after a refused build");
+});
+
+test("substitution: nix-store --realise of a missing path copies it (and its closure) from a signed binary cache", { skip }, async () => {
+  const keys = join(work, "subst-keys");
+  mkdirSync(keys, { recursive: true });
+  host("nix-store", ["--generate-binary-cache-key", "subst-test", join(keys, "sk"), join(keys, "pk")]);
+  const cache = join(work, "subst-cache");
+  host("nix", ["copy", "--to", `file://${cache}?secret-key=${join(keys, "sk")}`, top]);
+  const pk = readFileSync(join(keys, "pk"), "utf8").trim();
+  const d = await startTvixDaemon(join(work, "subst"), ["--option", "substituters", `file://${cache}`, "--option", "trusted-public-keys", pk]);
+  try {
+    assert.equal(client(d, "nix-store", ["--check-validity", top]).status, 1);
+    const r = client(d, "nix-store", ["--realise", top]);
+    assert.equal(r.status, 0, r.stderr + d.log());
+    assert.equal(r.stdout.trim(), top);
+    assert.equal(ok(client(d, "nix-store", ["-qR", top]), "qR"), host("nix-store", ["-qR", top]) + "\n");
+    // a cache whose key is not trusted is not used
+    const d2 = await startTvixDaemon(join(work, "subst-untrusted-key"), ["--option", "substituters", `file://${cache}`]);
+    try {
+      const r2 = client(d2, "nix-store", ["--realise", top]);
+      assert.notEqual(r2.status, 0);
+      assert.match(r2.stderr, /lacks a signature by a trusted key|does not exist and cannot be created/);
+    } finally {
+      await d2.stop();
+    }
+  } finally {
+    await d.stop();
   }
 });
