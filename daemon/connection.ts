@@ -7,7 +7,6 @@
 // request, an unknown operation, the stream breaking) is reported and ends
 // the connection, since what follows on the wire cannot be trusted.
 import {
-  ActivityType,
   type ClientSettings,
   DEFAULT_CLIENT_SETTINGS,
   type LogField,
@@ -273,4 +272,3 @@ function errorMessage(e: Error): string {
   return e.message || String(e);
 }
 
-export { ActivityType };

@@ -103,13 +103,27 @@ function tunnelSource(c: Connection): AsyncIterable<Uint8Array> {
 
 // ------------------------------------------------------------ queries
 
-op(Op.IsValidPath, async (c) => {
-  const path = await c.r.string();
-  c.startWork();
-  const valid = await c.store.isValid(path);
-  c.stopWork();
-  c.out.bool(valid);
-});
+/** An operation that takes one path (or hash part) and answers from it. */
+function pathOp<T>(code: number, answer: (c: Connection, path: string) => Promise<T>, write: (c: Connection, v: T) => void): void {
+  op(code, async (c) => {
+    const path = await c.r.string();
+    c.startWork();
+    const v = await answer(c, path);
+    c.stopWork();
+    write(c, v);
+  });
+}
+
+pathOp(Op.IsValidPath, (c, p) => c.store.isValid(p), (c, v) => c.out.bool(v));
+pathOp(Op.QueryPathHash, (c, p) => c.store.requireInfo(p), (c, i) => c.out.string(Hash.parse(i.narHash).toBase16()));
+pathOp(Op.QueryReferences, (c, p) => c.store.requireInfo(p), (c, i) => c.out.strings(sorted(i.references)));
+pathOp(Op.QueryDeriver, (c, p) => c.store.requireInfo(p), (c, i) => c.out.string(i.deriver ?? ""));
+pathOp(Op.QueryReferrers, (c, p) => c.store.referrers(p), (c, v) => c.out.strings(v));
+pathOp(Op.QueryValidDerivers, (c, p) => c.store.validDerivers(p), (c, v) => c.out.strings(v));
+pathOp(Op.QueryDerivationOutputs, (c, p) => c.store.derivationOutputMap(p), (c, m) => c.out.strings(sorted([...m.values()].filter((p) => p !== ""))));
+pathOp(Op.QueryDerivationOutputNames, (c, p) => c.store.derivationOutputMap(p), (c, m) => c.out.strings(sorted(m.keys())));
+pathOp(Op.QueryDerivationOutputMap, (c, p) => c.store.derivationOutputMap(p), (c, m) => c.out.stringMap([...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
+pathOp(Op.QueryPathFromHashPart, (c, h) => c.store.pathFromHashPart(h), (c, p) => c.out.string(p ?? ""));
 
 op(Op.QueryValidPaths, async (c) => {
   const paths = await c.r.strings();
@@ -132,78 +146,6 @@ op(Op.QueryPathInfo, async (c) => {
   c.stopWork();
   if (c.minor >= 17) c.out.bool(!!info);
   if (info) writeUnkeyedPathInfo(c.out, c.version, toWire(info));
-});
-
-op(Op.QueryPathHash, async (c) => {
-  const path = await c.r.string();
-  c.startWork();
-  const info = await c.store.requireInfo(path);
-  c.stopWork();
-  c.out.string(Hash.parse(info.narHash).toBase16());
-});
-
-op(Op.QueryReferences, async (c) => {
-  const path = await c.r.string();
-  c.startWork();
-  const info = await c.store.requireInfo(path);
-  c.stopWork();
-  c.out.strings(sorted(info.references));
-});
-
-op(Op.QueryDeriver, async (c) => {
-  const path = await c.r.string();
-  c.startWork();
-  const info = await c.store.requireInfo(path);
-  c.stopWork();
-  c.out.string(info.deriver ?? "");
-});
-
-op(Op.QueryReferrers, async (c) => {
-  const path = await c.r.string();
-  c.startWork();
-  const res = await c.store.referrers(path);
-  c.stopWork();
-  c.out.strings(res);
-});
-
-op(Op.QueryValidDerivers, async (c) => {
-  const path = await c.r.string();
-  c.startWork();
-  const res = await c.store.validDerivers(path);
-  c.stopWork();
-  c.out.strings(res);
-});
-
-op(Op.QueryDerivationOutputs, async (c) => {
-  const path = await c.r.string();
-  c.startWork();
-  const map = await c.store.derivationOutputMap(path);
-  c.stopWork();
-  c.out.strings(sorted([...map.values()].filter((p) => p !== "")));
-});
-
-op(Op.QueryDerivationOutputNames, async (c) => {
-  const path = await c.r.string();
-  c.startWork();
-  const map = await c.store.derivationOutputMap(path);
-  c.stopWork();
-  c.out.strings(sorted(map.keys()));
-});
-
-op(Op.QueryDerivationOutputMap, async (c) => {
-  const path = await c.r.string();
-  c.startWork();
-  const map = await c.store.derivationOutputMap(path);
-  c.stopWork();
-  c.out.stringMap([...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-});
-
-op(Op.QueryPathFromHashPart, async (c) => {
-  const hashPart = await c.r.string();
-  c.startWork();
-  const p = await c.store.pathFromHashPart(hashPart);
-  c.stopWork();
-  c.out.string(p ?? "");
 });
 
 op(Op.QueryAllValidPaths, async (c) => {
@@ -769,10 +711,9 @@ async function loadDrvClosure(c: Connection, drvPath: string, into: Map<string, 
 }
 
 /** The "sha256:<hex>" that names a derivation's outputs in realisations (the masked modulo hash). */
-async function drvOutputHash(c: Connection, drvPath: string, drv: Derivation): Promise<string> {
+async function drvOutputHash(c: Connection, drv: Derivation): Promise<string> {
   const all = new Map<string, Derivation>();
   for (const d of drv.inputDrvs.keys()) await loadDrvClosure(c, d, all);
-  void drvPath;
   return `sha256:${hashDerivationModulo(drv, (p) => all.get(p)!, new Map(), true).toBase16()}`;
 }
 
@@ -805,7 +746,7 @@ async function realise(c: Connection, target: DerivedPath, mode: number): Promis
   for (const [n, p] of wanted) if (p === "" || !(await store.isValid(p))) missing.push(n);
   const realisations = async (r: BuildResult) => {
     if (r.builtOutputs.size > 0) return r;
-    const h = await drvOutputHash(c, drvPath, drv);
+    const h = await drvOutputHash(c, drv);
     for (const [n, p] of wanted) if (p) r.builtOutputs.set(n, { id: `${h}!${n}`, outPath: p, signatures: [], dependentRealisations: {} });
     return r;
   };
