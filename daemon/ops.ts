@@ -789,6 +789,12 @@ async function build(c: Connection, drvPath: string, basic: BasicDerivation, out
   }
 }
 
+/** The targets of BuildPaths(WithResults); repairing (not atomic) is for trusted clients only, as in C++ Nix. */
+function buildTargets(c: Connection, raw: string[], mode: number): DerivedPath[] {
+  if (mode === BuildMode.Repair && !c.trusted) refuse("repairing is not allowed because you are not in 'trusted-users'");
+  return readDerivedPaths(c, raw);
+}
+
 function readDerivedPaths(c: Connection, raw: string[]): DerivedPath[] {
   return raw.map((s) => {
     try {
@@ -808,8 +814,7 @@ op(Op.BuildPaths, async (c) => {
   const raw = await c.r.strings();
   const mode = c.minor >= 15 ? await c.r.u64() : BuildMode.Normal;
   c.startWork();
-  if (mode === BuildMode.Repair && !c.trusted) refuse("repairing is not allowed because you are not in 'trusted-users'");
-  const targets = readDerivedPaths(c, raw);
+  const targets = buildTargets(c, raw, mode);
   for (const t of targets) checkBuildFailed(formatDerivedPath(t, c.version), await realise(c, t, mode));
   c.stopWork();
   c.out.u64(1);
@@ -819,8 +824,7 @@ op(Op.BuildPathsWithResults, async (c) => {
   const raw = await c.r.strings();
   const mode = await c.r.u64();
   c.startWork();
-  if (mode === BuildMode.Repair && !c.trusted) refuse("repairing is not allowed because you are not in 'trusted-users'");
-  const targets = readDerivedPaths(c, raw);
+  const targets = buildTargets(c, raw, mode);
   const results: [string, BuildResult][] = [];
   for (let i = 0; i < targets.length; i++) results.push([raw[i], await realise(c, targets[i], mode)]);
   c.stopWork();

@@ -319,3 +319,18 @@ test("substitution: nix-store --realise of a missing path copies it (and its clo
     await d.stop();
   }
 });
+
+test("a user outside allowed-users is not served, by either daemon", { skip }, async () => {
+  const a = await startTvixDaemon(join(work, "allowed-tvix"), ["--option", "allowed-users", "nobody"]);
+  const b = await startNixDaemon(join(work, "allowed-nix"), [["allowed-users", "nobody"]]);
+  try {
+    for (const d of [a, b]) {
+      const r = client(d, "nix-store", ["-q", "--hash", top]);
+      assert.notEqual(r.status, 0, `${d.name} served a user outside allowed-users`);
+    }
+    await new Promise((r) => setTimeout(r, 200)); // the daemon's stderr, read while this process waited
+    assert.match(a.log(), /is not allowed to connect to the Nix daemon/);
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+  }
+});
