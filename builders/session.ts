@@ -12,7 +12,7 @@ import { BwrapBuildService } from "./bwrap";
 import { RuncBuildService } from "./runc";
 import { FetchurlBuildService } from "./fetchurl";
 import { LogStore } from "./logs";
-import { Scheduler, type Plan, type RunSummary, type SchedulerEvent, type Target } from "./scheduler";
+import { Scheduler, type Plan, type RunSummary, type SchedulerEvent, type SchedulerOptions, type Target } from "./scheduler";
 import type { BuildSettings } from "./settings";
 import { StoreAccess } from "./store-access";
 import { initBlake3x4 } from "../stores/blake3x4";
@@ -36,9 +36,13 @@ export class BuildSession {
   readonly scheduler: Scheduler;
   private readonly substituters: NixStore[];
 
-  private constructor(access: StoreAccess, scheduler: Scheduler, substituters: NixStore[]) {
+  private constructor(
+    access: StoreAccess,
+    private readonly options: SchedulerOptions,
+    substituters: NixStore[],
+  ) {
     this.access = access;
-    this.scheduler = scheduler;
+    this.scheduler = new Scheduler(options);
     this.substituters = substituters;
   }
 
@@ -59,7 +63,7 @@ export class BuildSession {
     const sandbox: BuildService = o.settings.sandbox === "runc" ? new RuncBuildService(sandboxOpts) : new BwrapBuildService(sandboxOpts);
     const substituters: NixStore[] = [];
     for (const url of o.settings.substituters) substituters.push(await o.openStore(url));
-    const scheduler = new Scheduler({
+    const options: SchedulerOptions = {
       access,
       sandbox,
       builtins: new FetchurlBuildService(o.store, tmpDir),
@@ -77,8 +81,8 @@ export class BuildSession {
       sandboxPaths: o.settings.sandboxPaths,
       hostEnv: process.env,
       onEvent: o.onEvent,
-    });
-    return new BuildSession(access, scheduler, substituters);
+    };
+    return new BuildSession(access, options, substituters);
   }
 
   plan(targets: Target[]): Promise<Plan> {
@@ -87,6 +91,11 @@ export class BuildSession {
 
   run(targets: Target[], plan?: Plan): Promise<RunSummary> {
     return this.scheduler.run(targets, plan);
+  }
+
+  /** A run of its own (a scheduler is one run: the daemon's concurrent requests each get one), sharing the store access. */
+  runAlone(targets: Target[]): Promise<RunSummary> {
+    return new Scheduler(this.options).run(targets);
   }
 
   /** Writes the closures of `paths` under the real store directory. */

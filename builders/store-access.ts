@@ -53,6 +53,15 @@ export class StoreAccess {
     return d;
   }
 
+  /**
+   * Makes a derivation the store does not hold known under its path (the
+   * daemon's BuildDerivation: a client sends it without its input
+   * derivations, whose outputs are valid already).
+   */
+  provide(drvPath: string, drv: Derivation): void {
+    this.drvs.set(drvPath, drv);
+  }
+
   /** A derivation derivation() has read already. */
   loaded(drvPath: string): Derivation {
     const d = this.drvs.get(drvPath);

@@ -139,3 +139,22 @@ test(`tree reader (${readerSplit} cuts and hashes whole files): file digests (on
   assert.equal(files2, Object.keys(files).length + 300);
   await store.close();
 });
+
+test("cuts() of a buffer in windows equals chunkBuffer() at every size and window edge", async () => {
+  const b = threadBlake3x4();
+  if (!b) return;
+  const data = new Uint8Array(5 * 1024 * 1024 + 12345);
+  let x = 7;
+  for (let i = 0; i < data.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    data[i] = x & 0xff;
+  }
+  // runs of zeros too: cut points at the maximum size
+  data.fill(0, 1_000_000, 2_500_000);
+  for (const n of [16 * 1024 + 1, 300_000, 1024 * 1024, 1024 * 1024 + 1, 3 * 1024 * 1024 - 7, data.length]) {
+    const d = data.subarray(0, n);
+    assert.deepEqual(b.cuts(d), chunkBuffer(d).map((c) => c.length), `${n} bytes`);
+  }
+});

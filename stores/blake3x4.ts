@@ -4,6 +4,7 @@
 // reference implementation builds it). Same digests as core/blake3.ts
 // (hash-wasm), which is used instead where WASM SIMD is missing.
 import { blake3 as hashWasmBlake3, createBlake3 as hashWasmCreateBlake3, initBlake3 as initHashWasm, type Blake3Hasher } from "../core/blake3";
+import { MAX_CHUNK } from "./chunker";
 import { CHUNK, CHUNK_END, CHUNK_START, MAX_DIGEST, PARENT, ROOT, Region, instantiateKernels, kernelMemory, kernelModule, type Kernels, type WasmModule } from "./hash-kernels";
 
 /** Streaming input is copied into the memory this many bytes (whole chunks) at a time. */
@@ -38,6 +39,31 @@ export class Blake3x4 {
     const h = this.hasher();
     h.update(data);
     return h.digest();
+  }
+
+  /**
+   * Chunk lengths of an in-memory buffer with the WASM cut search (the same
+   * cuts as chunker.ts's cutPoint loop): the data is copied in windows of
+   * INPUT_SIZE; a cut is kept only when its chunk had a whole MAX_CHUNK of
+   * lookahead inside the window (or the window reached the end).
+   */
+  cuts(data: Uint8Array): number[] {
+    if (this.input < 0) throw new Error("internal error: this BLAKE3 instance has no input area");
+    const out: number[] = [];
+    let off = 0;
+    while (off < data.length) {
+      const len = Math.min(INPUT_SIZE, data.length - off);
+      const atEnd = off + len === data.length;
+      this.k.mem.set(data.subarray(off, off + len), this.input);
+      let start = 0;
+      for (const c of this.k.cuts(this.input, len, this.region)) {
+        if (!atEnd && start + MAX_CHUNK > len) break;
+        out.push(c);
+        start += c;
+      }
+      off += start;
+    }
+    return out;
   }
 
   /** BLAKE3-256 of bytes already in the kernels' memory (len <= MAX_DIGEST), without a copy. */

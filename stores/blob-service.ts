@@ -7,7 +7,12 @@
 // whole against theirs.
 import type { BlobService } from "./types";
 import type { Blake3Hasher } from "../core/blake3";
-import { blake3, createBlake3, initBlake3x4 as initBlake3 } from "./blake3x4";
+import { blake3, createBlake3, initBlake3x4 as initBlake3, threadBlake3x4 } from "./blake3x4";
+
+/** Chunk lengths from the WASM cut search where it is available (~6x the JS loop), else undefined. */
+function fastCuts(data: Uint8Array): number[] | undefined {
+  return data.length > MIN_CHUNK ? threadBlake3x4()?.cuts(data) : undefined;
+}
 import { toHex } from "../core/castore";
 import { Chunker, MIN_CHUNK, chunkBuffer } from "./chunker";
 
@@ -197,7 +202,7 @@ export class ChunkedBlobService implements BlobService {
       const digest = blake3(data);
       return { digest, durable: this.startChunk(digest, data) };
     }
-    const pieces = chunkBuffer(data, cuts);
+    const pieces = chunkBuffer(data, cuts ?? fastCuts(data));
     if (pieces.length === 1) {
       const digest = blake3(data);
       return { digest, durable: this.startChunk(digest, data) };
@@ -221,7 +226,7 @@ export class ChunkedBlobService implements BlobService {
   }
 
   private async putBuffer(data: Uint8Array): Promise<Uint8Array> {
-    const pieces = chunkBuffer(data);
+    const pieces = chunkBuffer(data, fastCuts(data));
     if (pieces.length === 1) {
       const d = blake3(data);
       await this.writeChunk(d, data);

@@ -58,6 +58,27 @@ export class CastoreNixStore implements CastoreStore {
     await this.pathInfos.put(info);
   }
 
+  /** Invalidates a path: its info goes, its blobs and directories stay (shared with other paths). */
+  async deletePath(storePath: string): Promise<void> {
+    const sp = StorePath.parseAbsolute(storePath, this.storeDir);
+    if (!this.pathInfos.delete) throw new Error(`store '${this.url}' cannot delete paths`);
+    if (!(await this.pathInfo(storePath))) return;
+    await this.pathInfos.delete(sp.hashPart);
+  }
+
+  async addSignatures(storePath: string, signatures: readonly string[]): Promise<void> {
+    const info = await this.pathInfo(storePath);
+    if (!info) throw new InvalidPathError(storePath, this.url);
+    const merged = [...new Set([...info.signatures, ...signatures])];
+    if (merged.length === info.signatures.length) return;
+    await this.pathInfos.put({ ...info, signatures: merged });
+  }
+
+  async queryPathFromHashPart(hashPart: string): Promise<string | null> {
+    if (!/^[0-9a-df-np-sv-z]{32}$/.test(hashPart)) return null;
+    return (await this.pathInfos.get(hashPart))?.storePath ?? null;
+  }
+
   async *listPaths(): AsyncIterable<string> {
     for await (const p of this.pathInfos.list()) yield p.storePath;
   }

@@ -103,7 +103,9 @@ export async function copyPaths(src: NixStore, dst: NixStore, roots: readonly st
         if (failed) throw new Error("cancelled");
         emit({ type: "start", path: p, narSize: info.narSize });
         const nar = countStream(src.narFromPath(p), (n) => emit({ type: "progress", path: p, bytes: n }));
-        await dst.addToStore(info, nar);
+        // a copy is not the target's own: no ultimate flag, its own registration time
+        const { ultimate: _u, registrationTime: _t, ...plain } = info;
+        await dst.addToStore(plain, nar);
         bytes += info.narSize;
         copied.push(p);
         emit({ type: "done", path: p, narSize: info.narSize });

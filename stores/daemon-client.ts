@@ -6,29 +6,13 @@ import { createConnection, Socket } from "node:net";
 import { Hash } from "../core/hash";
 import { StorePath } from "../core/store-path";
 import { WireReader, WireWriter, writeFramed } from "../core/wire";
+import { CLIENT_PROTOCOL, Op, Stderr, clientHandshake, minorOf, readStderrError, readStderrMessage, readUnkeyedPathInfo } from "../core/daemon-protocol";
 import type { NixPathInfo, NixStore } from "./types";
 import { registerStoreScheme } from "./url";
 import { NotImplemented, SignatureChecking, parseBool, storeParams, stripParams } from "./binary-cache";
 import { verifyStream } from "./stream-util";
 
-export const WORKER_MAGIC_1 = 0x6e697863;
-export const WORKER_MAGIC_2 = 0x6478696f;
-/** Protocol 1.35 (Nix 2.15): what this client speaks; the connection uses min(ours, daemon's). */
-export const CLIENT_PROTOCOL = (1 << 8) | 35;
-const minor = (v: number) => v & 0xff;
-
-export const Op = { QueryAllValidPaths: 23, QueryPathInfo: 26, NarFromPath: 38, AddToStoreNar: 39 } as const;
-
-const STDERR = {
-  NEXT: 0x6f6c6d67,
-  READ: 0x64617461,
-  WRITE: 0x64617416,
-  LAST: 0x616c7473,
-  ERROR: 0x63787470,
-  START_ACTIVITY: 0x53545254,
-  STOP_ACTIVITY: 0x53544f50,
-  RESULT: 0x52534c54,
-} as const;
+export { CLIENT_PROTOCOL };
 
 export class DaemonError extends Error {
   constructor(message: string, readonly status?: number) {
@@ -47,18 +31,19 @@ export class DaemonConnection {
   trusted?: boolean;
   broken = false;
 
-  private constructor(private socket: Socket, private onLog: DaemonLog) {
+  private constructor(private socket: Socket, private onLog: DaemonLog, private offer: number) {
     this.reader = new WireReader(socket, { maxBytes: 256 * 1024 * 1024 });
   }
 
-  static async connect(path: string, onLog: DaemonLog = () => {}): Promise<DaemonConnection> {
+  /** `offer`: the protocol version to offer (tests speak older ones). */
+  static async connect(path: string, onLog: DaemonLog = () => {}, offer = CLIENT_PROTOCOL): Promise<DaemonConnection> {
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s = createConnection(path);
       s.once("connect", () => resolve(s));
       s.once("error", (e) => reject(new DaemonError(`cannot connect to the Nix daemon at '${path}': ${e.message}`)));
     });
     socket.on("error", () => {}); // surfaced through reads/writes
-    const conn = new DaemonConnection(socket, onLog);
+    const conn = new DaemonConnection(socket, onLog, offer);
     try {
       await conn.handshake();
     } catch (e) {
@@ -69,27 +54,16 @@ export class DaemonConnection {
   }
 
   private async handshake(): Promise<void> {
-    await this.send(new WireWriter().u64(WORKER_MAGIC_1));
-    const magic = await this.reader.u64();
-    if (magic !== WORKER_MAGIC_2) throw new DaemonError("the daemon speaks a different protocol (bad magic)");
-    const daemonVersion = await this.reader.u64();
-    if (daemonVersion >> 8 !== 1) throw new DaemonError(`unsupported daemon protocol major version ${daemonVersion >> 8}`);
-    if (minor(daemonVersion) < 17) throw new DaemonError(`the daemon's protocol 1.${minor(daemonVersion)} is too old (need >= 1.17)`);
-    this.version = Math.min(daemonVersion, CLIENT_PROTOCOL);
-    const w = new WireWriter().u64(CLIENT_PROTOCOL);
-    if (minor(this.version) >= 14) w.u64(0); // no CPU affinity
-    if (minor(this.version) >= 11) w.u64(0); // reserveSpace = false
-    await this.send(w);
-    if (minor(this.version) >= 33) this.daemonNixVersion = await this.reader.string();
-    if (minor(this.version) >= 35) {
-      const t = await this.reader.u64();
-      this.trusted = t === 1 ? true : t === 2 ? false : undefined;
-    }
+    const h = await clientHandshake(this.reader, (b) => this.send(b), this.offer);
+    if (minorOf(h.daemonVersion) < 17) throw new DaemonError(`the daemon's protocol 1.${minorOf(h.daemonVersion)} is too old (need >= 1.17)`);
+    this.version = h.version;
+    this.daemonNixVersion = h.daemonNixVersion;
+    this.trusted = h.trusted;
     await this.processStderr();
   }
 
   get protocolMinor(): number {
-    return minor(this.version);
+    return minorOf(this.version);
   }
 
   async send(w: WireWriter | Uint8Array): Promise<void> {
@@ -110,74 +84,39 @@ export class DaemonConnection {
     }
   }
 
-  private async fields(): Promise<string[]> {
-    const r = this.reader;
-    const n = await r.u64();
-    const out: string[] = [];
-    for (let i = 0; i < n; i++) {
-      const type = await r.u64();
-      out.push(type === 0 ? String(await r.u64Big()) : await r.string());
-    }
-    return out;
-  }
-
-  /** Reads log messages up to STDERR_LAST; throws DaemonError for STDERR_ERROR. */
-  async processStderr(): Promise<void> {
+  /**
+   * Reads log messages up to STDERR_LAST; throws DaemonError for STDERR_ERROR.
+   * `io` answers STDERR_READ (data the daemon asks for) and takes STDERR_WRITE.
+   */
+  async processStderr(io: { read?(n: number): Uint8Array; write?(b: Uint8Array): void } = {}): Promise<void> {
     const r = this.reader;
     for (;;) {
-      const msg = await r.u64();
-      switch (msg) {
-        case STDERR.LAST:
-          return;
-        case STDERR.ERROR: {
-          if (this.protocolMinor >= 26) {
-            await r.string(); // "Error"
-            await r.u64(); // level
-            await r.string(); // name
-            const text = await r.string();
-            await r.u64(); // havePos
-            const traces = await r.u64();
-            const hints: string[] = [];
-            for (let i = 0; i < traces; i++) {
-              await r.u64();
-              hints.push(await r.string());
-            }
-            throw new DaemonError(stripAnsi(text) + hints.map((h) => `\n  … ${stripAnsi(h)}`).join(""));
-          }
-          const text = await r.string();
-          const status = await r.u64();
-          throw new DaemonError(stripAnsi(text), status);
-        }
-        case STDERR.NEXT:
-          this.onLog({ type: "log", text: (await r.string()).replace(/\n$/, "") });
+      const tag = await r.u64();
+      if (tag === Stderr.LAST) return;
+      if (tag === Stderr.ERROR) {
+        const e = await readStderrError(r, this.version);
+        throw new DaemonError(stripAnsi(e.message) + (e.traces ?? []).map((h) => `\n  … ${stripAnsi(h)}`).join(""), e.status);
+      }
+      const m = await readStderrMessage(r, tag);
+      switch (m.type) {
+        case "next":
+          this.onLog({ type: "log", text: m.text.replace(/\n$/, "") });
           break;
-        case STDERR.START_ACTIVITY: {
-          await r.u64(); // id
-          await r.u64(); // level
-          await r.u64(); // type
-          const text = await r.string();
-          await this.fields();
-          await r.u64(); // parent
-          if (text) this.onLog({ type: "activity", text });
+        case "start":
+          if (m.text) this.onLog({ type: "activity", text: m.text });
           break;
-        }
-        case STDERR.STOP_ACTIVITY:
-          await r.u64();
+        case "result":
+          this.onLog({ type: "result", text: m.fields.join(" ") });
           break;
-        case STDERR.RESULT: {
-          await r.u64();
-          await r.u64();
-          const f = await this.fields();
-          this.onLog({ type: "result", text: f.join(" ") });
+        case "read":
+          if (!io.read) throw new DaemonError("the Nix daemon asked for data through STDERR_READ, which this client does not send");
+          await this.send(new WireWriter().bytes(io.read(m.length)));
           break;
-        }
-        case STDERR.WRITE:
-          await r.bytes();
+        case "write":
+          io.write?.(m.data);
           break;
-        case STDERR.READ:
-          throw new DaemonError("the Nix daemon asked for data through STDERR_READ, which this client does not send");
         default:
-          throw new DaemonError(`unknown message 0x${msg.toString(16)} from the Nix daemon`);
+          break;
       }
     }
   }
@@ -276,19 +215,13 @@ export class DaemonStore implements NixStore, SignatureChecking {
   private async queryPathInfoOn(c: DaemonConnection, storePath: string): Promise<NixPathInfo | null> {
     await c.send(new WireWriter().u64(Op.QueryPathInfo).string(storePath));
     await c.processStderr();
-    const r = c.reader;
-    if (!(await r.bool())) return null;
-    const deriver = await r.string();
-    const narHash = Hash.parse(await r.string(), "sha256");
-    const references = await r.strings();
-    await r.u64(); // registration time
-    const narSize = await r.u64();
-    await r.bool(); // ultimate
-    const signatures = await r.strings();
-    const ca = await r.string();
-    const info: NixPathInfo = { storePath, narHash: narHash.format("nix32", true), narSize, references, signatures };
-    if (deriver) info.deriver = deriver;
-    if (ca) info.ca = ca;
+    if (!(await c.reader.bool())) return null;
+    const w = await readUnkeyedPathInfo(c.reader, c.version, storePath);
+    const info: NixPathInfo = { storePath, narHash: Hash.parse(w.narHash, "sha256").format("nix32", true), narSize: w.narSize, references: w.references, signatures: w.signatures };
+    if (w.deriver) info.deriver = w.deriver;
+    if (w.ca) info.ca = w.ca;
+    if (w.registrationTime) info.registrationTime = w.registrationTime;
+    if (w.ultimate) info.ultimate = true;
     return info;
   }
 
@@ -356,6 +289,33 @@ export class DaemonStore implements NixStore, SignatureChecking {
       return c.reader.strings();
     });
     yield* paths.sort();
+  }
+
+  /** CollectGarbage: the daemon's collector (paths are the live/dead ones or those deleted). */
+  async collectGarbage(action: "return-live" | "return-dead" | "delete-dead" | "delete-specific", paths: readonly string[] = [], maxFreed?: number): Promise<{ paths: string[]; bytesFreed: number }> {
+    const code = ["return-live", "return-dead", "delete-dead", "delete-specific"].indexOf(action);
+    return this.withConnection(async (c) => {
+      const w = new WireWriter().u64(Op.CollectGarbage).u64(code).strings(paths).bool(false);
+      w.u64(maxFreed === undefined || !Number.isFinite(maxFreed) ? 0xffffffffffffffffn : BigInt(Math.floor(maxFreed)));
+      await c.send(w.u64(0).u64(0).u64(0));
+      await c.processStderr();
+      const deleted = await c.reader.strings();
+      const bytesFreed = await c.reader.u64();
+      await c.reader.u64();
+      return { paths: deleted, bytesFreed };
+    });
+  }
+
+  /** FindRoots: link -> store path pairs. */
+  async findRoots(): Promise<[string, string][]> {
+    return this.withConnection(async (c) => {
+      await c.send(new WireWriter().u64(Op.FindRoots));
+      await c.processStderr();
+      const n = await c.reader.u64();
+      const out: [string, string][] = [];
+      for (let i = 0; i < n; i++) out.push([await c.reader.string(), await c.reader.string()]);
+      return out;
+    });
   }
 
   async close(): Promise<void> {

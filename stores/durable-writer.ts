@@ -29,7 +29,7 @@
 // renames it into packs/, fsyncs packs/ and then adds it to the store's
 // PackSet. One fdatasync per batch instead of one per object.
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { open, rename, type FileHandle } from "node:fs/promises";
+import { open, rename, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { tempTag } from "../core/digest";
 import { Worker } from "node:worker_threads";
@@ -241,6 +241,19 @@ export class DurableWriter {
   /** Writes (or atomically replaces) a file. */
   replace(final: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
     return this.enqueue(final, typeof data === "string" ? Buffer.from(data) : data, mode);
+  }
+
+  /** Removes a file (after a pending write of it), durably: its directory is fsynced. */
+  async remove(final: string): Promise<void> {
+    const p = this.pending.get(final);
+    if (p) await p.catch(() => {});
+    try {
+      await unlink(final);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      return;
+    }
+    if (this.fsync) await syncDirs([dirname(final)]);
   }
 
   /** Null when little is queued, else a promise that resolves once commits have caught up. */

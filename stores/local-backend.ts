@@ -11,7 +11,7 @@
 // stores (or of `?pack=false`) stay readable. Content-addressed objects are
 // never rewritten: writing one that is stored (loose or in a pack) is a
 // no-op, which makes concurrent imports of the same content safe.
-import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { ChunkBackend } from "./blob-service";
 import type { BytesBackend } from "./directory-service";
@@ -155,11 +155,17 @@ export class LocalBytesBackend implements BytesBackend {
 export class LocalDocumentBackend implements DocumentBackend {
   constructor(readonly layout: LocalLayout) {}
   async read(k: string) {
-    const b = readOrNull(join(this.layout.pathinfo, `${k}.json`));
+    const file = join(this.layout.pathinfo, `${k}.json`);
+    // a miss without an exception (the daemon asks about paths before adding them)
+    if (!statSync(file, { throwIfNoEntry: false })) return null;
+    const b = readOrNull(file);
     return b && b.toString("utf8");
   }
   write(k: string, doc: string) {
     return this.layout.writer.replace(join(this.layout.pathinfo, `${k}.json`), doc);
+  }
+  delete(k: string) {
+    return this.layout.writer.remove(join(this.layout.pathinfo, `${k}.json`));
   }
   async *keys() {
     const names = readdirSync(this.layout.pathinfo).filter((n) => n.endsWith(".json")).sort();

@@ -1,7 +1,12 @@
 // `local://PATH` stores (and bare absolute paths): castore services on local
 // disk under PATH (default $TVIX_HOME/store). See local-backend.ts for the
 // layout and durable-writer.ts for crash safety.
-import { isAbsolute } from "node:path";
+//
+// `?root=DIR` (default PATH/root) is the file system root the daemon keeps
+// for the store, as C++ Nix's `root` store setting: the paths as real files
+// under DIR/nix/store (for clients reading them directly) and the garbage
+// collector's state (roots, temp roots, logs) under DIR/nix/var.
+import { isAbsolute, join } from "node:path";
 import { registerStoreScheme, StoreUrlError } from "./url";
 import { CastoreNixStore } from "./castore-store";
 import { ChunkedBlobService } from "./blob-service";
@@ -11,7 +16,9 @@ import { LocalBytesBackend, LocalChunkBackend, LocalDocumentBackend, LocalLayout
 
 export class LocalStore extends CastoreNixStore {
   declare readonly blobs: ChunkedBlobService;
-  constructor(raw: string, storeDir: string, readonly layout: LocalLayout) {
+  /** See `?root=` above. */
+  readonly fsRoot: string;
+  constructor(raw: string, storeDir: string, readonly layout: LocalLayout, fsRoot?: string) {
     const chunks = new LocalChunkBackend(layout);
     super(
       raw,
@@ -25,19 +32,21 @@ export class LocalStore extends CastoreNixStore {
       },
     );
     this.chunkBackend = chunks;
+    this.fsRoot = fsRoot ?? join(layout.root, "root");
   }
   readonly chunkBackend: LocalChunkBackend;
 }
 
 /** `pack`: new objects go into pack files; false writes loose files (the old layout, e.g. for hard links in materialise). */
-export function openLocalStore(root: string, storeDir = "/nix/store", raw = `local://${root}`, fsync = true, pack = true): LocalStore {
+export function openLocalStore(root: string, storeDir = "/nix/store", raw = `local://${root}`, fsync = true, pack = true, fsRoot?: string): LocalStore {
   if (!isAbsolute(root)) throw new StoreUrlError(`local store path '${root}' must be absolute`);
-  return new LocalStore(raw, storeDir, new LocalLayout(root, fsync, pack));
+  if (fsRoot !== undefined && !isAbsolute(fsRoot)) throw new StoreUrlError(`local store root '${fsRoot}' must be absolute`);
+  return new LocalStore(raw, storeDir, new LocalLayout(root, fsync, pack), fsRoot);
 }
 
 registerStoreScheme("local", async (url, raw, opts) => {
   if (url.host) throw new StoreUrlError(`local store URL '${raw}' must have an absolute path (local:///path)`);
   const fsync = url.searchParams.get("fsync") !== "false";
   const pack = url.searchParams.get("pack") !== "false";
-  return openLocalStore(decodeURIComponent(url.pathname), opts.storeDir, raw, fsync, pack);
+  return openLocalStore(decodeURIComponent(url.pathname), opts.storeDir, raw, fsync, pack, url.searchParams.get("root") ?? undefined);
 });

@@ -48,6 +48,9 @@ export class MemoryDocumentBackend implements DocumentBackend {
   async write(k: string, doc: string) {
     this.docs.set(k, doc);
   }
+  async delete(k: string) {
+    this.docs.delete(k);
+  }
   async *keys() {
     yield* [...this.docs.keys()].sort();
   }

@@ -88,7 +88,7 @@ function encodePending(p: PendingDirectory): EncodedDirectory | undefined {
 }
 
 /** Files up to this size are collected in memory and stored with one put(). */
-const BUFFER_FILES_UP_TO = 1024 * 1024;
+const BUFFER_FILES_UP_TO = 16 * 1024 * 1024;
 /**
  * Blob puts allowed in flight while the NAR is still being read. A local
  * store has already written their bytes to temp files; what is pending is

@@ -10,6 +10,8 @@ export interface DocumentBackend {
   /** Durable when it resolves; replaces an existing document atomically. */
   write(key: string, doc: string): Promise<void>;
   keys(): AsyncIterable<string>;
+  /** Removes a document (durable when it resolves); absent ones are fine. */
+  delete?(key: string): Promise<void>;
 }
 
 type NodeJson =
@@ -44,6 +46,8 @@ export function pathInfoToJson(p: PathInfo): string {
   };
   if (p.deriver !== undefined) o.deriver = p.deriver;
   if (p.ca !== undefined) o.ca = p.ca;
+  if (p.registrationTime !== undefined) o.registrationTime = p.registrationTime;
+  if (p.ultimate) o.ultimate = true;
   return JSON.stringify(o, null, 1) + "\n";
 }
 
@@ -65,6 +69,8 @@ export function pathInfoFromJson(s: string, what: string): PathInfo {
     signatures: o.signatures ?? [],
     ...(o.deriver !== undefined ? { deriver: o.deriver } : {}),
     ...(o.ca !== undefined ? { ca: o.ca } : {}),
+    ...(typeof o.registrationTime === "number" ? { registrationTime: o.registrationTime } : {}),
+    ...(o.ultimate === true ? { ultimate: true } : {}),
   };
 }
 
@@ -85,6 +91,11 @@ export class JsonPathInfoService implements PathInfoService {
   async put(info: PathInfo): Promise<void> {
     validateNode(info.node);
     await this.backend.write(hashPartOf(info.storePath), pathInfoToJson(info));
+  }
+
+  async delete(hashPart: string): Promise<void> {
+    if (!this.backend.delete) throw new Error("this path info backend cannot delete documents");
+    await this.backend.delete(hashPart);
   }
 
   async *list(): AsyncIterable<PathInfo> {

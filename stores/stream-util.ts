@@ -102,3 +102,90 @@ export async function mapLimit<T>(items: readonly T[], limit: number, fn: (item:
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
   if (failure !== null) throw failure;
 }
+
+/** Branches of one stream made by tee(); abort() makes every branch fail (e.g. when another consumer failed). */
+export interface Tee {
+  branches: AsyncIterable<Uint8Array>[];
+  abort(reason: unknown): void;
+}
+
+/**
+ * Splits a stream into `n` branches that each see every chunk. The source is
+ * read as fast as the fastest branch asks, at most `ahead` chunks before the
+ * slowest one; a source error reaches every branch.
+ */
+export function tee(source: AsyncIterable<Uint8Array>, n: number, ahead = 16): Tee {
+  const it = source[Symbol.asyncIterator]();
+  const buf: Uint8Array[] = [];
+  let base = 0; // index of buf[0] in the stream
+  const pos = new Array<number>(n).fill(0);
+  const finished = new Array<boolean>(n).fill(false);
+  let ended = false;
+  let failure: { e: unknown } | null = null;
+  let pulling: Promise<void> | null = null;
+  let waiters: (() => void)[] = [];
+  const wake = () => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  const trim = () => {
+    let min = Infinity;
+    for (let i = 0; i < n; i++) if (!finished[i]) min = Math.min(min, pos[i]);
+    if (min === Infinity) min = base + buf.length;
+    const drop = min - base;
+    if (drop > 0) {
+      buf.splice(0, drop);
+      base = min;
+      wake();
+    }
+  };
+  const pull = (): Promise<void> =>
+    (pulling ??= (async () => {
+      try {
+        const r = await it.next();
+        if (r.done) ended = true;
+        else buf.push(r.value);
+      } catch (e) {
+        failure ??= { e };
+      } finally {
+        pulling = null;
+        wake();
+      }
+    })());
+  const branch = (i: number): AsyncIterable<Uint8Array> => ({
+    [Symbol.asyncIterator]: () => ({
+      async next(): Promise<IteratorResult<Uint8Array>> {
+        for (;;) {
+          if (failure) throw failure.e;
+          const k = pos[i] - base;
+          if (k < buf.length) {
+            const c = buf[k];
+            pos[i]++;
+            trim();
+            return { value: c, done: false };
+          }
+          if (ended) {
+            finished[i] = true;
+            trim();
+            return { value: undefined, done: true };
+          }
+          if (buf.length >= ahead) await new Promise<void>((r) => waiters.push(r));
+          else await pull();
+        }
+      },
+      async return(): Promise<IteratorResult<Uint8Array>> {
+        finished[i] = true;
+        trim();
+        return { value: undefined, done: true };
+      },
+    }),
+  });
+  return {
+    branches: Array.from({ length: n }, (_, i) => branch(i)),
+    abort(reason: unknown) {
+      failure ??= { e: reason };
+      wake();
+    },
+  };
+}

@@ -45,6 +45,8 @@ export interface PathInfoService {
   /** Looks a path up by its 32-character nixbase32 hash part. */
   get(hashPart: string): Promise<PathInfo | null>;
   put(info: PathInfo): Promise<void>;
+  /** Removes a path's info (by hash part); absent ones are fine. Not every backend can. */
+  delete?(hashPart: string): Promise<void>;
   /** All paths (for `tvix copy --all` and `tvix store verify`); may be unsupported by remote backends. */
   list(): AsyncIterable<PathInfo>;
 }
@@ -72,6 +74,25 @@ export interface NixStore {
   close(): Promise<void>;
 }
 
+/** Stores that can invalidate a path (what the garbage collector and `--delete` need). */
+export interface PathRemoval {
+  deletePath(storePath: string): Promise<void>;
+}
+
+/** Stores that can add signatures to a valid path. */
+export interface SignatureAddition {
+  addSignatures(storePath: string, signatures: readonly string[]): Promise<void>;
+}
+
+/** Stores that find a path by its hash part without listing everything. */
+export interface HashPartLookup {
+  queryPathFromHashPart(hashPart: string): Promise<string | null>;
+}
+
+export const canRemovePaths = (s: object): s is PathRemoval => typeof (s as Partial<PathRemoval>).deletePath === "function";
+export const canAddSignatures = (s: object): s is SignatureAddition => typeof (s as Partial<SignatureAddition>).addSignatures === "function";
+export const canLookUpHashParts = (s: object): s is HashPartLookup => typeof (s as Partial<HashPartLookup>).queryPathFromHashPart === "function";
+
 /** Metadata of a store path in Nix's terms (narinfo without the file/compression fields). */
 export interface NixPathInfo {
   storePath: string;
@@ -81,6 +102,10 @@ export interface NixPathInfo {
   deriver?: string;
   signatures: string[];
   ca?: string;
+  /** When the path became valid (seconds since the epoch), where the store records it. */
+  registrationTime?: number;
+  /** Built (or added) by this store itself rather than copied from elsewhere. */
+  ultimate?: boolean;
 }
 
 /** A castore-backed store: the three services, plus the Nix view over them. */

@@ -82,10 +82,10 @@ test("verify reports a corrupt loose chunk (old layout) with exit 1", () => {
   assert.match(bad.stderr, /^error: store 'local:\/\/.*' is corrupt: \d+ problem\(s\)/m);
 });
 
-test("store daemon is not implemented yet; non-castore stores are refused for import", () => {
-  const d = runTvix(["store", "daemon"]);
+test("store daemon refuses contradictory flags; non-castore stores are refused for import", () => {
+  const d = runTvix(["store", "daemon", "--stdio", "--listen", "unix:///tmp/x"]);
   assert.equal(d.status, 1);
-  assert.equal(d.stderr, "error: not implemented: tvix store daemon\n");
+  assert.equal(d.stderr, "error: --stdio and --listen exclude each other\n");
   const bad = runTvix(["store", "import", tree, "--store", "frob://x"]);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /^error: unsupported store URL scheme 'frob:\/\/'/);

@@ -1,10 +1,11 @@
 // `tvix store`: store operations on castore stores (import, nar, ls, cat,
-// path-info, verify, materialise); `daemon` is its own issue.
+// path-info, verify, materialise), the nix-daemon listener (`daemon`) and
+// the garbage collector (`gc`, `roots`); their logic is in daemon/.
 import type { Command } from "commander";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { NotImplementedError, UserError } from "../errors";
+import { UserError } from "../errors";
 
 async function openAny(url: string | undefined) {
   await import("../../stores/backends");
@@ -61,14 +62,94 @@ function withStore(c: Command): Command {
 }
 
 export function register(program: Command): void {
-  const store = program.command("store").description("store operations (daemon, import, nar, ls, cat, path-info, verify, materialise)");
+  const store = program.command("store").description("store operations (daemon, gc, roots, import, nar, ls, cat, path-info, verify, materialise)");
 
-  store
-    .command("daemon")
-    .description("serve the nix-daemon protocol")
-    .allowUnknownOption(true)
-    .action(() => {
-      throw new NotImplementedError("tvix store daemon");
+  withStore(store.command("daemon"))
+    .description("serve the nix-daemon protocol to Nix clients (nix, nix-store, nix-build: --store unix://SOCKET?root=DIR)")
+    .option("--listen <url>", "the socket to listen on (unix:///path; default $TVIX_HOME/daemon-socket/socket)")
+    .option("--stdio", "serve one client on stdin/stdout (for ssh-ng:// and remote-program)")
+    .option("--root <dir>", "file system root for the paths as files and the GC state (default: the local store's ?root=, else $TVIX_HOME/daemon-root)")
+    .option("--config <file>", "settings in nix.conf format (default $TVIX_HOME/daemon.conf if it exists)")
+    .option("--force-trusted", "trust every client")
+    .option("--force-untrusted", "trust no client")
+    .option("-v, --verbose", "log each connection")
+    .addHelpText("after", "\nSettings as nix-daemon's: --option NAME VALUE (trusted-users, allowed-users, trusted-public-keys, require-sigs,\nsubstituters, trusted-substituters, keep-outputs, keep-derivations), repeatable.")
+    .action(async (opts: { store?: string; listen?: string; stdio?: boolean; root?: string; config?: string; forceTrusted?: boolean; forceUntrusted?: boolean; verbose?: boolean }) => {
+      if (opts.stdio && opts.listen) throw new UserError("--stdio and --listen exclude each other");
+      if (opts.forceTrusted && opts.forceUntrusted) throw new UserError("--force-trusted and --force-untrusted exclude each other");
+      const { runDaemon } = await import("../../daemon/main");
+      const { TVIX_VERSION } = await import("../../core/version");
+      const { pendingSettings } = await import("./eval");
+      const log = (m: string) => process.stderr.write(m + "\n");
+      await runDaemon({
+        storeUrl: opts.store,
+        root: opts.root,
+        config: opts.config,
+        options: Object.entries(pendingSettings()).map(([k, v]) => `${k}=${v}`),
+        listen: opts.listen,
+        stdio: opts.stdio,
+        forceTrusted: opts.forceTrusted ? true : opts.forceUntrusted ? false : undefined,
+        verbose: opts.verbose,
+        nixVersion: `tvix-ts ${TVIX_VERSION}`,
+        warn: (m) => log(`warning: ${m}`),
+        log,
+      });
+    });
+
+  withStore(store.command("gc"))
+    .description("delete unreachable store paths, like nix-store --gc (through the daemon for unix:// stores)")
+    .option("--root <dir>", "file system root holding the GC roots (default: the local store's ?root=)")
+    .option("--max-freed <bytes>", "stop after freeing this many bytes")
+    .option("--print-live", "print the live paths instead of deleting")
+    .option("--print-dead", "print the dead paths instead of deleting")
+    .option("--delete <paths...>", "delete these paths (each must be dead)")
+    .action(async (opts: { store?: string; root?: string; maxFreed?: string; printLive?: boolean; printDead?: boolean; delete?: string[] }) => {
+      const action = opts.printLive ? "return-live" : opts.printDead ? "return-dead" : opts.delete ? "delete-specific" : "delete-dead";
+      const maxFreed = opts.maxFreed === undefined ? undefined : Number(opts.maxFreed);
+      if (maxFreed !== undefined && !(maxFreed >= 0)) throw new UserError(`--max-freed expects a number of bytes, got '${opts.maxFreed}'`);
+      const log = (m: string) => process.stderr.write(m + "\n");
+      const url = opts.store;
+      let res;
+      if (url && /^(unix|daemon):/.test(url) || url === "daemon") {
+        const s = await openAny(url);
+        const { DaemonStore } = await import("../../stores/daemon-client");
+        try {
+          res = await (s as InstanceType<typeof DaemonStore>).collectGarbage(action, opts.delete ?? [], maxFreed);
+        } finally {
+          await s.close();
+        }
+      } else {
+        const { runGc } = await import("../../daemon/main");
+        res = await runGc({ storeUrl: url, root: opts.root, action, paths: opts.delete, maxFreed, warn: log, log }).catch((e: Error) => {
+          throw new UserError(e.message);
+        });
+      }
+      if (action === "return-live" || action === "return-dead") for (const p of res.paths) process.stdout.write(p + "\n");
+      else process.stderr.write(`${res.paths.length} store paths deleted, ${(res.bytesFreed / (1024 * 1024)).toFixed(2)} MiB freed\n`);
+    });
+
+  withStore(store.command("roots"))
+    .description("print the garbage collector roots as 'link -> path', like nix-store --gc --print-roots")
+    .option("--root <dir>", "file system root holding the GC roots (default: the local store's ?root=)")
+    .action(async (opts: { store?: string; root?: string }) => {
+      const url = opts.store;
+      let pairs: [string, string][];
+      if (url && /^(unix|daemon):/.test(url) || url === "daemon") {
+        const s = await openAny(url);
+        const { DaemonStore } = await import("../../stores/daemon-client");
+        try {
+          pairs = await (s as InstanceType<typeof DaemonStore>).findRoots();
+        } finally {
+          await s.close();
+        }
+      } else {
+        const { listRoots } = await import("../../daemon/main");
+        const log = (m: string) => process.stderr.write(m + "\n");
+        pairs = await listRoots({ storeUrl: url, root: opts.root, warn: log, log }).catch((e: Error) => {
+          throw new UserError(e.message);
+        });
+      }
+      for (const [l, p] of pairs) process.stdout.write(`${l} -> ${p}\n`);
     });
 
   withStore(store.command("import"))
