@@ -113,6 +113,24 @@ export class Compiler {
     return (env) => new Thunk(code, env);
   }
 
+  // The compile methods call these instead of mapping with an arrow that
+  // uses `scope`: such an arrow puts `scope` into the V8 context that the
+  // method's run-time closures share, and every closure would keep its
+  // compile-time scope (and its names) alive.
+
+  /** lazy() of each expression. */
+  lazyAll(es: readonly Expr[], scope: Scope): LazyCode[] {
+    const out: LazyCode[] = new Array(es.length);
+    for (let i = 0; i < es.length; i++) out[i] = this.lazy(es[i], scope);
+    return out;
+  }
+
+  private attrNames(path: readonly AttrName[], scope: Scope): (string | ((env: Env) => string | null))[] {
+    const out: (string | ((env: Env) => string | null))[] = new Array(path.length);
+    for (let i = 0; i < path.length; i++) out[i] = this.compileAttrName(path[i], scope);
+    return out;
+  }
+
   compile(e: Expr, scope: Scope): Code {
     switch (e.kind) {
       case "int": {
@@ -150,7 +168,7 @@ export class Compiler {
       case "attrs":
         return e.rec ? this.compileRecAttrs(e.bindings, scope, e.pos) : this.compileAttrs(e.bindings, scope, e.pos);
       case "list": {
-        const elems = e.elems.map((x) => this.lazy(x, scope));
+        const elems = this.lazyAll(e.elems, scope);
         if (elems.length === 0) return () => [];
         return (env) => elems.map((c) => c(env));
       }
@@ -159,7 +177,7 @@ export class Compiler {
       case "call": {
         const { fn: f, args } = flattenCall(e);
         const fn = this.compile(f, scope);
-        const argCodes = args.map((a) => this.lazy(a, scope));
+        const argCodes = this.lazyAll(args, scope);
         const pos = e.pos;
         if (argCodes.length === 1) {
           const a0 = argCodes[0];
@@ -311,7 +329,11 @@ export class Compiler {
       return () => v;
     }
     const state = this.state;
-    const codes = parts.map((p) => (typeof p === "string" ? p : this.compile(p, scope)));
+    const codes: (string | Code)[] = new Array(parts.length);
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
+      codes[i] = typeof p === "string" ? p : this.compile(p, scope);
+    }
     return (env) => {
       let s = "";
       let ctx: Set<string> | null = null;
@@ -368,7 +390,7 @@ export class Compiler {
 
   private compileSelect(target: Expr, path: AttrName[], def: Expr | undefined, scope: Scope, pos: Pos): Code {
     const t = this.compile(target, scope);
-    const names = path.map((a) => this.compileAttrName(a, scope));
+    const names = this.attrNames(path, scope);
     const d = def ? this.compile(def, scope) : null;
     if (!d && names.length === 1 && typeof names[0] === "string") {
       // the most common case, `x.a`: one static name, no `or`
@@ -404,7 +426,7 @@ export class Compiler {
 
   private compileHasAttr(target: Expr, path: AttrName[], scope: Scope): Code {
     const t = this.compile(target, scope);
-    const names = path.map((a) => this.compileAttrName(a, scope));
+    const names = this.attrNames(path, scope);
     return (env) => {
       let v: Value = t(env);
       for (let i = 0; i < names.length; i++) {
@@ -426,7 +448,7 @@ export class Compiler {
   }
 
   private compileAttrs(b: Bindings, scope: Scope, pos: Pos): Code {
-    const fromCodes = b.inheritFrom.map((x) => this.lazy(x, scope));
+    const fromCodes = this.lazyAll(b.inheritFrom, scope);
     // names and codes in two arrays, sorted together: every set this literal
     // makes shares the names array. (No entry pairs, Map iterator or second
     // Map: files are compiled while this code is still cold, and most set
@@ -434,14 +456,14 @@ export class Compiler {
     const names: string[] = new Array(b.static.size);
     const codes: (LazyCode | { from: number; name: string; pos: Pos })[] = new Array(names.length);
     let k = 0;
-    b.static.forEach((bind, name) => {
+    for (const [name, bind] of b.static) {
       const v = bind.value;
       names[k] = name;
       if (v.kind === "expr") codes[k] = this.lazy(v.expr, scope);
       else if (v.kind === "inherit") codes[k] = this.resolve(v.expr.name, scope, v.expr.pos);
       else codes[k] = { from: v.from, name: v.name, pos: v.pos };
       k++;
-    });
+    }
     const dyn = this.compileDynamic(b, scope);
     const positions = this.positionsOf(b);
     // known once for every set this literal makes (update and lookups ask)
@@ -464,7 +486,9 @@ export class Compiler {
 
   private compileDynamic(b: Bindings, scope: Scope): ((env: Env, map: Map<string, Lazy>) => void) | null {
     if (b.dynamic.length === 0) return null;
-    const ds = b.dynamic.map((d) => ({ name: this.compileAttrName({ kind: "dynamic", expr: d.name, pos: d.pos }, scope) as (env: Env) => string | null, value: this.lazy(d.value, scope), pos: d.pos }));
+    const ds: { name: (env: Env) => string | null; value: LazyCode; pos: Pos }[] = [];
+    for (const d of b.dynamic)
+      ds.push({ name: this.compileAttrName({ kind: "dynamic", expr: d.name, pos: d.pos }, scope) as (env: Env) => string | null, value: this.lazy(d.value, scope), pos: d.pos });
     return (env, map) => {
       for (const d of ds) {
         const name = d.name(env);
@@ -735,12 +759,17 @@ function makeSlotAccess(depth: number, slot: number): LazyCode {
 }
 
 function selectThunk(from: Lazy, name: string, pos: Pos): Lazy {
-  return Thunk.of(() => {
-    const a = forceAttrs(from, pos);
-    const v = a.get(name);
-    if (v === undefined) throw missingAttr(name, a, pos);
-    return force(v);
-  });
+  // one shared code over a small array, not a closure per attribute
+  return new Thunk(selectFrom, [from, name, pos] as unknown as Env);
+}
+
+/** `inherit (from) name`'s value: env is [from, name, pos] (selectThunk). */
+function selectFrom(env: Env): Value {
+  const [from, name, pos] = env as unknown as [Lazy, string, Pos];
+  const a = forceAttrs(from, pos);
+  const v = a.get(name);
+  if (v === undefined) throw missingAttr(name, a, pos);
+  return force(v);
 }
 
 /** The error of an `if` whose condition is not a Boolean. */

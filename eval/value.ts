@@ -307,7 +307,8 @@ export class NixAttrs {
     const values: Lazy[] = new Array(names.length);
     for (let i = 0; i < names.length; i++) values[i] = map.get(names[i])!;
     const a = new NixAttrs(names, values, positions);
-    a.index = map;
+    // get() scans small sets: their Map would only take room
+    if (names.length > 8) a.index = map;
     a.simpleNames = simple ? 1 : 2; // (known from the sort: namesAreSimple need not check again)
     return a;
   }
