@@ -260,7 +260,9 @@ export function formatEvalError(e: unknown, showTrace: boolean): string {
   if (e instanceof EvalError) {
     const trace = showTrace ? e.trace : e.trace.slice(-1);
     const hint = e.hint ? `\n       ${e.hint}` : "";
-    if (trace.length === 0) return `error: ${e.message}${e.pos ? `\n       at ${formatPos(e.pos)}:\n${snippet(e.pos)}` : ""}`.replace(/\n+$/, "") + hint + "\n";
+    // a message's further lines are indented under its first, as Nix does
+    const message = e.message.replace(/\n/g, "\n       ");
+    if (trace.length === 0) return `error: ${message}${e.pos ? `\n       at ${formatPos(e.pos)}:\n${snippet(e.pos)}` : ""}`.replace(/\n+$/, "") + hint + "\n";
     let out = "error:";
     for (const t of [...trace].reverse()) {
       out += `\n       … ${t.msg}`;
@@ -268,7 +270,7 @@ export function formatEvalError(e: unknown, showTrace: boolean): string {
       if (t.pos) out += `\n         at ${formatPos(t.pos)}:` + `\n${snippet(t.pos)}`.replace(/\n$/, "");
       out += "\n";
     }
-    out += `\n       error: ${e.message}`;
+    out += `\n       error: ${message}`;
     if (e.pos && (e.ownPos || !trace.some((t) => t.pos === e.pos))) out += `\n       at ${formatPos(e.pos)}:\n${snippet(e.pos)}`;
     out = out.replace(/\n+$/, "") + hint;
     if (!showTrace && e.trace.length > 1) out += `\n       (use '--show-trace' to show detailed location information)`;

@@ -457,7 +457,7 @@ class Parser {
         this.expect("}");
       } else this.fail(t, "\"''\"");
     }
-    return { kind: "str", parts: stripIndentation(raw), pos: this.pos(open) };
+    return { kind: "str", parts: stripIndentation(raw, this.lx.hasNul), pos: this.pos(open) };
   }
 
   /** Bindings of an attribute set or let, up to (not including) `end`. */
@@ -588,7 +588,7 @@ function mergeLiterals(parts: (string | Expr)[]): (string | Expr)[] {
  * count as content) is removed from every line, and a last line of only
  * spaces is dropped. Works on runs of characters, not one at a time.
  */
-function stripIndentation(parts: (string | Expr)[]): (string | Expr)[] {
+function stripIndentation(parts: (string | Expr)[], hasNul = false): (string | Expr)[] {
   const minIndent = minIndentation(parts);
   const out: (string | Expr)[] = [];
   let atStart = true;
@@ -635,6 +635,8 @@ function stripIndentation(parts: (string | Expr)[]): (string | Expr)[] {
       const nl = s.lastIndexOf("\n");
       if (nl >= 0 && /^ *$/.test(s.slice(nl + 1))) s = s.slice(0, nl + 1);
     }
+    // an escaped NUL (`''\<NUL>`) ends its piece: Nix keeps each piece as a C string
+    if (hasNul && s.includes("\0")) s = s.slice(0, s.indexOf("\0"));
     out.push(s);
   }
   return mergeLiterals(out);

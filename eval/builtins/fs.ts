@@ -19,11 +19,15 @@ const dirSets = new WeakMap<readonly [string, string][], NixAttrs>();
 export function register(def: Definer): void {
   def("readFile", 1, ([p], pos, state) => {
     const path = realisePath(state, p, pos);
+    let text: string;
     try {
-      return state.io.readTextFile(path);
+      text = state.io.readTextFile(path);
     } catch (e) {
       throw ioFailure("opening file", path, e, pos);
     }
+    // Nix's strings are C strings
+    if (text.includes("\0")) throw new EvalError(`the contents of the file '${path}' cannot be represented as a Nix string`, pos);
+    return text;
   });
   def("readDir", 1, ([p], pos, state) => {
     const path = realisePath(state, p, pos);

@@ -5,6 +5,7 @@ import type { Definer } from "./registry";
 import type { EvalState } from "../state";
 import { coerceToString } from "../coerce";
 import { callFunction, isApplication } from "../call";
+import { nulError } from "../lexer";
 
 export function register(def: Definer): void {
   def("toJSON", 1, ([v], pos, state) => {
@@ -230,23 +231,35 @@ class JsonParser {
       this.i += 4;
       return null;
     }
-    const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(this.s.slice(this.i, this.i + 400));
+    NUMBER.lastIndex = this.i;
+    const m = NUMBER.exec(this.s);
     if (!m || m[0] === "" || m[0] === "-") this.fail(c === undefined ? "unexpected end of input" : `unexpected '${c}'`);
     this.i += m[0].length;
-    if (m[2] || m[3]) return new NixFloat(parseFloat(m[0]));
+    // as nlohmann::json reads numbers, and Nix takes them
+    if (m[2] || m[3]) return this.float(m[0]);
     const n = BigInt(m[0]);
-    if (n > 9223372036854775807n || n < -9223372036854775808n) return new NixFloat(parseFloat(m[0]));
+    if (n > 18446744073709551615n || n < -9223372036854775808n) return this.float(m[0]); // fits neither uint64 nor int64
+    if (n > 9223372036854775807n) throw new EvalError(`unsigned json number ${m[0]} outside of Nix integer range`, this.pos);
     return mkInt(n);
+  }
+
+  float(text: string): NixFloat {
+    const f = parseFloat(text);
+    if (!Number.isFinite(f)) throw new EvalError(`[json.exception.out_of_range.406] number overflow parsing '${text}'`, this.pos).addTrace("while decoding a JSON string");
+    return new NixFloat(f);
   }
 
   str(): string {
     this.i++;
     let out = "";
+    let nul = false;
     for (;;) {
       if (this.i >= this.s.length) this.fail("unterminated string");
       const c = this.s[this.i];
       if (c === '"') {
         this.i++;
+        // Nix's strings are C strings
+        if (nul) throw new EvalError(nulError(out), this.pos);
         return out;
       }
       if (c === "\\") {
@@ -255,7 +268,9 @@ class JsonParser {
         if (e === "u") {
           const hex = this.s.slice(this.i, this.i + 4);
           if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail("bad \\u escape");
-          out += String.fromCharCode(parseInt(hex, 16));
+          const code = parseInt(hex, 16);
+          if (code === 0) nul = true;
+          out += String.fromCharCode(code);
           this.i += 4;
         } else if (e in ESC) out += ESC[e];
         else this.fail("bad escape");
@@ -267,5 +282,7 @@ class JsonParser {
     }
   }
 }
+
+const NUMBER = /-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
 
 const ESC: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
