@@ -2,6 +2,7 @@
 // nix-instantiate drop-in: read the expression, auto-call it with --arg and
 // --argstr, walk -A attribute paths, print the results as Nix 2.26 does, and
 // turn evaluation errors into Nix-style messages.
+import { wellFormed } from "./utf8";
 import type { Expr, Pos } from "./ast";
 import { EvalState, EvalOptions } from "./state";
 import { installBuiltins } from "./builtins";
@@ -199,7 +200,7 @@ function stateFor(req: EvalRequest, output: EvalOutput, host: EvalHost): EvalSta
     abortOnWarn: req.options?.["abort-on-warn"] === "true",
     tarballTtl: ttlOption(req.options),
   });
-  state.traceSink = (m) => output.err(m + "\n");
+  state.traceSink = (m) => output.err(wellFormed(m) + "\n");
   return state;
 }
 
@@ -226,7 +227,8 @@ export function runEval(req: EvalRequest, io: EvalOutput, host: EvalHost): numbe
     const t0 = Date.now();
     forEachSelected(state, req, (v, args) => {
       const res: Lazy = args ? autoCall(v, args, null) : force(v);
-      io.out(printResult(state, res, req) + "\n");
+      // (raw bytes as a reader of Nix's output sees them, eval/utf8.ts)
+      io.out(wellFormed(printResult(state, res, req)) + "\n");
     });
     if (process.env.TVIX_PHASES) {
       const { files, parse, compile } = state.loadTimes;
@@ -236,7 +238,7 @@ export function runEval(req: EvalRequest, io: EvalOutput, host: EvalHost): numbe
   } catch (e) {
     const outcome = trialOutcome(e);
     if (outcome instanceof OutOfRoom) throw outcome;
-    io.err(formatEvalError(e, req.showTrace));
+    io.err(wellFormed(formatEvalError(e, req.showTrace)));
     return 1;
   }
 }

@@ -9,6 +9,7 @@ import { COREPKGS, COREPKGS_DIR } from "./corepkgs";
 import { IOError, describeIOError, type EvalIO, type ImportOptions } from "./io";
 import type { BuiltinExtension } from "./builtins/registry";
 import { passFatal } from "./limits";
+import { decodeBytes } from "./utf8";
 import { addOrigin, addUnreadOrigin } from "./positions";
 import { astCacheEnabled, stampKey, readCachedAst, readStampedAst, writeCachedAst } from "./ast-cache";
 
@@ -165,11 +166,11 @@ export class EvalState {
     return v;
   }
 
-  /** Reads a source file (corepkgs included) as text. */
+  /** Reads a source file (corepkgs included) as text (bytes that are not UTF-8 kept, eval/utf8.ts). */
   readSourceFile(file: string): string {
     const core = COREPKGS.get(file);
     if (core !== undefined) return core;
-    return this.io.readTextFile(file);
+    return decodeBytes(this.io.readFile(file));
   }
 
   parseFile(file: string, pos: Pos | null): Expr {

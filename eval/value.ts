@@ -10,6 +10,7 @@
 //   functions -> Lambda | PrimOp | PrimOpApp. Unevaluated values are Thunks.
 // A `Lazy` is either a value or a thunk; `force` gives the value (in weak
 // head normal form).
+import { encodeBytes } from "./utf8";
 import type { Pos } from "./ast";
 import type { EvalState } from "./state";
 import type { JitSource } from "./jit";
@@ -378,7 +379,7 @@ export function compareStrings(a: string, b: string): number {
   const x = a.charCodeAt(i);
   const y = b.charCodeAt(i);
   if (x < 0xd800 && y < 0xd800) return x < y ? -1 : 1;
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  return Buffer.compare(encodeBytes(a), encodeBytes(b)); // (raw bytes as themselves, eval/utf8.ts)
 }
 
 const BEYOND_BMP_ORDER = /[\ud800-\uffff]/;

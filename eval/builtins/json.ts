@@ -6,6 +6,7 @@ import type { EvalState } from "../state";
 import { coerceToString } from "../coerce";
 import { callFunction, isApplication } from "../call";
 import { nulError } from "../lexer";
+import { hasRawBytes, utf8Complaint } from "../utf8";
 
 export function register(def: Definer): void {
   def("toJSON", 1, ([v], pos, state) => {
@@ -74,75 +75,107 @@ export function jsonFloat(f: number): string {
   return sign + body;
 }
 
+/** A string as JSON text: nlohmann::json refuses bytes that are not UTF-8. */
+function utf8Text(s: string, pos: Pos | null): string {
+  if (!hasRawBytes(s)) return s;
+  const r = utf8Complaint(s);
+  if ("error" in r) throw new EvalError(`JSON serialization error: [json.exception.type_error.316] ${r.error}`, pos);
+  return r.text;
+}
+
+/**
+ * How many lists and sets toJSON enters one inside the other before it stops
+ * as Nix does when its native stack runs out: Nix 2.26 converts 95,000
+ * nested lists and 90,000 nested sets, and not 100,000 (also not from
+ * derivation's __structuredAttrs). A cyclic or runaway structure then fails
+ * in bounded time.
+ */
+const MAX_JSON_DEPTH = 97_000;
+
+/** The error at MAX_JSON_DEPTH: Nix's message, without a trace of the way down. */
+class TooDeep extends EvalError {
+  constructor() {
+    super("stack overflow (possible infinite recursion)");
+  }
+  override addTrace(): this {
+    return this;
+  }
+}
+
 /**
  * The JSON of a value. With `forceThunks` false (`nix-instantiate --eval
  * --json` without --strict), an unevaluated thunk is an error, as in Nix.
+ * The text is collected in pieces and joined once (a nested value's text is
+ * never copied into its parent's).
  */
 export function toJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<string>, forceThunks = true): string {
+  const out: string[] = [];
+  writeJSON(state, l, pos, ctx, forceThunks, out, 0);
+  return out.length === 1 ? out[0] : out.join("");
+}
+
+function writeJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<string>, forceThunks: boolean, out: string[], depth: number): void {
   if (!forceThunks && l instanceof Thunk && l.code !== null) {
     const err = new EvalError(`cannot convert ${isApplication(l) ? "a function application" : "a thunk"} to JSON`, pos);
     err.ownPos = true; // shown even where the trace shows the same position, as Nix does
     throw err;
   }
   const v = force(l);
-  if (v === null) return "null";
-  if (typeof v === "boolean") return v ? "true" : "false";
-  if (typeof v === "number" || typeof v === "bigint") return String(v);
-  if (v instanceof NixFloat) return jsonFloat(v.v);
-  if (typeof v === "string") return jsonString(v);
-  if (v instanceof NixString) {
+  if (v === null) out.push("null");
+  else if (typeof v === "boolean") out.push(v ? "true" : "false");
+  else if (typeof v === "number" || typeof v === "bigint") out.push(String(v));
+  else if (v instanceof NixFloat) out.push(jsonFloat(v.v));
+  else if (typeof v === "string") out.push(jsonString(utf8Text(v, pos)));
+  else if (v instanceof NixString) {
     for (const c of v.ctx) ctx.add(c);
-    return jsonString(v.s);
-  }
-  if (v instanceof NixPath) {
+    out.push(jsonString(utf8Text(v.s, pos)));
+  } else if (v instanceof NixPath) {
     const s = coerceToString(state, v, pos, { coerceMore: false, copyToStore: true });
     for (const c of ctxOf(s)) ctx.add(c);
-    return jsonString(strValue(s));
-  }
-  if (Array.isArray(v))
-    return (
-      "[" +
-      materialize(v)
-        .map((e, i) => {
-          try {
-            return toJSON(state, e, pos, ctx, forceThunks);
-          } catch (err) {
-            // --json output names the element, as Nix 2.26 does; builtins.toJSON's traces stay as they were
-            if (!forceThunks && err instanceof EvalError) err.addTrace(`while evaluating list element at index ${i}`);
-            throw err;
-          }
-        })
-        .join(",") +
-      "]"
-    );
-  if (v instanceof NixAttrs) {
+    out.push(jsonString(strValue(s)));
+  } else if (Array.isArray(v)) {
+    if (depth >= MAX_JSON_DEPTH) throw new TooDeep();
+    const xs = materialize(v);
+    out.push("[");
+    for (let i = 0; i < xs.length; i++) {
+      if (i > 0) out.push(",");
+      try {
+        writeJSON(state, xs[i], pos, ctx, forceThunks, out, depth + 1);
+      } catch (err) {
+        // --json output names the element, as Nix 2.26 does; builtins.toJSON's traces stay as they were
+        if (!forceThunks && err instanceof EvalError) err.addTrace(`while evaluating list element at index ${i}`);
+        throw err;
+      }
+    }
+    out.push("]");
+  } else if (v instanceof NixAttrs) {
     const ts = v.get("__toString");
     if (ts !== undefined) {
       const s = coerceToString(state, callFunction(force(ts), v, pos), pos, { coerceMore: false, copyToStore: true });
       for (const c of ctxOf(s)) ctx.add(c);
-      return jsonString(strValue(s));
+      out.push(jsonString(strValue(s)));
+      return;
     }
-    const out = v.get("outPath");
-    if (out !== undefined) return toJSON(state, out, pos, ctx, forceThunks);
-    return (
-      "{" +
-      v
-        .keys()
-        .map((k) => {
-          const at = forceThunks ? pos : (v.positions?.get(k) ?? pos);
-          try {
-            return jsonString(k) + ":" + toJSON(state, v.get(k)!, at, ctx, forceThunks);
-          } catch (e) {
-            if (e instanceof EvalError) e.addTrace(`while evaluating attribute '${k}'`, forceThunks ? undefined : at);
-            throw e;
-          }
-        })
-        .join(",") +
-      "}"
-    );
-  }
-  if (isFunction(v)) throw new EvalError("cannot convert a function to JSON", pos);
-  throw new EvalError(`cannot convert ${typeof v} to JSON`, pos);
+    if (depth >= MAX_JSON_DEPTH) throw new TooDeep();
+    const outPath = v.get("outPath");
+    if (outPath !== undefined) return writeJSON(state, outPath, pos, ctx, forceThunks, out, depth + 1);
+    const keys = v.keys();
+    out.push("{");
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
+      if (i > 0) out.push(",");
+      out.push(jsonString(utf8Text(k, pos)), ":");
+      const at = forceThunks ? pos : (v.positions?.get(k) ?? pos);
+      try {
+        writeJSON(state, v.get(k)!, at, ctx, forceThunks, out, depth + 1);
+      } catch (e) {
+        if (e instanceof EvalError) e.addTrace(`while evaluating attribute '${k}'`, forceThunks ? undefined : at);
+        throw e;
+      }
+    }
+    out.push("}");
+  } else if (isFunction(v)) throw new EvalError("cannot convert a function to JSON", pos);
+  else throw new EvalError(`cannot convert ${typeof v} to JSON`, pos);
 }
 
 class JsonParser {

@@ -8,6 +8,7 @@ import { Hash, hashBytes, parseHashAlgo, HashEncoding } from "../../core/hash";
 import { encodeNixBase32 } from "../../core/nixbase32";
 import { describeIOError } from "../io";
 import { passFatal } from "../limits";
+import { encodeBytes, hasRawBytes } from "../utf8";
 
 /** A path argument: a path value or an absolute path string. */
 export function realisePath(state: EvalState, l: Lazy, pos: Pos | null): string {
@@ -38,7 +39,8 @@ export function register(def: Definer): void {
   def("placeholder", 1, ([n], pos) => "/" + encodeNixBase32(hashBytes("sha256", `nix-output:${forceString(n, pos)}`).digest));
   def("hashString", 2, ([a, s], pos) => {
     const algo = parseAlgo(forceString(a, pos), pos);
-    return hashBytes(algo, strValue(forceStringValue(s, pos))).toBase16();
+    const text = strValue(forceStringValue(s, pos));
+    return hashBytes(algo, hasRawBytes(text) ? encodeBytes(text) : text).toBase16();
   });
   def("hashFile", 2, ([a, p], pos, state) => {
     const algo = parseAlgo(forceString(a, pos), pos);
