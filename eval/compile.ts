@@ -434,7 +434,7 @@ export class Compiler {
       const v = bind.value;
       names[k] = name;
       if (v.kind === "expr") codes[k] = this.lazy(v.expr, scope);
-      else if (v.kind === "inherit") codes[k] = this.resolve(v.expr.name, scope, v.expr.pos);
+      else if (v.kind === "inherit") codes[k] = this.lazy(v.expr, scope); // (from a `with`: looked up when needed, as in Nix)
       else codes[k] = { from: v.from, name: v.name, pos: v.pos };
       k++;
     });
@@ -514,7 +514,7 @@ export class Compiler {
         const c = this.lazy(v.expr, inner);
         inits.push(code ? (env) => new Thunk(code, env) : (env) => c(env));
       } else if (v.kind === "inherit") {
-        const c = this.resolve(v.expr.name, scope, v.expr.pos);
+        const c = this.lazy(v.expr, scope); // (from a `with`: looked up when needed, as in Nix)
         inits.push(mergeAt === undefined ? (env) => c(env[0]) : (env) => c(env));
       } else {
         const { from, name, pos } = v;
