@@ -14,7 +14,7 @@ import { addOrigin } from "./positions";
 export type TokKind =
   | "id" | "int" | "float" | "path" | "hpath" | "spath" | "uri"
   | "str_open" | "str" | "str_close" // "..." pieces
-  | "ind_open" | "ind_str" | "ind_close" // ''...'' pieces
+  | "ind_open" | "ind_str" | "ind_esc" | "ind_close" // ''...'' pieces (ind_esc: an escape, `''$`, `'''`, `''\x`)
   | "path_start" | "path_str" | "path_end" // interpolated path pieces
   | "interp" // ${ (inside strings/paths)
   | "kw" | "op" | "eof";
@@ -516,11 +516,11 @@ export class Lexer {
     const c = s.charCodeAt(start + 2);
     if (c === 36) {
       this.i = start + 3;
-      return this.tok("ind_str", "$", start);
+      return this.tok("ind_esc", "$", start);
     }
     if (c === 39) {
       this.i = start + 3;
-      return this.tok("ind_str", "''", start);
+      return this.tok("ind_esc", "''", start);
     }
     if (c === 92) {
       const e = s[start + 3];
@@ -532,7 +532,7 @@ export class Lexer {
         if (s[start + 4] === "\n") len = 5;
       }
       this.i = start + len;
-      return this.tok("ind_str", v, start);
+      return this.tok("ind_esc", v, start);
     }
     this.i = start + 2;
     this.pop();
