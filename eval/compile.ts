@@ -98,6 +98,9 @@ export class Compiler {
       case "path": // a literal path is a value in Nix too (`~/` is resolved at run time here)
         if (e.parts.length === 1 && typeof e.parts[0] === "string" && !e.parts[0].startsWith("~/")) return this.compile(e, scope);
         break;
+      case "list":
+        if (e.elems.length === 0) return this.compile(e, scope); // an empty list is a value in Nix too
+        break;
       case "var":
         // A statically bound variable is passed as the same lazy value (Nix's
         // pointer equality depends on it); a `with` lookup gets its own thunk

@@ -1,6 +1,6 @@
 // Printing values as `nix-instantiate --eval` (Nix 2.26) does.
 import { sourcePos } from "./positions";
-import { Lambda, Lazy, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, Value, force } from "./value";
+import { Lambda, Lazy, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, Value, beingEvaluated, force } from "./value";
 
 const KEYWORDS = new Set(["if", "then", "else", "assert", "with", "let", "in", "rec", "inherit"]);
 const IDENT = /^[a-zA-Z_][a-zA-Z0-9_'-]*$/;
@@ -48,13 +48,26 @@ export function formatFloat(f: number): string {
   return s;
 }
 
-export function printValue(l: Lazy, opts: { strict?: boolean } = {}): string {
+/**
+ * A value as Nix prints it. By default as `nix-instantiate --eval` does
+ * (printAmbiguous: `<CODE>`, `<LAMBDA>`, `<PRIMOP>`); with `trace`, as
+ * builtins.trace does (Nix's ValuePrinter: `«thunk»`, `«lambda f @ pos»`,
+ * `«primop map»`, `«partially applied primop map»`, and `«potential
+ * infinite recursion»` for a value being evaluated). A set seen before is
+ * `«repeated»` (trace: an empty one too), and so is a list seen before in the
+ * same place: Nix keys lists by the Value that holds them, here the thunk
+ * (or, without one, the list itself), so a list holding itself prints
+ * once more inside before it repeats.
+ */
+export function printValue(l: Lazy, opts: { strict?: boolean; trace?: boolean } = {}): string {
+  const trace = opts.trace === true;
   const seen = new Set<unknown>();
   const parts: string[] = [];
   const go = (x: Lazy, top: boolean) => {
+    const holder: unknown = x;
     if (x instanceof Thunk) {
       if (x.code !== null && !top) {
-        parts.push("<CODE>");
+        parts.push(trace ? (beingEvaluated(x) ? "«potential infinite recursion»" : "«thunk»") : "<CODE>");
         return;
       }
       x = force(x);
@@ -70,11 +83,11 @@ export function printValue(l: Lazy, opts: { strict?: boolean } = {}): string {
     else if (v instanceof NixPath) parts.push(v.path);
     else if (Array.isArray(v)) {
       if (v.length > 0) {
-        if (seen.has(v)) {
+        if (seen.has(holder)) {
           parts.push("«repeated»");
           return;
         }
-        seen.add(v);
+        seen.add(holder);
       }
       parts.push("[ ");
       for (const e of v) {
@@ -83,7 +96,7 @@ export function printValue(l: Lazy, opts: { strict?: boolean } = {}): string {
       }
       parts.push("]");
     } else if (v instanceof NixAttrs) {
-      if (v.size > 0) {
+      if (v.size > 0 || trace) {
         if (seen.has(v)) {
           parts.push("«repeated»");
           return;
@@ -97,12 +110,11 @@ export function printValue(l: Lazy, opts: { strict?: boolean } = {}): string {
         parts.push("; ");
       }
       parts.push("}");
-    } else if (v instanceof Lambda) parts.push("<LAMBDA>");
-    else if (v instanceof PrimOp) parts.push("<PRIMOP>");
-    else if (v instanceof PrimOpApp) parts.push("<PRIMOP-APP>");
+    } else if (v instanceof Lambda) parts.push(trace ? describeLambda(v) : "<LAMBDA>");
+    else if (v instanceof PrimOp) parts.push(trace ? `«primop ${v.name}»` : "<PRIMOP>");
+    else if (v instanceof PrimOpApp) parts.push(trace ? `«partially applied primop ${v.op.name}»` : "<PRIMOP-APP>");
     else parts.push("<UNKNOWN>");
   };
-  void opts;
   go(l, true);
   return parts.join("");
 }

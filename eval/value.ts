@@ -80,6 +80,11 @@ const BLACKHOLE: Code = () => {
   throw new EvalError("infinite recursion encountered");
 };
 
+/** Whether a thunk is being evaluated now (its code is the black hole). */
+export function beingEvaluated(t: Thunk): boolean {
+  return t.code === BLACKHOLE;
+}
+
 export class Thunk {
   value: Value = null;
   constructor(public code: Code | null, public env: Env | null) {}

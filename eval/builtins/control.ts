@@ -45,7 +45,7 @@ export function register(def: Definer): void {
   });
   def("trace", 2, ([m, v], _pos, state) => {
     const mv = force(m);
-    state.traceSink(`trace: ${isString(mv) ? strValue(mv) : printValue(mv, { strict: true })}`);
+    state.traceSink(`trace: ${isString(mv) ? strValue(mv) : printValue(m, { trace: true })}`);
     return force(v);
   });
   def("traceVerbose", 2, ([, v]) => force(v));

@@ -1,6 +1,6 @@
 // builtins.toXML (and `tvix eval --xml`): Nix's XML rendering of values.
 import type { Pos } from "../ast";
-import { Lambda, Lazy, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Value, force, strValue, isString, materialize } from "../value";
+import { Lambda, Lazy, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Value, force, strValue, isString, materialize, compareStrings } from "../value";
 import type { Definer } from "./registry";
 import { sourcePos } from "../positions";
 import { formatFloat } from "../print";
@@ -79,7 +79,8 @@ export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<stri
       if (info.formals) {
         const at = info.arg !== undefined ? ` name="${esc(info.arg)}"` : "";
         lines.push(`${ind}  <attrspat${info.formals.ellipsis ? ' ellipsis="1"' : ""}${at}>`);
-        for (const n of info.formals.names) lines.push(`${ind}    <attr name="${esc(n)}" />`);
+        // in Nix's lexicographic (byte) order, not as written
+        for (const n of [...info.formals.names].sort(compareStrings)) lines.push(`${ind}    <attr name="${esc(n)}" />`);
         lines.push(`${ind}  </attrspat>`);
       } else lines.push(`${ind}  <varpat name="${esc(info.arg!)}" />`);
       lines.push(`${ind}</function>`);
