@@ -595,6 +595,7 @@ export class Compiler {
       const formalNames = e.formals.entries.map((f) => f.name);
       info = lambdaInfo(e, names.size, undefined, {
         names: formalNames,
+        positions: e.formals.entries.map((f) => f.pos),
         defaults,
         ellipsis: e.formals.ellipsis,
         set: new Set(formalNames),

@@ -11,6 +11,7 @@
 // A `Lazy` is either a value or a thunk; `force` gives the value (in weak
 // head normal form).
 import { encodeBytes } from "./utf8";
+import { printErrorValue } from "./print";
 import type { Pos } from "./ast";
 import type { EvalState } from "./state";
 import type { JitSource } from "./jit";
@@ -424,6 +425,8 @@ export interface LambdaInfo {
   arg?: string;
   formals?: {
     names: string[];
+    /** Where each formal is written (builtins.functionArgs's positions). */
+    positions: Pos[];
     defaults: (Code | null)[];
     ellipsis: boolean;
     set: Set<string>;
@@ -539,8 +542,8 @@ export function showType(v: Value): string {
   if (v instanceof NixPath) return "a path";
   if (Array.isArray(v)) return "a list";
   if (v instanceof NixAttrs) return "a set";
-  if (v instanceof PrimOp) return "a built-in function";
-  if (v instanceof PrimOpApp) return "a partially applied built-in function";
+  if (v instanceof PrimOp) return `the built-in function '${v.name}'`;
+  if (v instanceof PrimOpApp) return `the partially applied built-in function '${v.op.name}'`;
   return "a function";
 }
 
@@ -557,14 +560,8 @@ const TYPE_WORD: Record<string, string> = {
 };
 
 export function typeError(expected: TypeName | string, v: Value, pos: Pos | null = null): EvalError {
-  return new EvalError(`expected ${TYPE_WORD[expected] ?? expected} but found ${showType(v)}${brief(v)}`, pos);
-}
-
-function brief(v: Value): string {
-  if (typeof v === "bigint" || typeof v === "boolean" || typeof v === "number") return `: ${String(v)}`;
-  if (v instanceof NixFloat) return `: ${String(v.v)}`;
-  if (typeof v === "string") return `: "${v.length > 30 ? v.slice(0, 30) + "..." : v}"`;
-  return "";
+  // the value as Nix's error messages print it (print.ts)
+  return new EvalError(`expected ${TYPE_WORD[expected] ?? expected} but found ${showType(v)}: ${printErrorValue(v)}`, pos);
 }
 
 export function isFunction(v: Value): boolean {
@@ -653,7 +650,7 @@ export function forceString(l: Lazy, pos: Pos | null = null): string {
 export function forceNumber(l: Lazy, pos: Pos | null = null): NixInt | NixFloat {
   const v = force(l);
   if (typeof v === "number" || typeof v === "bigint" || v instanceof NixFloat) return v;
-  throw new EvalError(`expected an integer but found ${showType(v)}${brief(v)}`, pos);
+  throw new EvalError(`expected an integer but found ${showType(v)}: ${printErrorValue(v)}`, pos);
 }
 
 const INT_MIN = -(2n ** 63n);

@@ -88,7 +88,11 @@ export function register(def: Definer): void {
     if (!(v instanceof Lambda)) return NixAttrs.empty;
     const formals = v.info.formals;
     if (!formals) return NixAttrs.empty;
-    return (formals.args ??= NixAttrs.from(formals.names.map((n, i) => [n, formals.defaults[i] !== null])));
+    if (formals.args === null) {
+      const at = new Map(formals.names.map((n, i) => [n, formals.positions[i]]));
+      formals.args = NixAttrs.fromMap(new Map(formals.names.map((n, i) => [n, formals.defaults[i] !== null])), { get: (n) => at.get(n) });
+    }
+    return formals.args;
   });
   def("unsafeGetAttrPos", 2, ([n, s], pos) => {
     const name = forceString(n, pos);
