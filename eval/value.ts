@@ -493,6 +493,22 @@ export class EvalError extends Error {
   }
 }
 
+/**
+ * Where Nix's native stack runs out in a recursion over a value's structure
+ * (deepSeq, toJSON): its message, without a trace of the way down.
+ */
+export class StackOverflow extends EvalError {
+  constructor() {
+    super("stack overflow (possible infinite recursion)");
+  }
+  override addTrace(): this {
+    return this;
+  }
+}
+
+/** How many lists and sets forceDeep enters one inside the other: Nix 2.26's deepSeq goes through 80,000, not 85,000. */
+const MAX_DEEP = 82_000;
+
 /** builtins.throw / failed assertions: the catchable kind. */
 export class ThrownError extends EvalError {
   constructor(message: string, pos: Pos | null = null) {
@@ -663,17 +679,19 @@ export function checkedInt(r: bigint, op: string, a: NixInt, b: NixInt): NixInt 
 }
 
 /** Deep-forces a value (for --strict printing and deepSeq). */
-export function forceDeep(l: Lazy, seen: Set<unknown> = new Set()): Value {
+export function forceDeep(l: Lazy, seen: Set<unknown> = new Set(), depth = 0): Value {
   const v = force(l);
   if (seen.has(v)) return v;
   if (Array.isArray(v)) {
+    if (depth >= MAX_DEEP) throw new StackOverflow();
     seen.add(v);
-    for (let i = 0; i < v.length; i++) forceDeep(elemForce(v, i), seen);
+    for (let i = 0; i < v.length; i++) forceDeep(elemForce(v, i), seen, depth + 1);
   } else if (v instanceof NixAttrs) {
+    if (depth >= MAX_DEEP) throw new StackOverflow();
     seen.add(v);
     for (let i = 0; i < v.names.length; i++) {
       try {
-        forceDeep(v.values[i], seen);
+        forceDeep(v.values[i], seen, depth + 1);
       } catch (e) {
         if (e instanceof EvalError) e.addTrace(`while evaluating the attribute '${v.names[i]}'`);
         throw e;

@@ -1,6 +1,6 @@
 // toJSON and fromJSON.
 import type { Pos } from "../ast";
-import { EvalError, Lazy, Thunk, NixAttrs, NixFloat, NixPath, NixString, Value, force, forceStringValue, strValue, isFunction, mkString, ctxOf, mkInt, materialize } from "../value";
+import { EvalError, StackOverflow, Lazy, Thunk, NixAttrs, NixFloat, NixPath, NixString, Value, force, forceStringValue, strValue, isFunction, mkString, ctxOf, mkInt, materialize } from "../value";
 import type { Definer } from "./registry";
 import type { EvalState } from "../state";
 import { coerceToString } from "../coerce";
@@ -92,15 +92,6 @@ function utf8Text(s: string, pos: Pos | null): string {
  */
 const MAX_JSON_DEPTH = 97_000;
 
-/** The error at MAX_JSON_DEPTH: Nix's message, without a trace of the way down. */
-class TooDeep extends EvalError {
-  constructor() {
-    super("stack overflow (possible infinite recursion)");
-  }
-  override addTrace(): this {
-    return this;
-  }
-}
 
 /**
  * The JSON of a value. With `forceThunks` false (`nix-instantiate --eval
@@ -134,7 +125,7 @@ function writeJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<string>,
     for (const c of ctxOf(s)) ctx.add(c);
     out.push(jsonString(strValue(s)));
   } else if (Array.isArray(v)) {
-    if (depth >= MAX_JSON_DEPTH) throw new TooDeep();
+    if (depth >= MAX_JSON_DEPTH) throw new StackOverflow();
     const xs = materialize(v);
     out.push("[");
     for (let i = 0; i < xs.length; i++) {
@@ -156,7 +147,7 @@ function writeJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<string>,
       out.push(jsonString(strValue(s)));
       return;
     }
-    if (depth >= MAX_JSON_DEPTH) throw new TooDeep();
+    if (depth >= MAX_JSON_DEPTH) throw new StackOverflow();
     const outPath = v.get("outPath");
     if (outPath !== undefined) return writeJSON(state, outPath, pos, ctx, forceThunks, out, depth + 1);
     const keys = v.keys();
