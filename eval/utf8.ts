@@ -76,6 +76,11 @@ export function encodeBytes(s: string): Buffer {
   return Buffer.concat(parts);
 }
 
+/** s with raw bytes that make up characters joined into them (only done where strings are joined in bulk: concatStringsSep). */
+export function joinRawBytes(s: string): string {
+  return hasRawBytes(s) ? decodeBytes(encodeBytes(s)) : s;
+}
+
 /** The number of bytes of s. */
 export function byteCount(s: string): number {
   return hasRawBytes(s) ? encodeBytes(s).length : Buffer.byteLength(s);

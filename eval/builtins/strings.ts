@@ -8,7 +8,7 @@ import { coerceToString } from "../coerce";
 import { baseNameOf, dirOf } from "../paths";
 import { compileRegex } from "./regex";
 import { compareVersions, splitVersion, parseDrvName } from "./versions";
-import { byteCount, decodeBytes, encodeBytes } from "../utf8";
+import { byteCount, decodeBytes, encodeBytes, joinRawBytes } from "../utf8";
 
 // eslint-disable-next-line no-control-regex
 const ASCII = /^[\x00-\x7f]*$/;
@@ -77,7 +77,8 @@ export function register(def: Definer): void {
       parts.push(strValue(v));
       ctxs.push(ctxOf(v));
     }
-    return mkString(parts.join(strValue(sepv)), unionCtx(...ctxs));
+    // (the pieces of characters cut by substring join back into them here: stringAsChars, eval/utf8.ts)
+    return mkString(joinRawBytes(parts.join(strValue(sepv))), unionCtx(...ctxs));
   });
   def("replaceStrings", 3, ([f, t, s], pos) => {
     const fromList = forceList(f, pos);
