@@ -249,7 +249,7 @@ export function printResult(state: EvalState, v: Lazy, req: Pick<EvalRequest, "o
       // the value itself is evaluated; below it, without --strict, a thunk is an error (as Nix)
       return toJSON(state, req.strict ? v : force(v), null, new Set(), req.strict);
     case "xml":
-      return toXML(req.strict ? forceDeep(v) : v, req.location, null, new Set()).replace(/\n$/, "");
+      return toXML(req.strict ? forceDeep(v) : v, req.location, null, new Set(), req.strict).replace(/\n$/, "");
     default:
       if (req.strict) forceDeep(v);
       return printValue(v, { strict: req.strict });
