@@ -98,16 +98,15 @@ export class Compiler {
       case "path": // a literal path is a value in Nix too (`~/` is resolved at run time here)
         if (e.parts.length === 1 && typeof e.parts[0] === "string" && !e.parts[0].startsWith("~/")) return this.compile(e, scope);
         break;
+      case "list":
+        if (e.elems.length === 0) return this.compile(e, scope); // an empty list is a value in Nix too
+        break;
       case "var":
         // A statically bound variable is passed as the same lazy value (Nix's
         // pointer equality depends on it); a `with` lookup gets its own thunk
         // so that the `with` set is only forced when the value is needed.
         if (e.name !== "__curPos" && this.resolveStatic(e.name, scope)) return this.resolve(e.name, scope, e.pos);
         break;
-      case "lambda":
-        // making the closure costs no more than a thunk, cannot fail, and
-        // spares forcing it later
-        return this.compile(e, scope);
     }
     const code = this.compile(e, scope);
     return (env) => new Thunk(code, env);
@@ -460,7 +459,7 @@ export class Compiler {
       const v = bind.value;
       names[k] = name;
       if (v.kind === "expr") codes[k] = this.lazy(v.expr, scope);
-      else if (v.kind === "inherit") codes[k] = this.resolve(v.expr.name, scope, v.expr.pos);
+      else if (v.kind === "inherit") codes[k] = this.lazy(v.expr, scope); // (from a `with`: looked up when needed, as in Nix)
       else codes[k] = { from: v.from, name: v.name, pos: v.pos };
       k++;
     }
@@ -484,16 +483,24 @@ export class Compiler {
     };
   }
 
-  private compileDynamic(b: Bindings, scope: Scope): ((env: Env, map: Map<string, Lazy>) => void) | null {
+  /** Adds the dynamic attributes; a name already there is an error that shows where it was defined (`positions`). */
+  private compileDynamic(b: Bindings, scope: Scope): ((env: Env, map: Map<string, Lazy>, positions: Positions) => void) | null {
     if (b.dynamic.length === 0) return null;
     const ds: { name: (env: Env) => string | null; value: LazyCode; pos: Pos }[] = [];
     for (const d of b.dynamic)
       ds.push({ name: this.compileAttrName({ kind: "dynamic", expr: d.name, pos: d.pos }, scope) as (env: Env) => string | null, value: this.lazy(d.value, scope), pos: d.pos });
-    return (env, map) => {
-      for (const d of ds) {
+    return (env, map, positions) => {
+      const added: string[] = [];
+      for (let i = 0; i < ds.length; i++) {
+        const d = ds[i];
         const name = d.name(env);
         if (name === null) continue;
-        if (map.has(name)) throw new EvalError(`dynamic attribute '${name}' already defined at ${formatPos(d.pos)}`, d.pos);
+        if (map.has(name)) {
+          const j = added.indexOf(name);
+          const other = j >= 0 ? ds[j].pos : positions.get(name);
+          throw new EvalError(`dynamic attribute '${name}' already defined at ${other === undefined || other === null ? "«none»:0" : formatPos(other)}`, d.pos);
+        }
+        added[i] = name;
         map.set(name, d.value(env));
       }
     };
@@ -506,12 +513,13 @@ export class Compiler {
    * `mergeAt` on in the Env of `scope` itself (a lambda whose body is a let:
    * one Env per call instead of two); they shadow scope's names.
    */
-  compileRecBindings(b: Bindings, scope: Scope, _pos: Pos, mergeAt?: number) {
+  compileRecBindings(b: Bindings, scope: Scope, _pos: Pos, mergeAt?: number, rec = false) {
     const offset = mergeAt ?? 0;
     const names = new Map<string, number>(mergeAt === undefined ? [] : scope.names!);
     let count = 0;
     for (const name of b.static.keys()) names.set(name, offset + count++);
     const inner: Scope = { names, parent: mergeAt === undefined ? scope : scope.parent };
+    const overridable = rec && b.static.has("__overrides");
     // `inherit (e)` sources may refer to bindings not initialised yet: thunks
     const fromCodes = b.inheritFrom.map((x) => {
       const c = this.compile(x, inner);
@@ -526,12 +534,14 @@ export class Compiler {
         // `a = b;` where b is a later sibling: b's slot is still empty, so
         // defer; an earlier sibling is aliased (the same value, as in Nix)
         const r = v.expr.kind === "var" ? this.resolveStatic(v.expr.name, inner) : null;
-        const later = r !== null && r.depth === 0 && r.idx >= offset + myIndex;
+        // (with `__overrides` in a rec set a sibling's slot may still be
+        // replaced: every value is a thunk of its own there, as in Nix)
+        const later = overridable || (r !== null && r.depth === 0 && r.idx >= offset + myIndex);
         const code = later ? this.compile(v.expr, inner) : null;
         const c = this.lazy(v.expr, inner);
         inits.push(code ? (env) => new Thunk(code, env) : (env) => c(env));
       } else if (v.kind === "inherit") {
-        const c = this.resolve(v.expr.name, scope, v.expr.pos);
+        const c = this.lazy(v.expr, scope); // (from a `with`: looked up when needed, as in Nix)
         inits.push(mergeAt === undefined ? (env) => c(env[0]) : (env) => c(env));
       } else {
         const { from, name, pos } = v;
@@ -546,7 +556,7 @@ export class Compiler {
   }
 
   private compileRecAttrs(b: Bindings, scope: Scope, pos: Pos): Code {
-    const { slots, init, names } = this.compileRecBindings(b, scope, pos);
+    const { slots, init, names } = this.compileRecBindings(b, scope, pos, undefined, true);
     const dyn = this.compileDynamic(b, slots.scope);
     const n = slots.count;
     const positions = this.positionsOf(b);
@@ -554,6 +564,7 @@ export class Compiler {
     // known once for every set this literal makes (update and lookups ask)
     const simpleNames = sortNames(sorted) ? 1 : 2;
     const envIndex = sorted.map((name) => names.get(name)! + 1);
+    if (names.has("__overrides")) return this.withOverrides(names, sorted, envIndex, init, dyn, n, positions);
     return (env) => {
       const inner = newEnv(env, n);
       init(inner);
@@ -563,6 +574,37 @@ export class Compiler {
       const r = new NixAttrs(sorted, values, positions);
       r.simpleNames = simpleNames;
       return r;
+    };
+  }
+
+  /**
+   * A rec set with an `__overrides` attribute (a legacy feature): that
+   * attribute is forced when the set is made, and its attributes replace the
+   * set's own, in the recursive scope too, or are added; dynamic attributes
+   * come after. Nix then knows no attribute's position.
+   */
+  private withOverrides(names: Map<string, number>, sorted: string[], envIndex: number[], init: (env: Env) => void, dyn: ReturnType<Compiler["compileDynamic"]>, n: number, positions: Positions): Code {
+    const at = names.get("__overrides")! + 1;
+    return (env) => {
+      const inner = newEnv(env, n);
+      init(inner);
+      const map = new Map<string, Lazy>();
+      for (let i = 0; i < sorted.length; i++) map.set(sorted[i], inner[envIndex[i]]);
+      let over: NixAttrs;
+      try {
+        over = forceAttrs(inner[at]);
+      } catch (e) {
+        if (e instanceof EvalError) e.addTrace("while evaluating the `__overrides` attribute");
+        throw e;
+      }
+      for (let i = 0; i < over.names.length; i++) {
+        const name = over.names[i];
+        const slot = names.get(name);
+        if (slot !== undefined) inner[slot + 1] = over.values[i];
+        map.set(name, over.values[i]);
+      }
+      if (dyn) dyn(inner, map, { get: (name) => (over.has(name) ? over.positions?.get(name) : positions.get(name)) });
+      return NixAttrs.fromMap(map);
     };
   }
 
@@ -577,6 +619,7 @@ export class Compiler {
       const formalNames = e.formals.entries.map((f) => f.name);
       info = lambdaInfo(e, names.size, undefined, {
         names: formalNames,
+        positions: e.formals.entries.map((f) => f.pos),
         defaults,
         ellipsis: e.formals.ellipsis,
         set: new Set(formalNames),
@@ -686,9 +729,9 @@ function lambdaInfo(e: LambdaExpr, slots: number, flat: number | undefined, form
 }
 
 /** A set literal's static attributes (sorted `names`, their `values`) plus the ones `dyn` adds. */
-function withDynamic(names: readonly string[], values: Lazy[], dyn: (env: Env, map: Map<string, Lazy>) => void, env: Env, positions: Positions): NixAttrs {
+function withDynamic(names: readonly string[], values: Lazy[], dyn: (env: Env, map: Map<string, Lazy>, positions: Positions) => void, env: Env, positions: Positions): NixAttrs {
   const map = NixAttrs.entriesMap(names, values);
-  dyn(env, map);
+  dyn(env, map, positions);
   return NixAttrs.fromMap(map, positions);
 }
 

@@ -1,4 +1,5 @@
 // The arithmetic, comparison, equality, list and attribute-set operators.
+import { encodeBytes, hasRawBytes, rawBytes } from "./utf8";
 import type { Pos } from "./ast";
 import {
   EvalError, Lazy, NixAttrs, NixFloat, NixPath, NixString, Value, checkedInt, force, isFunction, isInt, isString,
@@ -287,7 +288,7 @@ export function eqValues(a: Value, b: Value, pos: Pos | null): boolean {
     if (isInt(b)) return a.v === Number(b);
     return false;
   }
-  if (isString(a)) return isString(b) && strValue(a) === strValue(b);
+  if (isString(a)) return isString(b) && (strValue(a) === strValue(b) || (rawBytes.seen && sameBytes(strValue(a), strValue(b))));
   if (a === null || typeof a === "boolean") return a === b;
   if (a instanceof NixPath) return b instanceof NixPath && a.path === b.path;
   if (Array.isArray(a)) {
@@ -351,3 +352,8 @@ export function lessThan(a: Value, b: Value, pos: Pos | null): boolean {
 }
 
 export { typeOf };
+
+/** Whether two strings that differ as JS strings have the same bytes (raw bytes joined back, eval/utf8.ts). */
+function sameBytes(a: string, b: string): boolean {
+  return (hasRawBytes(a) || hasRawBytes(b)) && encodeBytes(a).equals(encodeBytes(b));
+}
