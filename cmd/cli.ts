@@ -4,6 +4,8 @@
 import { Command, CommanderError } from "commander";
 import { TVIX_VERSION } from "../core/version";
 import { reportFatal } from "./errors";
+import { initSettings } from "./settings";
+import * as configCmd from "./commands/config";
 import * as evalCmd from "./commands/eval";
 import * as buildCmd from "./commands/build";
 import * as replCmd from "./commands/repl";
@@ -22,7 +24,7 @@ export function buildProgram(): Command {
       outputError: (str, write) => write(str.endsWith("\n") ? str : str + "\n"),
     })
     .exitOverride();
-  for (const group of [evalCmd, buildCmd, replCmd, copyCmd, storeCmd]) group.register(program);
+  for (const group of [evalCmd, buildCmd, replCmd, copyCmd, storeCmd, configCmd]) group.register(program);
   // subcommands inherit the error/exit behaviour of the root
   for (const c of program.commands) c.exitOverride().configureOutput(program.configureOutput());
   return program;
@@ -34,6 +36,7 @@ export async function runCli(argv: string[]): Promise<number> {
     // --arg/--argstr take two values, which commander cannot express
     const { rest, args, options } = evalCmd.extractArgs(argv);
     evalCmd.setPendingArgs(args, options);
+    initSettings(options);
     await program.parseAsync(rest, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (e) {

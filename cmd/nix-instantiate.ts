@@ -6,6 +6,7 @@ import { UserError } from "./errors";
 import type { InstantiateRequest } from "./instantiate-task";
 import { TVIX_VERSION, NIX_COMPAT_VERSION } from "../core/version";
 import { readStdinFile } from "./commands/eval";
+import { initSettings, evalOptions } from "./settings";
 
 const USAGE = `Usage: nix-instantiate [--eval [--strict] [--json] [--xml]] [--parse] [-E EXPR | FILES...]
   [-A ATTRPATH] [--arg NAME EXPR] [--argstr NAME STRING] [-I PATH] [--show-trace]
@@ -59,6 +60,8 @@ export async function nixInstantiateMain(argv: string[]): Promise<number> {
   } else if (files.length > 1) {
     throw new UserError(`not implemented: more than one file (${files.join(" ")})`);
   } else req.file = files[0];
+  initSettings(req.options ?? {});
+  req.options = evalOptions();
   const { exitCode } = await runEvaluation(evalMode || req.parseOnly ? "eval" : "instantiate", readStdinFile(req));
   return exitCode;
 }

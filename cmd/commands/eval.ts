@@ -5,6 +5,7 @@ import type { Command } from "commander";
 import { runEvaluation } from "../bigstack";
 import type { EvalRequest } from "../../eval/driver";
 import { lazyModule } from "../../core/lazy-module";
+import { evalOptions as configuredEvalOptions } from "../settings";
 
 function collect(v: string, prev: string[]): string[] {
   return [...prev, v];
@@ -71,7 +72,7 @@ export function toRequest(opts: Record<string, any>, files: string[], args: Eval
     parseOnly: !!opts.parse,
     cwd: process.cwd(),
     storeDir: opts.storeDir,
-    options: pendingOptions,
+    options: configuredEvalOptions(),
     readWrite: !!opts.readWriteMode,
   };
 }
