@@ -181,6 +181,16 @@ function pruneOthers(dir, keep) {
     for (const o of others.slice(3)) if (now - o.mtime > 86400e3) fs.rmSync(o.p, { recursive: true, force: true });
   } catch {}
 }
+// mkdir -p, one level at a time: Node's recursive mkdirSync loops forever
+// under /proc (e.g. XDG_CACHE_HOME=/proc/x), where mkdir fails with ENOENT.
+function mkdirs(dir) {
+  let p = "/";
+  for (const part of dir.split("/").filter(Boolean)) {
+    p = path.join(p, part);
+    try { fs.mkdirSync(p); } catch (e) { if (e.code !== "EEXIST") throw e; }
+  }
+  if (!fs.statSync(dir).isDirectory()) throw new Error(dir + " is not a directory");
+}
 // Writes the chunks to a temporary directory, then renames it into place: a
 // reader sees either no directory or a complete one.
 function materialise() {
@@ -189,7 +199,7 @@ function materialise() {
     const target = path.join(dir, "app-" + hash);
     try { if (fs.statSync(path.join(target, "main.mjs")).size > 0) return target; } catch {}
     try {
-      fs.mkdirSync(dir, { recursive: true });
+      mkdirs(dir);
       const tmp = target + "." + process.pid + ".tmp";
       fs.rmSync(tmp, { recursive: true, force: true });
       fs.mkdirSync(tmp);

@@ -13,6 +13,7 @@ import { lazyModule } from "../../core/lazy-module";
 import { startTaskWorker } from "../bigstack";
 import { TVIX_VERSION } from "../../core/version";
 import { useColour } from "../output";
+import { mkdirs } from "../../stores/mkdirs";
 import type { ReplResult } from "../../eval/repl";
 
 const PROMPT = "nix-repl> ";
@@ -117,7 +118,7 @@ function loadHistory(file: string): string[] {
 function appendHistory(file: string, line: string): void {
   const fs = lazyModule<typeof import("node:fs")>("node:fs");
   try {
-    fs.mkdirSync(lazyModule<typeof import("node:path")>("node:path").dirname(file), { recursive: true });
+    mkdirs(lazyModule<typeof import("node:path")>("node:path").dirname(file));
     fs.appendFileSync(file, line.replace(/\n/g, " ") + "\n");
   } catch {
     /* history is a convenience: a read-only home must not stop the repl */
