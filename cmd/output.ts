@@ -21,7 +21,7 @@ const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
 let stderrIsTerminal: boolean | undefined;
 export function writeErr(s: string): void {
   if (stderrIsTerminal === undefined) stderrIsTerminal = useColour(2);
-  writeAll(2, stderrIsTerminal ? s : s.replace(ANSI, ""));
+  writeAll(2, stderrIsTerminal ? paintMessages(s) : s.replace(ANSI, ""));
 }
 
 /**
@@ -39,4 +39,9 @@ export function useColour(stream: { isTTY?: boolean } | number): boolean {
     }
   }
   return !!stream.isTTY;
+}
+
+/** Nix's colours for the heads of messages: "error:" red, "warning:" magenta, bold. */
+export function paintMessages(s: string): string {
+  return s.replace(/^(\s*)error:/gm, "$1\x1b[31;1merror:\x1b[0m").replace(/^warning:/gm, "\x1b[35;1mwarning:\x1b[0m");
 }
