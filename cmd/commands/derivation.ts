@@ -3,6 +3,7 @@
 // default), or from the file system where the store lacks them.
 import type { Command } from "commander";
 import { UserError } from "../errors";
+import { lazyModule } from "../../core/lazy-module";
 
 async function readDrv(store: import("../../stores/types").NixStore, drvPath: string): Promise<string> {
   const { readNar } = await import("../../core/nar");
@@ -22,7 +23,7 @@ async function readDrv(store: import("../../stores/types").NixStore, drvPath: st
     });
     return Buffer.concat(parts).toString("utf8");
   }
-  const { readFileSync, existsSync } = await import("node:fs");
+  const { readFileSync, existsSync } = lazyModule<typeof import("node:fs")>("node:fs");
   if (existsSync(drvPath)) return readFileSync(drvPath, "utf8");
   throw new UserError(`path '${drvPath}' is not valid in store '${store.url}' (nor on this machine)`);
 }
