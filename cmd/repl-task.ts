@@ -12,6 +12,7 @@ export interface ReplPayload {
   nixPath: string[];
   cwd: string;
   colour: boolean;
+  storeUrl?: string;
   /** [0] set to 1 by the terminal side: stop the evaluation in progress */
   interrupt: Int32Array;
 }
@@ -28,7 +29,7 @@ export class Interrupted extends Error {
 
 export async function replTask(payload: ReplPayload): Promise<number> {
   prepareEvalWorker();
-  const session = new ReplSession(payload.nixPath, payload.cwd, cliEvalHost({ writes: false }).host, { colour: payload.colour });
+  const session = new ReplSession(payload.nixPath, payload.cwd, cliEvalHost({ writes: false, storeUrl: payload.storeUrl }).host, { colour: payload.colour });
   session.state.traceSink = (m) => parentPort!.postMessage({ out: m + "\n" });
   setHeapGuard(() => {
     if (Atomics.load(payload.interrupt, 0) !== 0) throw new Interrupted();

@@ -142,7 +142,7 @@ export class ReplSession {
       }
       case ":r":
       case ":reload":
-        return { out: this.reload() };
+        return this.reload();
       case ":te":
       case ":trace-enable": {
         if (arg === "") this.showTrace = !this.showTrace;
@@ -173,18 +173,20 @@ export class ReplSession {
   }
 
   /** A fresh evaluator (files read again) with the scope's inputs replayed. */
-  reload(): string {
+  reload(): ReplResult {
     const inputs = this.scopeInputs;
     this.state = makeEvalState(this.nixPath, this.host, { cwd: this.cwd });
     this.names = new Map();
     this.values = [];
     this.scopeInputs = [];
     let out = "";
+    let note = "";
     for (const i of inputs) {
       const r = this.handle(i);
-      out += r.out + (r.note ?? "");
+      out += r.out;
+      note += r.note ?? "";
     }
-    return out;
+    return { out, note };
   }
 
   private doc(v: Value): string {
@@ -292,10 +294,12 @@ function docComment(l: Lambda): string | null {
   if (!end.endsWith("*/")) return null;
   const start = end.lastIndexOf("/**");
   if (start < 0) return null;
-  const body = end.slice(start + 3, -2).replace(/^\n/, "").replace(/\s+$/, "");
-  // remove the common indentation
-  const ls = body.split("\n");
-  const ind = Math.min(...ls.filter((s) => s.trim() !== "").map((s) => /^\s*/.exec(s)![0].length));
+  const body = end.slice(start + 3, -2).replace(/\s+$/, "");
+  // the text on the /** line stands alone; the common indentation of the others goes
+  const [first, ...rest] = body.split("\n");
+  const ind = Math.min(...rest.filter((s) => s.trim() !== "").map((s) => /^\s*/.exec(s)![0].length));
+  const doc = [first.trim(), ...rest.map((s) => s.slice(Number.isFinite(ind) ? ind : 0))];
+  while (doc.length > 0 && doc[0] === "") doc.shift();
   const where = `${p.file || "«string»"}:${p.line}:${p.column}`;
-  return `Function defined at ${where}\n\n${ls.map((s) => s.slice(Number.isFinite(ind) ? ind : 0)).join("\n")}\n`;
+  return `Function defined at ${where}\n\n${doc.join("\n")}\n`;
 }

@@ -2,6 +2,9 @@
 // reported and the session goes on.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { nix226, runTvix } from "./helpers";
 
 test("repl: expressions, persistent bindings, :t, :p, :a, errors", () => {
@@ -90,4 +93,23 @@ test("repl: printing as nix repl 2.26", { skip: nix226.skip }, () => {
       .filter((l) => l.trim() !== "" && !l.startsWith("nix-repl> ") && !/^Nix \d|^Type :\? for help/.test(l))
       .join("\n");
   assert.equal(norm(ours.stdout), norm(theirs.stdout));
+});
+
+test("repl: :doc, :r, :te, :b, incomplete input and function files", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tvix-repl-"));
+  const lib = join(dir, "lib.nix");
+  writeFileSync(lib, `{ n ? 1 }: {\n  /** Doubles a number.\n\n     Example: double 2 == 4 */\n  double = x: x * 2;\n  value = n;\n}\n`);
+  const input = [`:l ${lib}`, "value", ":doc double", ":doc builtins.map", ":te", "throw \"t\"", ":b 1", "[ 1", "2 ]", `:r`, "double 21", ":doc 1"].join("\n") + "\n";
+  const r = runTvix(["repl"], { input });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^1\n/);
+  assert.match(r.stdout, /Function defined at .*lib\.nix:5:12\n\nDoubles a number\.\n\nExample: double 2 == 4\n/);
+  assert.match(r.stdout, /Synopsis: builtins\.map f list\n/);
+  assert.match(r.stdout, /showing error traces\nerror:\n       … while calling the 'throw' builtin/);
+  assert.match(r.stdout, /error: expression does not evaluate to a derivation, so I can't build it\n/);
+  assert.match(r.stdout, /\[\n  1\n  2\n\]\n/);
+  assert.match(r.stdout, /\n42\n/);
+  assert.match(r.stdout, /error: value does not have documentation\n/);
+  assert.equal(r.stderr, "Added 2 variables.\nAdded 2 variables.\n");
+  rmSync(dir, { recursive: true, force: true });
 });

@@ -33,7 +33,7 @@ class Evaluator {
   private waiting: ((r: Reply) => void) | null = null;
   private readonly scoped: string[] = [];
 
-  constructor(private readonly payload: { nixPath: string[]; cwd: string; colour: boolean }, private readonly write: (s: string) => void) {
+  constructor(private readonly payload: { nixPath: string[]; cwd: string; colour: boolean; storeUrl?: string }, private readonly write: (s: string) => void) {
     this.start();
   }
 
@@ -134,10 +134,10 @@ function edit(target: { file: string; line: number }): void {
   if (r.error) process.stdout.write(`error: cannot run the editor '${editor}': ${r.error.message}\n`);
 }
 
-export async function runRepl(opts: { include: string[] }): Promise<void> {
+export async function runRepl(opts: { include: string[]; store?: string }): Promise<void> {
   const tty = !!(process.stdin.isTTY && process.stdout.isTTY);
   const out = (s: string) => process.stdout.write(s);
-  const ev = new Evaluator({ nixPath: opts.include, cwd: process.cwd(), colour: tty && useColour(process.stdout) }, out);
+  const ev = new Evaluator({ nixPath: opts.include, cwd: process.cwd(), colour: tty && useColour(process.stdout), storeUrl: opts.store }, out);
   const readline = lazyModule<typeof import("node:readline")>("node:readline");
   const histFile = tty ? await historyFile() : "";
   const rl = readline.createInterface({
@@ -215,6 +215,7 @@ export async function runRepl(opts: { include: string[] }): Promise<void> {
       rl.resume();
       const rr = await ev.eval(":r");
       if (rr.out) out(rr.out);
+      if (rr.note) process.stderr.write(rr.note);
     }
     if (tty) {
       out("\n");
@@ -231,6 +232,7 @@ export function register(program: Command): void {
     .command("repl")
     .description("interactive Nix read-eval-print loop (like nix repl)")
     .option("-I, --include <path>", "add a search path entry (prefix=path or path)", collect, [])
+    .option("--store <url>", "the store that store paths are read from (default: $TVIX_STORE or the local store)")
     .addHelpText(
       "after",
       `
@@ -243,7 +245,7 @@ Examples:
   tvix repl -I nixpkgs=/path/to/nixpkgs
   echo '1 + 2' | tvix repl`,
     )
-    .action(async (opts: { include: string[] }) => {
+    .action(async (opts: { include: string[]; store?: string }) => {
       await runRepl(opts);
     });
 }
