@@ -46,31 +46,6 @@ export function toSri(hash: string): string {
   return `${algo}-${Buffer.from(bytes).toString("base64")}`;
 }
 
-export interface PathInfoLike {
-  storePath: string;
-  narHash: string;
-  narSize: number;
-  references: string[];
-  deriver?: string;
-  signatures: string[];
-  ca?: string;
-}
-
-/** `nix path-info --json`'s value for one path (closureSize with -S). */
-export function pathInfoToJson(info: PathInfoLike, closureSize?: number): Record<string, unknown> {
-  const j: Record<string, unknown> = { ca: info.ca ?? null };
-  if (closureSize !== undefined) j.closureSize = closureSize;
-  Object.assign(j, {
-    deriver: info.deriver ?? null,
-    narHash: toSri(info.narHash),
-    narSize: info.narSize,
-    references: [...info.references].sort(),
-    signatures: info.signatures,
-    ultimate: false,
-  });
-  return j;
-}
-
 /** Nix's human-readable sizes (-h): "%6.1f KiB" and up. */
 export function humanSize(bytes: number): string {
   const units = "KMGTPE";

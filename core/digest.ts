@@ -46,14 +46,16 @@ function binding(): BindingHashClass | null {
 
 const ALGOS = new Set(["md5", "sha1", "sha256", "sha512"]);
 
-class BindingDigest implements Digest {
+/** The checks and overloads both digest kinds share: inputs checked, one digest() only. */
+abstract class CheckedDigest implements Digest {
   private done = false;
-  constructor(private readonly h: BindingHash) {}
+  protected abstract add(data: Uint8Array | string): void;
+  protected abstract finish(enc?: BinaryToText): Buffer | string;
   update(data: Uint8Array | string): Digest {
     if (this.done) throw new Error("digest already finalised");
-    // the binding checks its arguments with assertions that abort the process
+    // (the binding checks its arguments with assertions that abort the process)
     if (typeof data !== "string" && !ArrayBuffer.isView(data)) throw new TypeError("digest input must be a string or bytes");
-    if (!this.h.update(data)) throw new Error("digest update failed");
+    this.add(data);
     return this;
   }
   digest(): Buffer;
@@ -61,6 +63,18 @@ class BindingDigest implements Digest {
   digest(enc?: BinaryToText): Buffer | string {
     if (this.done) throw new Error("digest already finalised");
     this.done = true;
+    return this.finish(enc);
+  }
+}
+
+class BindingDigest extends CheckedDigest {
+  constructor(private readonly h: BindingHash) {
+    super();
+  }
+  protected add(data: Uint8Array | string): void {
+    if (!this.h.update(data)) throw new Error("digest update failed");
+  }
+  protected finish(enc?: BinaryToText): Buffer | string {
     return this.h.digest(enc) as Buffer | string;
   }
 }
@@ -73,18 +87,15 @@ function nodeCryptoHash(algo: string): Digest {
 const SMALL_INPUT = 16 * 1024;
 
 /** sha256 that buffers short input and hashes it in JavaScript, handing longer input to node:crypto. */
-class SmallFirstSha256 implements Digest {
+class SmallFirstSha256 extends CheckedDigest {
   private pending: Uint8Array[] | null = [];
   private size = 0;
   private real: Digest | null = null;
-  private done = false;
-  update(data: Uint8Array | string): Digest {
-    if (this.done) throw new Error("digest already finalised");
+  protected add(data: Uint8Array | string): void {
     if (this.real) {
       this.real.update(data);
-      return this;
+      return;
     }
-    if (typeof data !== "string" && !ArrayBuffer.isView(data)) throw new TypeError("digest input must be a string or bytes");
     const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     this.size += bytes.length;
     if (this.size > SMALL_INPUT) {
@@ -93,13 +104,8 @@ class SmallFirstSha256 implements Digest {
       this.real.update(bytes);
       this.pending = null;
     } else this.pending!.push(typeof data === "string" ? bytes : bytes.slice());
-    return this;
   }
-  digest(): Buffer;
-  digest(enc: BinaryToText): string;
-  digest(enc?: BinaryToText): Buffer | string {
-    if (this.done) throw new Error("digest already finalised");
-    this.done = true;
+  protected finish(enc?: BinaryToText): Buffer | string {
     if (this.real) return enc ? this.real.digest(enc) : this.real.digest();
     const parts = this.pending!;
     const d = Buffer.from(sha256(parts.length === 1 ? parts[0] : Buffer.concat(parts)));

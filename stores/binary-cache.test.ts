@@ -117,19 +117,22 @@ test("reads verify narinfo StorePath, signatures, file hash and NAR hash", async
   await assert.rejects(collect(r3.narFromPath(p.info.storePath)), /size mismatch/);
 });
 
+/** Answers a request with the file under `dir` it names (404 when there is none). */
+function serveFile(dir: string, req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse): void {
+  try {
+    const body = readFileSync(join(dir, decodeURIComponent(req.url!.slice(1))));
+    res.writeHead(200).end(req.method === "HEAD" ? undefined : body);
+  } catch {
+    res.writeHead(404).end();
+  }
+}
+
 test("http:// reads a cache served over HTTP and refuses writes", async () => {
   const dir = tmp();
   const w = await openStore(`file://${dir}?compression=zstd`);
   const p = samplePath("over http");
   await w.addToStore(p.info, once(p.nar));
-  const server = createServer((req, res) => {
-    try {
-      const body = readFileSync(join(dir, decodeURIComponent(req.url!.slice(1))));
-      res.writeHead(200).end(req.method === "HEAD" ? undefined : body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
+  const server = createServer((req, res) => serveFile(dir, req, res));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   try {
     const port = (server.address() as AddressInfo).port;
@@ -158,12 +161,7 @@ test("http:// reads are retried with backoff after failed connections and 5xx, n
     // every file: a dropped connection, then a 503, then the file
     if (n === 1) return req.socket.destroy();
     if (n === 2) return void res.writeHead(503).end();
-    try {
-      const body = readFileSync(join(dir, decodeURIComponent(req.url!.slice(1))));
-      res.writeHead(200).end(req.method === "HEAD" ? undefined : body);
-    } catch {
-      res.writeHead(404).end();
-    }
+    serveFile(dir, req, res);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const saved = process.env.TVIX_HTTP_RETRY_BASE_MS;

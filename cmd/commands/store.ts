@@ -158,8 +158,8 @@ export function register(program: Command): void {
     .addHelpText("after", "\nExamples:\n  tvix store path-info -r /nix/store/...-hello\n  tvix store path-info -sSh /nix/store/...-hello\n  tvix store path-info --json --store file:///srv/cache /nix/store/...-hello")
     .action(async (paths: string[], opts: { store?: string; json?: boolean; recursive?: boolean; size?: boolean; closureSize?: boolean; humanReadable?: boolean; sigs?: boolean }) => {
       const s = await openAny(opts.store);
-      const { collectPathInfos } = await import("../../stores/path-info-cli");
-      const { pathInfoToJson, humanSize } = await import("../../core/derivation-json");
+      const { collectPathInfos, pathInfoToJson } = await import("../../stores/path-info-cli");
+      const { humanSize } = await import("../../core/derivation-json");
       try {
         const infos = await collectPathInfos(s, paths, !!opts.recursive);
         const closureSize = async (p: string) => (await collectPathInfos(s, [p], true)).reduce((a, i) => a + i.narSize, 0);
