@@ -291,8 +291,11 @@ writeFileSync(
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache: false,
-    // set by the binary itself; NODE_OPTIONS is not read (tvix is not a node)
-    execArgv: ["--max-inlined-bytecode-size=60"],
+    // set by the binary itself; NODE_OPTIONS is not read (tvix is not a node).
+    // A young generation of at most 4 MB per semi-space: Node 24's V8 grows
+    // it further than Node 20's did, which cost misc.nix ~15% CPU and 40 MB
+    // (aux-core: 120 MB) of memory (docs/packaging.md)
+    execArgv: ["--max-inlined-bytecode-size=60", "--max-semi-space-size=4"],
     execArgvExtension: "none",
     assets: Object.fromEntries(chunks.map((c) => [c, join(appDir, c)])),
   }),
