@@ -87,7 +87,9 @@ export function transformStream(
     return throughZlib(zlib.createZstdCompress({ params }), input);
   }
   const [cmd, args] = toolArgs(c, decompress, opts);
-  return throughProcess(cmd, args, input, `${decompress ? "decompressing" : "compressing"} with ${c}`);
+  // xz and bzip2 compression have no in-process encoder: say what does without a tool
+  const what = decompress ? `decompressing with ${c}` : `compressing with ${c} (needs the ${cmd} tool; compression=zstd needs none)`;
+  return throughProcess(cmd, args, input, what);
 }
 
 export const compress = (c: Compression, input: AsyncIterable<Uint8Array>, opts?: CompressOptions) => transformStream(c, false, input, opts);

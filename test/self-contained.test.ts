@@ -85,3 +85,11 @@ test("fetchTarball of .tar.xz, .tar.zst, .tar.bz2 and .zip without any tools on 
   const tvixTree = ok(["eval", "--json", "-E", `builtins.path { path = ${tree}; name = "source"; }`], noTools());
   assert.equal(JSON.parse(tvixTree), paths[0]);
 });
+
+test("writing an xz cache without the xz tool says what works without it", () => {
+  const r = runTvix(["copy", "--to", `file://${join(work, "cache-xz-notool")}`, storePath], { env: { ...storeEnv, ...noTools() } });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /compressing with xz \(needs the xz tool; compression=zstd needs none\): 'xz' is not installed/);
+  const z = runTvix(["copy", "--to", `file://${join(work, "cache-zstd-notool")}?compression=zstd`, storePath], { env: { ...storeEnv, ...noTools() } });
+  assert.equal(z.status, 0, z.stderr);
+});
