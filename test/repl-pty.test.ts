@@ -124,22 +124,23 @@ test("repl in a terminal: history, multi-line input, completion, Ctrl-C, :t, :p,
   s = await waitPrompts(++n, "the prompt after Ctrl-C on a line");
   assert.match(s, /this line is dropped\^C\nnix-repl>$/m);
 
-  // Ctrl-C during an evaluation: back to the prompt, the scope kept
+  // Ctrl-C during an evaluation: back to the prompt, the scope kept. (f 1
+  // may stop by itself first, on the call depth limit: then the Ctrl-C
+  // meets an empty prompt, which it leaves as it is.)
+  const atEmptyPrompt = (x: string) => /^nix-repl>$/m.test(x.trimEnd().split("\n").pop() ?? "");
   type("let f = x: f x; in f 1");
   key("Enter");
   await new Promise((r) => setTimeout(r, 300));
   key("C-c");
-  s = await waitPrompts(++n, "the prompt after Ctrl-C during f 1");
+  s = await waitFor((x) => /f x; in f 1\n[\s\S]*nix-repl>/.test(x) && atEmptyPrompt(x), "the prompt after Ctrl-C during f 1");
   type("builtins.foldl' builtins.add 0 (builtins.genList (x: x) 1000000000)");
   key("Enter");
   await new Promise((r) => setTimeout(r, 1500));
   key("C-c");
-  s = await waitPrompts(++n, "the prompt after Ctrl-C during a long fold");
-  assert.match(s, /genList \(x: x\) 1000000000\)\nerror: interrupted by the user\n/);
+  s = await waitFor((x) => /genList \(x: x\) 1000000000\)\nerror: interrupted by the user\n/.test(x) && atEmptyPrompt(x), "the prompt after Ctrl-C during a long fold");
   type("pkgs.hello");
   key("Enter");
-  s = await waitPrompts(++n, "the scope after an interrupt");
-  assert.match(s, /nix-repl> pkgs\.hello\n1\n/);
+  s = await waitFor((x) => /nix-repl> pkgs\.hello\n1\n/.test(x), "the scope after an interrupt");
 
   // Ctrl-D exits; the history is kept for the next session
   key("C-d");
