@@ -21,7 +21,7 @@ const tvix = existsSync(dist) ? dist : `${process.execPath} --import tsx ${join(
 const work = "/tmp/tvix-bench-build";
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
-const env = `TVIX_HOME=${work}/home TVIX_CONF=/dev/null`;
+const env = `TVIX_HOME=${work}/home TVIX_CONF_DIR=/nonexistent`;
 const ours = (args: string) => `${env} ${tvix} build ${args} --option real-store-dir ${work}/store --no-out-link --cores 1 >/dev/null 2>${work}/ours.err`;
 const theirs = (args: string) => `nix-build --option sandbox true ${args} --no-out-link --cores 1 >/dev/null 2>${work}/theirs.err`;
 console.log(`ours: ${existsSync(dist) ? "dist/tvix" : "tsx cmd/main.ts"}`);

@@ -48,6 +48,7 @@ export class BuildSession {
 
   static async open(o: SessionOptions): Promise<BuildSession> {
     if (!(o.store instanceof CastoreNixStore)) throw new Error(`not implemented: building into '${o.store.url}' (builds need a castore-backed store: local:// or memory://)`);
+    if (o.settings.sandboxMode === "false") throw new Error("not implemented: building without a sandbox ('sandbox = false'); use 'sandbox = true' (bwrap or runc)");
     const realStoreDir = o.settings.realStoreDir ?? o.store.storeDir;
     mkdirSync(realStoreDir, { recursive: true });
     try {

@@ -11,6 +11,7 @@ import type { EvalRequest } from "../eval/driver";
 import { lendStore, type BuildEvalRequest } from "./build-eval";
 import type { NixStore } from "../stores/types";
 import type { BuildSettings } from "../builders/settings";
+import { evalOptions as configuredEvalOptions, settings as configuredSettings } from "./settings";
 import type { SchedulerEvent, Target, Failure } from "../builders/scheduler";
 import { BuildError } from "../builders/build-request";
 import { describePlan, inkBuildProgress, plainBuildProgress, type BuildProgress } from "./build-progress";
@@ -99,21 +100,14 @@ function isSymlink(p: string): boolean {
   }
 }
 
-export async function buildCommand(paths: string[], opts: Record<string, any>, pending: { args: EvalRequest["args"]; options: Record<string, string> }): Promise<number> {
-  const { loadSettings, isBuildSetting, SettingsError } = await import("../builders/settings");
-  const buildOptions: Record<string, string> = {};
-  const evalOptions: Record<string, string> = {};
-  for (const [k, v] of Object.entries(pending.options)) (isBuildSetting(k) ? buildOptions : evalOptions)[k] = v;
-  let settings;
-  try {
-    settings = loadSettings(buildOptions);
-  } catch (e) {
-    if (e instanceof SettingsError) throw new UserError(e.message);
-    throw e;
-  }
+/** The build settings of this run: the configuration, then the command's flags. */
+export async function commandBuildSettings(opts: Record<string, any>): Promise<BuildSettings> {
+  const { buildSettingsFrom } = await import("../builders/settings");
+  const settings = buildSettingsFrom(configuredSettings());
   if (opts.sandbox !== undefined) {
     if (opts.sandbox !== "bwrap" && opts.sandbox !== "runc") throw new UserError(`--sandbox must be 'bwrap' or 'runc', not '${opts.sandbox}'`);
     settings.sandbox = opts.sandbox;
+    settings.sandboxMode = "true";
   }
   const num = (v: string, what: string) => {
     if (!/^\d+$/.test(v)) throw new UserError(`${what} must be a number, not '${v}'`);
@@ -127,6 +121,12 @@ export async function buildCommand(paths: string[], opts: Record<string, any>, p
   if (opts.substituters !== undefined) settings.substituters = String(opts.substituters).split(/\s+/).filter(Boolean);
   if (opts.trustedPublicKeys !== undefined) settings.trustedPublicKeys = String(opts.trustedPublicKeys).split(/\s+/).filter(Boolean);
   if (opts.requireSigs === false) settings.requireSigs = false;
+  return settings;
+}
+
+export async function buildCommand(paths: string[], opts: Record<string, any>, pending: { args: EvalRequest["args"]; options: Record<string, string> }): Promise<number> {
+  const settings = await commandBuildSettings(opts);
+  const evalOptions = configuredEvalOptions();
 
   await import("../stores/backends");
   const { openStore, defaultStoreUrl } = await import("../stores/url");

@@ -1,41 +1,24 @@
-// The effective configuration: $TVIX_HOME/tvix.conf, then the NIX_CONFIG
-// environment variable (nix.conf lines), then --option NAME VALUE, each
-// replacing what came before (see core/config.ts for the syntax and
-// docs/configuration.md for the settings).
+// The one configuration of every command (eval, build, the repl, the
+// daemon): files in the order Nix reads its own, each replacing what came
+// before:
 //
-// The `store` setting becomes the default store: it is put in $TVIX_STORE
-// (unless that is set), which every part of the program and its worker
-// threads read.
+//   1. the system file, $TVIX_CONF_DIR/tvix.conf (default /etc/tvix/tvix.conf);
+//   2. the user's file, $TVIX_HOME/tvix.conf;
+//   3. a command's own files (the daemon's $TVIX_HOME/daemon.conf or --config);
+//   4. the NIX_CONFIG environment variable (nix.conf lines);
+//   5. --option NAME VALUE (then a command's flags, applied by the command).
+//
+// core/config.ts has the syntax and the settings; builders/settings.ts and
+// daemon/settings.ts turn these into what they run with. The `store` setting
+// becomes the default store: it is put in $TVIX_STORE (unless that is set),
+// which every part of the program and its worker threads read.
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
-import { ConfigError, SETTINGS, listOf, parseConfig, setSetting, type ConfigSource, type ConfigWarning } from "../core/config";
+import { ConfigError, Settings, parseConfig, setSetting, type ConfigSource, type ConfigWarning } from "../core/config";
 import { tvixHome } from "../stores/url";
 import { UserError } from "./errors";
 
-export class Settings {
-  constructor(private readonly values: Map<string, string>, readonly files: string[]) {}
-  get(name: string): string {
-    const spec = SETTINGS[name];
-    if (!spec) throw new Error(`internal error: unknown setting ${name}`);
-    return this.values.get(name) ?? spec.default;
-  }
-  list(name: string): string[] {
-    return listOf(this.get(name));
-  }
-  int(name: string): number {
-    return Number(this.get(name));
-  }
-  /** Whether the setting was given (rather than its default). */
-  isSet(name: string): boolean {
-    return this.values.has(name);
-  }
-  /** Every setting with its value, by name. */
-  all(): [string, string][] {
-    return Object.keys(SETTINGS)
-      .sort()
-      .map((k) => [k, this.get(k)]);
-  }
-}
+export { Settings };
 
 function fileSource(file: string): ConfigSource {
   return {
@@ -48,36 +31,67 @@ function fileSource(file: string): ConfigSource {
   };
 }
 
-/** The configuration file: $TVIX_HOME/tvix.conf. */
+/** The system-wide file: $TVIX_CONF_DIR/tvix.conf. */
+export function systemConfigFile(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.TVIX_CONF_DIR || "/etc/tvix", "tvix.conf");
+}
+
+/** The user's file: $TVIX_HOME/tvix.conf. */
 export function configFile(): string {
   return join(tvixHome(), "tvix.conf");
 }
 
+export interface LoadOptions {
+  /** a command's own files, read after the user's file; `required` ones must exist */
+  extraFiles?: { path: string; required: boolean }[];
+  env?: NodeJS.ProcessEnv;
+}
+
+// a warning is printed once per run, however often the configuration is read
+const printed = new Set<string>();
+
+function printWarnings(warnings: ConfigWarning[]): void {
+  for (const w of warnings) {
+    if (printed.has(w.message)) continue;
+    printed.add(w.message);
+    process.stderr.write(`warning: ${w.message}\n`);
+  }
+}
+
 /** Loads the configuration; warnings (unknown settings) are printed to stderr. */
-export function loadSettings(cliOptions: Record<string, string> = {}, env: NodeJS.ProcessEnv = process.env): Settings {
+export function loadSettings(cliOptions: Record<string, string> = {}, o: LoadOptions = {}): Settings {
+  const env = o.env ?? process.env;
   const values = new Map<string, string>();
   const warnings: ConfigWarning[] = [];
   const files: string[] = [];
-  try {
-    const file = configFile();
-    if (existsSync(file)) {
-      files.push(file);
-      parseConfig(readFileSync(file, "utf8"), fileSource(file), values, warnings);
+  const readFile = (file: string, required: boolean) => {
+    if (!existsSync(file)) {
+      if (required) throw new ConfigError(`configuration file '${file}' does not exist`);
+      return;
     }
+    files.push(file);
+    parseConfig(readFileSync(file, "utf8"), fileSource(file), values, warnings);
+  };
+  try {
+    readFile(systemConfigFile(env), false);
+    readFile(configFile(), false);
+    for (const f of o.extraFiles ?? []) readFile(f.path, f.required);
     if (env.NIX_CONFIG) parseConfig(env.NIX_CONFIG, { name: "NIX_CONFIG" }, values, warnings);
     for (const [k, v] of Object.entries(cliOptions)) setSetting(k, v, "--option", values, warnings);
   } catch (e) {
     if (e instanceof ConfigError) throw new UserError(e.message);
     throw new UserError(`cannot read the configuration: ${(e as Error).message}`);
   }
-  for (const w of warnings) process.stderr.write(`warning: ${w.message}\n`);
+  printWarnings(warnings);
   return new Settings(values, files);
 }
 
 let current: Settings | null = null;
+let currentOptions: Record<string, string> = {};
 
 /** Loads the configuration for this run (with the command line's --option values) and applies `store`. */
 export function initSettings(cliOptions: Record<string, string>): Settings {
+  currentOptions = cliOptions;
   current = loadSettings(cliOptions);
   const store = current.get("store");
   if (store && !process.env.TVIX_STORE) process.env.TVIX_STORE = store;
@@ -89,10 +103,15 @@ export function settings(): Settings {
   return (current ??= loadSettings());
 }
 
+/** This run's configuration with a command's own files read before NIX_CONFIG and --option. */
+export function settingsWithFiles(extraFiles: LoadOptions["extraFiles"]): Settings {
+  return loadSettings(currentOptions, { extraFiles });
+}
+
 /** The settings the evaluator reads, as --option pairs for an evaluation request. */
 export function evalOptions(): Record<string, string> {
   const s = settings();
   const out: Record<string, string> = {};
-  for (const k of ["tarball-ttl", "max-call-depth", "abort-on-warn"]) if (s.isSet(k)) out[k] = s.get(k);
+  for (const k of ["tarball-ttl", "max-call-depth", "abort-on-warn", "allow-import-from-derivation"]) if (s.isSet(k)) out[k] = s.get(k);
   return out;
 }

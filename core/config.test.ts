@@ -30,7 +30,16 @@ test("config: nix.conf syntax: comments, spaces, later lines win, extra- appends
   assert.equal(values.get("max-jobs"), "auto");
   assert.equal(values.get("substituters"), "file:///a file:///b  file:///c");
   assert.equal(values.get("sandbox"), "relaxed");
-  assert.deepEqual(warnings.map((w) => w.message), ["unknown setting 'no-such-thing' (test.conf:10)"]);
+  assert.deepEqual(warnings.map((w) => w.message), ["unknown setting 'no-such-thing'"]);
+});
+
+test("config: booleans as Nix takes them, sandbox = bwrap|runc names the backend", () => {
+  const { values } = parse("keep-going = yes\nrequire-sigs = 0\nsandbox = runc\n");
+  assert.equal(values.get("keep-going"), "true");
+  assert.equal(values.get("require-sigs"), "false");
+  assert.equal(values.get("sandbox"), "true");
+  assert.equal(values.get("sandbox-backend"), "runc");
+  assert.throws(() => parse("sandbox-backend = docker"), /invalid value 'docker' for setting 'sandbox-backend' \(bwrap or runc\)/);
 });
 
 test("config: bad lines and values are errors that say where", () => {

@@ -1,11 +1,12 @@
 // Configuration in nix.conf's syntax: `name = value` lines, `#` comments,
 // values split on whitespace for list settings, `extra-NAME = ...` adding
 // to a list, `include FILE` and `!include FILE` (the latter silent when the
-// file is missing). Parsing only: the CLI finds the files (cmd/settings.ts).
+// file is missing). Parsing and the effective values only: the CLI reads the
+// files (cmd/settings.ts); builders/ and daemon/ convert the values.
 
 export class ConfigError extends Error {}
 
-export type SettingType = "string" | "strings" | "int" | "bool" | "jobs" | "sandbox";
+export type SettingType = "string" | "strings" | "int" | "bool" | "jobs" | "sandbox" | "sandbox-backend";
 
 export interface SettingSpec {
   type: SettingType;
@@ -43,7 +44,67 @@ export const SETTINGS: Record<string, SettingSpec> = {
   sandbox: {
     type: "sandbox",
     default: "true",
-    description: "Run builds in a sandbox: true, false, or relaxed (derivations with __noChroot = true run outside it).",
+    description: "Run builds in a sandbox: true, false, or relaxed (derivations with __noChroot = true run outside it). `bwrap` or `runc` mean true with that sandbox-backend.",
+  },
+  "sandbox-backend": {
+    type: "sandbox-backend",
+    default: "bwrap",
+    description: "The sandbox builds run in: bwrap (bubblewrap) or runc (an OCI bundle; root only).",
+  },
+  "sandbox-paths": {
+    type: "strings",
+    default: "",
+    description: "Host paths made visible (read-only) in the sandbox: PATH or INSIDE=HOST-PATH.",
+  },
+  "require-sigs": {
+    type: "bool",
+    default: "true",
+    description: "Substitutes (and, in the daemon, imported paths) must be signed by a trusted-public-keys key or be content-addressed.",
+  },
+  timeout: {
+    type: "int",
+    default: "0",
+    description: "Seconds a build may run before it is killed; 0: no limit.",
+  },
+  "max-silent-time": {
+    type: "int",
+    default: "0",
+    description: "Seconds a build may print nothing before it is killed; 0: no limit.",
+  },
+  "keep-going": {
+    type: "bool",
+    default: "false",
+    description: "Keep building what does not depend on a failed build.",
+  },
+  "real-store-dir": {
+    type: "string",
+    default: "",
+    description: "Where store paths are written out as files; empty: the store directory itself.",
+  },
+  "allow-import-from-derivation": {
+    type: "bool",
+    default: "true",
+    description: "Let evaluation build the derivations whose outputs it reads (import, readFile, pathExists of an output path).",
+  },
+  "allowed-users": {
+    type: "strings",
+    default: "*",
+    description: "Users (and @groups) that may connect to the daemon.",
+  },
+  "trusted-substituters": {
+    type: "strings",
+    default: "",
+    description: "Substituters that untrusted daemon clients may add with their own substituters setting.",
+  },
+  "keep-outputs": {
+    type: "bool",
+    default: "false",
+    description: "The garbage collector keeps the outputs of live derivations.",
+  },
+  "keep-derivations": {
+    type: "bool",
+    default: "true",
+    description: "The garbage collector keeps the derivations of live outputs.",
   },
   "trusted-users": {
     type: "strings",
@@ -74,12 +135,11 @@ export const SETTINGS: Record<string, SettingSpec> = {
 
 /** Nix settings that tvix accepts in a configuration and ignores, so a nix.conf can be shared. */
 export const IGNORED_NIX_SETTINGS = new Set([
-  "experimental-features", "build-users-group", "auto-optimise-store", "keep-outputs", "keep-derivations",
-  "require-sigs", "allowed-users", "connect-timeout", "warn-dirty", "show-trace", "extra-platforms", "system-features",
+  "experimental-features", "build-users-group", "auto-optimise-store", "connect-timeout", "warn-dirty", "show-trace", "extra-platforms", "system-features",
   "netrc-file", "narinfo-cache-negative-ttl", "narinfo-cache-positive-ttl", "fallback", "log-lines", "min-free", "max-free",
-  "http-connections", "download-attempts", "flake-registry", "accept-flake-config", "nix-path", "sandbox-paths",
-  "sandbox-fallback", "substitute", "trusted-substituters", "secret-key-files", "keep-going", "timeout", "max-silent-time",
-  "build-dir", "builders-use-substitutes", "post-build-hook", "pure-eval", "restrict-eval", "allow-import-from-derivation",
+  "http-connections", "download-attempts", "flake-registry", "accept-flake-config", "nix-path",
+  "sandbox-fallback", "substitute", "secret-key-files",
+  "build-dir", "builders-use-substitutes", "post-build-hook", "pure-eval", "restrict-eval",
 ]);
 
 /** Where each value came from (for messages): a file:line, NIX_CONFIG, or --option. */
@@ -127,10 +187,16 @@ export function setSetting(rawName: string, value: string, where: string, into: 
   const name = extra ? rawName.slice("extra-".length) : rawName;
   const spec = SETTINGS[name];
   if (!spec) {
-    if (!IGNORED_NIX_SETTINGS.has(name)) warnings.push({ message: `unknown setting '${rawName}' (${where})` });
+    // Nix's wording; where it came from is left out as Nix does
+    if (!IGNORED_NIX_SETTINGS.has(name)) warnings.push({ message: `unknown setting '${rawName}'` });
     return;
   }
-  checkValue(name, spec, value, where);
+  value = checkValue(name, spec, value, where);
+  if (name === "sandbox" && (value === "bwrap" || value === "runc")) {
+    // `sandbox = bwrap|runc`: sandboxed, with that backend
+    into.set("sandbox-backend", value);
+    value = "true";
+  }
   if (extra) {
     if (spec.type !== "strings") throw new ConfigError(`${where}: '${rawName}': only list settings take extra-`);
     const prev = into.get(name) ?? spec.default;
@@ -138,21 +204,72 @@ export function setSetting(rawName: string, value: string, where: string, into: 
   } else into.set(name, value);
 }
 
-function checkValue(name: string, spec: SettingSpec, value: string, where: string): void {
+/** Checks a value and returns its normal form (booleans as true/false, as Nix also takes yes/no/1/0). */
+function checkValue(name: string, spec: SettingSpec, value: string, where: string): string {
   const bad = (what: string) => new ConfigError(`${where}: invalid value '${value}' for setting '${name}' (${what})`);
+  const asBool = (v: string) => (["true", "yes", "1"].includes(v) ? "true" : ["false", "no", "0"].includes(v) ? "false" : null);
   switch (spec.type) {
     case "int":
       if (!/^\d+$/.test(value)) throw bad("a non-negative integer");
-      break;
-    case "bool":
-      if (value !== "true" && value !== "false") throw bad("true or false");
-      break;
+      return value;
+    case "bool": {
+      const b = asBool(value);
+      if (b === null) throw bad("true or false");
+      return b;
+    }
     case "jobs":
       if (value !== "auto" && !/^\d+$/.test(value)) throw bad("a number or auto");
-      break;
-    case "sandbox":
-      if (!["true", "false", "relaxed"].includes(value)) throw bad("true, false or relaxed");
-      break;
+      return value;
+    case "sandbox": {
+      if (value === "relaxed" || value === "bwrap" || value === "runc") return value;
+      const b = asBool(value);
+      if (b === null) throw bad("true, false, relaxed, bwrap or runc");
+      return b;
+    }
+    case "sandbox-backend":
+      if (value !== "bwrap" && value !== "runc") throw bad("bwrap or runc");
+      return value;
+    default:
+      return value;
+  }
+}
+
+/** The effective settings: given values over the defaults. */
+export class Settings {
+  constructor(
+    private readonly values: Map<string, string>,
+    /** the files read, in order */
+    readonly files: string[] = [],
+  ) {}
+  get(name: string): string {
+    const spec = SETTINGS[name];
+    if (!spec) throw new Error(`internal error: unknown setting ${name}`);
+    return this.values.get(name) ?? spec.default;
+  }
+  list(name: string): string[] {
+    return listOf(this.get(name));
+  }
+  int(name: string): number {
+    return Number(this.get(name));
+  }
+  bool(name: string): boolean {
+    return this.get(name) === "true";
+  }
+  /** Whether the setting was given (rather than its default). */
+  isSet(name: string): boolean {
+    return this.values.has(name);
+  }
+  /** Every setting with its value, by name. */
+  all(): [string, string][] {
+    return Object.keys(SETTINGS)
+      .sort()
+      .map((k) => [k, this.get(k)]);
+  }
+  /** A copy with more settings applied (name, value pairs as --option; warnings for unknown names). */
+  with(options: Iterable<[string, string]>, warnings: ConfigWarning[], where = "--option"): Settings {
+    const values = new Map(this.values);
+    for (const [k, v] of options) setSetting(k, v, where, values, warnings);
+    return new Settings(values, this.files);
   }
 }
 

@@ -7,7 +7,8 @@ import type { NixStore } from "../stores/types";
 import { pidAlive } from "../stores/gc-roots";
 import type { GcAction, GcResult } from "../stores/gc";
 import { ServedStore, OpError } from "./served-store";
-import { type DaemonSettings, applyConfigFile, applySetting, defaultSettings } from "./settings";
+import { type DaemonSettings, daemonSettingsFrom } from "./settings";
+import type { Settings } from "../core/config";
 import { DaemonServer } from "./server";
 import type { Builder } from "./builder";
 
@@ -15,30 +16,16 @@ export interface OpenOptions {
   storeUrl?: string;
   /** File system root for the real files and state; default: the local store's, else $TVIX_HOME/daemon-root. */
   root?: string;
-  config?: string;
-  /** NAME=VALUE settings, applied after the config file. */
-  options?: string[];
+  /** the configuration (cmd/settings.ts, with the daemon's own file) */
+  config: Settings;
   warn: (m: string) => void;
-}
-
-export async function loadSettings(o: OpenOptions, tvixHome: string): Promise<DaemonSettings> {
-  const s = defaultSettings();
-  const cfg = o.config ?? join(tvixHome, "daemon.conf");
-  if (o.config || existsSync(cfg)) applyConfigFile(s, cfg, o.warn);
-  for (const kv of o.options ?? []) {
-    const eq = kv.indexOf("=");
-    if (eq <= 0) throw new Error(`--option expects NAME=VALUE, got '${kv}'`);
-    const name = kv.slice(0, eq).trim();
-    if (!applySetting(s, name, kv.slice(eq + 1).trim())) o.warn(`unknown setting '${name}'`);
-  }
-  return s;
 }
 
 export async function openServedStore(o: OpenOptions, builder?: Builder): Promise<ServedStore> {
   await import("../stores/backends");
   const { openStore, defaultStoreUrl, tvixHome } = await import("../stores/url");
   const { LocalStore } = await import("../stores/local");
-  const settings = await loadSettings(o, tvixHome());
+  const settings = daemonSettingsFrom(o.config);
   const store = await openStore(o.storeUrl ?? defaultStoreUrl());
   const root = o.root ? resolve(o.root) : store instanceof LocalStore ? store.fsRoot : join(tvixHome(), "daemon-root");
   const substituters: NixStore[] = [];
@@ -48,24 +35,23 @@ export async function openServedStore(o: OpenOptions, builder?: Builder): Promis
     await Promise.allSettled([store.close(), ...substituters.map((s) => s.close())]);
     throw new Error(`cannot open substituter: ${(e as Error).message}`);
   }
-  return new ServedStore({ store, fsRoot: root, settings, substituters, builder: builder ?? (await buildsThrough(store, settings, openStore)) });
+  return new ServedStore({ store, fsRoot: root, settings, substituters, builder: builder ?? (await buildsThrough(store, o.config, openStore)) });
 }
 
 /**
- * The builder for a served store: builders/ with the build settings of
- * `tvix build` (config file), the daemon's substituters and keys. Builds
- * need a castore-backed store; others answer that they cannot build.
+ * The builder for a served store: builders/ with the build settings of the
+ * same configuration. Builds need a castore-backed store; others answer
+ * that they cannot build.
  */
-async function buildsThrough(store: NixStore, settings: DaemonSettings, openStore: (url: string, o?: { storeDir?: string }) => Promise<NixStore>): Promise<Builder | undefined> {
+async function buildsThrough(store: NixStore, config: Settings, openStore: (url: string, o?: { storeDir?: string }) => Promise<NixStore>): Promise<Builder | undefined> {
   const { CastoreNixStore } = await import("../stores/castore-store");
   if (!(store instanceof CastoreNixStore)) return undefined;
-  const { loadSettings: loadBuildSettings } = await import("../builders/settings");
+  const { buildSettingsFrom } = await import("../builders/settings");
   const { sessionBuilder } = await import("./session-builder");
   const { tvixHome } = await import("../stores/url");
-  const build = loadBuildSettings();
   return sessionBuilder({
     store,
-    settings: { ...build, substituters: settings.substituters, trustedPublicKeys: settings.trustedPublicKeys, requireSigs: settings.requireSigs },
+    settings: buildSettingsFrom(config),
     logDir: join(tvixHome(), "log"),
     openStore: (url) => openStore(url, { storeDir: store.storeDir }),
   });

@@ -1,9 +1,10 @@
 // The daemon's settings, named as in nix.conf: who may connect and who is
 // trusted, which keys make a path trusted, substituters, and the garbage
-// collector's keep-* rules. They come from a nix.conf-style file
-// (`--config`, default $TVIX_HOME/daemon.conf when it exists) and from
-// `--option NAME VALUE` / the named flags, later ones winning.
-import { readFileSync } from "node:fs";
+// collector's keep-* rules. They are part of the one configuration
+// (core/config.ts), to which the daemon adds its own file (`--config`,
+// default $TVIX_HOME/daemon.conf when it exists) before NIX_CONFIG and
+// `--option NAME VALUE`.
+import { Settings } from "../core/config";
 import type { Peer } from "./peer";
 
 export interface DaemonSettings {
@@ -17,98 +18,23 @@ export interface DaemonSettings {
   keepDerivations: boolean;
 }
 
+/** The settings with nothing configured. */
 export function defaultSettings(): DaemonSettings {
+  return daemonSettingsFrom(new Settings(new Map()));
+}
+
+/** The daemon's settings of a configuration (cmd/settings.ts reads it, with daemon.conf or --config). */
+export function daemonSettingsFrom(c: Settings): DaemonSettings {
   return {
-    trustedUsers: ["root"],
-    allowedUsers: ["*"],
-    trustedPublicKeys: [],
-    requireSigs: true,
-    substituters: [],
-    trustedSubstituters: [],
-    keepOutputs: false,
-    keepDerivations: true,
+    trustedUsers: c.list("trusted-users"),
+    allowedUsers: c.list("allowed-users"),
+    trustedPublicKeys: c.list("trusted-public-keys"),
+    requireSigs: c.bool("require-sigs"),
+    substituters: c.list("substituters"),
+    trustedSubstituters: c.list("trusted-substituters"),
+    keepOutputs: c.bool("keep-outputs"),
+    keepDerivations: c.bool("keep-derivations"),
   };
-}
-
-const words = (v: string) => v.split(/\s+/).filter((w) => w !== "");
-
-function bool(name: string, v: string): boolean {
-  if (v === "true") return true;
-  if (v === "false") return false;
-  throw new Error(`setting '${name}' must be true or false, got '${v}'`);
-}
-
-/** Settings a client may not change unless trusted (all of these). */
-export const SETTING_NAMES = [
-  "trusted-users",
-  "allowed-users",
-  "trusted-public-keys",
-  "require-sigs",
-  "substituters",
-  "extra-substituters",
-  "trusted-substituters",
-  "keep-outputs",
-  "keep-derivations",
-] as const;
-
-/** Applies one setting by its nix.conf name; false when the name is not one of ours. */
-export function applySetting(s: DaemonSettings, name: string, value: string): boolean {
-  switch (name) {
-    case "trusted-users":
-      s.trustedUsers = words(value);
-      return true;
-    case "allowed-users":
-      s.allowedUsers = words(value);
-      return true;
-    case "trusted-public-keys":
-      s.trustedPublicKeys = words(value);
-      return true;
-    case "extra-trusted-public-keys":
-      s.trustedPublicKeys = [...s.trustedPublicKeys, ...words(value)];
-      return true;
-    case "require-sigs":
-      s.requireSigs = bool(name, value);
-      return true;
-    case "substituters":
-      s.substituters = words(value);
-      return true;
-    case "extra-substituters":
-      s.substituters = [...s.substituters, ...words(value)];
-      return true;
-    case "trusted-substituters":
-      s.trustedSubstituters = words(value);
-      return true;
-    case "keep-outputs":
-      s.keepOutputs = bool(name, value);
-      return true;
-    case "keep-derivations":
-      s.keepDerivations = bool(name, value);
-      return true;
-    default:
-      return false;
-  }
-}
-
-/** Parses nix.conf lines ("name = value", '#' comments); unknown names are reported through `warn`. */
-export function applyConfigText(s: DaemonSettings, text: string, where: string, warn: (m: string) => void): void {
-  text.split("\n").forEach((raw, i) => {
-    const line = raw.replace(/#.*$/, "").trim();
-    if (line === "") return;
-    const eq = line.indexOf("=");
-    if (eq < 0) throw new Error(`${where}:${i + 1}: expected 'name = value'`);
-    const name = line.slice(0, eq).trim();
-    if (!applySetting(s, name, line.slice(eq + 1).trim())) warn(`unknown setting '${name}' in ${where}`);
-  });
-}
-
-export function applyConfigFile(s: DaemonSettings, path: string, warn: (m: string) => void): void {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new Error(`cannot read daemon config '${path}': ${(e as Error).message}`);
-  }
-  applyConfigText(s, text, path, warn);
 }
 
 /** Whether `peer` matches a list of users and @groups ("*" matches anyone, even an unknown peer). */

@@ -35,7 +35,7 @@ function nixBuild(attrs: string[]): { status: number | null; stdout: string; std
 function tvix(args: string[], home: string | { home: string; cwd?: string }): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const o = typeof home === "string" ? { home } : home;
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "cmd/main.ts"), ...args], { cwd: o.cwd ?? examples, env: { ...process.env, TVIX_HOME: o.home, TVIX_CONF: "/dev/null" } });
+    const p = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "cmd/main.ts"), ...args], { cwd: o.cwd ?? examples, env: { ...process.env, TVIX_HOME: o.home, TVIX_CONF_DIR: "/nonexistent" } });
     let stdout = "";
     let stderr = "";
     p.stdout.on("data", (c) => (stdout += c));

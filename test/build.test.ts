@@ -42,7 +42,7 @@ function tvix(args: string[], opts: { home: string; cwd?: string; realStore?: st
   return new Promise((resolve) => {
     const p = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "cmd/main.ts"), ...full], {
       cwd: opts.cwd ?? repoRoot,
-      env: { ...process.env, TVIX_HOME: opts.home, TVIX_CONF: "/dev/null", CI: "1" },
+      env: { ...process.env, TVIX_HOME: opts.home, TVIX_CONF_DIR: "/nonexistent", CI: "1" },
     });
     let stdout = "";
     let stderr = "";

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { SETTINGS } from "../../core/config";
 
 export function register(program: Command): void {
-  const config = program.command("config").description("show the configuration ($TVIX_HOME/tvix.conf, NIX_CONFIG, --option)");
+  const config = program.command("config").description("show the configuration (/etc/tvix/tvix.conf, $TVIX_HOME/tvix.conf, NIX_CONFIG, --option)");
   config
     .command("show")
     .description("print every setting's effective value")
@@ -12,7 +12,7 @@ export function register(program: Command): void {
     .addHelpText(
       "after",
       `
-Settings come from $TVIX_HOME/tvix.conf, then $NIX_CONFIG, then --option NAME
+Settings come from $TVIX_CONF_DIR/tvix.conf, $TVIX_HOME/tvix.conf, $NIX_CONFIG, then --option NAME
 VALUE (see docs/configuration.md).
 
 Examples:

@@ -86,10 +86,6 @@ export function toRequest(opts: Record<string, any>, files: string[], args: Eval
 // --arg/--argstr pairs found in process argv before commander parses it (set by cli.ts).
 let pendingArgs: EvalRequest["args"] = [];
 let pendingOptions: Record<string, string> = {};
-/** `--option NAME VALUE` pairs from the command line (also the daemon's settings). */
-export function pendingSettings(): Record<string, string> {
-  return pendingOptions;
-}
 export function setPendingArgs(a: EvalRequest["args"], options: Record<string, string> = {}): void {
   pendingArgs = a;
   pendingOptions = options;

@@ -4,7 +4,7 @@
 import type { Command } from "commander";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { UserError } from "../errors";
 
 async function openAny(url: string | undefined) {
@@ -57,6 +57,13 @@ async function resolveNode(arg: string, url: string | undefined) {
   return { store, node, path: [storePath, ...sub].join("/") };
 }
 
+/** The configuration with the daemon's own file: --config FILE, else $TVIX_HOME/daemon.conf if it exists. */
+async function daemonConfig(file?: string) {
+  const { settingsWithFiles } = await import("../settings");
+  const { tvixHome } = await import("../../stores/url");
+  return settingsWithFiles([file ? { path: file, required: true } : { path: join(tvixHome(), "daemon.conf"), required: false }]);
+}
+
 function withStore(c: Command): Command {
   return c.option("--store <url>", "the store URL (default: $TVIX_STORE or local://$TVIX_HOME/store)");
 }
@@ -82,13 +89,11 @@ export function register(program: Command): void {
       if (opts.forceTrusted && opts.forceUntrusted) throw new UserError("--force-trusted and --force-untrusted exclude each other");
       const { runDaemon } = await import("../../daemon/main");
       const { TVIX_VERSION } = await import("../../core/version");
-      const { pendingSettings } = await import("./eval");
       const log = (m: string) => process.stderr.write(m + "\n");
       await runDaemon({
         storeUrl: opts.store,
         root: opts.root,
-        config: opts.config,
-        options: Object.entries(pendingSettings()).map(([k, v]) => `${k}=${v}`),
+        config: await daemonConfig(opts.config),
         listen: opts.listen,
         stdio: opts.stdio,
         forceTrusted: opts.forceTrusted ? true : opts.forceUntrusted ? false : undefined,
@@ -123,7 +128,7 @@ export function register(program: Command): void {
         }
       } else {
         const { runGc } = await import("../../daemon/main");
-        res = await runGc({ storeUrl: url, root: opts.root, action, paths: opts.delete, maxFreed, warn: log, log }).catch((e: Error) => {
+        res = await runGc({ storeUrl: url, root: opts.root, config: await daemonConfig(), action, paths: opts.delete, maxFreed, warn: log, log }).catch((e: Error) => {
           throw new UserError(e.message);
         });
       }
@@ -148,7 +153,7 @@ export function register(program: Command): void {
       } else {
         const { listRoots } = await import("../../daemon/main");
         const log = (m: string) => process.stderr.write(m + "\n");
-        pairs = await listRoots({ storeUrl: url, root: opts.root, warn: log, log }).catch((e: Error) => {
+        pairs = await listRoots({ storeUrl: url, root: opts.root, config: await daemonConfig(), warn: log, log }).catch((e: Error) => {
           throw new UserError(e.message);
         });
       }
