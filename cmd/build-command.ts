@@ -42,7 +42,7 @@ export function formatFailure(f: Failure, printedLogs: boolean): string {
   return errorText(msg);
 }
 
-async function logDir(): Promise<string> {
+export async function logDir(): Promise<string> {
   const { tvixHome } = await import("../stores/url");
   return process.env.TVIX_LOG_DIR || join(tvixHome(), "log");
 }

@@ -29,19 +29,23 @@ export class Interrupted extends Error {
 
 export async function replTask(payload: ReplPayload): Promise<number> {
   prepareEvalWorker();
-  const session = new ReplSession(payload.nixPath, payload.cwd, cliEvalHost({ writes: false, storeUrl: payload.storeUrl }).host, { colour: payload.colour });
+  // writes are recorded so that :b can put the derivations it builds in the store
+  const { host, glue } = cliEvalHost({ writes: true, storeUrl: payload.storeUrl });
+  const { replBuilds } = await import("./build-now");
+  const builds = replBuilds(glue.io, payload.storeUrl, (s) => parentPort!.postMessage({ out: s }));
+  const session = new ReplSession(payload.nixPath, payload.cwd, host, { colour: payload.colour, builds });
   session.state.traceSink = (m) => parentPort!.postMessage({ out: m + "\n" });
   setHeapGuard(() => {
     if (Atomics.load(payload.interrupt, 0) !== 0) throw new Interrupted();
   });
   return new Promise((resolve) => {
-    const onMessage = (m: ReplRequest) => {
+    const onMessage = async (m: ReplRequest) => {
       if ("complete" in m) {
         parentPort!.postMessage({ completion: session.complete(m.complete) });
         return;
       }
       Atomics.store(payload.interrupt, 0, 0);
-      const r = session.handle(m.line);
+      const r = await session.handleAsync(m.line);
       parentPort!.postMessage({ ...r, done: true });
       if (r.quit) {
         parentPort!.off("message", onMessage);

@@ -7,7 +7,7 @@
 import type { Expr } from "./ast";
 import { parse, ParseError } from "./parser";
 import { EvalState } from "./state";
-import { Lambda, Lazy, NixAttrs, NixPath, Thunk, Value, force, forceAttrs, forceDeep, showType, PrimOp, PrimOpApp, NixString } from "./value";
+import { Lambda, Lazy, NixAttrs, NixPath, Thunk, Value, force, forceAttrs, forceDeep, showType, PrimOp, PrimOpApp, NixString, forceString } from "./value";
 import { formatEvalError, makeEvalState, autoCall, type EvalHost } from "./driver";
 import { canonPath } from "./paths";
 import { restoreCallDepth } from "./call";
@@ -21,7 +21,7 @@ export const REPL_HELP = `The following commands are available:
   <expr>                       Evaluate and print expression
   <x> = <expr>                 Bind expression to variable
   :a, :add <expr>              Add attributes from resulting set to scope
-  :b <expr>                    Build a derivation (not implemented yet)
+  :b <expr>                    Build a derivation
   :e, :edit <expr>             Open package or function in $EDITOR
   :l, :load <path>             Load Nix expression and add it to scope
   :p, :print <expr>            Evaluate and print expression recursively
@@ -30,7 +30,7 @@ export const REPL_HELP = `The following commands are available:
   :r, :reload                  Reload all files
   :t <expr>                    Describe result of evaluation
   :doc <expr>                  Show documentation of a builtin function
-  :log <expr>                  Show logs for a derivation (not implemented yet)
+  :log <expr>                  Show logs for a derivation
   :te, :trace-enable [bool]    Enable, disable or toggle showing traces for
                                errors
   :?, :help                    Brings up this help menu
@@ -50,10 +50,22 @@ export interface ReplResult {
   note?: string;
   /** :e: the file to open in the editor (then :r) */
   edit?: { file: string; line: number };
+  /** :b / :log: what handleAsync does next (through ReplOptions.builds) */
+  build?: { kind: "build" | "log"; drvPath: string };
 }
 
 export interface ReplOptions {
   colour?: boolean;
+  /** building for :b and :log, given by the CLI (the evaluator itself never builds) */
+  builds?: ReplBuilds;
+}
+
+/** What :b and :log need from outside the evaluator. */
+export interface ReplBuilds {
+  /** Builds a derivation (writing what the evaluation made to the store first); its outputs as [name, path]. */
+  build(drvPath: string): Promise<[string, string][]>;
+  /** The stored build log of a derivation and where it came from, or null. */
+  log(drvPath: string): Promise<{ text: string; from: string } | null>;
 }
 
 export class ReplSession {
@@ -71,6 +83,27 @@ export class ReplSession {
     private readonly opts: ReplOptions = {},
   ) {
     this.state = makeEvalState(nixPath, host, { cwd });
+  }
+
+  /** handle(), and then the build or log lookup that :b and :log ask for. */
+  async handleAsync(line: string): Promise<ReplResult> {
+    const r = this.handle(line);
+    if (!r.build) return r;
+    const { kind, drvPath } = r.build;
+    delete r.build;
+    const builds = this.opts.builds;
+    if (!builds) return { ...r, out: `error: not implemented: ${kind === "build" ? "building" : "build logs"} in this repl (it has no store to build in)\n` };
+    try {
+      if (kind === "build") {
+        const outs = await builds.build(drvPath);
+        return { ...r, out: `\nThis derivation produced the following outputs:\n${outs.map(([n, p]) => `  ${n} -> ${p}\n`).join("")}` };
+      }
+      const log = await builds.log(drvPath);
+      if (!log) return { ...r, out: `error: build log of '${drvPath}' is not available\n` };
+      return { ...r, note: `got build log for '${drvPath}' from '${log.from}'\n`, out: log.text + (log.text.endsWith("\n") ? "" : "\n") };
+    } catch (e) {
+      return { ...r, out: this.formatError(e) };
+    }
   }
 
   /** Handles one input (possibly several lines); returns the text to print and what follows. */
@@ -165,7 +198,9 @@ export class ReplSession {
         needArg();
         const v = force(this.lazyExpr(this.parse(arg)));
         if (!(v instanceof NixAttrs && isDerivation(v))) return { out: `error: expression does not evaluate to a derivation, so I can't ${cmd === ":b" ? "build" : "show the log of"} it\n` };
-        return { out: `error: not implemented: ${cmd === ":b" ? "building" : "build logs"} (tvix repl cannot build derivations yet; try 'tvix instantiate')\n` };
+        const dp = v.get("drvPath");
+        if (dp === undefined) throw new Error("derivation has no 'drvPath' attribute");
+        return { out: "", build: { kind: cmd === ":b" ? "build" : "log", drvPath: forceString(dp) } };
       }
       default:
         return { out: `error: unknown command '${cmd}'\n` };

@@ -38,10 +38,10 @@ async function waitFor(pred: (s: string) => boolean, what: string, ms = 30_000):
 const prompts = (s: string) => (s.match(/^nix-repl>/gm) ?? []).length;
 const waitPrompts = (n: number, what: string, ms?: number) => waitFor((s) => prompts(s) >= n, what, ms);
 
-function startRepl(): void {
+function startRepl(stderrFile?: string): void {
   tmux("kill-session", "-t", "repl");
   // tsx by path: the session runs in its own directory
-  const cmd = `${process.execPath} --import ${join(repoRoot, "node_modules/tsx/dist/loader.mjs")} ${join(repoRoot, "cmd/main.ts")} repl`;
+  const cmd = `${process.execPath} --import ${join(repoRoot, "node_modules/tsx/dist/loader.mjs")} ${join(repoRoot, "cmd/main.ts")} repl${stderrFile ? ` 2>>${stderrFile}` : ""}`;
   const r = tmux("new-session", "-d", "-s", "repl", "-x", "160", "-y", "60", "-c", work, "-e", `TVIX_HOME=${join(work, "home")}`, "-e", "NO_COLOR=1", cmd);
   assert.equal(r.status, 0, r.stderr);
 }
@@ -154,4 +154,32 @@ test("repl in a terminal: history, multi-line input, completion, Ctrl-C, :t, :p,
   await waitFor((x) => /nix-repl> pkgs\.hello$/m.test(x), "the last input recalled with Up");
   key("Up");
   await waitFor((x) => /nix-repl> builtins\.foldl'/.test(x), "the input before it");
+});
+
+const canBuild = spawnSync("sh", ["-c", "command -v bwrap && test -x /bin/bash-static && test -x /bin/busybox"]).status === 0;
+
+test("repl in a terminal: :b builds a derivation as nix repl prints it, :log shows its log", { skip: !haveTmux ? "tmux not installed" : !canBuild ? "building needs bwrap, /bin/bash-static and /bin/busybox" : false, timeout: 180_000 }, async () => {
+  // stderr (:log's "got build log for ..." note) is kept in a file
+  startRepl(join(work, "stderr"));
+  let n = 1;
+  await waitPrompts(n, "the first prompt");
+  const salt = `repl-pty-${process.pid}-${Date.now()}`;
+  type(`t = (import ${join(repoRoot, "examples")} { salt = "${salt}"; }).trivial`);
+  key("Enter");
+  await waitPrompts(++n, "the binding");
+  type(":b t");
+  key("Enter");
+  let s = await waitPrompts(++n, ":b", 120_000);
+  const m = /nix-repl> :b t\n(?:.*\n)*?building '(\/nix\/store\/[a-z0-9]{32}-trivial\.drv)'\.\.\.\n\nThis derivation produced the following outputs:\n  out -> (\/nix\/store\/[a-z0-9]{32}-trivial)\n/.exec(s);
+  assert.ok(m, `no build and outputs after :b; screen:\n${s}`);
+  assert.equal(readFileSync(m[2], "utf8"), salt + "\n");
+  type(":log t");
+  key("Enter");
+  await waitPrompts(++n, ":log");
+  // the note goes to stderr, as nix repl's
+  assert.ok(readFileSync(join(work, "stderr"), "utf8").includes(`got build log for '${m[1]}' from 'local'\n`), ":log found no log");
+  type(":b 1");
+  key("Enter");
+  s = await waitPrompts(++n, ":b of a non-derivation");
+  assert.match(s, /nix-repl> :b 1\nerror: expression does not evaluate to a derivation, so I can't build it\n/);
 });
