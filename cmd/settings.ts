@@ -92,6 +92,8 @@ let currentOptions: Record<string, string> = {};
 /** Loads the configuration for this run (with the command line's --option values) and applies `store`. */
 export function initSettings(cliOptions: Record<string, string>): Settings {
   currentOptions = cliOptions;
+  // worker threads (evaluation, helpers) get a copy of the environment: they load the same configuration
+  process.env.TVIX_CLI_OPTIONS = JSON.stringify(cliOptions);
   current = loadSettings(cliOptions);
   const store = current.get("store");
   if (store && !process.env.TVIX_STORE) process.env.TVIX_STORE = store;
@@ -100,7 +102,14 @@ export function initSettings(cliOptions: Record<string, string>): Settings {
 
 /** This run's configuration (loaded on first use when the CLI did not load it). */
 export function settings(): Settings {
-  return (current ??= loadSettings());
+  if (current === null) {
+    let inherited: Record<string, string> = {};
+    try {
+      inherited = JSON.parse(process.env.TVIX_CLI_OPTIONS || "{}");
+    } catch {}
+    current = loadSettings(inherited);
+  }
+  return current;
 }
 
 /** This run's configuration with a command's own files read before NIX_CONFIG and --option. */

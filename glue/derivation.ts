@@ -273,6 +273,7 @@ function derivationStrict(glue: Glue, state: EvalState, a: Lazy, pos: Pos | null
   const { text, modulo } = derivationTextAndModulo(drv, glue.drvs.moduloHash);
   const drvPath = glue.io.addText(`${drvName}.drv`, () => printDerivation(drv), derivationReferences(drv), hashBytes("sha256", text));
   glue.drvs.add(drvPath, drv, modulo);
+  glue.io.noteOutputs(drvPath, [...drv.outputs].map(([o, out]) => [o, out.path]));
   const result = new Map<string, Lazy>();
   result.set("drvPath", new NixString(drvPath, new Set(["=" + drvPath])));
   for (const [o, out] of drv.outputs) result.set(o, new NixString(out.path, new Set([`!${o}!${drvPath}`])));

@@ -13,7 +13,7 @@ import type { PendingPath, StoreIO } from "./store-io";
 import type { NixStore } from "../stores/types";
 
 /** A pending path's NAR and the bytes its content address hashes. */
-function serialise(p: PendingPath): { nar: Uint8Array; caBytes: () => Uint8Array } {
+export function serialise(p: PendingPath): { nar: Uint8Array; caBytes: () => Uint8Array } {
   const t = p.tree;
   switch (t.kind) {
     case "text": {
@@ -34,7 +34,7 @@ function serialise(p: PendingPath): { nar: Uint8Array; caBytes: () => Uint8Array
   }
 }
 
-function checkContentAddress(p: PendingPath, nar: Uint8Array, caBytes: () => Uint8Array): void {
+export function checkContentAddress(p: PendingPath, nar: Uint8Array, caBytes: () => Uint8Array): void {
   const m = /^(text|fixed):(r:)?(sha256):([0-9a-z]+)$/.exec(p.ca);
   if (!m) throw new Error(`internal error: unexpected content address '${p.ca}' of '${p.storePath}'`);
   const recursive = m[1] === "fixed" && m[2] === "r:";
@@ -88,7 +88,7 @@ export async function flushPending(io: StoreIO, storeUrl: string | undefined, op
 }
 
 /** Groups paths by level: level 0 references no other path of the list, level n + 1 only paths of levels up to n. */
-function byReferenceLevel(paths: PendingPath[]): PendingPath[][] {
+export function byReferenceLevel(paths: PendingPath[]): PendingPath[][] {
   const byPath = new Map(paths.map((p) => [p.storePath, p]));
   const level = new Map<string, number>();
   const levelOf = (p: PendingPath): number => {

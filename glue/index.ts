@@ -3,7 +3,7 @@
 // adding, fetchers). The CLI, the REPL and the tests all get theirs here.
 import type { EvalHost } from "../eval/driver";
 import type { ParseCacheStorage } from "../eval/io";
-import { StoreIO } from "./store-io";
+import { StoreIO, type StoreIOOptions } from "./store-io";
 import { KnownDerivations } from "./known-derivations";
 import { derivationBuiltins } from "./derivation";
 import { storeBuiltins } from "./store-builtins";
@@ -20,6 +20,8 @@ export interface EvalSetup {
   store?: SyncStoreReader | null;
   /** The parse cache's storage (default: files under the cache directory; null: none). */
   parseCache?: ParseCacheStorage | null;
+  /** Builds during evaluation (import from derivation), or why they cannot happen (StoreIOOptions.realise). */
+  realise?: StoreIOOptions["realise"];
 }
 
 export function makeEvalHost(setup: EvalSetup = {}): { host: EvalHost; glue: Glue } {
@@ -27,6 +29,7 @@ export function makeEvalHost(setup: EvalSetup = {}): { host: EvalHost; glue: Glu
     storeDir: setup.storeDir ?? "/nix/store",
     writes: setup.writes ?? false,
     store: setup.store ?? null,
+    realise: setup.realise,
     parseCache: setup.parseCache === null ? undefined : (setup.parseCache ?? new ParseCacheFiles()),
   });
   const glue: Glue = { io, drvs: new KnownDerivations((p) => io.readTextFile(p)) };

@@ -22,6 +22,12 @@ export interface StoreIOOptions {
   /** The configured store, read synchronously; null: the host and what the evaluation added only. */
   store?: SyncStoreReader | null;
   parseCache?: ParseCacheStorage;
+  /**
+   * Builds a derivation whose output the evaluation reads (import from
+   * derivation) and returns its outputs' trees; a string: why it cannot
+   * (allow-import-from-derivation off, no store to build in).
+   */
+  realise?: ((drvPath: string, io: StoreIO) => { path: string; tree: NarNode }[]) | string;
 }
 
 /** A store object the evaluation made, to be written after evaluation. */
@@ -50,6 +56,9 @@ export class StoreIO implements EvalIO {
   readonly pending = new Map<string, PendingPath>();
   private readonly store: SyncStoreReader | null;
   private readonly trees: TreeReader;
+  private readonly realise: StoreIOOptions["realise"];
+  /** Output paths of the derivations this evaluation made: path -> [drvPath, output name]. */
+  private readonly outputsOf = new Map<string, [string, string]>();
 
   constructor(opts: StoreIOOptions) {
     this.storeDir = opts.storeDir;
@@ -57,6 +66,29 @@ export class StoreIO implements EvalIO {
     this.parseCache = opts.parseCache;
     this.store = opts.store ?? null;
     this.trees = new TreeReader(this.host, this.store);
+    this.realise = opts.realise;
+  }
+
+  /** Notes a derivation's outputs, which reading builds (import from derivation). */
+  noteOutputs(drvPath: string, outputs: Iterable<[string, string]>): void {
+    for (const [name, path] of outputs) if (path) this.outputsOf.set(path, [drvPath, name]);
+  }
+
+  /** A store path the evaluation reads that is the output of one of its derivations: build it now. */
+  private realiseOutput(sp: string): StoreTree | null {
+    const known = this.outputsOf.get(sp);
+    if (!known) return null;
+    const [drvPath, output] = known;
+    if (this.realise === undefined || typeof this.realise === "string") {
+      const why = this.realise ?? "this evaluator cannot build";
+      if (why === "disabled") throw new EvalError(`cannot build '${drvPath}^${output}' during evaluation because the option 'allow-import-from-derivation' is disabled`);
+      throw new EvalError(`cannot build '${drvPath}^${output}' during evaluation: ${why}`);
+    }
+    for (const o of this.realise(drvPath, this)) {
+      this.fromStore.set(o.path, { kind: "memory", node: o.tree });
+      this.outputsOf.delete(o.path);
+    }
+    return this.fromStore.get(sp) ?? null;
   }
 
   // ------------------------------------------------------------ EvalIO
@@ -155,7 +187,8 @@ export class StoreIO implements EvalIO {
 
   private add(sp: string, tree: StoreTree, ca: string, references: string[]): void {
     this.added.set(sp, tree);
-    if (this.writes) this.pending.set(sp, { storePath: sp, references, ca, tree });
+    // what a build during evaluation needs in the store is kept as well
+    if (this.writes || typeof this.realise === "function") this.pending.set(sp, { storePath: sp, references, ca, tree });
   }
 
   /** Whether a store path is valid for this evaluation: added by it, in the configured store, or on the host. */
@@ -184,7 +217,7 @@ export class StoreIO implements EvalIO {
       if (!p.startsWith(prefix)) return { host: p };
       const slash = p.indexOf("/", prefix.length);
       const sp = slash < 0 ? p : p.slice(0, slash);
-      const tree = this.treeOf(sp);
+      const tree = this.treeOf(sp) ?? this.realiseOutput(sp);
       if (tree === null) return { host: p };
       const parts = slash < 0 ? [] : p.slice(slash + 1).split("/");
       let rel = "";

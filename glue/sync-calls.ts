@@ -5,17 +5,20 @@
 import type { NarNode } from "../core/nar";
 import type { DownloadRequest, Downloaded } from "./fetch/download";
 import type { UnpackRequest } from "./fetch/unpack";
+import type { RealiseRequest, Realised } from "./realise";
 
 /** The asynchronous operations the glue needs, with their requests and answers. */
 export interface SyncCalls {
   download(req: DownloadRequest): Promise<Downloaded>;
   unpack(req: UnpackRequest): Promise<NarNode>;
+  realise(req: RealiseRequest): Promise<Realised>;
 }
 
 /** Where each sync call's implementation lives (loaded on the helper thread). */
 export const SYNC_CALL_MODULES: { [K in keyof SyncCalls]: () => Promise<SyncCalls[K]> } = {
   download: async () => (await import("./fetch/download")).download,
   unpack: async () => (await import("./fetch/unpack")).unpackArchive,
+  realise: async () => (await import("./realise")).realiseDerivation,
 };
 
 type Runner = (name: keyof SyncCalls, req: unknown) => unknown;

@@ -61,6 +61,8 @@ export function register(def: Definer): void {
       return state.io.fileType(path) !== null;
     } catch (e) {
       passFatal(e);
+      // an evaluation error (a build during evaluation that failed or is not allowed) is not "missing"
+      if (e instanceof EvalError) throw e;
       return false;
     }
   });
