@@ -49,6 +49,11 @@ async function main(): Promise<void> {
   // Evaluation commands start on this thread (a trial run, see bigstack.ts);
   // without trial runs, start the big-stack worker while the CLI loads.
   const args = process.argv.slice(2);
+  // worker threads (a prespawned one starts before the CLI parses) load the
+  // configuration themselves: the --option pairs reach them in the environment
+  const options: Record<string, string> = {};
+  for (let i = 0; i + 2 < args.length; i++) if (args[i] === "--option") (options[args[i + 1]] = args[i + 2]), (i += 2);
+  process.env.TVIX_CLI_OPTIONS = JSON.stringify(options);
   if (!trialRunsEnabled()) {
     if (dropIn) prespawn(args.includes("--eval") || args.includes("--eval-only") || args.includes("--parse") ? "eval" : "instantiate");
     else if (args[0] === "eval" || args[0] === "instantiate") prespawn(args[0] === "eval" || args.includes("--eval") ? "eval" : "instantiate");

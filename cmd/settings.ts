@@ -45,6 +45,8 @@ export interface LoadOptions {
   /** a command's own files, read after the user's file; `required` ones must exist */
   extraFiles?: { path: string; required: boolean }[];
   env?: NodeJS.ProcessEnv;
+  /** print no warnings (a worker thread: the main thread printed them) */
+  quiet?: boolean;
 }
 
 // a warning is printed once per run, however often the configuration is read
@@ -82,7 +84,7 @@ export function loadSettings(cliOptions: Record<string, string> = {}, o: LoadOpt
     if (e instanceof ConfigError) throw new UserError(e.message);
     throw new UserError(`cannot read the configuration: ${(e as Error).message}`);
   }
-  printWarnings(warnings);
+  if (!o.quiet) printWarnings(warnings);
   return new Settings(values, files);
 }
 
@@ -93,6 +95,7 @@ let currentOptions: Record<string, string> = {};
 export function initSettings(cliOptions: Record<string, string>): Settings {
   currentOptions = cliOptions;
   // worker threads (evaluation, helpers) get a copy of the environment: they load the same configuration
+  // (cmd/main.ts sets it first, for a worker started before this)
   process.env.TVIX_CLI_OPTIONS = JSON.stringify(cliOptions);
   current = loadSettings(cliOptions);
   const store = current.get("store");
@@ -103,11 +106,13 @@ export function initSettings(cliOptions: Record<string, string>): Settings {
 /** This run's configuration (loaded on first use when the CLI did not load it). */
 export function settings(): Settings {
   if (current === null) {
-    let inherited: Record<string, string> = {};
+    // a worker thread of a run whose main thread loaded (and warned about) the configuration
+    const inherited = process.env.TVIX_CLI_OPTIONS;
+    let options: Record<string, string> = {};
     try {
-      inherited = JSON.parse(process.env.TVIX_CLI_OPTIONS || "{}");
+      options = JSON.parse(inherited || "{}");
     } catch {}
-    current = loadSettings(inherited);
+    current = loadSettings(options, { quiet: inherited !== undefined });
   }
   return current;
 }
