@@ -30,6 +30,11 @@ export const SETTINGS: Record<string, SettingSpec> = {
     default: "",
     description: "Keys (name:base64) whose signatures make a path from a binary cache trusted. The default of `tvix copy --trusted-public-keys`.",
   },
+  "require-sigs": {
+    type: "bool",
+    default: "true",
+    description: "Paths copied into a store that is not a binary cache must be signed by a trusted key or be content-addressed (as Nix); `tvix copy --no-check-sigs` skips the check once.",
+  },
   cores: {
     type: "int",
     default: "0",
@@ -75,7 +80,7 @@ export const SETTINGS: Record<string, SettingSpec> = {
 /** Nix settings that tvix accepts in a configuration and ignores, so a nix.conf can be shared. */
 export const IGNORED_NIX_SETTINGS = new Set([
   "experimental-features", "build-users-group", "auto-optimise-store", "keep-outputs", "keep-derivations",
-  "require-sigs", "allowed-users", "connect-timeout", "warn-dirty", "show-trace", "extra-platforms", "system-features",
+  "allowed-users", "connect-timeout", "warn-dirty", "show-trace", "extra-platforms", "system-features",
   "netrc-file", "narinfo-cache-negative-ttl", "narinfo-cache-positive-ttl", "fallback", "log-lines", "min-free", "max-free",
   "http-connections", "download-attempts", "flake-registry", "accept-flake-config", "nix-path", "sandbox-paths",
   "sandbox-fallback", "substitute", "trusted-substituters", "secret-key-files", "keep-going", "timeout", "max-silent-time",
