@@ -93,6 +93,6 @@ export function settings(): Settings {
 export function evalOptions(): Record<string, string> {
   const s = settings();
   const out: Record<string, string> = {};
-  for (const k of ["tarball-ttl", "max-call-depth", "abort-on-warn"]) if (s.isSet(k)) out[k] = s.get(k);
+  for (const k of ["tarball-ttl", "max-call-depth", "abort-on-warn", "pure-eval", "restrict-eval", "allowed-uris"]) if (s.isSet(k)) out[k] = s.get(k);
   return out;
 }

@@ -70,6 +70,21 @@ export const SETTINGS: Record<string, SettingSpec> = {
     default: "10000",
     description: "The evaluator's limit on nested function calls before it reports a stack overflow.",
   },
+  "pure-eval": {
+    type: "bool",
+    default: "false",
+    description: "Evaluate purely, as Nix: no files outside the store paths the evaluation makes, no search path, getEnv gives \"\", no currentTime or currentSystem, fetchers need a hash.",
+  },
+  "restrict-eval": {
+    type: "bool",
+    default: "false",
+    description: "Restricted evaluation, as Nix: files only from the search path (-I, NIX_PATH) and the store paths the evaluation makes, getEnv gives \"\", fetchers only from allowed-uris.",
+  },
+  "allowed-uris": {
+    type: "strings",
+    default: "",
+    description: "URI prefixes fetchers may use with restrict-eval (a prefix matches itself, what is below it at a '/', or a whole scheme such as `github:`).",
+  },
   "abort-on-warn": {
     type: "bool",
     default: "false",
@@ -84,7 +99,7 @@ export const IGNORED_NIX_SETTINGS = new Set([
   "netrc-file", "narinfo-cache-negative-ttl", "narinfo-cache-positive-ttl", "fallback", "log-lines", "min-free", "max-free",
   "http-connections", "download-attempts", "flake-registry", "accept-flake-config", "nix-path", "sandbox-paths",
   "sandbox-fallback", "substitute", "trusted-substituters", "secret-key-files", "keep-going", "timeout", "max-silent-time",
-  "build-dir", "builders-use-substitutes", "post-build-hook", "pure-eval", "restrict-eval", "allow-import-from-derivation",
+  "build-dir", "builders-use-substitutes", "post-build-hook", "allow-import-from-derivation",
 ]);
 
 /** Where each value came from (for messages): a file:line, NIX_CONFIG, or --option. */

@@ -15,7 +15,7 @@ const skip = existsSync(binary) ? false : "dist/tvix not built (node build.mjs)"
 const uid = process.getuid!();
 
 function run(env: Record<string, string | undefined>) {
-  const clean = { ...process.env, HOME: undefined, XDG_CACHE_HOME: undefined, ...env };
+  const clean: Record<string, string | undefined> = { ...process.env, HOME: undefined, XDG_CACHE_HOME: undefined, ...env };
   for (const k of Object.keys(clean)) if (clean[k] === undefined) delete clean[k];
   return spawnSync(binary, ["eval", "-E", "1 + 1"], { encoding: "utf8", env: clean as NodeJS.ProcessEnv, timeout: 60_000 });
 }

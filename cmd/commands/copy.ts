@@ -71,7 +71,7 @@ async function runCopy(paths: string[], flags: CopyFlags): Promise<void> {
     if (!flags.checkSigs && isSignatureChecking(src)) src.setCheckSigs(false);
     // a daemon checks what it is given itself (told by the dontCheckSigs flag)
     const toDaemon = dst instanceof DaemonStore;
-    if (toDaemon) dst.setCheckSigs(requireSigs);
+    if (dst instanceof DaemonStore) dst.setCheckSigs(requireSigs);
     const checkHere = flags.checkSigs && (flags.trustedPublicKeys !== undefined || (requireSigs && !(dst instanceof BinaryCacheStore) && !toDaemon));
     const roots: string[] = [];
     if (flags.all) for await (const p of src.listPaths()) roots.push(p);
