@@ -164,6 +164,8 @@ for (const c of chunks) {
   h.update(c + "\0" + data.length + "\0").update(data);
 }
 const appHash = h.digest("hex").slice(0, 32);
+// each chunk's sha256: the entry checks a cached copy against them before loading it
+const chunkSums = Object.fromEntries(chunks.map((c) => [c, createHash("sha256").update(readFileSync(join(appDir, c))).digest("hex")]));
 
 // The CommonJS entry of the single executable.
 writeFileSync(
@@ -175,11 +177,60 @@ const path = require("node:path");
 const os = require("node:os");
 const { pathToFileURL } = require("node:url");
 const hash = ${JSON.stringify(appHash)};
+const uid = typeof process.getuid === "function" ? process.getuid() : -1;
+// Program files are loaded only from a directory of our own that no other
+// user can write (mode 0700): with HOME and XDG_CACHE_HOME unset that is
+// $TMPDIR/tvix-ts-<uid>, never a name shared between users.
 function cacheDir() {
-  const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? path.join(process.env.HOME, ".cache") : os.tmpdir());
-  return path.join(base, "tvix-ts");
+  if (process.env.XDG_CACHE_HOME) return path.join(process.env.XDG_CACHE_HOME, "tvix-ts");
+  if (process.env.HOME) return path.join(process.env.HOME, ".cache", "tvix-ts");
+  return path.join(os.tmpdir(), "tvix-ts-" + (uid >= 0 ? uid : "u"));
 }
 const chunks = ${JSON.stringify(chunks)};
+const sums = ${JSON.stringify(chunkSums)};
+// A real directory (no symlink) of this user; made private (0700) if it is not.
+function ownPrivateDir(dir) {
+  const st = fs.lstatSync(dir);
+  if (!st.isDirectory()) throw new Error(dir + " is not a directory");
+  if (uid >= 0 && st.uid !== uid) throw new Error(dir + " belongs to another user (uid " + st.uid + ")");
+  if ((st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
+}
+// Moves a bad copy out of the way (then removes it); throws when it cannot.
+function discard(target) {
+  const away = target + ".bad." + process.pid + ".tmp";
+  fs.renameSync(target, away);
+  try { fs.rmSync(away, { recursive: true, force: true }); } catch {}
+}
+// What a copy's files look like (inode, size, mtime) when their contents were
+// last checked against their hashes; "-" for a missing or foreign file.
+function stampOf(target) {
+  return chunks.map((c) => {
+    const s = fs.lstatSync(path.join(target, c), { throwIfNoEntry: false });
+    return s && s.isFile() && (uid < 0 || s.uid === uid) ? s.ino + ":" + s.size + ":" + s.mtimeMs : "-";
+  }).join(",");
+}
+const crypto = require("node:crypto");
+// True when target holds this build's files: ours, not writable by others,
+// each chunk matching its sha256 (hashed again whenever the stamp changed).
+// A copy that fails is discarded, to be written anew.
+function verified(target) {
+  const st = fs.lstatSync(target, { throwIfNoEntry: false });
+  if (!st) return false;
+  if (!st.isDirectory() || (uid >= 0 && st.uid !== uid) || (st.mode & 0o022) !== 0) { discard(target); return false; }
+  const stampFile = path.join(target, ".verified");
+  const now = stampOf(target);
+  let seen;
+  try { seen = fs.readFileSync(stampFile, "latin1"); } catch {}
+  if (seen === now) return true;
+  const ok = !now.split(",").includes("-") && chunks.every((c) => crypto.createHash("sha256").update(fs.readFileSync(path.join(target, c))).digest("hex") === sums[c]);
+  if (!ok) { discard(target); return false; }
+  writeStamp(stampFile, now);
+  return true;
+}
+function writeStamp(stampFile, stamp) {
+  const tmp = stampFile + "." + process.pid + ".tmp";
+  try { fs.writeFileSync(tmp, stamp); fs.renameSync(tmp, stampFile); } catch { try { fs.rmSync(tmp, { force: true }); } catch {} }
+}
 // A new version's first run removes the copies of older ones, but keeps the
 // three made last and any made within a day (a binary of one of those may
 // still be running and load a chunk later), and leftovers of interrupted
@@ -212,32 +263,50 @@ function mkdirs(dir) {
 }
 // Writes the chunks to a temporary directory, then renames it into place: a
 // reader sees either no directory or a complete one.
+function writeChunks(dir) {
+  for (const c of chunks) {
+    const fd = fs.openSync(path.join(dir, c), "wx", 0o644);
+    fs.writeSync(fd, Buffer.from(getAsset(c)));
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+  }
+}
 function materialise() {
-  const candidates = [cacheDir(), path.join(os.tmpdir(), "tvix-ts-" + (process.getuid ? process.getuid() : "u"))];
+  const candidates = [cacheDir(), path.join(os.tmpdir(), "tvix-ts-" + (uid >= 0 ? uid : "u"))];
+  const refused = [];
   for (const dir of candidates) {
     const target = path.join(dir, "app-" + hash);
-    try { if (fs.statSync(path.join(target, "main.mjs")).size > 0) return target; } catch {}
     try {
-      mkdirs(dir);
+      mkdirs(path.dirname(dir));
+      try { fs.mkdirSync(dir, 0o700); } catch (e) { if (e.code !== "EEXIST") throw e; }
+      ownPrivateDir(dir);
+      if (verified(target)) return target;
       const tmp = target + "." + process.pid + ".tmp";
       fs.rmSync(tmp, { recursive: true, force: true });
-      fs.mkdirSync(tmp);
-      for (const c of chunks) {
-        const fd = fs.openSync(path.join(tmp, c), "w", 0o644);
-        fs.writeSync(fd, Buffer.from(getAsset(c)));
-        fs.fsyncSync(fd);
-        fs.closeSync(fd);
-      }
+      fs.mkdirSync(tmp, 0o700);
+      writeChunks(tmp);
+      writeStamp(path.join(tmp, ".verified"), stampOf(tmp));
       try { fs.renameSync(tmp, target); } catch (e) {
         // another process won the race: use its copy
         fs.rmSync(tmp, { recursive: true, force: true });
-        if (!fs.existsSync(path.join(target, "main.mjs"))) throw e;
+        if (!verified(target)) throw e;
       }
       pruneOthers(dir, target);
       return target;
-    } catch {}
+    } catch (e) { refused.push(dir + ": " + e.message); }
   }
-  return null;
+  // Every shared place refused (e.g. another user made $TMPDIR/tvix-ts-<uid>):
+  // a private directory for this run only.
+  try {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tvix-ts-run-"));
+    fs.chmodSync(dir, 0o700);
+    writeChunks(dir);
+    process.once("exit", () => { try { fs.rmSync(dir, { recursive: true, force: true }); } catch {} });
+    process.stderr.write("warning: not using the program cache (" + refused.join("; ") + ")\\n");
+    return dir;
+  } catch (e) { refused.push(e.message); }
+  process.stderr.write("error: cannot write the program files to a private cache directory (" + refused.join("; ") + "); set XDG_CACHE_HOME\\n");
+  process.exit(1);
 }
 // TVIX_CPU_PROFILE=FILE: a V8 CPU profile of the whole run (start-up
 // included), written at exit (what \`node --cpu-prof\` gives; the binary
@@ -251,7 +320,6 @@ if (process.env.TVIX_CPU_PROFILE) {
   process.on("exit", () => session.post("Profiler.stop", (err, r) => { if (!err) fs.writeFileSync(process.env.TVIX_CPU_PROFILE, JSON.stringify(r.profile)); }));
 }
 const dir = materialise();
-if (!dir) { process.stderr.write("error: cannot write the program files to a cache directory (set XDG_CACHE_HOME)\\n"); process.exit(1); }
 // The core (one CommonJS file) is compiled with a V8 code cache kept next to
 // it: made at the exit of a run that had none (it then holds what that run
 // compiled), rejected by V8 itself when it does not fit this binary.

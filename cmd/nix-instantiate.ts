@@ -40,6 +40,8 @@ export async function nixInstantiateMain(argv: string[]): Promise<number> {
       case "--indirect": case "--quiet": case "-Q": case "--no-build-output": case "--verbose": break;
       case "--add-root": need(i, 1, a); req.addRoot = resolve(req.cwd, argv[++i]); break;
       case "--timeout": case "--max-jobs": case "-j": case "--cores": case "--log-format": need(i, 1, a); i++; break;
+      case "--pure-eval": (req.options ??= {})["pure-eval"] = "true"; break;
+      case "--restrict-eval": (req.options ??= {})["restrict-eval"] = "true"; break;
       case "--option": need(i, 2, a); (req.options ??= {})[argv[i + 1]] = argv[i + 2]; i += 2; break;
       case "-E": case "--expr": fromExpr = true; break;
       case "-A": case "--attr": need(i, 1, a); req.attrPaths.push(argv[++i]); break;

@@ -126,6 +126,6 @@ export function settingsWithFiles(extraFiles: LoadOptions["extraFiles"]): Settin
 export function evalOptions(): Record<string, string> {
   const s = settings();
   const out: Record<string, string> = {};
-  for (const k of ["tarball-ttl", "max-call-depth", "abort-on-warn", "allow-import-from-derivation"]) if (s.isSet(k)) out[k] = s.get(k);
+  for (const k of ["tarball-ttl", "max-call-depth", "abort-on-warn", "allow-import-from-derivation", "pure-eval", "restrict-eval", "allowed-uris"]) if (s.isSet(k)) out[k] = s.get(k);
   return out;
 }

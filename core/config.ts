@@ -31,6 +31,11 @@ export const SETTINGS: Record<string, SettingSpec> = {
     default: "",
     description: "Keys (name:base64) whose signatures make a path from a binary cache trusted. The default of `tvix copy --trusted-public-keys`.",
   },
+  "require-sigs": {
+    type: "bool",
+    default: "true",
+    description: "Substitutes, paths imported by the daemon and paths copied into a store that is not a binary cache must be signed by a trusted-public-keys key or be content-addressed (as Nix); `tvix copy --no-check-sigs` skips the check once.",
+  },
   cores: {
     type: "int",
     default: "0",
@@ -55,11 +60,6 @@ export const SETTINGS: Record<string, SettingSpec> = {
     type: "strings",
     default: "",
     description: "Host paths made visible (read-only) in the sandbox: PATH or INSIDE=HOST-PATH.",
-  },
-  "require-sigs": {
-    type: "bool",
-    default: "true",
-    description: "Substitutes (and, in the daemon, imported paths) must be signed by a trusted-public-keys key or be content-addressed.",
   },
   timeout: {
     type: "int",
@@ -126,6 +126,21 @@ export const SETTINGS: Record<string, SettingSpec> = {
     default: "10000",
     description: "The evaluator's limit on nested function calls before it reports a stack overflow.",
   },
+  "pure-eval": {
+    type: "bool",
+    default: "false",
+    description: "Evaluate purely, as Nix: no files outside the store paths the evaluation makes, no search path, getEnv gives \"\", no currentTime or currentSystem, fetchers need a hash.",
+  },
+  "restrict-eval": {
+    type: "bool",
+    default: "false",
+    description: "Restricted evaluation, as Nix: files only from the search path (-I, NIX_PATH) and the store paths the evaluation makes, getEnv gives \"\", fetchers only from allowed-uris.",
+  },
+  "allowed-uris": {
+    type: "strings",
+    default: "",
+    description: "URI prefixes fetchers may use with restrict-eval (a prefix matches itself, what is below it at a '/', or a whole scheme such as `github:`).",
+  },
   "abort-on-warn": {
     type: "bool",
     default: "false",
@@ -139,7 +154,7 @@ export const IGNORED_NIX_SETTINGS = new Set([
   "netrc-file", "narinfo-cache-negative-ttl", "narinfo-cache-positive-ttl", "fallback", "log-lines", "min-free", "max-free",
   "http-connections", "download-attempts", "flake-registry", "accept-flake-config", "nix-path",
   "sandbox-fallback", "substitute", "secret-key-files",
-  "build-dir", "builders-use-substitutes", "post-build-hook", "pure-eval", "restrict-eval",
+  "build-dir", "builders-use-substitutes", "post-build-hook",
 ]);
 
 /** Where each value came from (for messages): a file:line, NIX_CONFIG, or --option. */

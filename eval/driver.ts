@@ -18,6 +18,7 @@ import { linesOf, sourcePos } from "./positions";
 import type { EvalIO } from "./io";
 import type { BuiltinExtension } from "./builtins/registry";
 import { canonPath } from "./paths";
+import { RestrictedIO } from "./restricted-io";
 import { OutOfRoom, isStackOverflow, passFatal, trialOutcome } from "./limits";
 
 export interface EvalRequest {
@@ -63,6 +64,13 @@ function ttlOption(options: Record<string, string> | undefined): number | undefi
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new EvalError(`invalid value '${v}' for setting 'tarball-ttl'`);
   return n;
+}
+
+function boolOption(options: Record<string, string> | undefined, name: string): boolean {
+  const v = options?.[name];
+  if (v === undefined) return false;
+  if (v !== "true" && v !== "false") throw new EvalError(`invalid value '${v}' for setting '${name}'`);
+  return v === "true";
 }
 
 /** Applies --option settings that the evaluator honours. */
@@ -195,11 +203,20 @@ export function loadRoot(state: EvalState, req: EvalRequest): Lazy {
 function stateFor(req: EvalRequest, output: EvalOutput, host: EvalHost): EvalState {
   restoreCallDepth(0); // an earlier evaluation in this thread may have failed deep down
   applyOptions(req.options);
-  const state = makeEvalState(req.nixPath, host, {
+  const pureEval = boolOption(req.options, "pure-eval");
+  const restrictEval = boolOption(req.options, "restrict-eval");
+  const mode = pureEval ? "pure" : restrictEval ? "restricted" : null;
+  const io = mode ? new RestrictedIO(host.io, mode) : null;
+  const state = makeEvalState(req.nixPath, io ? { ...host, io } : host, {
     cwd: req.cwd,
     abortOnWarn: req.options?.["abort-on-warn"] === "true",
     tarballTtl: ttlOption(req.options),
+    pureEval,
+    restrictEval,
+    allowedUris: (req.options?.["allowed-uris"] ?? "").split(/\s+/).filter(Boolean),
   });
+  // restricted mode reads the search path's entries (as Nix)
+  if (io && mode === "restricted") for (const e of state.searchPath) if (e.path.startsWith("/")) io.allowPath(e.path);
   state.traceSink = (m) => output.err(wellFormed(m) + "\n");
   return state;
 }

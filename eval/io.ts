@@ -69,6 +69,12 @@ export interface EvalIO {
   fileStamp(path: string): FileStamp | null;
   /** The parse cache's storage, if there is one. */
   readonly parseCache?: ParseCacheStorage;
+  /** Whether this evaluation added the store path (pure/restricted evaluation may read those). */
+  isOwnStorePath?(storePath: string): boolean;
+  /** The path with its symlinks resolved, as far as it exists (pure/restricted evaluation checks where links lead). */
+  realPath?(path: string): string;
+  /** Makes a path readable in pure/restricted evaluation (a store path given with string context). */
+  allowPath?(path: string): void;
 }
 
 /** The message Nix gives for an errno code. */

@@ -9,6 +9,7 @@ import { COREPKGS, COREPKGS_DIR } from "./corepkgs";
 import { IOError, describeIOError, type EvalIO, type ImportOptions } from "./io";
 import type { BuiltinExtension } from "./builtins/registry";
 import { passFatal } from "./limits";
+import { RestrictedPathError } from "./restricted-io";
 import { decodeBytes } from "./utf8";
 import { addOrigin, addUnreadOrigin } from "./positions";
 import { astCacheEnabled, stampKey, readCachedAst, readStampedAst, writeCachedAst } from "./ast-cache";
@@ -26,7 +27,12 @@ export interface EvalOptions {
   home?: string;
   /** The directory relative search path entries resolve against. */
   cwd?: string;
+  /** --option pure-eval true: no host files, environment, time or system (as Nix). */
   pureEval?: boolean;
+  /** --option restrict-eval true: files only from the search path, URIs only from allowed-uris. */
+  restrictEval?: boolean;
+  /** --option allowed-uris: URI prefixes fetchers may use in restricted mode. */
+  allowedUris?: string[];
   /** --option abort-on-warn true: builtins.warn aborts (to show where a warning comes from). */
   abortOnWarn?: boolean;
   /** --option tarball-ttl N: seconds a download without a hash is reused (default 3600). */
@@ -109,11 +115,18 @@ export class EvalState {
     if (found === null && COREPKGS.has(`${COREPKGS_DIR}/${path.replace(/^nix\//, "")}`) && path.startsWith("nix/"))
       found = `${COREPKGS_DIR}/${path.slice(4)}`;
     if (found === null)
-      throw new ThrownError(`file '${path}' was not found in the Nix search path (add it using $NIX_PATH or -I)`, pos);
+      throw new ThrownError(
+        this.options.pureEval
+          ? `cannot look up '<${path}>' in pure evaluation mode (use '--impure' to override)`
+          : `file '${path}' was not found in the Nix search path (add it using $NIX_PATH or -I)`,
+        pos,
+      );
     return new NixPath(found);
   }
 
   lookupSearchPath(entries: SearchPathEntry[], path: string): string | null {
+    // in pure evaluation mode no search path entry may be read
+    if (this.options.pureEval) return null;
     for (const { prefix, path: p } of entries) {
       let rest: string;
       if (prefix === "") rest = path;
@@ -123,7 +136,13 @@ export class EvalState {
       if (/^[a-z]+:\/\//.test(p)) continue; // URLs need fetchers (not supported here)
       const dir = p.startsWith("/") ? p : `${this.options.cwd ?? "/"}/${p}`;
       const full = canonPath(rest === "" ? dir : `${dir}/${rest}`);
-      if (this.io.resolvedType(full) !== null) return full;
+      try {
+        if (this.io.resolvedType(full) !== null) return full;
+      } catch (e) {
+        // found, but where it leads is forbidden: reading it says so (as Nix)
+        if (e instanceof RestrictedPathError) return full;
+        throw e;
+      }
     }
     return null;
   }
@@ -136,6 +155,7 @@ export class EvalState {
       type = this.io.resolvedType(path);
     } catch (e) {
       passFatal(e);
+      if (e instanceof RestrictedPathError) throw e;
       throw new EvalError(`getting status of '${path}': ${describeIOError(e)}`, pos);
     }
     if (type === null) throw new EvalError(`path '${path}' does not exist`, pos);

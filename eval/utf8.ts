@@ -10,6 +10,7 @@
 // Such strings are rare: until one is made (`rawBytes.seen`) nothing looks
 // for them.
 import { isUtf8 } from "node:buffer";
+import { encodeEscapedBytes } from "../core/bytes";
 
 /** Whether a string with raw bytes was ever made in this process. */
 export const rawBytes = { seen: false };
@@ -62,18 +63,7 @@ function validSequence(b: Uint8Array, i: number): number {
 /** A string's bytes: UTF-8, raw bytes as themselves. */
 export function encodeBytes(s: string): Buffer {
   if (!hasRawBytes(s)) return Buffer.from(s);
-  const parts: Buffer[] = [];
-  let start = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xdc80 && c <= 0xdcff && !(i > 0 && s.charCodeAt(i - 1) >= 0xd800 && s.charCodeAt(i - 1) <= 0xdbff)) {
-      if (i > start) parts.push(Buffer.from(s.slice(start, i)));
-      parts.push(Buffer.of(c - 0xdc00));
-      start = i + 1;
-    }
-  }
-  if (start < s.length) parts.push(Buffer.from(s.slice(start)));
-  return Buffer.concat(parts);
+  return encodeEscapedBytes(s);
 }
 
 /** s with raw bytes that make up characters joined into them (only done where strings are joined in bulk: concatStringsSep). */

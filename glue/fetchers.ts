@@ -4,6 +4,7 @@
 // is downloaded (glue/fetch/download.ts on a sync-call worker), verified and
 // added to the evaluation's store view (and written afterwards when the
 // evaluation writes).
+import { RestrictedIO, RestrictedPathError } from "../eval/restricted-io";
 import { mkdirs } from "../stores/mkdirs";
 import { lazyModule } from "../core/lazy-module";
 import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from "node:fs";
@@ -52,7 +53,32 @@ function fetchArgs(state: EvalState, l: Lazy, who: string, pos: Pos | null): Fet
   }
   if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(out.url)) throw new EvalError(`'${out.url}' is not a valid URL`, pos);
   if (state.options.pureEval && !out.sha256) throw new EvalError(`in pure evaluation mode, '${who}' requires a 'sha256' argument`, pos);
+  checkURI(state, out.url, pos);
   return out;
+}
+
+/** Whether allowed-uris lets `uri` through: equal to a prefix, below one (at a '/'), or of a whole scheme ("github:"), as Nix. */
+export function isAllowedURI(uri: string, allowed: readonly string[]): boolean {
+  return allowed.some(
+    (prefix) =>
+      uri === prefix ||
+      (prefix.length > 0 &&
+        uri.length > prefix.length &&
+        uri.startsWith(prefix) &&
+        (prefix.endsWith("/") || uri[prefix.length] === "/" || (prefix.endsWith(":") && /^[a-zA-Z][a-zA-Z0-9+.-]*$/.test(prefix.slice(0, -1))))),
+  );
+}
+
+/** In restricted mode a fetcher may use only allowed-uris (and allowed paths for local ones), as Nix's checkURI. */
+function checkURI(state: EvalState, uri: string, pos: Pos | null): void {
+  if (!state.options.restrictEval) return;
+  if (isAllowedURI(uri, state.options.allowedUris ?? [])) return;
+  const local = uri.startsWith("/") ? uri : uri.startsWith("file://") ? uri.slice(7) : null;
+  if (local !== null) {
+    if (state.io instanceof RestrictedIO) state.io.check(local);
+    return;
+  }
+  throw new RestrictedPathError(`access to URI '${uri}' is forbidden in restricted mode`, pos);
 }
 
 function parseHash(s: string, algo: "sha256", pos: Pos | null): Hash {
@@ -163,8 +189,22 @@ function gitArgs(state: EvalState, l: Lazy, pos: Pos | null): GitArgs {
   } else out.url = urlOf(v);
   if (!out.url) throw new EvalError(`'url' argument required`, pos);
   if (out.rev !== undefined && !/^[0-9a-f]{40}$/.test(out.rev)) throw new EvalError(`hash '${out.rev}' is not supported by fetchGit (a full 40-character commit hash is required)`, pos);
-  if (state.options.pureEval && !out.rev) throw new EvalError("in pure evaluation mode, 'fetchGit' requires a locked input", pos);
+  if (state.options.pureEval && !out.rev) throw new EvalError(`in pure evaluation mode, 'fetchGit' will not fetch unlocked input '${gitInputURI(out)}'`, pos);
+  if (state.options.restrictEval) checkURI(state, gitInputURI(out), pos);
   return out;
+}
+
+/** The URI Nix checks against allowed-uris for a fetchGit input ("git+file:///src?exportIgnore=1&rev=..."). */
+function gitInputURI(a: GitArgs): string {
+  const base = a.url.startsWith("/") ? `file://${a.url}` : a.url.replace(/^git\+/, "");
+  const q: string[] = [];
+  if (a.allRefs) q.push("allRefs=1");
+  q.push("exportIgnore=1");
+  if (a.ref !== undefined) q.push(`ref=${a.ref}`);
+  if (a.rev !== undefined) q.push(`rev=${a.rev}`);
+  if (a.shallow) q.push("shallow=1");
+  if (a.submodules) q.push("submodules=1");
+  return `git+${base}?${q.join("&")}`;
 }
 
 function gitTimeAttrs(repo: string, rev: string): [string, Value][] {

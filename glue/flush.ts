@@ -8,6 +8,7 @@
 import { accessSync, constants, existsSync } from "node:fs";
 import { dumpTree, memoryTreeAccessor, narOf, type TreeAccessor } from "../core/nar";
 import { hashBytes } from "../core/hash";
+import { encodeEscapedBytes } from "../core/bytes";
 import { hostTree } from "../stores/host-tree";
 import type { PendingPath, StoreIO } from "./store-io";
 import type { NixStore } from "../stores/types";
@@ -17,7 +18,7 @@ export function serialise(p: PendingPath): { nar: Uint8Array; caBytes: () => Uin
   const t = p.tree;
   switch (t.kind) {
     case "text": {
-      const contents = Buffer.from(t.text(), "utf8");
+      const contents = encodeEscapedBytes(t.text());
       return { nar: narOf((enc) => enc.file(false, contents)), caBytes: () => contents };
     }
     case "memory":

@@ -5,6 +5,7 @@
 // every other path from the host. Symlinks inside store paths are resolved
 // here, as the store's copy has them. With `writes`, what the evaluation
 // adds is also recorded for writing to a store afterwards (flush.ts).
+import { realpathSync } from "node:fs";
 import { canonPath, baseNameOf } from "../eval/paths";
 import { IOError, type EvalIO, type FileStamp, type FileType, type ImportOptions, type ParseCacheStorage } from "../eval/io";
 import { EvalError } from "../eval/value";
@@ -133,6 +134,23 @@ export class StoreIO implements EvalIO {
     if (loc.stat.type !== "regular") return null;
     // a store path's contents never change: its name stands for them
     return { stamp: `store:${loc.sp}/${loc.rel}`, size: loc.stat.size, changedMs: 0 };
+  }
+
+  isOwnStorePath(storePath: string): boolean {
+    return this.added.has(storePath);
+  }
+
+  realPath(path: string): string {
+    const loc = this.locate(path, true);
+    if (loc === null) return canonPath(path);
+    if ("host" in loc) {
+      try {
+        return realpathSync(loc.host);
+      } catch {
+        return loc.host;
+      }
+    }
+    return loc.rel === "" ? loc.sp : `${loc.sp}/${loc.rel}`;
   }
 
   importPath(path: string, opts: ImportOptions): string {

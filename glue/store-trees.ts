@@ -6,6 +6,7 @@
 import type { FileType, NarNode } from "../core/nar";
 import type { CastoreNode, Directory } from "../core/castore";
 import { IOError } from "../eval/io";
+import { encodeEscapedBytes } from "../core/bytes";
 import type { HostFS } from "./host-fs";
 
 export type StoreTree =
@@ -55,7 +56,7 @@ export class TreeReader {
         return n.type === "regular" ? { type: "regular", size: n.contents.length, executable: n.executable } : { type: n.type, size: 0, executable: false };
       }
       case "text":
-        return rel === "" ? { type: "regular", size: Buffer.byteLength(t.text(), "utf8"), executable: false } : null;
+        return rel === "" ? { type: "regular", size: encodeEscapedBytes(t.text()).length, executable: false } : null;
       case "castore": {
         const n = this.castoreNode(t.node, rel);
         if (n === null) return null;
@@ -122,7 +123,7 @@ export class TreeReader {
       }
       case "text":
         if (rel !== "") throw new IOError(`'${rel}' does not exist`, "ENOENT");
-        return Buffer.from(t.text(), "utf8");
+        return encodeEscapedBytes(t.text());
       case "castore": {
         const n = this.castoreNode(t.node, rel);
         if (n?.type !== "file") throw new IOError(`'${rel}' is not a regular file`, n?.type === "directory" ? "EISDIR" : "ENOENT");

@@ -39,7 +39,7 @@ export function checkTrusted(info: NixPathInfo, keys: readonly PublicKey[], stor
   if (isContentAddressed(info, storeDir)) return;
   if (validSignatureCount(info, keys, storeDir) > 0) return;
   throw new Error(
-    `cannot copy '${info.storePath}' from '${source}': it lacks a signature by a trusted key ` +
+    `cannot add path '${info.storePath}' (from '${source}') because it lacks a signature by a trusted key ` +
       `(${info.signatures.length} signature(s) present; use --trusted-public-keys, or --no-check-sigs to skip this check)`,
   );
 }

@@ -35,7 +35,8 @@ async function runCopy(paths: string[], flags: CopyFlags): Promise<void> {
   await import("../../stores/backends");
   const { openStore, defaultStoreUrl } = await import("../../stores/url");
   const { copyPaths } = await import("../../stores/copy");
-  const { isSignatureChecking, parsePublicKeys } = await import("../../stores/binary-cache");
+  const { isSignatureChecking, parsePublicKeys, BinaryCacheStore } = await import("../../stores/binary-cache");
+  const { DaemonStore } = await import("../../stores/daemon-client");
   const { plainProgress, inkProgress, formatBytes } = await import("../progress");
 
   if (flags.all && paths.length > 0) throw new UserError("'--all' and explicit paths are mutually exclusive");
@@ -45,14 +46,18 @@ async function runCopy(paths: string[], flags: CopyFlags): Promise<void> {
   const fromUrl = flags.from ?? flags.store ?? defaultStoreUrl();
   const toUrl = flags.to ?? flags.store ?? defaultStoreUrl();
   if (fromUrl === toUrl) throw new UserError(`source and target are the same store ('${fromUrl}')`);
+  const conf = (await import("../settings")).settings();
   let trustedKeys;
   try {
     // the trusted-public-keys setting is the default
-    const keys = flags.trustedPublicKeys ?? ((await import("../settings")).settings().get("trusted-public-keys") || undefined);
-    trustedKeys = keys ? parsePublicKeys(keys) : undefined;
+    const keys = flags.trustedPublicKeys ?? conf.get("trusted-public-keys");
+    trustedKeys = parsePublicKeys(keys ?? "");
   } catch (e) {
     throw new UserError(`--trusted-public-keys: ${(e as Error).message}`);
   }
+  // As Nix: a store that is not a binary cache takes only signed or
+  // content-addressed paths unless require-sigs is off or --no-check-sigs given.
+  const requireSigs = flags.checkSigs && conf.get("require-sigs") !== "false";
 
   const src = await openStore(fromUrl);
   let dst;
@@ -64,6 +69,10 @@ async function runCopy(paths: string[], flags: CopyFlags): Promise<void> {
   }
   try {
     if (!flags.checkSigs && isSignatureChecking(src)) src.setCheckSigs(false);
+    // a daemon checks what it is given itself (told by the dontCheckSigs flag)
+    const toDaemon = dst instanceof DaemonStore;
+    if (dst instanceof DaemonStore) dst.setCheckSigs(requireSigs);
+    const checkHere = flags.checkSigs && (flags.trustedPublicKeys !== undefined || (requireSigs && !(dst instanceof BinaryCacheStore) && !toDaemon));
     const roots: string[] = [];
     if (flags.all) for await (const p of src.listPaths()) roots.push(p);
     else for (const p of paths) roots.push(p.startsWith("/") ? p.replace(/\/+$/, "") : `${src.storeDir}/${p}`);
@@ -75,7 +84,7 @@ async function runCopy(paths: string[], flags: CopyFlags): Promise<void> {
       result = await copyPaths(src, dst, roots, {
         jobs,
         recursive: flags.recursive,
-        trustedKeys: flags.checkSigs ? trustedKeys : undefined,
+        trustedKeys: checkHere ? trustedKeys : undefined,
         onEvent: (e) => progress.onEvent(e),
       });
     } catch (e) {

@@ -21,6 +21,8 @@ export function evalOptions(c: Command): Command {
     .option("--arg <name expr>", "call a function file with NAME set to the Nix expression EXPR (repeatable)")
     .option("--argstr <name string>", "call a function file with NAME set to the string STRING (repeatable)")
     .option("--option <name value>", "set a configuration setting (see tvix config show)")
+    .option("--pure-eval", "evaluate purely (the same as --option pure-eval true)")
+    .option("--restrict-eval", "restricted evaluation (the same as --option restrict-eval true)")
     .option("--strict", "evaluate deeply (attribute sets and lists fully)")
     .option("--json", "print the result as JSON")
     .option("--xml", "print the result as XML")
@@ -78,7 +80,11 @@ export function toRequest(opts: Record<string, any>, files: string[], args: Eval
     parseOnly: !!opts.parse,
     cwd: process.cwd(),
     storeDir: opts.storeDir,
-    options: configuredEvalOptions(),
+    options: {
+      ...configuredEvalOptions(),
+      ...(opts.pureEval ? { "pure-eval": "true" } : {}),
+      ...(opts.restrictEval ? { "restrict-eval": "true" } : {}),
+    },
     readWrite: !!opts.readWriteMode,
   };
 }

@@ -39,9 +39,10 @@ export function installBuiltins(state: EvalState): void {
     ["null", null],
     ["langVersion", 6],
     ["nixVersion", NIX_COMPAT_VERSION],
-    ["currentSystem", state.options.currentSystem],
+    // pure evaluation has no currentSystem and currentTime (as Nix)
+    ...(state.options.pureEval ? [] : ([["currentSystem", state.options.currentSystem]] as [string, Value][])),
     ["storeDir", state.options.storeDir],
-    ["currentTime", Math.floor(Date.now() / 1000)],
+    ...(state.options.pureEval ? [] : ([["currentTime", Math.floor(Date.now() / 1000)]] as [string, Value][])),
     ["nixPath", state.searchPath.map((e) => NixAttrs.from([["path", e.path], ["prefix", e.prefix]]))],
   ];
   for (const [k, v] of constants) map.set(k, v);

@@ -8,14 +8,26 @@ import { Hash, hashBytes, parseHashAlgo, HashEncoding } from "../../core/hash";
 import { encodeNixBase32 } from "../../core/nixbase32";
 import { describeIOError } from "../io";
 import { passFatal } from "../limits";
+import { canonPath } from "../paths";
+import { RestrictedPathError } from "../restricted-io";
 import { encodeBytes, hasRawBytes } from "../utf8";
 
 /** A path argument: a path value or an absolute path string. */
 export function realisePath(state: EvalState, l: Lazy, pos: Pos | null): string {
   const v = force(l);
   if (v instanceof NixPath) return v.path;
-  const s = strValue(coerceToString(state, v, pos, { coerceMore: false, copyToStore: false }));
+  const sv = coerceToString(state, v, pos, { coerceMore: false, copyToStore: false });
+  const s = strValue(sv);
   if (!s.startsWith("/")) throw new EvalError(`string '${s}' doesn't represent an absolute path`, pos);
+  // pure/restricted evaluation may read the store path a string's context names (as Nix's realiseContext)
+  if (typeof sv !== "string" && sv.ctx.size > 0 && state.io.allowPath) {
+    const p = canonPath(s);
+    const dir = state.options.storeDir + "/";
+    if (p.startsWith(dir) && p.length > dir.length) {
+      const slash = p.indexOf("/", dir.length);
+      state.io.allowPath(slash < 0 ? p : p.slice(0, slash));
+    }
+  }
   return s;
 }
 
@@ -32,10 +44,16 @@ export function register(def: Definer): void {
     });
     const name = forceString(p, pos);
     const found = state.lookupSearchPath(entries, name);
-    if (found === null) throw new EvalError(`file '${name}' was not found in the Nix search path (add it using $NIX_PATH or -I)`, pos);
+    if (found === null)
+      throw new EvalError(
+        state.options.pureEval
+          ? `cannot look up '<${name}>' in pure evaluation mode (use '--impure' to override)`
+          : `file '${name}' was not found in the Nix search path (add it using $NIX_PATH or -I)`,
+        pos,
+      );
     return new NixPath(found);
   });
-  def("getEnv", 1, ([n], pos, state) => (state.options.pureEval ? "" : process.env[forceString(n, pos)] ?? ""));
+  def("getEnv", 1, ([n], pos, state) => (state.options.pureEval || state.options.restrictEval ? "" : process.env[forceString(n, pos)] ?? ""));
   def("placeholder", 1, ([n], pos) => "/" + encodeNixBase32(hashBytes("sha256", `nix-output:${forceString(n, pos)}`).digest));
   def("hashString", 2, ([a, s], pos) => {
     const algo = parseAlgo(forceString(a, pos), pos);
@@ -50,6 +68,7 @@ export function register(def: Definer): void {
       data = state.io.readFile(path);
     } catch (e) {
       passFatal(e);
+      if (e instanceof RestrictedPathError) throw e;
       throw new EvalError(`opening file '${path}': ${describeIOError(e)}`, pos);
     }
     return hashBytes(algo, data).toBase16();
