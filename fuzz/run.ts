@@ -25,23 +25,35 @@ const seed = Number(values.seed);
 let failed = false;
 for (const name of names) {
   let last = Date.now();
+  let done = 0;
+  let findings = 0;
+  const started = Date.now();
+  // stopped early (a time box): say how far it got
+  const stop = () => {
+    console.log(`${name}: stopped after ${done} inputs, ${findings} crashes or hangs, ${((Date.now() - started) / 1000).toFixed(1)} s, seed ${seed}`);
+    process.exit(findings ? 1 : 2);
+  };
+  process.once("SIGINT", stop).once("SIGTERM", stop);
   const r = await fuzzTarget(name, {
     runs,
     seed,
     hangMs: Number(values["hang-ms"]),
-    progress: (done) => {
+    progress: (n) => {
+      done = n;
       if (Date.now() - last < 30_000) return;
       last = Date.now();
-      process.stderr.write(`${name}: ${done} inputs\n`);
+      process.stderr.write(`${name}: ${n} inputs\n`);
+    },
+    onFinding: (f) => {
+      failed = true;
+      findings++;
+      mkdirSync(values.out!, { recursive: true });
+      const file = join(values.out!, `${name}-${f.kind}-${f.index}.bin`);
+      if (f.input) writeFileSync(file, f.input);
+      console.log(`${name}: ${f.kind} at input ${f.index}: ${f.message.slice(0, 300)}${f.input ? ` (saved to ${file})` : ""}`);
     },
   });
-  for (const f of [...r.crashes, ...r.hangs]) {
-    failed = true;
-    mkdirSync(values.out!, { recursive: true });
-    const file = join(values.out!, `${name}-${f.kind}-${f.index}.bin`);
-    if (f.input) writeFileSync(file, f.input);
-    console.log(`${name}: ${f.kind} at input ${f.index}: ${f.message.slice(0, 300)}${f.input ? ` (saved to ${file})` : ""}`);
-  }
+  process.off("SIGINT", stop).off("SIGTERM", stop);
   console.log(
     `${name}: ${r.runs} inputs, ${r.crashes.length} crashes, ${r.hangs.length} hangs, ${(r.ms / 1000).toFixed(1)} s, ${r.outcomes} distinct outcomes, seed ${seed}`,
   );

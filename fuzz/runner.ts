@@ -17,6 +17,8 @@ export interface FuzzOptions {
   /** Heap limit of the worker (MB): more is a crash. */
   heapMb?: number;
   progress?: (runsDone: number) => void;
+  /** Called as each crash or hang is found. */
+  onFinding?: (f: Finding) => void;
 }
 
 export interface FuzzResult {
@@ -36,6 +38,10 @@ export async function fuzzTarget(target: string, opts: FuzzOptions): Promise<Fuz
   const start = Date.now();
   const res: FuzzResult = { target, runs: 0, crashes: [], hangs: [], ms: 0, outcomes: 0, restarts: 0 };
   let from = 0;
+  const found = (f: Finding) => {
+    (f.kind === "hang" ? res.hangs : res.crashes).push(f);
+    opts.onFinding?.(f);
+  };
   while (from < opts.runs) {
     const shared = SharedInput.create(MAX_INPUT);
     Atomics.store(shared.head, 0, from - 1);
@@ -62,13 +68,13 @@ export async function fuzzTarget(target: string, opts: FuzzOptions): Promise<Fuz
         }
         // in-worker timing reports slow inputs; this catches the ones that never come back
         if (i >= from && shared.runningMs > opts.hangMs * 3 + 5000) {
-          res.hangs.push({ kind: "hang", index: i, message: `no answer after ${shared.runningMs} ms`, input: shared.current() });
+          found({ kind: "hang", index: i, message: `no answer after ${shared.runningMs} ms`, input: shared.current() });
           res.runs += i - from + 1;
           finish({ next: i + 1 });
         }
       }, 250);
       w.on("message", (m: WorkerMessage) => {
-        if ("finding" in m) (m.finding.kind === "hang" ? res.hangs : res.crashes).push(m.finding);
+        if ("finding" in m) found(m.finding);
         else finish({ next: opts.runs, done: m.done });
       });
       const died = (why: string) => {
@@ -76,12 +82,11 @@ export async function fuzzTarget(target: string, opts: FuzzOptions): Promise<Fuz
         const i = shared.index;
         if (i < from) {
           // the worker could not even start: not a finding, a broken setup
-          res.crashes.push({ kind: "crash", index: -1, message: `the fuzz worker did not start: ${why}` });
-          res.runs += 0;
+          found({ kind: "crash", index: -1, message: `the fuzz worker did not start: ${why}` });
           finish({ next: opts.runs });
           return;
         }
-        res.crashes.push({ kind: "crash", index: i, message: `the worker died: ${why}`, input: shared.current() });
+        found({ kind: "crash", index: i, message: `the worker died: ${why}`, input: shared.current() });
         res.runs += i - from + 1;
         finish({ next: i + 1 });
       };
