@@ -6,18 +6,18 @@ import { readZip, ZipError } from "./zip";
 /** A zip with one stored member `name` holding `data`; `extra` goes in the central entry's extra field. */
 function storedZip(name: string, data: Uint8Array, extra = Buffer.alloc(0)): Buffer {
   const n = Buffer.from(name);
-  const local = Buffer.alloc(30);
-  local.writeUInt32LE(0x04034b50, 0);
-  local.writeUInt32LE(crc32(data), 14);
-  local.writeUInt32LE(data.length, 18);
-  local.writeUInt32LE(data.length, 22);
-  local.writeUInt16LE(n.length, 26);
-  const central = Buffer.alloc(46);
-  central.writeUInt32LE(0x02014b50, 0);
-  central.writeUInt32LE(crc32(data), 16);
-  central.writeUInt32LE(data.length, 20);
-  central.writeUInt32LE(data.length, 24);
-  central.writeUInt16LE(n.length, 28);
+  // the local header and the central entry share crc, sizes and name length, at different offsets
+  const header = (size: number, signature: number, at: number) => {
+    const h = Buffer.alloc(size);
+    h.writeUInt32LE(signature, 0);
+    h.writeUInt32LE(crc32(data), at);
+    h.writeUInt32LE(data.length, at + 4);
+    h.writeUInt32LE(data.length, at + 8);
+    h.writeUInt16LE(n.length, at + 12);
+    return h;
+  };
+  const local = header(30, 0x04034b50, 14);
+  const central = header(46, 0x02014b50, 16);
   central.writeUInt16LE(extra.length, 30);
   const cdOffset = local.length + n.length + data.length;
   const cd = Buffer.concat([central, n, extra]);

@@ -4,6 +4,7 @@
 // mutations, and light feedback: an input whose outcome (its error message
 // with the numbers and quoted parts blanked) was never seen before joins the
 // corpus, so later inputs start from inputs that reach further.
+import { concatBytes } from "../core/bytes";
 
 /** mulberry32: small, fast, seedable. */
 export function rng(seed: number) {
@@ -82,15 +83,7 @@ export function mutate(base: Uint8Array, r: Rng, others: Uint8Array[], dict: Uin
 }
 
 function cat(...parts: Uint8Array[]): Uint8Array {
-  let len = 0;
-  for (const p of parts) len += p.length;
-  const out = new Uint8Array(len);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts, parts.reduce((n, p) => n + p.length, 0));
 }
 
 function mutateOnce(b: Uint8Array, r: Rng, others: Uint8Array[], dict: Uint8Array[]): Uint8Array {
