@@ -16,6 +16,12 @@ export interface FuzzOptions {
   hangMs: number;
   /** Heap limit of the worker (MB): more is a crash. */
   heapMb?: number;
+  /**
+   * A fresh worker every this many inputs: what a module keeps by design for
+   * the life of a process (every parsed source, for positions) must not add
+   * up to a false out-of-memory crash over millions of inputs.
+   */
+  recycleEvery?: number;
   progress?: (runsDone: number) => void;
   /** Called as each crash or hang is found. */
   onFinding?: (f: Finding) => void;
@@ -45,7 +51,8 @@ export async function fuzzTarget(target: string, opts: FuzzOptions): Promise<Fuz
   while (from < opts.runs) {
     const shared = SharedInput.create(MAX_INPUT);
     Atomics.store(shared.head, 0, from - 1);
-    const job: WorkerJob = { target, seed: opts.seed, from, to: opts.runs, hangMs: opts.hangMs, shared: shared.buffer };
+    const to = Math.min(opts.runs, from + (opts.recycleEvery ?? 100_000));
+    const job: WorkerJob = { target, seed: opts.seed, from, to, hangMs: opts.hangMs, shared: shared.buffer };
     const end = await new Promise<{ next: number; done?: { runs: number; outcomes: number } }>((resolve) => {
       const w = new Worker(new URL(pathToFileURL(join(repoRoot, "scripts", "tsx-worker.mjs"))), {
         workerData: { tvixEntry: pathToFileURL(join(fuzzDir, "worker.ts")).href, job },
@@ -75,7 +82,7 @@ export async function fuzzTarget(target: string, opts: FuzzOptions): Promise<Fuz
       }, 250);
       w.on("message", (m: WorkerMessage) => {
         if ("finding" in m) found(m.finding);
-        else finish({ next: opts.runs, done: m.done });
+        else finish({ next: to, done: m.done });
       });
       const died = (why: string) => {
         if (settled) return;
