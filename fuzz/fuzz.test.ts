@@ -7,7 +7,7 @@ import { fuzzTarget } from "./runner";
 import { TARGETS } from "./targets";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261205);
-const RUNS: Record<string, number> = { parser: 3000, nar: 3000, drv: 4000, narinfo: 4000, unpack: 1000, daemon: 2000 };
+const RUNS: Record<string, number> = { parser: 3000, nar: 3000, drv: 4000, narinfo: 4000, unpack: 2000, daemon: 2000 };
 
 for (const name of Object.keys(TARGETS)) {
   test(`fuzz ${name}: no crash, no hang`, async () => {
