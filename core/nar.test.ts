@@ -123,3 +123,12 @@ test("fuzz: mutated NARs either parse or throw NarError", async () => {
     }
   }
 });
+
+test("a file claiming more bytes than the NAR holds is a NarError, not an allocation", async () => {
+  // found by fuzz/nar: parseNarToTree allocated the declared size first (2^40 bytes: RangeError)
+  const nar = narFromTree({ type: "regular", executable: false, contents: new Uint8Array([1, 2, 3]) });
+  const bad = nar.slice();
+  const at = Buffer.from(bad).indexOf(Buffer.from("contents")) + 8;
+  new DataView(bad.buffer).setBigUint64(at, 1n << 40n, true);
+  await assert.rejects(parseNarToTree(bad), (e) => e instanceof NarError && /truncated file contents/.test(e.message));
+});

@@ -636,6 +636,8 @@ export async function parseNarToTree(nar: Uint8Array): Promise<NarNode> {
       place(path, { type: "directory", entries });
     },
     async file(path, executable, size, contents) {
+      // a size beyond the NAR's own length is a truncated NAR, not an allocation to try
+      if (size > nar.length) throw new NarError("bad NAR: unexpected end of NAR (truncated file contents)");
       const buf = new Uint8Array(size);
       let o = 0;
       for await (const c of contents) {

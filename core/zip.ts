@@ -75,6 +75,7 @@ export function readZip(buf: Buffer): ZipMember[] {
     const commentLen = buf.readUInt16LE(p + 32);
     const external = buf.readUInt32LE(p + 38);
     let local = buf.readUInt32LE(p + 42);
+    if (p + 46 + nameLen + extraLen + commentLen > buf.length) throw new ZipError("a central directory entry runs past the end of the file");
     const nameBytes = buf.subarray(p + 46, p + 46 + nameLen);
     // names are UTF-8 when flag bit 11 says so; others are taken as Latin-1
     const name = nameBytes.toString(flags & 0x800 ? "utf8" : "latin1");
@@ -84,9 +85,15 @@ export function readZip(buf: Buffer): ZipMember[] {
       const len = buf.readUInt16LE(e + 2);
       if (id === 0x0001) {
         let q = e + 4;
-        if (size === 0xffffffff) (size = u64(buf, q)), (q += 8);
-        if (compSize === 0xffffffff) (compSize = u64(buf, q)), (q += 8);
-        if (local === 0xffffffff) local = u64(buf, q);
+        // each 64-bit value must lie inside the field
+        const next = (): number => {
+          if (q + 8 > e + 4 + len || q + 8 > buf.length) throw new ZipError(`the zip64 extra field of '${name}' is too short`);
+          q += 8;
+          return u64(buf, q - 8);
+        };
+        if (size === 0xffffffff) size = next();
+        if (compSize === 0xffffffff) compSize = next();
+        if (local === 0xffffffff) local = next();
       }
       e += 4 + len;
     }

@@ -1,8 +1,9 @@
 // Protocol fuzzing: conversations recorded from stock Nix 2.8 clients
 // (test/fixtures/daemon/*.bin, made by record.ts there) are replayed against
-// the listener with random mutations (bit flips, cuts, inserted and deleted
-// runs, numbers replaced by edge values) for a bounded time (FUZZ_SECONDS,
-// default 3). The daemon must keep serving, and every path it holds valid
+// the listener with random mutations (those of fuzz/engine.ts: bit flips,
+// cuts, inserted, repeated and spliced runs, numbers replaced by edge
+// values) over a real socket, several clients at once, for a bounded time
+// (FUZZ_SECONDS, default 3); fuzz/daemon.ts runs many more in-process. The daemon must keep serving, and every path it holds valid
 // must be intact: its NAR hashes to its info, its references are valid,
 // and its files on disk match. The seed is printed; FUZZ_SEED replays it.
 import { test, before, after } from "node:test";
@@ -19,6 +20,7 @@ import { WireWriter } from "../core/wire";
 import { ServedStore } from "./served-store";
 import { DaemonServer } from "./server";
 import { defaultSettings } from "./settings";
+import { mutate, rng } from "../fuzz/engine";
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), "..", "test", "fixtures", "daemon");
 const recordings = readdirSync(fixtures)
@@ -53,50 +55,6 @@ after(async () => {
   await server.shutdown(1000);
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** xorshift32: small, seedable. */
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  const next = () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
-  return { next, int: (n: number) => Math.floor(next() * n) };
-}
-
-const EDGE = [0n, 1n, 7n, 8n, 0xffffffffn, 1n << 32n, 1n << 62n, (1n << 64n) - 1n, 0x7fffffffffffffffn];
-
-function mutate(b: Uint8Array, r: ReturnType<typeof rng>): Uint8Array {
-  const out = new Uint8Array(b);
-  const kind = r.int(6);
-  const at = r.int(Math.max(1, b.length));
-  switch (kind) {
-    case 0: {
-      for (let i = 0, n = 1 + r.int(8); i < n; i++) out[r.int(out.length)] ^= 1 << r.int(8);
-      return out;
-    }
-    case 1:
-      return out.subarray(0, at);
-    case 2: {
-      const junk = Uint8Array.from({ length: 1 + r.int(64) }, () => r.int(256));
-      return new Uint8Array(Buffer.concat([out.subarray(0, at), junk, out.subarray(at)]));
-    }
-    case 3:
-      return new Uint8Array(Buffer.concat([out.subarray(0, at), out.subarray(Math.min(out.length, at + 1 + r.int(64)))]));
-    case 4: {
-      // replace an aligned u64 (lengths, counts, op codes) with an edge value
-      const pos = Math.floor(at / 8) * 8;
-      if (pos + 8 <= out.length) new DataView(out.buffer).setBigUint64(pos, EDGE[r.int(EDGE.length)], true);
-      return out;
-    }
-    default: {
-      const len = 1 + r.int(256);
-      return new Uint8Array(Buffer.concat([out.subarray(0, at + len), out.subarray(at)]));
-    }
-  }
-}
 
 /** Sends a conversation, half-closes, and waits for the daemon to close (or gives up after `ms`). */
 function replay(bytes: Uint8Array, ms = 1500): Promise<void> {
@@ -146,6 +104,7 @@ test("mutated conversations never stop the daemon or leave an invalid path valid
   const seed = Number(process.env.FUZZ_SEED) || (Date.now() & 0x7fffffff);
   const seconds = Number(process.env.FUZZ_SECONDS) || 3;
   const r = rng(seed);
+  const others = recordings.map((x) => x.bytes);
   const until = Date.now() + seconds * 1000;
   let runs = 0;
   try {
@@ -154,7 +113,7 @@ test("mutated conversations never stop the daemon or leave an invalid path valid
       await Promise.all(
         Array.from({ length: 4 }, () => {
           const rec = recordings[r.int(recordings.length)];
-          return replay(mutate(rec.bytes, r), 1000);
+          return replay(mutate(rec.bytes, r, others, [], 1 << 20), 1000);
         }),
       );
       runs += 4;

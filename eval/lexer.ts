@@ -90,6 +90,9 @@ export class Lexer {
   private ring: (Token | null)[] = [null, null, null, null];
   private head = 0;
   private count = 0;
+  /** Starts in [noPathFrom, noPathTo) begin no path (matchPath). */
+  private noPathFrom = -1;
+  private noPathTo = -1;
   /** The position of the source's first character (positions.ts). */
   readonly base: Pos;
 
@@ -359,8 +362,16 @@ export class Lexer {
       const a = s.charCodeAt(j + 1);
       if (!isPathChar(a) && !isInterp(s, j + 1)) return null;
     } else {
+      // every start inside one run of path characters has the same answer (what follows the
+      // run): remembered, so `a.b.c.d...` costs one scan, not one per identifier
+      if (start >= this.noPathFrom && start < this.noPathTo) return null;
       PATH_AHEAD.lastIndex = start;
-      if (!PATH_AHEAD.test(s)) return null;
+      if (!PATH_AHEAD.test(s)) {
+        while (isPathChar(s.charCodeAt(j))) j++;
+        this.noPathFrom = start;
+        this.noPathTo = j;
+        return null;
+      }
       while (isPathChar(s.charCodeAt(j))) j++;
     }
     // consume segments ("/" then path chars), stopping before "${"

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 
-const roots = ["core", "eval", "glue", "stores", "builders", "daemon", "cmd", "test"];
+const roots = ["core", "eval", "glue", "stores", "builders", "daemon", "cmd", "test", "fuzz"];
 const args = process.argv.slice(2);
 const typecheck = !args.includes("--no-typecheck");
 const filters = args.filter((a) => !a.startsWith("--"));
