@@ -79,7 +79,21 @@ class BindingDigest extends CheckedDigest {
   }
 }
 
+/** Set once node:crypto is loaded: from then on its sha256 is used for every input, short or not. */
+let cryptoLoaded = false;
+
+/**
+ * Hashes every sha256 input with node:crypto from now on: for long-running
+ * processes (the daemon) that hash many short inputs, where the JavaScript
+ * sha256 costs more than loading node:crypto once.
+ */
+export function preferNativeDigests(): void {
+  lazyModule("node:crypto");
+  cryptoLoaded = true;
+}
+
 function nodeCryptoHash(algo: string): Digest {
+  cryptoLoaded = true;
   return lazyModule<typeof import("node:crypto")>("node:crypto").createHash(algo) as unknown as Digest;
 }
 
@@ -117,7 +131,7 @@ export function createHash(algo: string): Digest {
   if (!ALGOS.has(algo)) throw new Error(`unsupported digest '${algo}'`);
   const B = binding();
   if (B !== null) return new BindingDigest(new B(algo, undefined, -1, aliases));
-  if (algo === "sha256") return new SmallFirstSha256();
+  if (algo === "sha256" && !cryptoLoaded) return new SmallFirstSha256();
   return nodeCryptoHash(algo);
 }
 

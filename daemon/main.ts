@@ -9,6 +9,7 @@ import type { GcAction, GcResult } from "../stores/gc";
 import { ServedStore, OpError } from "./served-store";
 import { type DaemonSettings, applyConfigFile, applySetting, defaultSettings } from "./settings";
 import { DaemonServer } from "./server";
+import { preferNativeDigests } from "../core/digest";
 import type { Builder } from "./builder";
 
 export interface OpenOptions {
@@ -96,6 +97,8 @@ export interface DaemonRunOptions extends OpenOptions {
 /** Runs the daemon until SIGTERM/SIGINT (socket) or the client leaves (stdio). */
 export async function runDaemon(o: DaemonRunOptions, builder?: Builder): Promise<void> {
   const { tvixHome } = await import("../stores/url");
+  // a daemon hashes many short NARs: OpenSSL's sha256 beats the JavaScript one kept for short-lived commands
+  preferNativeDigests();
   const store = await openServedStore(o, builder);
   const other = runningDaemon(store);
   if (other && !o.stdio) {
