@@ -96,7 +96,7 @@ test("hashing loads neither node:crypto nor a deprecation warning", () => {
 });
 
 test("after preferNativeDigests, short and long sha256 inputs still hash as node:crypto does", () => {
-  // (the last test of this file: it switches the module to node:crypto for good)
+  // (switches this module to node:crypto for good: the tests above saw the JavaScript sha256)
   preferNativeDigests();
   for (const input of inputs) {
     const want = nodeCrypto.createHash("sha256").update(input).digest("hex");

@@ -92,9 +92,13 @@ export function preferNativeDigests(): void {
   cryptoLoaded = true;
 }
 
+/** node:crypto once loaded (require() of a built-in costs ~10 µs a call: too much per short digest). */
+let crypto: typeof import("node:crypto") | null = null;
+
 function nodeCryptoHash(algo: string): Digest {
   cryptoLoaded = true;
-  return lazyModule<typeof import("node:crypto")>("node:crypto").createHash(algo) as unknown as Digest;
+  crypto ??= lazyModule<typeof import("node:crypto")>("node:crypto");
+  return crypto.createHash(algo) as unknown as Digest;
 }
 
 /** Input held up to this size is hashed in JavaScript; past it, by node:crypto. */
