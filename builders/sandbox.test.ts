@@ -181,6 +181,13 @@ for (const kind of ["bwrap", "bwrap-direct", "runc"] as const) {
     assert.deepEqual(readdirSync(scratch).filter((n) => !n.startsWith("runc-state") && !n.startsWith("root-")), []);
   });
 
+  test(`${kind}: the command's arguments arrive byte for byte (quotes, $, backslashes, newlines, empty)`, { skip }, async () => {
+    const args = ["it's", "$HOME `x` \\n", "", "two\nlines", "-e", "'", "\"q\""];
+    const { r } = await run(kind, "", { command: [`/nix/store/${TOOLS}/sh`, "-c", 'for a in "$@"; do printf "[%s]" "$a"; done > $out', "sh", ...args] });
+    assert.equal(readFileSync(r.outputs[0].hostPath, "utf8"), args.map((a) => `[${a}]`).join(""));
+    await r.release();
+  });
+
   test(`${kind}: passAsFile-style files land in the working directory`, { skip }, async () => {
     const { r } = await run(kind, "mkdir $out; cat /build/.attr-x > $out/x; stat -c %u /build/.attr-x > $out/owned", {
       additionalFiles: [{ path: "/build/.attr-x", contents: Buffer.from("value\n"), owner: "builder" }],

@@ -7,7 +7,10 @@
 // and stderr on the FIFO, reporting "DIR fifo", "DIR pid N" and "DIR exit"
 // lines. bwrap reads its options (the environment too, as --setenv) from
 // DIR/args, the seccomp program from DIR/seccomp; the command comes from
-// DIR/cmd through xargs -0 (bwrap takes no command from --args), and the
+// DIR/cmd, a `set -- 'ARG'...` line sourced by the subshell that then
+// execs bwrap (bwrap takes no command from --args; this saves the xargs
+// process a build used to cost; a line that did not parse would end only
+// that subshell, and the build would fail as not started), and the
 // command's exit status from bwrap's --json-status-fd, in DIR/status. When
 // its input ends (we exited or died) the helper kills its process group: no
 // build outlives us.
@@ -24,7 +27,7 @@ while IFS= read -r d; do
   (
     if ! mkfifo -m 600 "$d/log"; then echo "$d exit"; exit; fi
     echo "$d fifo"
-    xargs -0 -x -a "$d/cmd" "$B" --args 3 --json-status-fd 5 -- 3<"$d/args" 4<"$d/seccomp" 5>"$d/status" </dev/null >"$d/log" 2>&1 &
+    ( . "$d/cmd" && exec "$B" --args 3 --json-status-fd 5 -- "$@" ) 3<"$d/args" 4<"$d/seccomp" 5>"$d/status" </dev/null >"$d/log" 2>&1 &
     echo "$d pid $!"
     wait $!
     echo "$d exit"
@@ -59,6 +62,11 @@ function exitCode(dir: string): number | null {
   }
   const m = /"exit-code": *(\d+)/.exec(text);
   return m ? Number(m[1]) : null;
+}
+
+/** One shell word for any string without NUL: single quotes, each ' as '\\''. */
+function shellQuote(a: string): string {
+  return `'${a.replaceAll("'", "'\\''")}'`;
 }
 
 export class BwrapSpawner {
@@ -190,7 +198,7 @@ export class BwrapSpawner {
     const all = ["--clearenv", ...env.flatMap(([k, v]) => ["--setenv", k, v]), ...args];
     if ([...all, ...command].some((a) => a.includes("\0"))) return Promise.reject(new BuildError("an argument or variable contains a NUL byte", "sandbox"));
     writeFileSync(join(dir, "args"), all.map((a) => a + "\0").join(""), { mode: 0o644 });
-    writeFileSync(join(dir, "cmd"), command.map((a) => a + "\0").join(""), { mode: 0o644 });
+    writeFileSync(join(dir, "cmd"), `set -- ${command.map(shellQuote).join(" ")}\n`, { mode: 0o644 });
     writeFileSync(join(dir, "seccomp"), seccomp, { mode: 0o644 });
     const child = this.start();
     return new Promise((resolve, reject) => {

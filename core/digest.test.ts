@@ -6,7 +6,7 @@ import { buildSync } from "esbuild";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createHash, digestsFromBinding, tempTag } from "./digest";
+import { createHash, digestsFromBinding, preferNativeDigests, tempTag } from "./digest";
 
 const inputs: (string | Uint8Array)[] = [
   "",
@@ -93,6 +93,15 @@ test("hashing loads neither node:crypto nor a deprecation warning", () => {
   assert.equal(out.d, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   assert.equal(out.loaded, false);
   assert.doesNotMatch(r.stderr, /Deprecat|Warning/);
+});
+
+test("after preferNativeDigests, short and long sha256 inputs still hash as node:crypto does", () => {
+  // (switches this module to node:crypto for good: the tests above saw the JavaScript sha256)
+  preferNativeDigests();
+  for (const input of inputs) {
+    const want = nodeCrypto.createHash("sha256").update(input).digest("hex");
+    assert.equal(createHash("sha256").update(input).digest("hex"), want);
+  }
 });
 
 test("temporary tags are hex of the asked length, and differ", () => {

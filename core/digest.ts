@@ -79,8 +79,26 @@ class BindingDigest extends CheckedDigest {
   }
 }
 
+/** Set once node:crypto is loaded: from then on its sha256 is used for every input, short or not. */
+let cryptoLoaded = false;
+
+/**
+ * Hashes every sha256 input with node:crypto from now on: for long-running
+ * processes (the daemon) that hash many short inputs, where the JavaScript
+ * sha256 costs more than loading node:crypto once.
+ */
+export function preferNativeDigests(): void {
+  lazyModule("node:crypto");
+  cryptoLoaded = true;
+}
+
+/** node:crypto once loaded (require() of a built-in costs ~10 µs a call: too much per short digest). */
+let crypto: typeof import("node:crypto") | null = null;
+
 function nodeCryptoHash(algo: string): Digest {
-  return lazyModule<typeof import("node:crypto")>("node:crypto").createHash(algo) as unknown as Digest;
+  cryptoLoaded = true;
+  crypto ??= lazyModule<typeof import("node:crypto")>("node:crypto");
+  return crypto.createHash(algo) as unknown as Digest;
 }
 
 /** Input held up to this size is hashed in JavaScript; past it, by node:crypto. */
@@ -117,7 +135,7 @@ export function createHash(algo: string): Digest {
   if (!ALGOS.has(algo)) throw new Error(`unsupported digest '${algo}'`);
   const B = binding();
   if (B !== null) return new BindingDigest(new B(algo, undefined, -1, aliases));
-  if (algo === "sha256") return new SmallFirstSha256();
+  if (algo === "sha256" && !cryptoLoaded) return new SmallFirstSha256();
   return nodeCryptoHash(algo);
 }
 

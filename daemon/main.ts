@@ -10,6 +10,7 @@ import { ServedStore, OpError } from "./served-store";
 import { type DaemonSettings, daemonSettingsFrom } from "./settings";
 import type { Settings } from "../core/config";
 import { DaemonServer } from "./server";
+import { preferNativeDigests } from "../core/digest";
 import type { Builder } from "./builder";
 
 export interface OpenOptions {
@@ -82,6 +83,8 @@ export interface DaemonRunOptions extends OpenOptions {
 /** Runs the daemon until SIGTERM/SIGINT (socket) or the client leaves (stdio). */
 export async function runDaemon(o: DaemonRunOptions, builder?: Builder): Promise<void> {
   const { tvixHome } = await import("../stores/url");
+  // a daemon hashes many short NARs: OpenSSL's sha256 beats the JavaScript one kept for short-lived commands
+  preferNativeDigests();
   const store = await openServedStore(o, builder);
   const other = runningDaemon(store);
   if (other && !o.stdio) {

@@ -8,7 +8,7 @@
 // view is always a complete tree. The view is derived data: it is not
 // fsynced (like Nix's own store paths) and `verify --repair` rewrites it from
 // the store.
-import { chmodSync, closeSync, existsSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, fchmodSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { tempTag } from "../core/digest";
 import { Hash, createHasher } from "../core/hash";
@@ -63,11 +63,12 @@ export class RealStoreDir {
           const fd = openSync(p, "wx", 0o644);
           try {
             for await (const c of contents) writeSync(fd, c);
+            // through the descriptor: no second and third lookup of the path
+            fchmodSync(fd, executable ? 0o555 : 0o444);
+            futimesSync(fd, 1, 1);
           } finally {
             closeSync(fd);
           }
-          chmodSync(p, executable ? 0o555 : 0o444);
-          lutimesSync(p, 1, 1);
         },
         symlink(path, target) {
           symlinkSync(target, at(path));
