@@ -7,7 +7,7 @@
 // BENCH_ROUNDS=N runs, BENCH_ONLY=TEXT only the cases whose name has TEXT.
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot, sharedDir } from "../test/helpers";
 import { ratioLine } from "./util";
@@ -92,25 +92,29 @@ in builtins.length (builtins.attrNames m) + m.k99999`,
 interface Run {
   ms: number[];
   rssKb: number[];
+  /** user + system CPU seconds (GNU time): steadier than wall time on a loaded machine */
+  cpu: number[];
   out: string;
   ok: boolean;
   err: string;
 }
-const newRun = (): Run => ({ ms: [], rssKb: [], out: "", ok: true, err: "" });
+const newRun = (): Run => ({ ms: [], rssKb: [], cpu: [], out: "", ok: true, err: "" });
 
 // GNU time reports the peak RSS of the command (of its largest process: for
 // the oracle, nix-instantiate inside bubblewrap)
 const gnuTime = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
 
 function once(cmd: string, args: string[], cwd: string | undefined, into: Run): number {
-  const argv = gnuTime ? [gnuTime, "-f", "%M", cmd, ...args] : [cmd, ...args];
+  const argv = gnuTime ? [gnuTime, "-f", "%M %U %S", cmd, ...args] : [cmd, ...args];
   const t0 = process.hrtime.bigint();
   const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8", maxBuffer: 1 << 30, cwd, env: { ...process.env, TVIX_HOME: home } });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   let stderr = r.stderr;
   if (gnuTime) {
     const lines = stderr.trimEnd().split("\n");
-    into.rssKb.push(Number(lines.pop()));
+    const [rss, user, sys] = lines.pop()!.split(" ").map(Number);
+    into.rssKb.push(rss);
+    into.cpu.push(user + sys);
     stderr = lines.join("\n");
   }
   if (r.status !== 0) {
@@ -142,10 +146,14 @@ for (const c of cases) {
   once(tvix, c.ours, c.cwd, newRun());
   if (haveOracle) once(oracle, theirsArgs, c.cwd, newRun());
   const pairs: number[] = [];
+  const loads: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
+    loads.push(loadavg()[0]);
     const a = once(tvix, c.ours, c.cwd, ours);
     if (haveOracle) pairs.push(a / once(oracle, theirsArgs, c.cwd, theirs));
   }
+  const load = median(loads).toFixed(1);
+  const cpuRatio = haveOracle && ours.cpu.length && theirs.cpu.length ? (median(ours.cpu) / median(theirs.cpu)).toFixed(2) : "-";
   if (!ours.ok) console.log(`${c.name}: tvix failed: ${ours.err}`);
   const ob = Math.min(...ours.ms);
   const orss = ours.rssKb.length ? median(ours.rssKb) / 1024 : NaN;
@@ -154,13 +162,13 @@ for (const c of cases) {
     const tb = Math.min(...theirs.ms);
     const trss = theirs.rssKb.length ? median(theirs.rssKb) / 1024 : NaN;
     const same = ours.out === theirs.out ? "" : `  OUTPUT DIFFERS (ours ${JSON.stringify(ours.out.slice(0, 60))}, nix ${JSON.stringify(theirs.out.slice(0, 60))})`;
-    console.log(`${ratioLine(c.name, ob, tb)}; side by side: median ratio ${median(pairs).toFixed(2)}; peak RSS ${orss.toFixed(0)} / ${trss.toFixed(0)} MB = ${(orss / trss).toFixed(2)}${same}`);
-    rows.push(`| ${c.name} | ${ob.toFixed(0)} | ${tb.toFixed(0)} | ${(ob / tb).toFixed(2)} | ${median(pairs).toFixed(2)} | ${orss.toFixed(0)} | ${trss.toFixed(0)} | ${(orss / trss).toFixed(2)} |`);
+    console.log(`${ratioLine(c.name, ob, tb)}; side by side: median ratio ${median(pairs).toFixed(2)}; CPU time ratio ${cpuRatio}; load ${load}; peak RSS ${orss.toFixed(0)} / ${trss.toFixed(0)} MB = ${(orss / trss).toFixed(2)}${same}`);
+    rows.push(`| ${c.name} | ${ob.toFixed(0)} | ${tb.toFixed(0)} | ${(ob / tb).toFixed(2)} | ${median(pairs).toFixed(2)} | ${cpuRatio} | ${orss.toFixed(0)} | ${trss.toFixed(0)} | ${(orss / trss).toFixed(2)} | ${load} |`);
   } else {
     console.log(`${c.name}: ours ${ob.toFixed(0)} ms, peak RSS ${orss.toFixed(0)} MB`);
-    rows.push(`| ${c.name} | ${ob.toFixed(0)} | - | - | - | ${orss.toFixed(0)} | - | - |`);
+    rows.push(`| ${c.name} | ${ob.toFixed(0)} | - | - | - | - | ${orss.toFixed(0)} | - | - | ${load} |`);
   }
 }
 console.log(
-  `\n| benchmark | tvix, best of ${ROUNDS} (ms) | Nix 2.26, best of ${ROUNDS} (ms) | ours/nix | median ratio side by side | tvix peak RSS (MB, median) | Nix peak RSS (MB) | RSS ours/nix |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n` + rows.join("\n"),
+  `\n| benchmark | tvix, best of ${ROUNDS} (ms) | Nix 2.26, best of ${ROUNDS} (ms) | ours/nix | median ratio side by side | CPU time ratio (medians) | tvix peak RSS (MB, median) | Nix peak RSS (MB) | RSS ours/nix | load (1 min, median) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n` + rows.join("\n"),
 );

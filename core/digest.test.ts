@@ -6,7 +6,7 @@ import { buildSync } from "esbuild";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createHash, digestsFromBinding, preferNativeDigests, tempTag } from "./digest";
+import { createHash, digestOf, digestsFromBinding, preferNativeDigests, tempTag } from "./digest";
 
 const inputs: (string | Uint8Array)[] = [
   "",
@@ -112,4 +112,16 @@ test("temporary tags are hex of the asked length, and differ", () => {
     seen.add(t);
   }
   assert.ok(seen.size > 95);
+});
+
+test("one-shot digests are node:crypto's, before and after many small inputs hand sha256 over to it", () => {
+  const small = new Uint8Array(nodeCrypto.randomBytes(3000));
+  for (let round = 0; round < 200; round++) {
+    const x = small.subarray(round, 1000 + round * 10);
+    for (const algo of ["sha256", "sha1", "md5", "sha512"])
+      assert.equal(digestOf(algo, x).toString("hex"), nodeCrypto.createHash(algo).update(x).digest("hex"), `${algo} round ${round}`);
+    assert.equal(createHash("sha256").update(x).digest("hex"), nodeCrypto.createHash("sha256").update(x).digest("hex"));
+  }
+  assert.equal(digestOf("sha256", "naïve ☃").toString("hex"), nodeCrypto.createHash("sha256").update("naïve ☃").digest("hex"));
+  assert.throws(() => digestOf("sha256", 5 as unknown as string), /string or bytes/);
 });

@@ -103,6 +103,13 @@ function nodeCryptoHash(algo: string): Digest {
 
 /** Input held up to this size is hashed in JavaScript; past it, by node:crypto. */
 const SMALL_INPUT = 16 * 1024;
+/**
+ * Bytes hashed in JavaScript so far: past JS_BUDGET, node:crypto's ~15 ms
+ * load pays for itself (it is ~10x faster per byte) and every later input
+ * goes there (an instantiation hashes thousands of derivations).
+ */
+let jsHashed = 0;
+const JS_BUDGET = 256 * 1024;
 
 /** sha256 that buffers short input and hashes it in JavaScript, handing longer input to node:crypto. */
 class SmallFirstSha256 extends CheckedDigest {
@@ -126,6 +133,11 @@ class SmallFirstSha256 extends CheckedDigest {
   protected finish(enc?: BinaryToText): Buffer | string {
     if (this.real) return enc ? this.real.digest(enc) : this.real.digest();
     const parts = this.pending!;
+    if ((jsHashed += this.size) > JS_BUDGET) {
+      const h = nodeCryptoHash("sha256");
+      for (const p of parts) h.update(p);
+      return enc ? h.digest(enc) : h.digest();
+    }
     const d = Buffer.from(sha256(parts.length === 1 ? parts[0] : Buffer.concat(parts)));
     return enc ? d.toString(enc) : d;
   }
@@ -135,7 +147,7 @@ export function createHash(algo: string): Digest {
   if (!ALGOS.has(algo)) throw new Error(`unsupported digest '${algo}'`);
   const B = binding();
   if (B !== null) return new BindingDigest(new B(algo, undefined, -1, aliases));
-  if (algo === "sha256" && !cryptoLoaded) return new SmallFirstSha256();
+  if (algo === "sha256" && !cryptoLoaded && jsHashed <= JS_BUDGET) return new SmallFirstSha256();
   return nodeCryptoHash(algo);
 }
 
@@ -152,4 +164,15 @@ export function tempTag(bytes = 4): string {
   let s = "";
   for (let i = 0; i < bytes; i++) s += ((Math.random() * 256) | 0).toString(16).padStart(2, "0");
   return s;
+}
+
+/** The digest of one input (node:crypto's one-shot hash once it is loaded: no Hash object per call). */
+export function digestOf(algo: string, data: Uint8Array | string): Buffer {
+  if ((cryptoLoaded || jsHashed > JS_BUDGET) && ALGOS.has(algo) && binding() === null) {
+    if (typeof data !== "string" && !ArrayBuffer.isView(data)) throw new TypeError("digest input must be a string or bytes");
+    cryptoLoaded = true;
+    crypto ??= lazyModule<typeof import("node:crypto")>("node:crypto");
+    return crypto.hash(algo, data, "buffer");
+  }
+  return createHash(algo).update(data).digest();
 }

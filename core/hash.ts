@@ -1,7 +1,7 @@
 // Hashes as Nix uses them: md5/sha1/sha256/sha512 digests printed in base16,
 // nix32, base64 or SRI, and parsed from any of those forms.
 import { encodeEscapedBytes, hasEscapedBytes } from "./bytes";
-import { createHash } from "./digest";
+import { createHash, digestOf } from "./digest";
 import { decodeNixBase32, encodeNixBase32, nixBase32Length } from "./nixbase32";
 
 export type HashAlgo = "md5" | "sha1" | "sha256" | "sha512";
@@ -110,7 +110,7 @@ function decodeBase64Strict(b64: string, whole: string): Uint8Array {
 export function hashBytes(algo: HashAlgo, data: Uint8Array | string): Hash {
   // a string's bytes: kept raw bytes as themselves (core/bytes.ts)
   if (typeof data === "string" && hasEscapedBytes(data)) data = encodeEscapedBytes(data);
-  return new Hash(algo, new Uint8Array(createHash(algo).update(data).digest()));
+  return new Hash(algo, new Uint8Array(digestOf(algo, data)));
 }
 
 export function createHasher(algo: HashAlgo): { update(chunk: Uint8Array | string): void; digest(): Hash } {
