@@ -13,6 +13,10 @@
 //   keep-going = true | false
 //   sandbox-paths = /bin/sh=/path/to/sh /other   extra host paths in the sandbox
 //   real-store-dir = DIR             where store paths are written out (default the store directory)
+//   builders = SPEC | @FILE          remote build machines, in Nix's format (builders/machines.ts; default none)
+//   builders-use-substitutes = true | false   remote machines substitute missing inputs themselves
+//   fallback = true | false          with -j 0, build here when every machine that could has failed
+//   post-build-upload = URL          copy each build's outputs (with their closure) to this store
 import { existsSync, readFileSync } from "node:fs";
 import { homedir, cpus } from "node:os";
 import { join } from "node:path";
@@ -29,6 +33,12 @@ export interface BuildSettings {
   keepGoing: boolean;
   sandboxPaths: [string, string][];
   realStoreDir?: string;
+  /** The `builders` value as written (parsed by builders/machines.ts when a session opens). */
+  builders: string;
+  buildersUseSubstitutes: boolean;
+  fallback: boolean;
+  /** A store URL outputs are copied to after each build. */
+  postBuildUpload?: string;
 }
 
 export class SettingsError extends Error {}
@@ -54,6 +64,7 @@ export function parseConfig(text: string, where: string): Map<string, string> {
 const KNOWN = new Set([
   "sandbox", "substituters", "trusted-public-keys", "require-sigs", "max-jobs", "cores", "timeout", "max-silent-time",
   "keep-going", "sandbox-paths", "real-store-dir", "extra-substituters", "extra-trusted-public-keys",
+  "builders", "builders-use-substitutes", "fallback", "post-build-upload",
 ]);
 
 /** Whether `--option NAME` is a build setting (the others are the evaluator's). */
@@ -99,5 +110,9 @@ export function loadSettings(options: Record<string, string> = {}): BuildSetting
       return eq < 0 ? [w, w] : [w.slice(eq + 1), w.slice(0, eq)];
     }),
     realStoreDir: merged.get("real-store-dir"),
+    builders: merged.get("builders") ?? "",
+    buildersUseSubstitutes: bool("builders-use-substitutes", false),
+    fallback: bool("fallback", false),
+    postBuildUpload: merged.get("post-build-upload") || undefined,
   };
 }

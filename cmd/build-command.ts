@@ -127,6 +127,9 @@ export async function buildCommand(paths: string[], opts: Record<string, any>, p
   if (opts.substituters !== undefined) settings.substituters = String(opts.substituters).split(/\s+/).filter(Boolean);
   if (opts.trustedPublicKeys !== undefined) settings.trustedPublicKeys = String(opts.trustedPublicKeys).split(/\s+/).filter(Boolean);
   if (opts.requireSigs === false) settings.requireSigs = false;
+  if (opts.builders !== undefined) settings.builders = String(opts.builders);
+  if (opts.fallback) settings.fallback = true;
+  if (opts.postBuildUpload !== undefined) settings.postBuildUpload = String(opts.postBuildUpload) || undefined;
 
   await import("../stores/backends");
   const { openStore, defaultStoreUrl } = await import("../stores/url");

@@ -23,6 +23,8 @@ export interface BuildRequest {
   outputs: string[] | null;
   /** 0 normal, 1 repair, 2 check (BuildMode). */
   mode: number;
+  /** Build here, never on remote machines (BuildDerivation: a dispatcher chose this machine). */
+  localOnly?: boolean;
   log: BuildLog;
 }
 

@@ -768,7 +768,7 @@ async function repairFromStore(c: Connection, path: string): Promise<void> {
   await c.store.rewriteOnDisk(path);
 }
 
-async function build(c: Connection, drvPath: string, basic: BasicDerivation, outputs: string[] | null, mode: number): Promise<BuildResult> {
+async function build(c: Connection, drvPath: string, basic: BasicDerivation, outputs: string[] | null, mode: number, localOnly = false): Promise<BuildResult> {
   const act = c.startActivity(ActivityType.Build, `building '${drvPath}'`, [drvPath, "", 1, 1]);
   try {
     return await c.store.builder.build({
@@ -776,6 +776,7 @@ async function build(c: Connection, drvPath: string, basic: BasicDerivation, out
       drv: basic,
       outputs,
       mode,
+      localOnly,
       log: {
         line: (text) => c.result(act, ResultType.BuildLogLine, [text]),
         phase: (name) => c.result(act, ResultType.SetPhase, [name]),
@@ -861,7 +862,7 @@ op(Op.BuildDerivation, async (c) => {
   const known = [...basic.outputs.values()].map((o) => o.path);
   const valid = known.every((p) => p !== "") && (await Promise.all(known.map((p) => c.store.isValid(p)))).every((v) => v);
   if (valid && mode === BuildMode.Normal) res = result(BuildStatus.AlreadyValid);
-  else res = await build(c, drvPath, basic, null, mode);
+  else res = await build(c, drvPath, basic, null, mode, true);
   c.stopWork();
   writeBuildResult(c.out, c.version, res);
 });
