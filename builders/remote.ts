@@ -26,6 +26,7 @@ import { BuildError, type BuildErrorKind } from "./build-request";
 import type { Machine } from "./machines";
 import { machineStoreUrl } from "./machines";
 import type { MachineState } from "./dispatch";
+import { WireError } from "../core/wire";
 
 /** The machine, not the build, failed: the build goes elsewhere. */
 export class MachineFailure extends Error {}
@@ -114,10 +115,11 @@ export class RemoteMachine implements MachineState {
           });
           return { result, outputs: SUCCESS.has(result.status) ? await this.copyOutputs(c, step) : [] };
         } catch (e) {
+          if (e instanceof MachineFailure) throw e;
           // what ssh and the remote program said on their way out
           const said = c.diagnostics();
-          if (said && e instanceof Error && !(e instanceof MachineFailure)) e.message += `\n${said}`;
-          throw e;
+          const ended = e instanceof WireError && /^unexpected end of stream/.test(e.message);
+          throw new MachineFailure((ended ? `the connection to '${this.name}' ended unexpectedly` : (e as Error).message) + (said ? `: ${said}` : ""));
         } finally {
           step.signal.removeEventListener("abort", onAbort);
         }

@@ -350,7 +350,7 @@ export class Scheduler {
         } catch (e) {
           if (!(e instanceof MachineFailure)) throw e;
           if (this.stopping) throw new Cancelled();
-          this.emit({ type: "warning", message: `cannot build '${drvPath}' on '${machine.name}': ${e.message}; it takes no more builds for now` });
+          this.emit({ type: "warning", message: `cannot build '${drvPath}' on '${machine.name}': ${e.message}; no builds go there for a minute` });
           this.dispatch.markDown(machine, e.message.split("\n")[0]);
         }
       } finally {
