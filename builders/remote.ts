@@ -28,6 +28,9 @@ import { machineStoreUrl } from "./machines";
 import type { MachineState } from "./dispatch";
 import { WireError } from "../core/wire";
 
+/** TVIX_PHASES=build: how long each part of a remote step took, on stderr. */
+const phases = process.env.TVIX_PHASES === "build";
+
 /** The machine, not the build, failed: the build goes elsewhere. */
 export class MachineFailure extends Error {}
 
@@ -107,13 +110,18 @@ export class RemoteMachine implements MachineState {
         const onAbort = () => c.close();
         step.signal.addEventListener("abort", onAbort);
         try {
+          const t0 = Date.now();
           await this.sendSettings(c);
           await this.copyInputs(c, step);
+          const t1 = Date.now();
           const result = await c.buildDerivation(step.drvPath, basicDerivation(step.drv, step.closure), BuildMode.Normal, (m) => {
             if (m.type === "log") step.onLog(m.text);
             else if (m.type === "result" && m.result === ResultType.BuildLogLine && typeof m.fields?.[0] === "string") step.onLog(m.fields[0]);
           });
-          return { result, outputs: SUCCESS.has(result.status) ? await this.copyOutputs(c, step) : [] };
+          const t2 = Date.now();
+          const outputs = SUCCESS.has(result.status) ? await this.copyOutputs(c, step) : [];
+          if (phases) process.stderr.write(`tvix: ${step.drvPath} on ${this.name}: inputs ${t1 - t0} ms, build ${t2 - t1} ms, outputs back ${Date.now() - t2} ms\n`);
+          return { result, outputs };
         } catch (e) {
           if (e instanceof MachineFailure) throw e;
           // what ssh and the remote program said on their way out
