@@ -107,7 +107,8 @@ export class RemoteMachine implements MachineState {
     let r: { result: BuildResult; outputs: NixPathInfo[] };
     try {
       r = await store.withConnection(async (c) => {
-        const onAbort = () => c.close();
+        const onAbort = () => c.close(true);
+        if (step.signal.aborted) throw new MachineFailure("the build was abandoned");
         step.signal.addEventListener("abort", onAbort);
         try {
           const t0 = Date.now();

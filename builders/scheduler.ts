@@ -71,6 +71,8 @@ export interface SchedulerOptions {
   fallback?: boolean;
   /** Remote machines substitute missing inputs themselves. */
   buildersUseSubstitutes?: boolean;
+  /** Stops the run: running builds are killed, nothing more starts (the daemon's client went away). */
+  signal?: AbortSignal;
   /** Runs after each build's outputs are registered (the post-build upload); a failure fails the build. */
   afterBuild?: (drvPath: string, outputs: string[]) => Promise<void>;
 }
@@ -132,6 +134,13 @@ export class Scheduler {
       fallback: !!opts.fallback,
     });
     this.emit = opts.onEvent ?? (() => {});
+    const stop = () => {
+      this.stopping = true;
+      this.abort.abort();
+      this.dispatch.stop();
+    };
+    if (opts.signal?.aborted) stop();
+    else opts.signal?.addEventListener("abort", stop, { once: true });
   }
 
   // ------------------------------------------------------------ planning

@@ -120,10 +120,11 @@ export class BuildSession {
   /**
    * A run of its own (a scheduler is one run: the daemon's concurrent
    * requests each get one), sharing the store access and the machines.
-   * `localOnly`: no remote machines (a build a dispatcher sent here).
+   * `localOnly`: no remote machines (a build a dispatcher sent here);
+   * `signal`: stops the run (the client went away).
    */
-  runAlone(targets: Target[], o: { localOnly?: boolean } = {}): Promise<RunSummary> {
-    return new Scheduler(o.localOnly ? { ...this.options, machines: [] } : this.options).run(targets);
+  runAlone(targets: Target[], o: { localOnly?: boolean; signal?: AbortSignal } = {}): Promise<RunSummary> {
+    return new Scheduler({ ...this.options, ...(o.localOnly ? { machines: [] } : {}), signal: o.signal }).run(targets);
   }
 
   /** Writes the closures of `paths` under the real store directory. */

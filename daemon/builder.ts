@@ -25,6 +25,8 @@ export interface BuildRequest {
   mode: number;
   /** Build here, never on remote machines (BuildDerivation: a dispatcher chose this machine). */
   localOnly?: boolean;
+  /** Aborted when the client hangs up: the builds stop. */
+  signal?: AbortSignal;
   log: BuildLog;
 }
 

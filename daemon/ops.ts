@@ -770,6 +770,7 @@ async function repairFromStore(c: Connection, path: string): Promise<void> {
 
 async function build(c: Connection, drvPath: string, basic: BasicDerivation, outputs: string[] | null, mode: number, localOnly = false): Promise<BuildResult> {
   const act = c.startActivity(ActivityType.Build, `building '${drvPath}'`, [drvPath, "", 1, 1]);
+  const hangUp = c.watchHangUp();
   try {
     return await c.store.builder.build({
       drvPath,
@@ -777,6 +778,7 @@ async function build(c: Connection, drvPath: string, basic: BasicDerivation, out
       outputs,
       mode,
       localOnly,
+      signal: hangUp.signal,
       log: {
         line: (text) => c.result(act, ResultType.BuildLogLine, [text]),
         phase: (name) => c.result(act, ResultType.SetPhase, [name]),
@@ -786,6 +788,7 @@ async function build(c: Connection, drvPath: string, basic: BasicDerivation, out
     if (e instanceof BuildNotImplemented) throw new OpError(e.message);
     throw e;
   } finally {
+    hangUp.stop();
     c.stopActivity(act);
   }
 }

@@ -52,7 +52,8 @@ export interface DaemonTransport {
   readonly input: AsyncIterable<Uint8Array>;
   /** Resolves once the bytes are handed on (waits for drain); rejects when the other side is gone. */
   write(b: Uint8Array): Promise<void>;
-  close(): void;
+  /** Ends the connection; `now`: without letting the other side finish (an aborted operation). */
+  close(now?: boolean): void;
   /** What the other side said on the way (ssh's stderr), for error messages. */
   diagnostics?(): string;
 }
@@ -303,8 +304,9 @@ export class DaemonConnection {
     return readBuildResult(this.reader, this.version);
   }
 
-  close(): void {
-    this.transport.close();
+  /** `now`: cut the connection at once (an operation is being abandoned). */
+  close(now = false): void {
+    this.transport.close(now);
   }
 }
 
@@ -549,7 +551,8 @@ export async function connectSsh(c: SshStoreConfig, what: string, onLog: DaemonL
       writeStream(child.stdin!, b).catch(() => {
         throw new DaemonError(`the connection to '${what}' is closed${tail(rp.stderrTail())}`);
       }),
-    close() {
+    close(now) {
+      if (now) child.kill("SIGKILL");
       if (closing) return;
       closing = true;
       // end of input makes the remote daemon exit, and ssh with it

@@ -9,8 +9,10 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, chmodSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, chmodSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { repoRoot, nix28, nix226, oracleScript } from "./helpers";
 import { bwrapUnavailable } from "../builders/bwrap";
@@ -219,4 +221,54 @@ test("an unreachable machine: a clear error with -j 0; --fallback builds here", 
   assert.equal(f.status, 0, f.stderr);
   assert.match(f.stderr, /^building '\/nix\/store\/\S+-trivial\.drv'\.\.\.$/m);
   await checkStore(`local://${home}/store`);
+});
+
+/** Pids of processes whose command line contains `text`. */
+function processesWith(text: string): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (readFileSync(`/proc/${e}/cmdline`, "utf8").includes(text)) out.push(Number(e));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+test("a build failing on a machine fails as here (the message, the log, no retry), and the other machine stops the build it was given", { skip }, async () => {
+  const home = join(work, "failing");
+  const marker = `abandoned-${process.pid}`;
+  // the failing build (fixed-output, so it may reach loopback) waits until the slow one runs on its machine
+  let release = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  const server = createServer((_req, res) => void gate.then(() => res.end("go\n")));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const failing = `b.mkDerivation { name = "failing"; outputHashMode = "flat"; outputHashAlgo = "sha256"; outputHash = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; buildCommand = "wget -q -O /dev/null http://127.0.0.1:${port}/; for i in $(seq 1 15); do echo line $i; done; exit 3"; }`;
+    const expr = `let b = import ${examples}/bootstrap.nix {}; in [ (${failing}) (b.mkDerivation { name = "slow"; buildCommand = "echo ${marker}; sleep 60; mkdir $out"; }) ]`;
+    let slowRan = false;
+    const r = await tvix(["build", "-E", expr, "-j", "0", "-L", "--builders", `${tvixUri(tvixMachine)} - - 1; ${tvixUri(tvixMachine2)} - - 1`], home, (err) => {
+      if (!slowRan && err.includes(`slow> ${marker}`)) {
+        slowRan = true;
+        release();
+      }
+    });
+    assert.ok(slowRan, r.stderr);
+    assert.equal(r.status, 1, r.stderr);
+    const drv = /builder for '(\/nix\/store\/[0-9a-z]{32}-failing\.drv)' failed with exit code 3/.exec(r.stderr)?.[1];
+    assert.ok(drv, r.stderr);
+    assert.match(r.stderr, /^failing> line 15$/m);
+    assert.doesNotMatch(r.stderr, /^warning: cannot build/m, "a failed build is not the machine's fault");
+    const log = await tvix(["log", drv!], home);
+    assert.equal(log.stdout, Array.from({ length: 15 }, (_, i) => `line ${i + 1}\n`).join(""));
+    // the machine notices that the dispatcher went away and kills the slow build
+    for (let i = 0; i < 100 && processesWith(marker).length > 0; i++) await new Promise((res) => setTimeout(res, 100));
+    assert.deepEqual(processesWith(marker), [], "the abandoned build still runs on its machine");
+  } finally {
+    release();
+    server.close();
+  }
 });
