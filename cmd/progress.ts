@@ -1,5 +1,6 @@
 // Progress display for `tvix copy`: a small ink view when stdout is a TTY,
 // plain lines on stderr otherwise.
+import { useColour } from "./output";
 import type { CopyEvent } from "../stores/copy";
 
 export interface CopyProgress {
@@ -44,17 +45,19 @@ export async function inkProgress(from: string, to: string): Promise<CopyProgres
   const React = (await import("react")).default;
   const { render, Box, Text } = await import("ink");
   const h = React.createElement;
+  // NO_COLOR (or TERM=dumb): the same view without colours or bold
+  const colour = useColour(process.stdout);
   const st: State = { total: 0, done: 0, bytesTotal: 0, bytesDone: 0, active: new Map() };
   const view = (summary?: string) =>
     h(
       Box,
       { flexDirection: "column" },
-      h(Text, { bold: true }, `copying from ${from} to ${to}`),
+      h(Text, { bold: colour }, `copying from ${from} to ${to}`),
       h(Text, null, `${st.done}/${st.total} paths, ${formatBytes(st.bytesDone)}/${formatBytes(st.bytesTotal)}`),
       ...[...st.active].slice(0, 8).map(([p, a]) =>
-        h(Text, { key: p, color: "cyan" }, `  ${p.replace(/^.*\/[0-9a-z]{32}-/, "")}  ${a.size ? Math.floor((100 * a.got) / a.size) : 100}%`),
+        h(Text, { key: p, color: colour ? "cyan" : undefined }, `  ${p.replace(/^.*\/[0-9a-z]{32}-/, "")}  ${a.size ? Math.floor((100 * a.got) / a.size) : 100}%`),
       ),
-      summary ? h(Text, { color: "green" }, summary) : null,
+      summary ? h(Text, { color: colour ? "green" : undefined }, summary) : null,
     );
   const app = render(view(), { patchConsole: false });
   let timer: NodeJS.Timeout | null = null;

@@ -18,6 +18,8 @@ export interface OpenOptions {
   config?: string;
   /** NAME=VALUE settings, applied after the config file. */
   options?: string[];
+  /** The CLI's configuration (tvix.conf, NIX_CONFIG, --option): the remote-build settings of builds. */
+  configuration?: (name: string) => string;
   warn: (m: string) => void;
 }
 
@@ -48,7 +50,7 @@ export async function openServedStore(o: OpenOptions, builder?: Builder): Promis
     await Promise.allSettled([store.close(), ...substituters.map((s) => s.close())]);
     throw new Error(`cannot open substituter: ${(e as Error).message}`);
   }
-  return new ServedStore({ store, fsRoot: root, settings, substituters, builder: builder ?? (await buildsThrough(store, settings, openStore)) });
+  return new ServedStore({ store, fsRoot: root, settings, substituters, builder: builder ?? (await buildsThrough(store, settings, openStore, o.configuration)) });
 }
 
 /**
@@ -56,13 +58,19 @@ export async function openServedStore(o: OpenOptions, builder?: Builder): Promis
  * `tvix build` (config file), the daemon's substituters and keys. Builds
  * need a castore-backed store; others answer that they cannot build.
  */
-async function buildsThrough(store: NixStore, settings: DaemonSettings, openStore: (url: string, o?: { storeDir?: string }) => Promise<NixStore>): Promise<Builder | undefined> {
+async function buildsThrough(
+  store: NixStore,
+  settings: DaemonSettings,
+  openStore: (url: string, o?: { storeDir?: string }) => Promise<NixStore>,
+  configuration: ((name: string) => string) | undefined,
+): Promise<Builder | undefined> {
   const { CastoreNixStore } = await import("../stores/castore-store");
   if (!(store instanceof CastoreNixStore)) return undefined;
-  const { loadSettings: loadBuildSettings } = await import("../builders/settings");
+  const { loadSettings: loadBuildSettings, withRemoteSettings } = await import("../builders/settings");
   const { sessionBuilder } = await import("./session-builder");
   const { tvixHome } = await import("../stores/url");
-  const build = loadBuildSettings();
+  const local = loadBuildSettings();
+  const build = configuration ? withRemoteSettings(local, configuration) : local;
   return sessionBuilder({
     store,
     settings: { ...build, substituters: settings.substituters, trustedPublicKeys: settings.trustedPublicKeys, requireSigs: settings.requireSigs },

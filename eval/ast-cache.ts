@@ -16,14 +16,15 @@
 // the file gives it a newer change time, so a stamp never stands for two
 // texts (the "racy git" rule: a change within the clock tick of the stamp
 // could keep it, which is why a fresh file is not stamped yet).
+import { decodeBytes, encodeBytes } from "./utf8";
 import { createHash } from "../core/digest";
 import type { AttrName, BinOp, Binding, Bindings, Expr, Formal, LambdaExpr, Pos } from "./ast";
 import type { FileStamp, ParseCacheStorage } from "./io";
 import { passFatal } from "./limits";
 
-const MAGIC = "TVIXAST3";
+const MAGIC = "TVIXAST4";
 /** A stamped entry: this, the length of its key and the key, the text's length, then a text's entry. */
-const STAMP_MAGIC = "TVIXSTM1";
+const STAMP_MAGIC = "TVIXSTM2";
 /** How long a file must have stayed unchanged before its stamp stands for its text (TVIX_AST_CACHE_SETTLE_MS, for tests). */
 const settleMs = (): number => Number(process.env.TVIX_AST_CACHE_SETTLE_MS ?? 3000);
 /** Files smaller than this are parsed: reading a cache entry costs about as much (TVIX_AST_CACHE_MIN, for tests). */
@@ -408,7 +409,7 @@ function encode(root: Expr, base: Pos): Buffer {
   const lens = new Writer();
   lens.uv(w.stringList.length);
   for (const s of w.stringList) lens.uv(s.length);
-  const text = Buffer.from(w.stringList.join(""), "utf8");
+  const text = encodeBytes(w.stringList.join("")); // (raw bytes as themselves, eval/utf8.ts)
   const payload = Buffer.concat([Buffer.from(lens.bytes()), uvBytes(text.length), text, nodes]);
   const header = Buffer.alloc(MAGIC.length + 4 + 32);
   header.write(MAGIC, 0, "latin1");
@@ -456,7 +457,7 @@ function decode(buf: Buffer, base: Pos): Expr {
   const lens = new Array<number>(nstr);
   for (let k = 0; k < nstr; k++) lens[k] = uv();
   const textLen = uv();
-  const text = b.toString("utf8", i, i + textLen);
+  const text = decodeBytes(b.subarray(i, i + textLen));
   i += textLen;
   const strings = new Array<string>(nstr);
   for (let k = 0, off = 0; k < nstr; k++) {

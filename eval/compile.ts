@@ -98,19 +98,36 @@ export class Compiler {
       case "path": // a literal path is a value in Nix too (`~/` is resolved at run time here)
         if (e.parts.length === 1 && typeof e.parts[0] === "string" && !e.parts[0].startsWith("~/")) return this.compile(e, scope);
         break;
+      case "list":
+        if (e.elems.length === 0) return this.compile(e, scope); // an empty list is a value in Nix too
+        break;
       case "var":
         // A statically bound variable is passed as the same lazy value (Nix's
         // pointer equality depends on it); a `with` lookup gets its own thunk
         // so that the `with` set is only forced when the value is needed.
         if (e.name !== "__curPos" && this.resolveStatic(e.name, scope)) return this.resolve(e.name, scope, e.pos);
         break;
-      case "lambda":
-        // making the closure costs no more than a thunk, cannot fail, and
-        // spares forcing it later
-        return this.compile(e, scope);
     }
     const code = this.compile(e, scope);
     return (env) => new Thunk(code, env);
+  }
+
+  // The compile methods call these instead of mapping with an arrow that
+  // uses `scope`: such an arrow puts `scope` into the V8 context that the
+  // method's run-time closures share, and every closure would keep its
+  // compile-time scope (and its names) alive.
+
+  /** lazy() of each expression. */
+  lazyAll(es: readonly Expr[], scope: Scope): LazyCode[] {
+    const out: LazyCode[] = new Array(es.length);
+    for (let i = 0; i < es.length; i++) out[i] = this.lazy(es[i], scope);
+    return out;
+  }
+
+  private attrNames(path: readonly AttrName[], scope: Scope): (string | ((env: Env) => string | null))[] {
+    const out: (string | ((env: Env) => string | null))[] = new Array(path.length);
+    for (let i = 0; i < path.length; i++) out[i] = this.compileAttrName(path[i], scope);
+    return out;
   }
 
   compile(e: Expr, scope: Scope): Code {
@@ -150,7 +167,7 @@ export class Compiler {
       case "attrs":
         return e.rec ? this.compileRecAttrs(e.bindings, scope, e.pos) : this.compileAttrs(e.bindings, scope, e.pos);
       case "list": {
-        const elems = e.elems.map((x) => this.lazy(x, scope));
+        const elems = this.lazyAll(e.elems, scope);
         if (elems.length === 0) return () => [];
         return (env) => elems.map((c) => c(env));
       }
@@ -159,7 +176,7 @@ export class Compiler {
       case "call": {
         const { fn: f, args } = flattenCall(e);
         const fn = this.compile(f, scope);
-        const argCodes = args.map((a) => this.lazy(a, scope));
+        const argCodes = this.lazyAll(args, scope);
         const pos = e.pos;
         if (argCodes.length === 1) {
           const a0 = argCodes[0];
@@ -311,7 +328,11 @@ export class Compiler {
       return () => v;
     }
     const state = this.state;
-    const codes = parts.map((p) => (typeof p === "string" ? p : this.compile(p, scope)));
+    const codes: (string | Code)[] = new Array(parts.length);
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
+      codes[i] = typeof p === "string" ? p : this.compile(p, scope);
+    }
     return (env) => {
       let s = "";
       let ctx: Set<string> | null = null;
@@ -368,7 +389,7 @@ export class Compiler {
 
   private compileSelect(target: Expr, path: AttrName[], def: Expr | undefined, scope: Scope, pos: Pos): Code {
     const t = this.compile(target, scope);
-    const names = path.map((a) => this.compileAttrName(a, scope));
+    const names = this.attrNames(path, scope);
     const d = def ? this.compile(def, scope) : null;
     if (!d && names.length === 1 && typeof names[0] === "string") {
       // the most common case, `x.a`: one static name, no `or`
@@ -404,7 +425,7 @@ export class Compiler {
 
   private compileHasAttr(target: Expr, path: AttrName[], scope: Scope): Code {
     const t = this.compile(target, scope);
-    const names = path.map((a) => this.compileAttrName(a, scope));
+    const names = this.attrNames(path, scope);
     return (env) => {
       let v: Value = t(env);
       for (let i = 0; i < names.length; i++) {
@@ -426,7 +447,7 @@ export class Compiler {
   }
 
   private compileAttrs(b: Bindings, scope: Scope, pos: Pos): Code {
-    const fromCodes = b.inheritFrom.map((x) => this.lazy(x, scope));
+    const fromCodes = this.lazyAll(b.inheritFrom, scope);
     // names and codes in two arrays, sorted together: every set this literal
     // makes shares the names array. (No entry pairs, Map iterator or second
     // Map: files are compiled while this code is still cold, and most set
@@ -434,14 +455,14 @@ export class Compiler {
     const names: string[] = new Array(b.static.size);
     const codes: (LazyCode | { from: number; name: string; pos: Pos })[] = new Array(names.length);
     let k = 0;
-    b.static.forEach((bind, name) => {
+    for (const [name, bind] of b.static) {
       const v = bind.value;
       names[k] = name;
       if (v.kind === "expr") codes[k] = this.lazy(v.expr, scope);
-      else if (v.kind === "inherit") codes[k] = this.resolve(v.expr.name, scope, v.expr.pos);
+      else if (v.kind === "inherit") codes[k] = this.lazy(v.expr, scope); // (from a `with`: looked up when needed, as in Nix)
       else codes[k] = { from: v.from, name: v.name, pos: v.pos };
       k++;
-    });
+    }
     const dyn = this.compileDynamic(b, scope);
     const positions = this.positionsOf(b);
     // known once for every set this literal makes (update and lookups ask)
@@ -462,14 +483,24 @@ export class Compiler {
     };
   }
 
-  private compileDynamic(b: Bindings, scope: Scope): ((env: Env, map: Map<string, Lazy>) => void) | null {
+  /** Adds the dynamic attributes; a name already there is an error that shows where it was defined (`positions`). */
+  private compileDynamic(b: Bindings, scope: Scope): ((env: Env, map: Map<string, Lazy>, positions: Positions) => void) | null {
     if (b.dynamic.length === 0) return null;
-    const ds = b.dynamic.map((d) => ({ name: this.compileAttrName({ kind: "dynamic", expr: d.name, pos: d.pos }, scope) as (env: Env) => string | null, value: this.lazy(d.value, scope), pos: d.pos }));
-    return (env, map) => {
-      for (const d of ds) {
+    const ds: { name: (env: Env) => string | null; value: LazyCode; pos: Pos }[] = [];
+    for (const d of b.dynamic)
+      ds.push({ name: this.compileAttrName({ kind: "dynamic", expr: d.name, pos: d.pos }, scope) as (env: Env) => string | null, value: this.lazy(d.value, scope), pos: d.pos });
+    return (env, map, positions) => {
+      const added: string[] = [];
+      for (let i = 0; i < ds.length; i++) {
+        const d = ds[i];
         const name = d.name(env);
         if (name === null) continue;
-        if (map.has(name)) throw new EvalError(`dynamic attribute '${name}' already defined at ${formatPos(d.pos)}`, d.pos);
+        if (map.has(name)) {
+          const j = added.indexOf(name);
+          const other = j >= 0 ? ds[j].pos : positions.get(name);
+          throw new EvalError(`dynamic attribute '${name}' already defined at ${other === undefined || other === null ? "«none»:0" : formatPos(other)}`, d.pos);
+        }
+        added[i] = name;
         map.set(name, d.value(env));
       }
     };
@@ -482,12 +513,13 @@ export class Compiler {
    * `mergeAt` on in the Env of `scope` itself (a lambda whose body is a let:
    * one Env per call instead of two); they shadow scope's names.
    */
-  compileRecBindings(b: Bindings, scope: Scope, _pos: Pos, mergeAt?: number) {
+  compileRecBindings(b: Bindings, scope: Scope, _pos: Pos, mergeAt?: number, rec = false) {
     const offset = mergeAt ?? 0;
     const names = new Map<string, number>(mergeAt === undefined ? [] : scope.names!);
     let count = 0;
     for (const name of b.static.keys()) names.set(name, offset + count++);
     const inner: Scope = { names, parent: mergeAt === undefined ? scope : scope.parent };
+    const overridable = rec && b.static.has("__overrides");
     // `inherit (e)` sources may refer to bindings not initialised yet: thunks
     const fromCodes = b.inheritFrom.map((x) => {
       const c = this.compile(x, inner);
@@ -502,12 +534,14 @@ export class Compiler {
         // `a = b;` where b is a later sibling: b's slot is still empty, so
         // defer; an earlier sibling is aliased (the same value, as in Nix)
         const r = v.expr.kind === "var" ? this.resolveStatic(v.expr.name, inner) : null;
-        const later = r !== null && r.depth === 0 && r.idx >= offset + myIndex;
+        // (with `__overrides` in a rec set a sibling's slot may still be
+        // replaced: every value is a thunk of its own there, as in Nix)
+        const later = overridable || (r !== null && r.depth === 0 && r.idx >= offset + myIndex);
         const code = later ? this.compile(v.expr, inner) : null;
         const c = this.lazy(v.expr, inner);
         inits.push(code ? (env) => new Thunk(code, env) : (env) => c(env));
       } else if (v.kind === "inherit") {
-        const c = this.resolve(v.expr.name, scope, v.expr.pos);
+        const c = this.lazy(v.expr, scope); // (from a `with`: looked up when needed, as in Nix)
         inits.push(mergeAt === undefined ? (env) => c(env[0]) : (env) => c(env));
       } else {
         const { from, name, pos } = v;
@@ -522,7 +556,7 @@ export class Compiler {
   }
 
   private compileRecAttrs(b: Bindings, scope: Scope, pos: Pos): Code {
-    const { slots, init, names } = this.compileRecBindings(b, scope, pos);
+    const { slots, init, names } = this.compileRecBindings(b, scope, pos, undefined, true);
     const dyn = this.compileDynamic(b, slots.scope);
     const n = slots.count;
     const positions = this.positionsOf(b);
@@ -530,6 +564,7 @@ export class Compiler {
     // known once for every set this literal makes (update and lookups ask)
     const simpleNames = sortNames(sorted) ? 1 : 2;
     const envIndex = sorted.map((name) => names.get(name)! + 1);
+    if (names.has("__overrides")) return this.withOverrides(names, sorted, envIndex, init, dyn, n, positions);
     return (env) => {
       const inner = newEnv(env, n);
       init(inner);
@@ -539,6 +574,37 @@ export class Compiler {
       const r = new NixAttrs(sorted, values, positions);
       r.simpleNames = simpleNames;
       return r;
+    };
+  }
+
+  /**
+   * A rec set with an `__overrides` attribute (a legacy feature): that
+   * attribute is forced when the set is made, and its attributes replace the
+   * set's own, in the recursive scope too, or are added; dynamic attributes
+   * come after. Nix then knows no attribute's position.
+   */
+  private withOverrides(names: Map<string, number>, sorted: string[], envIndex: number[], init: (env: Env) => void, dyn: ReturnType<Compiler["compileDynamic"]>, n: number, positions: Positions): Code {
+    const at = names.get("__overrides")! + 1;
+    return (env) => {
+      const inner = newEnv(env, n);
+      init(inner);
+      const map = new Map<string, Lazy>();
+      for (let i = 0; i < sorted.length; i++) map.set(sorted[i], inner[envIndex[i]]);
+      let over: NixAttrs;
+      try {
+        over = forceAttrs(inner[at]);
+      } catch (e) {
+        if (e instanceof EvalError) e.addTrace("while evaluating the `__overrides` attribute");
+        throw e;
+      }
+      for (let i = 0; i < over.names.length; i++) {
+        const name = over.names[i];
+        const slot = names.get(name);
+        if (slot !== undefined) inner[slot + 1] = over.values[i];
+        map.set(name, over.values[i]);
+      }
+      if (dyn) dyn(inner, map, { get: (name) => (over.has(name) ? over.positions?.get(name) : positions.get(name)) });
+      return NixAttrs.fromMap(map);
     };
   }
 
@@ -553,6 +619,7 @@ export class Compiler {
       const formalNames = e.formals.entries.map((f) => f.name);
       info = lambdaInfo(e, names.size, undefined, {
         names: formalNames,
+        positions: e.formals.entries.map((f) => f.pos),
         defaults,
         ellipsis: e.formals.ellipsis,
         set: new Set(formalNames),
@@ -662,9 +729,9 @@ function lambdaInfo(e: LambdaExpr, slots: number, flat: number | undefined, form
 }
 
 /** A set literal's static attributes (sorted `names`, their `values`) plus the ones `dyn` adds. */
-function withDynamic(names: readonly string[], values: Lazy[], dyn: (env: Env, map: Map<string, Lazy>) => void, env: Env, positions: Positions): NixAttrs {
+function withDynamic(names: readonly string[], values: Lazy[], dyn: (env: Env, map: Map<string, Lazy>, positions: Positions) => void, env: Env, positions: Positions): NixAttrs {
   const map = NixAttrs.entriesMap(names, values);
-  dyn(env, map);
+  dyn(env, map, positions);
   return NixAttrs.fromMap(map, positions);
 }
 
@@ -735,12 +802,17 @@ function makeSlotAccess(depth: number, slot: number): LazyCode {
 }
 
 function selectThunk(from: Lazy, name: string, pos: Pos): Lazy {
-  return Thunk.of(() => {
-    const a = forceAttrs(from, pos);
-    const v = a.get(name);
-    if (v === undefined) throw missingAttr(name, a, pos);
-    return force(v);
-  });
+  // one shared code over a small array, not a closure per attribute
+  return new Thunk(selectFrom, [from, name, pos] as unknown as Env);
+}
+
+/** `inherit (from) name`'s value: env is [from, name, pos] (selectThunk). */
+function selectFrom(env: Env): Value {
+  const [from, name, pos] = env as unknown as [Lazy, string, Pos];
+  const a = forceAttrs(from, pos);
+  const v = a.get(name);
+  if (v === undefined) throw missingAttr(name, a, pos);
+  return force(v);
 }
 
 /** The error of an `if` whose condition is not a Boolean. */

@@ -2,6 +2,7 @@
 // nix-instantiate drop-in: read the expression, auto-call it with --arg and
 // --argstr, walk -A attribute paths, print the results as Nix 2.26 does, and
 // turn evaluation errors into Nix-style messages.
+import { wellFormed } from "./utf8";
 import type { Expr, Pos } from "./ast";
 import { EvalState, EvalOptions } from "./state";
 import { installBuiltins } from "./builtins";
@@ -199,7 +200,7 @@ function stateFor(req: EvalRequest, output: EvalOutput, host: EvalHost): EvalSta
     abortOnWarn: req.options?.["abort-on-warn"] === "true",
     tarballTtl: ttlOption(req.options),
   });
-  state.traceSink = (m) => output.err(m + "\n");
+  state.traceSink = (m) => output.err(wellFormed(m) + "\n");
   return state;
 }
 
@@ -226,7 +227,8 @@ export function runEval(req: EvalRequest, io: EvalOutput, host: EvalHost): numbe
     const t0 = Date.now();
     forEachSelected(state, req, (v, args) => {
       const res: Lazy = args ? autoCall(v, args, null) : force(v);
-      io.out(printResult(state, res, req) + "\n");
+      // (raw bytes as a reader of Nix's output sees them, eval/utf8.ts)
+      io.out(wellFormed(printResult(state, res, req)) + "\n");
     });
     if (process.env.TVIX_PHASES) {
       const { files, parse, compile } = state.loadTimes;
@@ -236,7 +238,7 @@ export function runEval(req: EvalRequest, io: EvalOutput, host: EvalHost): numbe
   } catch (e) {
     const outcome = trialOutcome(e);
     if (outcome instanceof OutOfRoom) throw outcome;
-    io.err(formatEvalError(e, req.showTrace));
+    io.err(wellFormed(formatEvalError(e, req.showTrace)));
     return 1;
   }
 }
@@ -247,7 +249,7 @@ export function printResult(state: EvalState, v: Lazy, req: Pick<EvalRequest, "o
       // the value itself is evaluated; below it, without --strict, a thunk is an error (as Nix)
       return toJSON(state, req.strict ? v : force(v), null, new Set(), req.strict);
     case "xml":
-      return toXML(req.strict ? forceDeep(v) : v, req.location, null, new Set()).replace(/\n$/, "");
+      return toXML(req.strict ? forceDeep(v) : v, req.location, null, new Set(), req.strict).replace(/\n$/, "");
     default:
       if (req.strict) forceDeep(v);
       return printValue(v, { strict: req.strict });
@@ -260,7 +262,9 @@ export function formatEvalError(e: unknown, showTrace: boolean): string {
   if (e instanceof EvalError) {
     const trace = showTrace ? e.trace : e.trace.slice(-1);
     const hint = e.hint ? `\n       ${e.hint}` : "";
-    if (trace.length === 0) return `error: ${e.message}${e.pos ? `\n       at ${formatPos(e.pos)}:\n${snippet(e.pos)}` : ""}`.replace(/\n+$/, "") + hint + "\n";
+    // a message's further lines are indented under its first, as Nix does
+    const message = e.message.replace(/\n/g, "\n       ");
+    if (trace.length === 0) return `error: ${message}${e.pos ? `\n       at ${formatPos(e.pos)}:\n${snippet(e.pos)}` : ""}`.replace(/\n+$/, "") + hint + "\n";
     let out = "error:";
     for (const t of [...trace].reverse()) {
       out += `\n       … ${t.msg}`;
@@ -268,7 +272,7 @@ export function formatEvalError(e: unknown, showTrace: boolean): string {
       if (t.pos) out += `\n         at ${formatPos(t.pos)}:` + `\n${snippet(t.pos)}`.replace(/\n$/, "");
       out += "\n";
     }
-    out += `\n       error: ${e.message}`;
+    out += `\n       error: ${message}`;
     if (e.pos && (e.ownPos || !trace.some((t) => t.pos === e.pos))) out += `\n       at ${formatPos(e.pos)}:\n${snippet(e.pos)}`;
     out = out.replace(/\n+$/, "") + hint;
     if (!showTrace && e.trace.length > 1) out += `\n       (use '--show-trace' to show detailed location information)`;

@@ -239,12 +239,6 @@ class FunctionBuilder {
         if (r !== null) return `${this.envAt(envVar, r.depth)}[${r.idx + 1}]`;
         break;
       }
-      case "lambda": {
-        // the closure itself, as compile.lazy makes it
-        const info = this.compiler.lambdaInfos.get(e);
-        if (info !== undefined) return `new Lambda(${this.k(info)}, ${envVar})`;
-        break;
-      }
     }
     return `new Thunk(${this.thunkFunction(e, scope)}, ${envVar})`;
   }

@@ -14,7 +14,7 @@ import { addOrigin } from "./positions";
 export type TokKind =
   | "id" | "int" | "float" | "path" | "hpath" | "spath" | "uri"
   | "str_open" | "str" | "str_close" // "..." pieces
-  | "ind_open" | "ind_str" | "ind_close" // ''...'' pieces
+  | "ind_open" | "ind_str" | "ind_esc" | "ind_close" // ''...'' pieces (ind_esc: an escape, `''$`, `'''`, `''\x`)
   | "path_start" | "path_str" | "path_end" // interpolated path pieces
   | "interp" // ${ (inside strings/paths)
   | "kw" | "op" | "eof";
@@ -96,6 +96,25 @@ export class Lexer {
   /** `base`: the source's position when it is registered already (positions.ts). */
   constructor(readonly src: string, readonly file: string, base?: Pos) {
     this.base = base ?? addOrigin(file, src);
+    this.hasNul = src.includes("\0");
+  }
+
+  /**
+   * Whether the source holds a NUL byte. Nix's strings are C strings: a NUL
+   * in a string's text is an error, an escaped one (`\<NUL>`) ends that
+   * piece of the string (see nulChecked).
+   */
+  readonly hasNul: boolean;
+
+  /**
+   * A string piece's text where the source has a NUL: `raw` says whether a
+   * NUL came from the text itself (an error, as in Nix) rather than from an
+   * escape (Nix then keeps the piece only up to it).
+   */
+  private nulChecked(out: string, raw: boolean, start: number): string {
+    if (raw) throw new LexError(nulError(out), this.posAt(start));
+    const nul = out.indexOf("\0");
+    return nul < 0 ? out : out.slice(0, nul);
   }
 
   /** The position of a token. */
@@ -397,10 +416,14 @@ export class Lexer {
     if (isInterp(s, start)) return this.openInterp(start);
     let out = "";
     let j = start;
+    let rawNul = false;
     for (;;) {
       // plain characters up to the next '"', '$', '\\' or CR
       const k = runEnd(STR_RUN, s, j);
-      if (k > j) out += s.slice(j, k);
+      if (k > j) {
+        out += s.slice(j, k);
+        if (this.hasNul && s.slice(j, k).includes("\0")) rawNul = true;
+      }
       j = k;
       if (j >= s.length) throw new LexError("syntax error, unexpected end of file, expecting '\"'", this.posAt(start));
       const d = s.charCodeAt(j);
@@ -435,6 +458,7 @@ export class Lexer {
       }
     }
     this.i = j;
+    if (this.hasNul) out = this.nulChecked(out, rawNul, start);
     return this.tok("str", out, start);
   }
 
@@ -481,6 +505,7 @@ export class Lexer {
       }
     }
     this.i = j;
+    if (this.hasNul && out.includes("\0")) this.nulChecked(out, true, start);
     return this.tok("ind_str", out, start);
   }
 
@@ -491,11 +516,11 @@ export class Lexer {
     const c = s.charCodeAt(start + 2);
     if (c === 36) {
       this.i = start + 3;
-      return this.tok("ind_str", "$", start);
+      return this.tok("ind_esc", "$", start);
     }
     if (c === 39) {
       this.i = start + 3;
-      return this.tok("ind_str", "''", start);
+      return this.tok("ind_esc", "''", start);
     }
     if (c === 92) {
       const e = s[start + 3];
@@ -507,7 +532,7 @@ export class Lexer {
         if (s[start + 4] === "\n") len = 5;
       }
       this.i = start + len;
-      return this.tok("ind_str", v, start);
+      return this.tok("ind_esc", v, start);
     }
     this.i = start + 2;
     this.pop();
@@ -531,4 +556,9 @@ function matchOp(c: number, d: number, e: number): string | null {
     case 36: return d === 123 ? "${" : null;
     default: return null;
   }
+}
+
+/** Nix's error for a string with a NUL byte (shown as U+2400). */
+export function nulError(s: string): string {
+  return `input string '${s.replace(/\0/g, "\u2400")}' cannot be represented as Nix string because it contains null bytes`;
 }

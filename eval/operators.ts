@@ -1,8 +1,10 @@
 // The arithmetic, comparison, equality, list and attribute-set operators.
+import { encodeBytes, hasRawBytes, rawBytes } from "./utf8";
 import type { Pos } from "./ast";
 import {
   EvalError, Lazy, NixAttrs, NixFloat, NixPath, NixString, Value, checkedInt, force, isFunction, isInt, isString,
   mkInt, numberOf, showType, strValue, toBigInt, ctxOf, typeOf, compareStrings, searchNames, searchSimpleNames, materialize, elemLazy, settleElement,
+  type Positions,
 } from "./value";
 import type { EvalState } from "./state";
 import { coerceToString } from "./coerce";
@@ -93,6 +95,23 @@ export function concatLists(a: Value, b: Value, pos: Pos): Value {
   return materialize(a).concat(materialize(b));
 }
 
+/**
+ * The positions of `a // b`'s attributes: b's for the names b has, else a's.
+ * It keeps b's names and positions, not b itself (whose values the result
+ * may not need). Only unsafeGetAttrPos and errors ask, rarely.
+ */
+class UpdatePositions implements Positions {
+  constructor(
+    private readonly left: Positions,
+    private readonly right: Positions | null,
+    private readonly rightNames: readonly string[],
+  ) {}
+
+  get(name: string): Pos | undefined {
+    return this.rightNames.includes(name) ? this.right?.get(name) : this.left.get(name);
+  }
+}
+
 /** spliceSmall copies runs natively for small sides up to this many names (its concat takes ~2 arguments a name). */
 const MAX_SPLICED = 16;
 
@@ -117,8 +136,7 @@ export function update(a: Value, b: Value, pos: Pos): Value {
   } else r = mergeSorted(an, av, bn, bv, simple);
   // positions are looked up through both operands instead of being copied
   const pa = a.positions;
-  const pb = b.positions;
-  const positions = pa === null ? pb : { get: (k: string) => (b.has(k) ? pb?.get(k) : pa.get(k)) };
+  const positions = pa === null ? b.positions : new UpdatePositions(pa, b.positions, bn);
   const set = new NixAttrs(r[0], r[1], positions);
   set.simpleNames = simple ? 1 : 2;
   return set;
@@ -270,7 +288,7 @@ export function eqValues(a: Value, b: Value, pos: Pos | null): boolean {
     if (isInt(b)) return a.v === Number(b);
     return false;
   }
-  if (isString(a)) return isString(b) && strValue(a) === strValue(b);
+  if (isString(a)) return isString(b) && (strValue(a) === strValue(b) || (rawBytes.seen && sameBytes(strValue(a), strValue(b))));
   if (a === null || typeof a === "boolean") return a === b;
   if (a instanceof NixPath) return b instanceof NixPath && a.path === b.path;
   if (Array.isArray(a)) {
@@ -334,3 +352,8 @@ export function lessThan(a: Value, b: Value, pos: Pos | null): boolean {
 }
 
 export { typeOf };
+
+/** Whether two strings that differ as JS strings have the same bytes (raw bytes joined back, eval/utf8.ts). */
+function sameBytes(a: string, b: string): boolean {
+  return (hasRawBytes(a) || hasRawBytes(b)) && encodeBytes(a).equals(encodeBytes(b));
+}

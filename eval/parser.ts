@@ -447,17 +447,18 @@ class Parser {
   }
 
   private parseIndStringRest(open: Token): StrExpr {
-    const raw: (string | Expr)[] = [];
+    const raw: (string | Expr | Escaped)[] = [];
     for (;;) {
       const t = this.lx.next();
       if (t.kind === "ind_close") break;
       if (t.kind === "ind_str") raw.push(t.value);
+      else if (t.kind === "ind_esc") raw.push(new Escaped(t.value));
       else if (t.kind === "interp") {
         raw.push(this.parseExpr());
         this.expect("}");
       } else this.fail(t, "\"''\"");
     }
-    return { kind: "str", parts: stripIndentation(raw), pos: this.pos(open) };
+    return { kind: "str", parts: stripIndentation(raw, this.lx.hasNul), pos: this.pos(open) };
   }
 
   /** Bindings of an attribute set or let, up to (not including) `end`. */
@@ -582,19 +583,28 @@ function mergeLiterals(parts: (string | Expr)[]): (string | Expr)[] {
   return out;
 }
 
+/** The text of an escape in a '' string (`''$`, `'''`, `''\x`). */
+class Escaped {
+  constructor(readonly text: string) {}
+}
+
 /**
  * Nix's indentation stripping of '' strings (spaces only; tabs are content):
  * the smallest indentation of the lines that have content (interpolations
- * count as content) is removed from every line, and a last line of only
- * spaces is dropped. Works on runs of characters, not one at a time.
+ * and escapes count as content, even an escaped space or newline) is removed
+ * from every line, and a last line of only spaces is dropped. An escape's
+ * text is then stripped as if it were plain text (so `''\ ` at the start of
+ * a line is a space that may be removed). Works on runs of characters, not
+ * one at a time.
  */
-function stripIndentation(parts: (string | Expr)[]): (string | Expr)[] {
+function stripIndentation(parts: (string | Expr | Escaped)[], hasNul = false): (string | Expr)[] {
   const minIndent = minIndentation(parts);
   const out: (string | Expr)[] = [];
   let atStart = true;
   let dropped = 0; // spaces seen so far at the start of the current line
   for (let idx = 0; idx < parts.length; idx++) {
-    const p = parts[idx];
+    const part = parts[idx];
+    const p = part instanceof Escaped ? part.text : part;
     if (typeof p !== "string") {
       atStart = false;
       dropped = 0;
@@ -635,13 +645,15 @@ function stripIndentation(parts: (string | Expr)[]): (string | Expr)[] {
       const nl = s.lastIndexOf("\n");
       if (nl >= 0 && /^ *$/.test(s.slice(nl + 1))) s = s.slice(0, nl + 1);
     }
+    // an escaped NUL (`''\<NUL>`) ends its piece: Nix keeps each piece as a C string
+    if (hasNul && s.includes("\0")) s = s.slice(0, s.indexOf("\0"));
     out.push(s);
   }
   return mergeLiterals(out);
 }
 
 /** The indentation stripIndentation removes: the least of the lines with content. */
-function minIndentation(parts: (string | Expr)[]): number {
+function minIndentation(parts: (string | Expr | Escaped)[]): number {
   let minIndent = 1000000;
   let curIndent = 0;
   let atStart = true;

@@ -1,6 +1,7 @@
 // Printing values as `nix-instantiate --eval` (Nix 2.26) does.
 import { sourcePos } from "./positions";
-import { Lambda, Lazy, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, Value, force } from "./value";
+import { byteCount, decodeBytes, encodeBytes } from "./utf8";
+import { Lambda, Lazy, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, Value, beingEvaluated, force } from "./value";
 
 const KEYWORDS = new Set(["if", "then", "else", "assert", "with", "let", "in", "rec", "inherit"]);
 const IDENT = /^[a-zA-Z_][a-zA-Z0-9_'-]*$/;
@@ -48,13 +49,53 @@ export function formatFloat(f: number): string {
   return s;
 }
 
-export function printValue(l: Lazy, opts: { strict?: boolean } = {}): string {
+/** How printValue prints: Nix's PrintOptions, as far as the printers here use them. */
+interface PrintStyle {
+  /** ValuePrinter's forms («thunk», «lambda ...»); else printAmbiguous's (<CODE>, <LAMBDA>) */
+  trace: boolean;
+  maxDepth: number;
+  maxAttrs: number;
+  maxItems: number;
+  /** in bytes */
+  maxString: number;
+  /** a set's `type` attribute first (error messages) */
+  typeFirst: boolean;
+}
+
+const AMBIGUOUS: PrintStyle = { trace: false, maxDepth: Infinity, maxAttrs: Infinity, maxItems: Infinity, maxString: Infinity, typeFirst: false };
+const TRACE: PrintStyle = { ...AMBIGUOUS, trace: true };
+/** Nix's errorPrintOptions: values in error messages ("expected a list but found a set: { a = 1; }"). */
+const ERROR: PrintStyle = { trace: true, maxDepth: 10, maxAttrs: 10, maxItems: 10, maxString: 1024, typeFirst: true };
+
+/** A value as an error message shows it (Nix's errorPrintOptions), without forcing anything. */
+export function printErrorValue(v: Lazy): string {
+  return printValue(v, { style: ERROR });
+}
+
+/**
+ * A value as Nix prints it. By default as `nix-instantiate --eval` does
+ * (printAmbiguous: `<CODE>`, `<LAMBDA>`, `<PRIMOP>`); with `trace`, as
+ * builtins.trace does (Nix's ValuePrinter: `«thunk»`, `«lambda f @ pos»`,
+ * `«primop map»`, `«partially applied primop map»`, and `«potential
+ * infinite recursion»` for a value being evaluated). A set seen before is
+ * `«repeated»` (trace: an empty one too), and so is a list seen before in the
+ * same place: Nix keys lists by the Value that holds them, here the thunk
+ * (or, without one, the list itself), so a list holding itself prints
+ * once more inside before it repeats.
+ */
+export function printValue(l: Lazy, opts: { strict?: boolean; trace?: boolean; style?: PrintStyle } = {}): string {
+  const style = opts.style ?? (opts.trace ? TRACE : AMBIGUOUS);
+  const trace = style.trace;
   const seen = new Set<unknown>();
   const parts: string[] = [];
-  const go = (x: Lazy, top: boolean) => {
+  // (the limits are for the whole value, as Nix's printer counts)
+  let attrsPrinted = 0;
+  let itemsPrinted = 0;
+  const go = (x: Lazy, top: boolean, depth: number) => {
+    const holder: unknown = x;
     if (x instanceof Thunk) {
       if (x.code !== null && !top) {
-        parts.push("<CODE>");
+        parts.push(trace ? (beingEvaluated(x) ? "«potential infinite recursion»" : "«thunk»") : "<CODE>");
         return;
       }
       x = force(x);
@@ -65,44 +106,70 @@ export function printValue(l: Lazy, opts: { strict?: boolean } = {}): string {
     else if (v === false) parts.push("false");
     else if (typeof v === "number" || typeof v === "bigint") parts.push(String(v));
     else if (v instanceof NixFloat) parts.push(formatFloat(v.v));
-    else if (typeof v === "string") parts.push(quoteString(v));
-    else if (v instanceof NixString) parts.push(quoteString(v.s));
-    else if (v instanceof NixPath) parts.push(v.path);
+    else if (typeof v === "string" || v instanceof NixString) {
+      const s = typeof v === "string" ? v : v.s;
+      const n = style.maxString === Infinity ? 0 : byteCount(s);
+      if (n > style.maxString) parts.push(quoteString(decodeBytes(encodeBytes(s).subarray(0, style.maxString))), ` «${n - style.maxString} bytes elided»`);
+      else parts.push(quoteString(s));
+    } else if (v instanceof NixPath) parts.push(v.path);
     else if (Array.isArray(v)) {
       if (v.length > 0) {
-        if (seen.has(v)) {
+        if (seen.has(holder)) {
           parts.push("«repeated»");
           return;
         }
-        seen.add(v);
+        seen.add(holder);
+        if (depth >= style.maxDepth) {
+          parts.push("[ ... ]");
+          return;
+        }
       }
       parts.push("[ ");
-      for (const e of v) {
-        go(e, false);
+      for (let i = 0; i < v.length; i++) {
+        if (itemsPrinted++ >= style.maxItems) {
+          const n = v.length - i;
+          parts.push(`«${n} item${n === 1 ? "" : "s"} elided» `);
+          break;
+        }
+        go(v[i], false, depth + 1);
         parts.push(" ");
       }
       parts.push("]");
     } else if (v instanceof NixAttrs) {
-      if (v.size > 0) {
+      if (v.size > 0 || trace) {
         if (seen.has(v)) {
           parts.push("«repeated»");
           return;
         }
         seen.add(v);
       }
+      if (v.size > 0 && depth >= style.maxDepth) {
+        parts.push("{ ... }");
+        return;
+      }
+      let order = v.names.map((_, i) => i);
+      if (style.typeFirst) {
+        const t = v.names.indexOf("type");
+        if (t > 0) order = [t, ...order.filter((i) => i !== t)];
+      }
       parts.push("{ ");
-      for (let i = 0; i < v.names.length; i++) {
+      for (let k = 0; k < order.length; k++) {
+        if (attrsPrinted++ >= style.maxAttrs) {
+          const n = order.length - k;
+          parts.push(`«${n} attribute${n === 1 ? "" : "s"} elided» `);
+          break;
+        }
+        const i = order[k];
         parts.push(printAttrName(v.names[i]), " = ");
-        go(v.values[i], false);
+        go(v.values[i], false, depth + 1);
         parts.push("; ");
       }
       parts.push("}");
-    } else if (v instanceof Lambda) parts.push("<LAMBDA>");
-    else if (v instanceof PrimOp) parts.push("<PRIMOP>");
-    else if (v instanceof PrimOpApp) parts.push("<PRIMOP-APP>");
+    } else if (v instanceof Lambda) parts.push(trace ? describeLambda(v) : "<LAMBDA>");
+    else if (v instanceof PrimOp) parts.push(trace ? `«primop ${v.name}»` : "<PRIMOP>");
+    else if (v instanceof PrimOpApp) parts.push(trace ? `«partially applied primop ${v.op.name}»` : "<PRIMOP-APP>");
     else parts.push("<UNKNOWN>");
   };
-  void opts;
-  go(l, true);
+  go(l, true, 0);
   return parts.join("");
 }

@@ -1,38 +1,80 @@
 // The REPL session: `tvix repl`'s evaluator side. Bindings (`x = expr`,
-// `:l file`) persist across inputs and shadow the builtins, as in nix repl;
-// they do not change what already-imported files see.
+// `:a`, `:l file`) persist across inputs and shadow the builtins, as in nix
+// repl; they do not change what already-imported files see. The terminal
+// side (cmd/commands/repl.ts) owns line editing and history; it sends each
+// input here and gets back the text to print, or word that the input is
+// incomplete (a bracket, string or let still open: it then reads more).
 import type { Expr } from "./ast";
-import { parse } from "./parser";
+import { parse, ParseError } from "./parser";
 import { EvalState } from "./state";
-import { Lazy, NixAttrs, Thunk, force, forceAttrs, forceDeep, showType, materialize } from "./value";
-import { printValue } from "./print";
-import { formatEvalError, makeEvalState, type EvalHost } from "./driver";
+import { Lambda, Lazy, NixAttrs, NixPath, Thunk, Value, force, forceAttrs, forceDeep, showType, PrimOp, PrimOpApp, NixString } from "./value";
+import { formatEvalError, makeEvalState, autoCall, type EvalHost } from "./driver";
 import { canonPath } from "./paths";
-import { callDepthNow, restoreCallDepth } from "./call";
+import { restoreCallDepth } from "./call";
+import { replPrint } from "./repl-print";
+import { builtinDoc } from "./builtin-docs";
+import { isDerivation } from "./operators";
+import { linesOf, sourcePos } from "./positions";
 
 export const REPL_HELP = `The following commands are available:
 
   <expr>                       Evaluate and print expression
   <x> = <expr>                 Bind expression to variable
   :a, :add <expr>              Add attributes from resulting set to scope
+  :b <expr>                    Build a derivation (not implemented yet)
+  :e, :edit <expr>             Open package or function in $EDITOR
   :l, :load <path>             Load Nix expression and add it to scope
   :p, :print <expr>            Evaluate and print expression recursively
+                               Strings are printed directly, without escaping.
+  :q, :quit                    Exit the repl
+  :r, :reload                  Reload all files
   :t <expr>                    Describe result of evaluation
+  :doc <expr>                  Show documentation of a builtin function
+  :log <expr>                  Show logs for a derivation (not implemented yet)
+  :te, :trace-enable [bool]    Enable, disable or toggle showing traces for
+                               errors
   :?, :help                    Brings up this help menu
-  :q, :quit                    Exit nix-repl
 `;
 
-export class ReplSession {
-  readonly state: EvalState;
-  private readonly names = new Map<string, number>();
-  private values: Lazy[] = [];
+const COMMANDS = [":a", ":add", ":b", ":doc", ":e", ":edit", ":help", ":l", ":load", ":log", ":p", ":print", ":q", ":quit", ":r", ":reload", ":t", ":te", ":trace-enable", ":?"];
+const KEYWORDS = ["assert", "else", "if", "in", "inherit", "let", "or", "rec", "then", "with"];
 
-  constructor(nixPath: string[], private readonly cwd: string, host: EvalHost) {
+export interface ReplResult {
+  out: string;
+  quit?: boolean;
+  /** the input is cut short (an open bracket, string or let): read another line */
+  incomplete?: boolean;
+  /** the input changed the scope: replayed when the session is rebuilt (:r, an interrupted evaluation) */
+  scoped?: boolean;
+  /** a message for stderr (as nix repl: "Added N variables.") */
+  note?: string;
+  /** :e: the file to open in the editor (then :r) */
+  edit?: { file: string; line: number };
+}
+
+export interface ReplOptions {
+  colour?: boolean;
+}
+
+export class ReplSession {
+  state: EvalState;
+  private names = new Map<string, number>();
+  private values: Lazy[] = [];
+  private showTrace = false;
+  /** the inputs that shaped the scope, in order (for :r) */
+  private scopeInputs: string[] = [];
+
+  constructor(
+    private readonly nixPath: string[],
+    private readonly cwd: string,
+    private readonly host: EvalHost,
+    private readonly opts: ReplOptions = {},
+  ) {
     this.state = makeEvalState(nixPath, host, { cwd });
   }
 
-  /** Handles one input line; returns the text to print and whether to quit. */
-  handle(line: string): { out: string; quit?: boolean } {
+  /** Handles one input (possibly several lines); returns the text to print and what follows. */
+  handle(line: string): ReplResult {
     const input = line.trim();
     if (input === "") return { out: "" };
     restoreCallDepth(0); // a line that failed left its depth behind
@@ -41,20 +83,29 @@ export class ReplSession {
       const bind = /^([a-zA-Z_][a-zA-Z0-9_'-]*)\s*=(?!=)([\s\S]*)$/.exec(input);
       if (bind) {
         this.bind(bind[1], this.lazyExpr(this.parse(bind[2])));
-        return { out: "" };
+        this.scopeInputs.push(input);
+        return { out: "", scoped: true };
       }
       const v = this.lazyExpr(this.parse(input));
-      forceChildren(v);
-      return { out: printValue(v) + "\n" };
+      return { out: replPrint(v, { maxDepth: 1, colour: !!this.opts.colour }) + "\n" };
     } catch (e) {
-      return { out: formatEvalError(e, false) };
+      if (e instanceof Incomplete) return { out: "", incomplete: true };
+      return { out: this.formatError(e) };
     }
   }
 
-  private command(input: string): { out: string; quit?: boolean } {
+  private formatError(e: unknown): string {
+    const text = formatEvalError(e, this.showTrace).replace("(use '--show-trace' to show detailed location information)", "(use ':te' to show detailed location information)");
+    return this.opts.colour ? text.replace(/^error:/gm, "\x1b[31;1merror:\x1b[0m") : text;
+  }
+
+  private command(input: string): ReplResult {
     const sp = input.search(/\s/);
     const cmd = sp < 0 ? input : input.slice(0, sp);
     const arg = sp < 0 ? "" : input.slice(sp + 1).trim();
+    const needArg = () => {
+      if (arg === "") throw new Error(`command '${cmd}' requires an argument`);
+    };
     switch (cmd) {
       case ":q":
       case ":quit":
@@ -64,27 +115,141 @@ export class ReplSession {
         return { out: REPL_HELP };
       case ":p":
       case ":print": {
+        needArg();
         const v = this.lazyExpr(this.parse(arg));
         forceDeep(v);
-        return { out: printValue(v, { strict: true }) + "\n" };
+        return { out: replPrint(v, { maxDepth: Infinity, colour: !!this.opts.colour, rawTopString: true }) + "\n" };
       }
       case ":t":
-        return { out: showType(force(this.lazyExpr(this.parse(arg)))) + "\n" };
+        needArg();
+        return { out: describeType(force(this.lazyExpr(this.parse(arg)))) + "\n" };
       case ":a":
-      case ":add":
-        return { out: this.addAttrs(this.lazyExpr(this.parse(arg))) };
+      case ":add": {
+        needArg();
+        const note = this.addAttrs(this.lazyExpr(this.parse(arg)));
+        this.scopeInputs.push(input);
+        return { out: "", note, scoped: true };
+      }
       case ":l":
       case ":load": {
+        needArg();
         const file = canonPath(arg.startsWith("/") ? arg : `${this.cwd}/${arg}`);
-        return { out: this.addAttrs(this.state.importFile(file, null)) };
+        // a file that is a function is called with its defaults (as nix repl, and nix-build's auto-call)
+        const v = autoCall(this.state.importFile(file, null), null, null);
+        const note = this.addAttrs(v);
+        this.scopeInputs.push(input);
+        return { out: "", note, scoped: true };
+      }
+      case ":r":
+      case ":reload":
+        return this.reload();
+      case ":te":
+      case ":trace-enable": {
+        if (arg === "") this.showTrace = !this.showTrace;
+        else if (arg === "true" || arg === "1" || arg === "on") this.showTrace = true;
+        else if (arg === "false" || arg === "0" || arg === "off") this.showTrace = false;
+        else return { out: `error: unexpected argument '${arg}' to ${cmd}\n` };
+        return { out: this.showTrace ? "showing error traces\n" : "not showing error traces\n" };
+      }
+      case ":doc": {
+        needArg();
+        return { out: this.doc(force(this.lazyExpr(this.parse(arg)))) };
+      }
+      case ":e":
+      case ":edit": {
+        needArg();
+        return { out: "", edit: this.location(force(this.lazyExpr(this.parse(arg)))) };
+      }
+      case ":b":
+      case ":log": {
+        needArg();
+        const v = force(this.lazyExpr(this.parse(arg)));
+        if (!(v instanceof NixAttrs && isDerivation(v))) return { out: `error: expression does not evaluate to a derivation, so I can't ${cmd === ":b" ? "build" : "show the log of"} it\n` };
+        return { out: `error: not implemented: ${cmd === ":b" ? "building" : "build logs"} (tvix repl cannot build derivations yet; try 'tvix instantiate')\n` };
       }
       default:
         return { out: `error: unknown command '${cmd}'\n` };
     }
   }
 
+  /** A fresh evaluator (files read again) with the scope's inputs replayed. */
+  reload(): ReplResult {
+    const inputs = this.scopeInputs;
+    this.state = makeEvalState(this.nixPath, this.host, { cwd: this.cwd });
+    this.names = new Map();
+    this.values = [];
+    this.scopeInputs = [];
+    let out = "";
+    let note = "";
+    for (const i of inputs) {
+      const r = this.handle(i);
+      out += r.out;
+      note += r.note ?? "";
+    }
+    return { out, note };
+  }
+
+  private doc(v: Value): string {
+    const name = v instanceof PrimOp ? v.name : v instanceof PrimOpApp ? v.op.name : null;
+    if (name !== null) return builtinDoc(name) ?? `error: no documentation for the builtin '${name}'\n`;
+    if (v instanceof Lambda) {
+      const d = docComment(v);
+      if (d !== null) return d;
+      const p = sourcePos(v.info.pos);
+      return `error: the function at ${p.file || "«string»"}:${p.line}:${p.column} has no documentation comment (/** ... */)\n`;
+    }
+    return `error: value does not have documentation\n`;
+  }
+
+  private location(v: Value): { file: string; line: number } {
+    if (v instanceof NixPath) return { file: v.path, line: 1 };
+    if (v instanceof Lambda) {
+      const p = sourcePos(v.info.pos);
+      if (p.file) return { file: p.file, line: p.line };
+    }
+    if (v instanceof NixAttrs) {
+      // a package: its meta.position ("file:line")
+      const meta = v.get("meta");
+      const pos = meta !== undefined ? forceAttrs(meta).get("position") : undefined;
+      if (pos !== undefined) {
+        const s = force(pos);
+        const text = s instanceof NixString ? s.s : typeof s === "string" ? s : "";
+        const m = /^(.*):(\d+)$/.exec(text);
+        if (m) return { file: m[1], line: Number(m[2]) };
+      }
+    }
+    throw new Error("cannot find where this value is defined (a path, a function or a package with meta.position can be edited)");
+  }
+
+  /** Completions of the word before the cursor: variables, builtins, `attr.path.prefix`, or commands. */
+  complete(line: string): { word: string; completions: string[] } {
+    if (/^:\S*$/.test(line)) return { word: line, completions: COMMANDS.filter((c) => c.startsWith(line)) };
+    const word = /[a-zA-Z0-9_'.\-]*$/.exec(line)![0];
+    const dot = word.lastIndexOf(".");
+    if (dot < 0) {
+      const names = new Set([...this.names.keys(), ...this.state.globalNames.keys(), ...KEYWORDS]);
+      return { word, completions: [...names].filter((n) => n.startsWith(word) && !n.startsWith("__")).sort() };
+    }
+    const base = word.slice(0, dot);
+    const prefix = word.slice(dot + 1);
+    restoreCallDepth(0);
+    try {
+      const v = force(this.lazyExpr(parse(base, "", this.cwd)));
+      if (!(v instanceof NixAttrs)) return { word, completions: [] };
+      return { word, completions: v.keys().filter((k) => k.startsWith(prefix)).map((k) => `${base}.${k}`) };
+    } catch {
+      return { word, completions: [] };
+    }
+  }
+
   private parse(src: string): Expr {
-    return parse(src, "", this.cwd);
+    try {
+      return parse(src, "", this.cwd);
+    } catch (e) {
+      if (e instanceof ParseError && /unexpected end of file/.test(e.message) && !/expecting end of file/.test(e.message)) throw new Incomplete();
+      if (e instanceof Error && e.name === "LexError" && /unexpected end of file/.test(e.message)) throw new Incomplete();
+      throw e;
+    }
   }
 
   /** An input expression as a thunk over the current bindings (evaluated when needed). */
@@ -109,16 +274,32 @@ export class ReplSession {
   }
 }
 
-/** Like nix repl: a set's or list's immediate values are shown evaluated when they evaluate without error. */
-function forceChildren(v: Lazy): void {
-  const x = force(v);
-  const kids = x instanceof NixAttrs ? x.values : Array.isArray(x) ? materialize(x) : [];
-  for (const k of kids) {
-    const depth = callDepthNow();
-    try {
-      force(k);
-    } catch {
-      restoreCallDepth(depth); /* left unevaluated */
-    }
-  }
+class Incomplete extends Error {}
+
+/** :t, as nix repl words it. */
+function describeType(v: Value): string {
+  if (v instanceof PrimOp) return `the built-in function '${v.name}'`;
+  if (v instanceof PrimOpApp) return `the partially applied built-in function '${v.op.name}'`;
+  return showType(v);
+}
+
+/** The `/** ... *\/` comment just before a function (or before `name =` binding it), as Nix 2.26's :doc shows it. */
+function docComment(l: Lambda): string | null {
+  const lines = linesOf(l.info.pos);
+  if (lines === undefined) return null;
+  const p = sourcePos(l.info.pos);
+  const text = lines.slice(0, p.line - 1).join("\n") + "\n" + (lines[p.line - 1] ?? "").slice(0, p.column - 1);
+  let end = text.replace(/\s+$/, "");
+  if (!end.endsWith("*/")) end = end.replace(/[a-zA-Z_][a-zA-Z0-9_'-]*(\s*\.\s*[a-zA-Z_][a-zA-Z0-9_'-]*)*\s*=$/, "").replace(/\s+$/, "");
+  if (!end.endsWith("*/")) return null;
+  const start = end.lastIndexOf("/**");
+  if (start < 0) return null;
+  const body = end.slice(start + 3, -2).replace(/\s+$/, "");
+  // the text on the /** line stands alone; the common indentation of the others goes
+  const [first, ...rest] = body.split("\n");
+  const ind = Math.min(...rest.filter((s) => s.trim() !== "").map((s) => /^\s*/.exec(s)![0].length));
+  const doc = [first.trim(), ...rest.map((s) => s.slice(Number.isFinite(ind) ? ind : 0))];
+  while (doc.length > 0 && doc[0] === "") doc.shift();
+  const where = `${p.file || "«string»"}:${p.line}:${p.column}`;
+  return `Function defined at ${where}\n\n${doc.join("\n")}\n`;
 }

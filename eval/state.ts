@@ -9,6 +9,7 @@ import { COREPKGS, COREPKGS_DIR } from "./corepkgs";
 import { IOError, describeIOError, type EvalIO, type ImportOptions } from "./io";
 import type { BuiltinExtension } from "./builtins/registry";
 import { passFatal } from "./limits";
+import { decodeBytes } from "./utf8";
 import { addOrigin, addUnreadOrigin } from "./positions";
 import { astCacheEnabled, stampKey, readCachedAst, readStampedAst, writeCachedAst } from "./ast-cache";
 
@@ -165,11 +166,11 @@ export class EvalState {
     return v;
   }
 
-  /** Reads a source file (corepkgs included) as text. */
+  /** Reads a source file (corepkgs included) as text (bytes that are not UTF-8 kept, eval/utf8.ts). */
   readSourceFile(file: string): string {
     const core = COREPKGS.get(file);
     if (core !== undefined) return core;
-    return this.io.readTextFile(file);
+    return decodeBytes(this.io.readFile(file));
   }
 
   parseFile(file: string, pos: Pos | null): Expr {
@@ -212,11 +213,21 @@ export class EvalState {
     return { expr: parse(text, file, baseDir, base), cached: false, text, baseDir, stamp, base };
   }
 
-  /** scopedImport: evaluates a file with extra names in scope (no caching). */
+  /**
+   * scopedImport: evaluates a file (each time: no caching) with the scope's
+   * attributes as variables above the global ones, as Nix does: they are
+   * lexical, so they replace every free name of the file they name,
+   * `import` and `builtins` included.
+   */
   scopedImport(scope: NixAttrs, path: string, pos: Pos | null): Value {
     const e = this.parseFile(this.importTarget(path, pos), pos);
-    const code = this.compiler.compileTop(e, this.globalNames, true);
-    return code([this.baseEnv, scope]);
+    const names = new Map<string, number>();
+    const env: Env = [this.baseEnv];
+    for (let i = 0; i < scope.names.length; i++) {
+      names.set(scope.names[i], i);
+      env.push(scope.values[i]);
+    }
+    return this.compiler.compileWithNames(e, this.globalNames, names)(env);
   }
 
   // like Nix's srcToStore: a path is read and hashed once per evaluation

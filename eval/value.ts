@@ -10,6 +10,8 @@
 //   functions -> Lambda | PrimOp | PrimOpApp. Unevaluated values are Thunks.
 // A `Lazy` is either a value or a thunk; `force` gives the value (in weak
 // head normal form).
+import { encodeBytes } from "./utf8";
+import { printErrorValue } from "./print";
 import type { Pos } from "./ast";
 import type { EvalState } from "./state";
 import type { JitSource } from "./jit";
@@ -78,6 +80,11 @@ export type Code = (env: Env, self?: Thunk) => Value;
 const BLACKHOLE: Code = () => {
   throw new EvalError("infinite recursion encountered");
 };
+
+/** Whether a thunk is being evaluated now (its code is the black hole). */
+export function beingEvaluated(t: Thunk): boolean {
+  return t.code === BLACKHOLE;
+}
 
 export class Thunk {
   value: Value = null;
@@ -307,7 +314,8 @@ export class NixAttrs {
     const values: Lazy[] = new Array(names.length);
     for (let i = 0; i < names.length; i++) values[i] = map.get(names[i])!;
     const a = new NixAttrs(names, values, positions);
-    a.index = map;
+    // get() scans small sets: their Map would only take room
+    if (names.length > 8) a.index = map;
     a.simpleNames = simple ? 1 : 2; // (known from the sort: namesAreSimple need not check again)
     return a;
   }
@@ -378,7 +386,7 @@ export function compareStrings(a: string, b: string): number {
   const x = a.charCodeAt(i);
   const y = b.charCodeAt(i);
   if (x < 0xd800 && y < 0xd800) return x < y ? -1 : 1;
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  return Buffer.compare(encodeBytes(a), encodeBytes(b)); // (raw bytes as themselves, eval/utf8.ts)
 }
 
 const BEYOND_BMP_ORDER = /[\ud800-\uffff]/;
@@ -418,6 +426,8 @@ export interface LambdaInfo {
   arg?: string;
   formals?: {
     names: string[];
+    /** Where each formal is written (builtins.functionArgs's positions). */
+    positions: Pos[];
     defaults: (Code | null)[];
     ellipsis: boolean;
     set: Set<string>;
@@ -484,6 +494,22 @@ export class EvalError extends Error {
   }
 }
 
+/**
+ * Where Nix's native stack runs out in a recursion over a value's structure
+ * (deepSeq, toJSON): its message, without a trace of the way down.
+ */
+export class StackOverflow extends EvalError {
+  constructor() {
+    super("stack overflow (possible infinite recursion)");
+  }
+  override addTrace(): this {
+    return this;
+  }
+}
+
+/** How many lists and sets forceDeep enters one inside the other: Nix 2.26's deepSeq goes through 80,000, not 85,000. */
+const MAX_DEEP = 82_000;
+
 /** builtins.throw / failed assertions: the catchable kind. */
 export class ThrownError extends EvalError {
   constructor(message: string, pos: Pos | null = null) {
@@ -533,8 +559,8 @@ export function showType(v: Value): string {
   if (v instanceof NixPath) return "a path";
   if (Array.isArray(v)) return "a list";
   if (v instanceof NixAttrs) return "a set";
-  if (v instanceof PrimOp) return "a built-in function";
-  if (v instanceof PrimOpApp) return "a partially applied built-in function";
+  if (v instanceof PrimOp) return `the built-in function '${v.name}'`;
+  if (v instanceof PrimOpApp) return `the partially applied built-in function '${v.op.name}'`;
   return "a function";
 }
 
@@ -551,14 +577,8 @@ const TYPE_WORD: Record<string, string> = {
 };
 
 export function typeError(expected: TypeName | string, v: Value, pos: Pos | null = null): EvalError {
-  return new EvalError(`expected ${TYPE_WORD[expected] ?? expected} but found ${showType(v)}${brief(v)}`, pos);
-}
-
-function brief(v: Value): string {
-  if (typeof v === "bigint" || typeof v === "boolean" || typeof v === "number") return `: ${String(v)}`;
-  if (v instanceof NixFloat) return `: ${String(v.v)}`;
-  if (typeof v === "string") return `: "${v.length > 30 ? v.slice(0, 30) + "..." : v}"`;
-  return "";
+  // the value as Nix's error messages print it (print.ts)
+  return new EvalError(`expected ${TYPE_WORD[expected] ?? expected} but found ${showType(v)}: ${printErrorValue(v)}`, pos);
 }
 
 export function isFunction(v: Value): boolean {
@@ -647,7 +667,7 @@ export function forceString(l: Lazy, pos: Pos | null = null): string {
 export function forceNumber(l: Lazy, pos: Pos | null = null): NixInt | NixFloat {
   const v = force(l);
   if (typeof v === "number" || typeof v === "bigint" || v instanceof NixFloat) return v;
-  throw new EvalError(`expected an integer but found ${showType(v)}${brief(v)}`, pos);
+  throw new EvalError(`expected an integer but found ${showType(v)}: ${printErrorValue(v)}`, pos);
 }
 
 const INT_MIN = -(2n ** 63n);
@@ -660,17 +680,19 @@ export function checkedInt(r: bigint, op: string, a: NixInt, b: NixInt): NixInt 
 }
 
 /** Deep-forces a value (for --strict printing and deepSeq). */
-export function forceDeep(l: Lazy, seen: Set<unknown> = new Set()): Value {
+export function forceDeep(l: Lazy, seen: Set<unknown> = new Set(), depth = 0): Value {
   const v = force(l);
   if (seen.has(v)) return v;
   if (Array.isArray(v)) {
+    if (depth >= MAX_DEEP) throw new StackOverflow();
     seen.add(v);
-    for (let i = 0; i < v.length; i++) forceDeep(elemForce(v, i), seen);
+    for (let i = 0; i < v.length; i++) forceDeep(elemForce(v, i), seen, depth + 1);
   } else if (v instanceof NixAttrs) {
+    if (depth >= MAX_DEEP) throw new StackOverflow();
     seen.add(v);
     for (let i = 0; i < v.names.length; i++) {
       try {
-        forceDeep(v.values[i], seen);
+        forceDeep(v.values[i], seen, depth + 1);
       } catch (e) {
         if (e instanceof EvalError) e.addTrace(`while evaluating the attribute '${v.names[i]}'`);
         throw e;

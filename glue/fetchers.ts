@@ -4,8 +4,9 @@
 // is downloaded (glue/fetch/download.ts on a sync-call worker), verified and
 // added to the evaluation's store view (and written afterwards when the
 // evaluation writes).
+import { mkdirs } from "../stores/mkdirs";
 import { lazyModule } from "../core/lazy-module";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "../core/digest";
 import type { Pos } from "../eval/ast";
@@ -233,7 +234,7 @@ function fetchGit(glue: Glue, a: GitArgs, pos: Pos | null): NixAttrs {
 function fetchRev(url: string, ref: string | undefined, wantRev: string | undefined, allRefs: boolean): { cache: string; rev: string } {
   const cache = join(fetchCacheDir(), "git", createHash("sha256").update(url).digest("hex").slice(0, 40));
   if (!existsSync(join(cache, "HEAD"))) {
-    mkdirSync(cache, { recursive: true });
+    mkdirs(cache);
     git(["init", "--bare", "-q", cache]);
   }
   let rev = wantRev;
@@ -262,7 +263,7 @@ function fetchRev(url: string, ref: string | undefined, wantRev: string | undefi
 function exportTree(cache: string, rev: string, dir: string, scratch: string): void {
   const index = join(scratch, `.index-${createHash("sha256").update(dir).digest("hex").slice(0, 8)}`);
   git(["read-tree", rev], cache, { GIT_INDEX_FILE: index });
-  mkdirSync(dir, { recursive: true });
+  mkdirs(dir);
   git(["--git-dir", cache, "--work-tree", dir, "checkout-index", "-a", "-f"], cache, { GIT_INDEX_FILE: index });
   rmSync(index, { force: true });
 }

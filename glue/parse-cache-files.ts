@@ -2,7 +2,8 @@
 // (eval/ast-cache.ts decides what goes in them). Writes go through a
 // temporary file renamed into place; a cache that cannot be written or read
 // is only a miss.
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirs } from "../stores/mkdirs";
+import { readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ParseCacheStorage } from "../eval/io";
@@ -29,7 +30,7 @@ export class ParseCacheFiles implements ParseCacheStorage {
     const target = join(this.dir, name);
     const tmp = `${target}.${process.pid}.tmp`;
     try {
-      mkdirSync(this.dir, { recursive: true });
+      mkdirs(this.dir);
       writeFileSync(tmp, data);
       renameSync(tmp, target);
       return true;

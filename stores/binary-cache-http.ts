@@ -5,6 +5,11 @@ import { registerStoreScheme } from "./url";
 import { trustExtraCaCerts } from "./extra-ca";
 import { BinaryCacheStore, CacheBackend, NotImplemented, Staging, binaryCacheOptions, stripParams } from "./binary-cache";
 
+/** Tries of one request, as Nix's download-attempts default. */
+const ATTEMPTS = 5;
+const RETRY_BASE_MS = 250;
+const TRANSIENT = new Set([408, 429, 500, 502, 503, 504]);
+
 export class HttpBackend implements CacheBackend {
   readonly readOnly = "writing to http binary caches";
   constructor(readonly base: string) {
@@ -15,13 +20,30 @@ export class HttpBackend implements CacheBackend {
     return `${this.base.replace(/\/+$/, "")}/${key}`;
   }
 
-  /** fetch, with the cause of a failed connection in the error (fetch's own says "fetch failed"). */
+  /**
+   * fetch, with the cause of a failed connection in the error (fetch's own
+   * says "fetch failed"). Like Nix, a failed connection or a transient HTTP
+   * status (408, 429, 5xx) is retried, up to ATTEMPTS tries in all, after
+   * waits that double from RETRY_BASE_MS (with jitter).
+   */
   private async fetch(method: "GET" | "HEAD", key: string): Promise<Response> {
-    try {
-      return await fetch(this.url(key), { method });
-    } catch (e) {
-      const cause = (e as { cause?: Error }).cause;
-      throw new Error(`${method} ${this.url(key)}: ${cause?.message ?? (e as Error).message}`);
+    const attempts = Number(process.env.TVIX_HTTP_ATTEMPTS || ATTEMPTS);
+    const base = Number(process.env.TVIX_HTTP_RETRY_BASE_MS ?? RETRY_BASE_MS);
+    for (let attempt = 1; ; attempt++) {
+      let failure: Error;
+      try {
+        const res = await fetch(this.url(key), { method });
+        if (!TRANSIENT.has(res.status) || attempt >= attempts) return res;
+        await res.body?.cancel();
+        failure = new Error(`${method} ${this.url(key)}: HTTP ${res.status} ${res.statusText}`);
+      } catch (e) {
+        const cause = (e as { cause?: Error }).cause;
+        failure = new Error(`${method} ${this.url(key)}: ${cause?.message ?? (e as Error).message}`);
+        if (attempt >= attempts) throw failure;
+      }
+      const wait = base * 2 ** (attempt - 1) * (1 + Math.random() / 2);
+      if (process.env.TVIX_DEBUG) process.stderr.write(`warning: ${failure.message}; retrying in ${Math.round(wait)} ms\n`);
+      await new Promise((r) => setTimeout(r, wait));
     }
   }
 

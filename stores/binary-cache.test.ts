@@ -117,19 +117,22 @@ test("reads verify narinfo StorePath, signatures, file hash and NAR hash", async
   await assert.rejects(collect(r3.narFromPath(p.info.storePath)), /size mismatch/);
 });
 
+/** Answers a request with the file under `dir` it names (404 when there is none). */
+function serveFile(dir: string, req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse): void {
+  try {
+    const body = readFileSync(join(dir, decodeURIComponent(req.url!.slice(1))));
+    res.writeHead(200).end(req.method === "HEAD" ? undefined : body);
+  } catch {
+    res.writeHead(404).end();
+  }
+}
+
 test("http:// reads a cache served over HTTP and refuses writes", async () => {
   const dir = tmp();
   const w = await openStore(`file://${dir}?compression=zstd`);
   const p = samplePath("over http");
   await w.addToStore(p.info, once(p.nar));
-  const server = createServer((req, res) => {
-    try {
-      const body = readFileSync(join(dir, decodeURIComponent(req.url!.slice(1))));
-      res.writeHead(200).end(req.method === "HEAD" ? undefined : body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
+  const server = createServer((req, res) => serveFile(dir, req, res));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   try {
     const port = (server.address() as AddressInfo).port;
@@ -142,6 +145,46 @@ test("http:// reads a cache served over HTTP and refuses writes", async () => {
     await assert.rejects(store.addToStore(q.info, once(q.nar)), /not implemented: writing to http binary caches/);
     await assert.rejects(openStore(`http://127.0.0.1:${port}/nothing-here`), /not a Nix binary cache/);
   } finally {
+    server.close();
+  }
+});
+
+test("http:// reads are retried with backoff after failed connections and 5xx, not after 404", async () => {
+  const dir = tmp();
+  const w = await openStore(`file://${dir}?compression=zstd`);
+  const p = samplePath("flaky http");
+  await w.addToStore(p.info, once(p.nar));
+  const seen = new Map<string, number>();
+  const server = createServer((req, res) => {
+    const n = (seen.get(req.url!) ?? 0) + 1;
+    seen.set(req.url!, n);
+    // every file: a dropped connection, then a 503, then the file
+    if (n === 1) return req.socket.destroy();
+    if (n === 2) return void res.writeHead(503).end();
+    serveFile(dir, req, res);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const saved = process.env.TVIX_HTTP_RETRY_BASE_MS;
+  process.env.TVIX_HTTP_RETRY_BASE_MS = "5";
+  try {
+    const port = (server.address() as AddressInfo).port;
+    const store = await openStore(`http://127.0.0.1:${port}`);
+    assert.equal((await store.queryPathInfo(p.info.storePath))?.narHash, p.info.narHash);
+    assert.deepEqual(Buffer.from(await collect(store.narFromPath(p.info.storePath))), Buffer.from(p.nar));
+    assert.equal(seen.get("/nix-cache-info"), 3);
+    // a missing path: tried until the server answers 404, then no more
+    const missing = "/nix/store/" + "0".repeat(32) + "-missing";
+    assert.equal(await store.queryPathInfo(missing), null);
+    assert.equal(seen.get(`/${"0".repeat(32)}.narinfo`), 3);
+    // a server that keeps failing: the error after the last try
+    process.env.TVIX_HTTP_ATTEMPTS = "2";
+    server.removeAllListeners("request");
+    server.on("request", (_req, res) => res.writeHead(500).end());
+    await assert.rejects(store.queryPathInfo("/nix/store/" + "1".repeat(32) + "-x"), /HTTP 500/);
+  } finally {
+    if (saved === undefined) delete process.env.TVIX_HTTP_RETRY_BASE_MS;
+    else process.env.TVIX_HTTP_RETRY_BASE_MS = saved;
+    delete process.env.TVIX_HTTP_ATTEMPTS;
     server.close();
   }
 });

@@ -1,8 +1,16 @@
-// NAR compression for binary caches: none, xz, zstd, bzip2 (through the CLI
-// tools, streamed through child processes), gzip and br (Node's zlib).
-import { spawn } from "node:child_process";
+// NAR compression for binary caches: none, xz, zstd, bzip2, gzip and br.
+//
+// Decompression runs in-process, so the single binary needs no tools:
+// zstd, gzip and br through Node's zlib (zstd since Node 22.15/24), xz
+// through xz-embedded compiled to WebAssembly (the xz-decompress package),
+// bzip2 through core/bzip2.ts. TVIX_EXTERNAL_DECOMPRESSORS=1 uses the xz,
+// zstd and bzip2 tools instead where they are installed (a speed path: the
+// xz tool decodes ~1.4x faster). Compression is in-process for zstd, gzip
+// and br; xz and bzip2 compression need the xz and bzip2 tools.
+import { spawn, spawnSync } from "node:child_process";
 import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
+import { Bzip2Decoder } from "../core/bzip2";
 
 export type Compression = "none" | "xz" | "zstd" | "bzip2" | "gzip" | "br";
 
@@ -40,6 +48,24 @@ function toolArgs(c: Compression, decompress: boolean, o: CompressOptions): [str
   }
 }
 
+const toolFound = new Map<string, boolean>();
+function haveTool(cmd: string): boolean {
+  let ok = toolFound.get(cmd);
+  if (ok === undefined) toolFound.set(cmd, (ok = spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0));
+  return ok;
+}
+
+/** Whether to decompress `c` with its tool rather than in-process (TVIX_EXTERNAL_DECOMPRESSORS=1 and the tool installed). */
+function externalDecompressor(c: Compression): boolean {
+  return process.env.TVIX_EXTERNAL_DECOMPRESSORS === "1" && (c === "xz" || c === "zstd" || c === "bzip2") && haveTool(toolArgs(c, true, {})[0]);
+}
+
+function throughZlib(t: import("node:stream").Transform, input: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  const src = Readable.from(input, { objectMode: false });
+  src.on("error", (e) => t.destroy(e));
+  return src.pipe(t);
+}
+
 /** Transforms a byte stream with `compression` (or undoes it with `decompress`). */
 export function transformStream(
   c: Compression,
@@ -48,21 +74,60 @@ export function transformStream(
   opts: CompressOptions = {},
 ): AsyncIterable<Uint8Array> {
   if (c === "none") return input;
-  if (c === "gzip" || c === "br") {
-    const t =
-      c === "gzip"
-        ? decompress ? zlib.createGunzip() : zlib.createGzip(opts.level !== undefined ? { level: opts.level } : {})
-        : decompress ? zlib.createBrotliDecompress() : zlib.createBrotliCompress();
-    const src = Readable.from(input, { objectMode: false });
-    src.on("error", (e) => t.destroy(e));
-    return src.pipe(t);
+  if (c === "gzip") return throughZlib(decompress ? zlib.createGunzip() : zlib.createGzip(opts.level !== undefined ? { level: opts.level } : {}), input);
+  if (c === "br") return throughZlib(decompress ? zlib.createBrotliDecompress() : zlib.createBrotliCompress(), input);
+  if (decompress && !externalDecompressor(c)) {
+    if (c === "zstd" && typeof zlib.createZstdDecompress === "function") return throughZlib(zlib.createZstdDecompress(), input);
+    if (c === "xz") return unxz(input);
+    if (c === "bzip2") return bunzip2(input);
+  }
+  if (!decompress && c === "zstd" && typeof zlib.createZstdCompress === "function") {
+    const params: Record<number, number> = {};
+    if (opts.level !== undefined) params[zlib.constants.ZSTD_c_compressionLevel] = opts.level;
+    return throughZlib(zlib.createZstdCompress({ params }), input);
   }
   const [cmd, args] = toolArgs(c, decompress, opts);
-  return throughProcess(cmd, args, input, `${decompress ? "decompressing" : "compressing"} with ${c}`);
+  // xz and bzip2 compression have no in-process encoder: say what does without a tool
+  const what = decompress ? `decompressing with ${c}` : `compressing with ${c} (needs the ${cmd} tool; compression=zstd needs none)`;
+  return throughProcess(cmd, args, input, what);
 }
 
 export const compress = (c: Compression, input: AsyncIterable<Uint8Array>, opts?: CompressOptions) => transformStream(c, false, input, opts);
 export const decompress = (c: Compression, input: AsyncIterable<Uint8Array>) => transformStream(c, true, input);
+
+/** bzip2 in JavaScript (core/bzip2.ts), block by block. */
+async function* bunzip2(input: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  const d = new Bzip2Decoder();
+  for await (const chunk of input) {
+    d.push(chunk);
+    yield* d.blocks();
+  }
+  d.end();
+  yield* d.blocks();
+}
+
+// xz-embedded's return codes (xz_ret), as the WebAssembly build reports them
+const XZ_ERRORS: Record<string, string> = {
+  "3": "out of memory",
+  "4": "the data needs more memory than allowed",
+  "5": "not xz data (bad header)",
+  "6": "the data uses an unsupported option (e.g. a SHA-256 check or an unknown filter)",
+  "7": "corrupt data",
+  "8": "unexpected end of data (truncated)",
+};
+
+/** xz through xz-embedded (WebAssembly). */
+async function* unxz(input: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  const { XzReadableStream } = await import("xz-decompress");
+  const source = ReadableStream.from(input) as ReadableStream<Uint8Array>;
+  try {
+    for await (const chunk of new XzReadableStream(source) as unknown as AsyncIterable<Uint8Array>) yield chunk;
+  } catch (e) {
+    const code = /error code (\d+)/.exec((e as Error)?.message ?? "")?.[1];
+    if (code !== undefined) throw new Error(`decompressing with xz: ${XZ_ERRORS[code] ?? `error ${code}`}`);
+    throw e;
+  }
+}
 
 /**
  * Streams `input` through a child process' stdin and yields its stdout, with

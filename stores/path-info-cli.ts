@@ -1,6 +1,7 @@
 // Path infos of store paths and, optionally, their closure (for
 // `tvix store path-info -r`), in the order given then breadth-first.
 import type { NixPathInfo, NixStore } from "./types";
+import { toSri } from "../core/derivation-json";
 
 export class MissingPathError extends Error {}
 
@@ -18,4 +19,19 @@ export async function collectPathInfos(store: NixStore, paths: string[], recursi
     if (recursive) queue.push(...info.references);
   }
   return out;
+}
+
+/** `nix path-info --json`'s value for one path, as Nix 2.26 prints it (closureSize with -S). */
+export function pathInfoToJson(info: NixPathInfo, closureSize?: number): Record<string, unknown> {
+  const j: Record<string, unknown> = { ca: info.ca ?? null };
+  if (closureSize !== undefined) j.closureSize = closureSize;
+  Object.assign(j, {
+    deriver: info.deriver ?? null,
+    narHash: toSri(info.narHash),
+    narSize: info.narSize,
+    references: [...info.references].sort(),
+    signatures: info.signatures,
+    ultimate: false,
+  });
+  return j;
 }

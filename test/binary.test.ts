@@ -177,3 +177,29 @@ test("the code cache grows with what a longer run compiles, then settles", { ski
     rmSync(home, { recursive: true, force: true });
   }
 });
+
+test("a cache directory that cannot be made: the binary falls back to the temp dir instead of hanging", { skip }, () => {
+  const home = mkdtempSync(join(tmpdir(), "tvix-bin-proc-"));
+  try {
+    const env = { XDG_CACHE_HOME: "/proc/x", TVIX_HOME: join(home, "store") };
+    const v = tvix(["--version"], env);
+    assert.equal(v.status, 0, v.stderr);
+    const r = tvix(["eval", "-E", "builtins.length (builtins.attrNames builtins)"], env);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^\d+\n$/);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test("the binary is built from Node 24 and needs no compression tools", { skip }, () => {
+  const home = mkdtempSync(join(tmpdir(), "tvix-bin-path-"));
+  try {
+    const r = tvix(["eval", "-E", "1"], { PATH: "/nonexistent", XDG_CACHE_HOME: join(home, "cache"), TVIX_HOME: join(home, "store") });
+    assert.equal(r.stdout, "1\n", r.stderr);
+    // the SEA's own Node: its release URL is among the binary's strings
+    assert.ok(readFileSync(binary).includes(Buffer.from("/release/v24.")), "not a Node 24 binary");
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});

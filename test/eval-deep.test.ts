@@ -90,6 +90,43 @@ test("a trial run past its heap share is redone on the big-stack worker", () => 
   assert.equal(worker.stderr, "trace: once\n");
 });
 
+// toJSON (and derivation's __structuredAttrs, which uses it) and deepSeq
+// descend as far as Nix 2.26's native stack lets them: toJSON converts 95,000
+// nested lists and 90,000 nested sets, deepSeq goes through 80,000; 100,000
+// nested sets and a cyclic set stop with Nix's error.
+test("toJSON of 95,000 nested lists and of 90,000 nested sets, deepSeq of 80,000 nested sets", () => {
+  const r = tvixEval([
+    "--strict",
+    "-E",
+    "let lists = n: if n == 0 then [ ] else [ (lists (n - 1)) ]; sets = n: builtins.foldl' (tail: head: { inherit head tail; }) null (builtins.genList (x: x) n); in [ (builtins.stringLength (builtins.toJSON (lists 95000))) (builtins.stringLength (builtins.toJSON (sets 90000))) (builtins.deepSeq (sets 80000) true) ]",
+  ]);
+  assert.equal(r.err, "");
+  assert.equal(r.out, "[ 190002 1968894 true ]\n");
+});
+
+test("deepSeq of 100,000 nested sets stops with Nix's stack overflow error", () => {
+  const r = tvixEval(["--strict", "-E", "builtins.deepSeq (builtins.foldl' (tail: head: { inherit head tail; }) null (builtins.genList (x: x) 100000)) (abort \"not reached\")"]);
+  assert.equal(r.err, "error: stack overflow (possible infinite recursion)\n");
+  assert.equal(r.code, 1);
+});
+
+test("toJSON of a cyclic set stops with Nix's stack overflow error", () => {
+  const r = tvixEval(["--strict", "-E", "let x = { a = [ x ]; }; in builtins.toJSON x"]);
+  assert.equal(r.err, "error: stack overflow (possible infinite recursion)\n");
+  assert.equal(r.code, 1);
+});
+
+test("a derivation with __structuredAttrs nested 100,000 deep stops with Nix's stack overflow error", () => {
+  const r = evalFile(
+    "structured-deep.nix",
+    `derivation { name = "test"; system = "x86_64-linux"; builder = "/bin/sh"; __structuredAttrs = true;
+      nested = builtins.foldl' (tail: head: { inherit head tail; }) null (builtins.genList (x: x) 100000); }`,
+    ["--strict", "-A", "drvPath"],
+  );
+  assert.equal(r.err, "error: stack overflow (possible infinite recursion)\n");
+  assert.equal(r.code, 1);
+});
+
 // (Unbounded recursion is not tested here: on the 1 GB worker stack it takes
 // ~45 s to hit the overflow, where Nix stops at max-call-depth at once.)
 

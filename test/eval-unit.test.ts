@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { repoRoot } from "./helpers";
-import { evalIn, errorLine, looksLikeJsCrash } from "./fixtures/eval/harness";
+import { evalIn, errorLine, assertOutcome } from "./fixtures/eval/harness";
 import { NixAttrs, type Lazy } from "../eval/value";
 import { update } from "../eval/operators";
 
@@ -209,20 +209,7 @@ const cases: Case[] = [
 for (const c of cases) {
   const name = `${c.expr.replace(/\n/g, "\\n")}${c.flags?.length ? "  [" + c.flags.join(" ") + "]" : ""}`;
   test(name, c.todo ? { todo: c.todo } : {}, () => {
-    const r = evalIn(c.expr, c.flags ?? [], FIX);
-    if (c.out !== undefined) {
-      assert.equal(r.err, "", "no diagnostics");
-      assert.equal(r.code, 0);
-      assert.equal(r.out, c.out);
-    } else {
-      assert.equal(r.code, 1, `exit code (stdout ${JSON.stringify(r.out)})`);
-      assert.equal(r.out, "");
-      assert.ok(r.err.startsWith("error:"), `stderr starts with "error:": ${JSON.stringify(r.err)}`);
-      assert.ok(!looksLikeJsCrash(r.err), `no JS stack trace or JS error class: ${r.err}`);
-      const line = errorLine(r.err);
-      if (c.err instanceof RegExp) assert.match(line, c.err);
-      else assert.equal(line, c.err);
-    }
+    assertOutcome(evalIn(c.expr, c.flags ?? [], FIX), c);
   });
 }
 

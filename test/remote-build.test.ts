@@ -9,7 +9,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, chmodSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, chmodSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -67,12 +67,12 @@ interface Run {
 }
 
 /** `tvix ARGS` from source with its own TVIX_HOME (async: the test keeps running meanwhile). */
-function tvix(args: string[], home: string, onStderr?: (text: string) => void): Promise<Run> {
+function tvix(args: string[], home: string, onStderr?: (text: string) => void, env: Record<string, string> = {}): Promise<Run> {
   const full = args[0] === "build" ? [...args, "--option", "real-store-dir", join(home, "real-store"), "--no-out-link"] : args;
   return new Promise((resolve) => {
     const p = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "cmd/main.ts"), ...full], {
       cwd: repoRoot,
-      env: { ...process.env, TVIX_HOME: home, TVIX_CONF: "/dev/null", CI: "1", NIX_SSHOPTS: sshOpts },
+      env: { ...process.env, TVIX_HOME: home, TVIX_CONF: "/dev/null", CI: "1", NIX_SSHOPTS: sshOpts, ...env },
     });
     let stdout = "";
     let stderr = "";
@@ -183,18 +183,19 @@ test("nix-build (Nix 2.8 and 2.26) -j 0 builds the examples on tvix store daemon
   t.diagnostic(`Nix 2.26 dispatching hello (3 builds): ${Date.now() - t1} ms`);
 });
 
-test("a machine vanishing mid-run: its builds go to the other machine, the build completes, nothing invalid is registered anywhere", { skip }, async (t) => {
+test("a machine vanishing mid-run (builders from NIX_CONFIG): its builds go to the other machine, the build completes, nothing invalid is registered anywhere", { skip }, async (t) => {
   const home = join(work, "vanish");
   const graph = `(import ${examples}/graph.nix { boot = import ${examples}/bootstrap.nix {}; width = 4; depth = 4; salt = "vanish-${process.pid}"; }).graph`;
   const builders = `${tvixUri(tvixMachine)} x86_64-linux - 2; ${tvixUri(tvixMachine2)} x86_64-linux - 2`;
   let killedAt = -1;
-  const r = await tvix(["build", "-E", graph, "-j", "0", "--builders", builders], home, (err) => {
+  // the machines from the configuration (NIX_CONFIG), as a farm's users set them
+  const r = await tvix(["build", "-E", graph, "-j", "0"], home, (err) => {
     // once the second machine has built something and is busy with more, it goes
     if (killedAt < 0 && /from 'ssh-ng:\/\/tvix-machine-2'/.test(err) && (err.match(/on 'ssh-ng:\/\/tvix-machine-2'/g) ?? []).length >= 3) {
       killedAt = err.length;
       tvixMachine2.vanish();
     }
-  });
+  }, { NIX_CONFIG: `builders = ${builders}\n` });
   assert.equal(r.status, 0, r.stderr);
   assert.ok(killedAt > 0, `the machine was not killed:\n${r.stderr}`);
   assert.match(r.stderr, /^warning: cannot build '\/nix\/store\/\S+\.drv' on 'ssh-ng:\/\/tvix-machine-2': /m);
@@ -210,14 +211,18 @@ test("a machine vanishing mid-run: its builds go to the other machine, the build
   await checkStore(`local://${join(tvixMachine2.dir, "home", "store")}`);
 });
 
-test("an unreachable machine: a clear error with -j 0; --fallback builds here", { skip }, async () => {
+test("an unreachable machine (builders = @FILE in tvix.conf): a clear error with -j 0; fallback builds here", { skip }, async () => {
   const home = join(work, "unreachable");
   const expr = `(import ${examples} { salt = "unreachable-${process.pid}"; }).trivial`;
-  const r = await tvix(["build", "-E", expr, "-j", "0", "--builders", "ssh-ng://127.0.0.1:1"], home);
+  // the machine from $TVIX_HOME/tvix.conf, through a machines file (@FILE)
+  mkdirSync(home, { recursive: true });
+  writeFileSync(join(home, "machines"), "# one machine, never up\nssh-ng://127.0.0.1:1 x86_64-linux\n");
+  writeFileSync(join(home, "tvix.conf"), `builders = @${join(home, "machines")}\n`);
+  const r = await tvix(["build", "-E", expr, "-j", "0"], home);
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /^warning: cannot build '\/nix\/store\/\S+-tools\.drv' on 'ssh-ng:\/\/127\.0\.0\.1:1': cannot connect to 'ssh-ng:\/\/127\.0\.0\.1:1': ssh: connect to host 127\.0\.0\.1 port 1: Connection refused/m);
   assert.match(r.stderr, /error: cannot build '\/nix\/store\/\S+-tools\.drv': every machine that could has failed \(ssh-ng:\/\/127\.0\.0\.1:1: cannot connect[^)]*\), and local builds are off/);
-  const f = await tvix(["build", "-E", expr, "-j", "0", "--builders", "ssh-ng://127.0.0.1:1", "--fallback"], home);
+  const f = await tvix(["build", "-E", expr, "-j", "0", "--option", "fallback", "true"], home);
   assert.equal(f.status, 0, f.stderr);
   assert.match(f.stderr, /^building '\/nix\/store\/\S+-trivial\.drv'\.\.\.$/m);
   await checkStore(`local://${home}/store`);

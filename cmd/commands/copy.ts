@@ -47,7 +47,9 @@ async function runCopy(paths: string[], flags: CopyFlags): Promise<void> {
   if (fromUrl === toUrl) throw new UserError(`source and target are the same store ('${fromUrl}')`);
   let trustedKeys;
   try {
-    trustedKeys = flags.trustedPublicKeys ? parsePublicKeys(flags.trustedPublicKeys) : undefined;
+    // the trusted-public-keys setting is the default
+    const keys = flags.trustedPublicKeys ?? ((await import("../settings")).settings().get("trusted-public-keys") || undefined);
+    trustedKeys = keys ? parsePublicKeys(keys) : undefined;
   } catch (e) {
     throw new UserError(`--trusted-public-keys: ${(e as Error).message}`);
   }

@@ -5,6 +5,7 @@ import type { Command } from "commander";
 import { runEvaluation } from "../bigstack";
 import type { EvalRequest } from "../../eval/driver";
 import { lazyModule } from "../../core/lazy-module";
+import { evalOptions as configuredEvalOptions } from "../settings";
 
 function collect(v: string, prev: string[]): string[] {
   return [...prev, v];
@@ -16,6 +17,10 @@ export function evalOptions(c: Command): Command {
     .option("-E, --expr <expr>", "evaluate EXPR instead of a file")
     .option("-A, --attr <path>", "select an attribute path (repeatable)", collect, [])
     .option("-I, --include <path>", "add a search path entry (prefix=path or path)", collect, [])
+    // taken off the command line before commander sees it (two values each): listed here for --help
+    .option("--arg <name expr>", "call a function file with NAME set to the Nix expression EXPR (repeatable)")
+    .option("--argstr <name string>", "call a function file with NAME set to the string STRING (repeatable)")
+    .option("--option <name value>", "set a configuration setting (see tvix config show)")
     .option("--strict", "evaluate deeply (attribute sets and lists fully)")
     .option("--json", "print the result as JSON")
     .option("--xml", "print the result as XML")
@@ -27,6 +32,8 @@ export function evalOptions(c: Command): Command {
     .option("--eval-only", "accepted for nix-instantiate compatibility")
     .option("--timeout <s>", "accepted for nix-instantiate compatibility")
     .option("--store-dir <dir>", "the Nix store directory", "/nix/store")
+    .option("-v, --verbose", "more messages (repeatable)", (_: string, n: number) => n + 1, 0)
+    .option("--quiet", "fewer messages")
     .option("--store <url>", "the store to read store paths from and write to (default $TVIX_STORE or the local store)");
 }
 
@@ -71,7 +78,7 @@ export function toRequest(opts: Record<string, any>, files: string[], args: Eval
     parseOnly: !!opts.parse,
     cwd: process.cwd(),
     storeDir: opts.storeDir,
-    options: pendingOptions,
+    options: configuredEvalOptions(),
     readWrite: !!opts.readWriteMode,
   };
 }
@@ -95,13 +102,37 @@ export function getPendingArgs(): { args: EvalRequest["args"]; options: Record<s
 export function register(program: Command): void {
   evalOptions(program.command("instantiate").description("instantiate derivations: write .drv files and print their paths (like nix-instantiate)"))
     .argument("[file]", "the file to evaluate (default ./default.nix; - for stdin)")
+    .option("--add-root <path>", "make PATH a symlink to the .drv (PATH-2, ... for more) and print it instead")
+    .option("--indirect", "accepted for nix-instantiate compatibility")
+    .addHelpText(
+      "after",
+      `
+The .drv files are written to the store (--store, $TVIX_STORE, the store
+setting, or local://$TVIX_HOME/store); 'tvix derivation show' prints them.
+
+Examples:
+  tvix instantiate -A hello ./default.nix
+  tvix instantiate --arg pkgs 'import <nixpkgs> {}' -A hello
+  tvix instantiate -E 'derivation { name = "x"; system = "x86_64-linux"; builder = "/bin/sh"; }'
+  tvix instantiate --add-root ./hello.drv -A hello`,
+    )
     .action(async (file: string | undefined, opts: Record<string, any>) => {
-      const req = readStdinFile({ ...toRequest(opts, file ? [file] : [], pendingArgs), storeUrl: opts.store });
+      const req = readStdinFile({ ...toRequest(opts, file ? [file] : [], pendingArgs), storeUrl: opts.store, addRoot: opts.addRoot ? lazyModule<typeof import("node:path")>("node:path").resolve(opts.addRoot) : undefined });
       const { exitCode } = await runEvaluation(opts.eval ? "eval" : "instantiate", req);
       process.exitCode = exitCode;
     });
   evalOptions(program.command("eval").description("evaluate a Nix expression (like nix-instantiate --eval)"))
     .argument("[file]", "the file to evaluate (default ./default.nix; - for stdin)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  tvix eval -E '1 + 1'
+  tvix eval --strict --json -E '{ a = [ 1 2 ]; }'
+  tvix eval -A lib.version ./default.nix
+  tvix eval --argstr name world -E '{ name }: "hello \${name}"'
+  echo '"from stdin"' | tvix eval -`,
+    )
     .action(async (file: string | undefined, opts: Record<string, any>) => {
       const req = readStdinFile({ ...toRequest(opts, file ? [file] : [], pendingArgs), storeUrl: opts.store });
       const { exitCode } = await runEvaluation("eval", req);

@@ -73,19 +73,24 @@ export function register(program: Command): void {
     .option("--force-trusted", "trust every client")
     .option("--force-untrusted", "trust no client")
     .option("-v, --verbose", "log each connection")
-    .addHelpText("after", "\nSettings as nix-daemon's: --option NAME VALUE (trusted-users, allowed-users, trusted-public-keys, require-sigs,\nsubstituters, trusted-substituters, keep-outputs, keep-derivations), repeatable.")
+    .addHelpText(
+      "after",
+      "\nSettings as nix-daemon's: --option NAME VALUE (trusted-users, allowed-users, trusted-public-keys, require-sigs,\nsubstituters, trusted-substituters, keep-outputs, keep-derivations), repeatable.\n\nExamples:\n  tvix store daemon\n  tvix store daemon --listen unix:///tmp/tvix.sock --store local:///srv/tvix/store\n  nix-store --store 'unix:///tmp/tvix.sock?root=/srv/tvix/root' -q --references /nix/store/...-hello",
+    )
     .action(async (opts: { store?: string; listen?: string; stdio?: boolean; root?: string; config?: string; forceTrusted?: boolean; forceUntrusted?: boolean; verbose?: boolean }) => {
       if (opts.stdio && opts.listen) throw new UserError("--stdio and --listen exclude each other");
       if (opts.forceTrusted && opts.forceUntrusted) throw new UserError("--force-trusted and --force-untrusted exclude each other");
       const { runDaemon } = await import("../../daemon/main");
       const { TVIX_VERSION } = await import("../../core/version");
       const { pendingSettings } = await import("./eval");
+      const { settings } = await import("../settings");
       const log = (m: string) => process.stderr.write(m + "\n");
       await runDaemon({
         storeUrl: opts.store,
         root: opts.root,
         config: opts.config,
         options: Object.entries(pendingSettings()).map(([k, v]) => `${k}=${v}`),
+        configuration: (k) => settings().get(k),
         listen: opts.listen,
         stdio: opts.stdio,
         forceTrusted: opts.forceTrusted ? true : opts.forceUntrusted ? false : undefined,
@@ -228,26 +233,36 @@ export function register(program: Command): void {
     });
 
   withStore(store.command("path-info"))
-    .description("show metadata of store paths")
+    .description("show metadata of store paths (like nix path-info)")
     .argument("<paths...>", "store paths")
-    .option("--json", "print JSON")
+    .option("--json", "print Nix 2.26's JSON: an object keyed by path, hashes in SRI form")
     .option("-r, --recursive", "include the closure (all references, recursively)")
-    .action(async (paths: string[], opts: { store?: string; json?: boolean; recursive?: boolean }) => {
+    .option("-s, --size", "print the NAR size of each path")
+    .option("-S, --closure-size", "print the size of each path's closure")
+    .option("-h, --human-readable", "sizes as KiB, MiB...")
+    .option("--sigs", "print the signatures")
+    .addHelpText("after", "\nExamples:\n  tvix store path-info -r /nix/store/...-hello\n  tvix store path-info -sSh /nix/store/...-hello\n  tvix store path-info --json --store file:///srv/cache /nix/store/...-hello")
+    .action(async (paths: string[], opts: { store?: string; json?: boolean; recursive?: boolean; size?: boolean; closureSize?: boolean; humanReadable?: boolean; sigs?: boolean }) => {
       const s = await openAny(opts.store);
-      const { collectPathInfos } = await import("../../stores/path-info-cli");
+      const { collectPathInfos, pathInfoToJson } = await import("../../stores/path-info-cli");
+      const { humanSize } = await import("../../core/derivation-json");
       try {
         const infos = await collectPathInfos(s, paths, !!opts.recursive);
+        const closureSize = async (p: string) => (await collectPathInfos(s, [p], true)).reduce((a, i) => a + i.narSize, 0);
         if (opts.json) {
-          process.stdout.write(JSON.stringify(infos.map((i) => ({
-            path: i.storePath,
-            narHash: i.narHash,
-            narSize: i.narSize,
-            references: i.references,
-            ...(i.deriver ? { deriver: i.deriver } : {}),
-            signatures: i.signatures,
-            ...(i.ca ? { ca: i.ca } : {}),
-          }))) + "\n");
-        } else for (const i of infos) process.stdout.write(i.storePath + "\n");
+          const out: Record<string, unknown> = {};
+          for (const i of infos) out[i.storePath] = pathInfoToJson(i, opts.closureSize ? await closureSize(i.storePath) : undefined);
+          process.stdout.write(JSON.stringify(out) + "\n");
+          return;
+        }
+        const size = (n: number) => "\t" + (opts.humanReadable ? humanSize(n) : String(n).padStart(11));
+        for (const i of infos) {
+          let line = i.storePath;
+          if (opts.size) line += size(i.narSize);
+          if (opts.closureSize) line += size(await closureSize(i.storePath));
+          if (opts.sigs) line += "\t" + i.signatures.join(" ");
+          process.stdout.write(line + "\n");
+        }
       } finally {
         await s.close();
       }

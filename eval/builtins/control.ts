@@ -45,7 +45,7 @@ export function register(def: Definer): void {
   });
   def("trace", 2, ([m, v], _pos, state) => {
     const mv = force(m);
-    state.traceSink(`trace: ${isString(mv) ? strValue(mv) : printValue(mv, { strict: true })}`);
+    state.traceSink(`trace: ${isString(mv) ? strValue(mv) : printValue(m, { trace: true })}`);
     return force(v);
   });
   def("traceVerbose", 2, ([, v]) => force(v));
@@ -88,7 +88,11 @@ export function register(def: Definer): void {
     if (!(v instanceof Lambda)) return NixAttrs.empty;
     const formals = v.info.formals;
     if (!formals) return NixAttrs.empty;
-    return (formals.args ??= NixAttrs.from(formals.names.map((n, i) => [n, formals.defaults[i] !== null])));
+    if (formals.args === null) {
+      const at = new Map(formals.names.map((n, i) => [n, formals.positions[i]]));
+      formals.args = NixAttrs.fromMap(new Map(formals.names.map((n, i) => [n, formals.defaults[i] !== null])), { get: (n) => at.get(n) });
+    }
+    return formals.args;
   });
   def("unsafeGetAttrPos", 2, ([n, s], pos) => {
     const name = forceString(n, pos);

@@ -5,6 +5,7 @@ import type { Definer } from "./registry";
 import { IOError, describeIOError } from "../io";
 import { realisePath } from "./misc";
 import { passFatal } from "../limits";
+import { decodeBytes } from "../utf8";
 
 /** Nix's message for a failed read of `path`: "<what> '<path>': <errno text>". */
 function ioFailure(what: string, path: string, e: unknown, pos: number | null): EvalError {
@@ -19,11 +20,15 @@ const dirSets = new WeakMap<readonly [string, string][], NixAttrs>();
 export function register(def: Definer): void {
   def("readFile", 1, ([p], pos, state) => {
     const path = realisePath(state, p, pos);
+    let bytes: Uint8Array;
     try {
-      return state.io.readTextFile(path);
+      bytes = state.io.readFile(path);
     } catch (e) {
       throw ioFailure("opening file", path, e, pos);
     }
+    // Nix's strings are C strings
+    if (bytes.indexOf(0) >= 0) throw new EvalError(`the contents of the file '${path}' cannot be represented as a Nix string`, pos);
+    return decodeBytes(bytes);
   });
   def("readDir", 1, ([p], pos, state) => {
     const path = realisePath(state, p, pos);

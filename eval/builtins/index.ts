@@ -10,6 +10,8 @@ import * as strings from "./strings";
 import * as json from "./json";
 import * as xml from "./xml";
 import * as misc from "./misc";
+import * as toml from "./toml";
+import * as flakeref from "./flakeref";
 import * as fs from "./fs";
 import * as context from "./context";
 import { NIX_COMPAT_VERSION } from "../../core/version";
@@ -24,7 +26,7 @@ const GLOBAL = new Set([
 export function installBuiltins(state: EvalState): void {
   const defs: BuiltinDef[] = [];
   const def: Definer = (name, arity, fn) => defs.push({ name, arity, fn });
-  for (const m of [control, lists, attrs, arith, strings, json, xml, misc, fs, context, ...state.options.extensions]) m.register(def);
+  for (const m of [control, lists, attrs, arith, strings, json, xml, misc, toml, flakeref, fs, context, ...state.options.extensions]) m.register(def);
 
   const map = new Map<string, Lazy>();
   for (const d of defs) {

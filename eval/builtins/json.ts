@@ -1,10 +1,12 @@
 // toJSON and fromJSON.
 import type { Pos } from "../ast";
-import { EvalError, Lazy, Thunk, NixAttrs, NixFloat, NixPath, NixString, Value, force, forceStringValue, strValue, isFunction, mkString, ctxOf, mkInt, materialize } from "../value";
+import { EvalError, StackOverflow, Lazy, Thunk, NixAttrs, NixFloat, NixPath, NixString, Value, force, forceStringValue, strValue, isFunction, mkString, ctxOf, mkInt, materialize } from "../value";
 import type { Definer } from "./registry";
 import type { EvalState } from "../state";
 import { coerceToString } from "../coerce";
 import { callFunction, isApplication } from "../call";
+import { nulError } from "../lexer";
+import { hasRawBytes, utf8Complaint } from "../utf8";
 
 export function register(def: Definer): void {
   def("toJSON", 1, ([v], pos, state) => {
@@ -73,75 +75,98 @@ export function jsonFloat(f: number): string {
   return sign + body;
 }
 
+/** A string as JSON text: nlohmann::json refuses bytes that are not UTF-8. */
+function utf8Text(s: string, pos: Pos | null): string {
+  if (!hasRawBytes(s)) return s;
+  const r = utf8Complaint(s);
+  if ("error" in r) throw new EvalError(`JSON serialization error: [json.exception.type_error.316] ${r.error}`, pos);
+  return r.text;
+}
+
+/**
+ * How many lists and sets toJSON enters one inside the other before it stops
+ * as Nix does when its native stack runs out: Nix 2.26 converts 95,000
+ * nested lists and 90,000 nested sets, and not 100,000 (also not from
+ * derivation's __structuredAttrs). A cyclic or runaway structure then fails
+ * in bounded time.
+ */
+const MAX_JSON_DEPTH = 97_000;
+
+
 /**
  * The JSON of a value. With `forceThunks` false (`nix-instantiate --eval
  * --json` without --strict), an unevaluated thunk is an error, as in Nix.
+ * The text is collected in pieces and joined once (a nested value's text is
+ * never copied into its parent's).
  */
 export function toJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<string>, forceThunks = true): string {
+  const out: string[] = [];
+  writeJSON(state, l, pos, ctx, forceThunks, out, 0);
+  return out.length === 1 ? out[0] : out.join("");
+}
+
+function writeJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<string>, forceThunks: boolean, out: string[], depth: number): void {
   if (!forceThunks && l instanceof Thunk && l.code !== null) {
     const err = new EvalError(`cannot convert ${isApplication(l) ? "a function application" : "a thunk"} to JSON`, pos);
     err.ownPos = true; // shown even where the trace shows the same position, as Nix does
     throw err;
   }
   const v = force(l);
-  if (v === null) return "null";
-  if (typeof v === "boolean") return v ? "true" : "false";
-  if (typeof v === "number" || typeof v === "bigint") return String(v);
-  if (v instanceof NixFloat) return jsonFloat(v.v);
-  if (typeof v === "string") return jsonString(v);
-  if (v instanceof NixString) {
+  if (v === null) out.push("null");
+  else if (typeof v === "boolean") out.push(v ? "true" : "false");
+  else if (typeof v === "number" || typeof v === "bigint") out.push(String(v));
+  else if (v instanceof NixFloat) out.push(jsonFloat(v.v));
+  else if (typeof v === "string") out.push(jsonString(utf8Text(v, pos)));
+  else if (v instanceof NixString) {
     for (const c of v.ctx) ctx.add(c);
-    return jsonString(v.s);
-  }
-  if (v instanceof NixPath) {
+    out.push(jsonString(utf8Text(v.s, pos)));
+  } else if (v instanceof NixPath) {
     const s = coerceToString(state, v, pos, { coerceMore: false, copyToStore: true });
     for (const c of ctxOf(s)) ctx.add(c);
-    return jsonString(strValue(s));
-  }
-  if (Array.isArray(v))
-    return (
-      "[" +
-      materialize(v)
-        .map((e, i) => {
-          try {
-            return toJSON(state, e, pos, ctx, forceThunks);
-          } catch (err) {
-            // --json output names the element, as Nix 2.26 does; builtins.toJSON's traces stay as they were
-            if (!forceThunks && err instanceof EvalError) err.addTrace(`while evaluating list element at index ${i}`);
-            throw err;
-          }
-        })
-        .join(",") +
-      "]"
-    );
-  if (v instanceof NixAttrs) {
+    out.push(jsonString(strValue(s)));
+  } else if (Array.isArray(v)) {
+    if (depth >= MAX_JSON_DEPTH) throw new StackOverflow();
+    const xs = materialize(v);
+    out.push("[");
+    for (let i = 0; i < xs.length; i++) {
+      if (i > 0) out.push(",");
+      try {
+        writeJSON(state, xs[i], pos, ctx, forceThunks, out, depth + 1);
+      } catch (err) {
+        // --json output names the element, as Nix 2.26 does; builtins.toJSON's traces stay as they were
+        if (!forceThunks && err instanceof EvalError) err.addTrace(`while evaluating list element at index ${i}`);
+        throw err;
+      }
+    }
+    out.push("]");
+  } else if (v instanceof NixAttrs) {
     const ts = v.get("__toString");
     if (ts !== undefined) {
       const s = coerceToString(state, callFunction(force(ts), v, pos), pos, { coerceMore: false, copyToStore: true });
       for (const c of ctxOf(s)) ctx.add(c);
-      return jsonString(strValue(s));
+      out.push(jsonString(strValue(s)));
+      return;
     }
-    const out = v.get("outPath");
-    if (out !== undefined) return toJSON(state, out, pos, ctx, forceThunks);
-    return (
-      "{" +
-      v
-        .keys()
-        .map((k) => {
-          const at = forceThunks ? pos : (v.positions?.get(k) ?? pos);
-          try {
-            return jsonString(k) + ":" + toJSON(state, v.get(k)!, at, ctx, forceThunks);
-          } catch (e) {
-            if (e instanceof EvalError) e.addTrace(`while evaluating attribute '${k}'`, forceThunks ? undefined : at);
-            throw e;
-          }
-        })
-        .join(",") +
-      "}"
-    );
-  }
-  if (isFunction(v)) throw new EvalError("cannot convert a function to JSON", pos);
-  throw new EvalError(`cannot convert ${typeof v} to JSON`, pos);
+    if (depth >= MAX_JSON_DEPTH) throw new StackOverflow();
+    const outPath = v.get("outPath");
+    if (outPath !== undefined) return writeJSON(state, outPath, pos, ctx, forceThunks, out, depth + 1);
+    const keys = v.keys();
+    out.push("{");
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
+      if (i > 0) out.push(",");
+      out.push(jsonString(utf8Text(k, pos)), ":");
+      const at = forceThunks ? pos : (v.positions?.get(k) ?? pos);
+      try {
+        writeJSON(state, v.get(k)!, at, ctx, forceThunks, out, depth + 1);
+      } catch (e) {
+        if (e instanceof EvalError) e.addTrace(`while evaluating attribute '${k}'`, forceThunks ? undefined : at);
+        throw e;
+      }
+    }
+    out.push("}");
+  } else if (isFunction(v)) throw new EvalError("cannot convert a function to JSON", pos);
+  else throw new EvalError(`cannot convert ${typeof v} to JSON`, pos);
 }
 
 class JsonParser {
@@ -230,23 +255,35 @@ class JsonParser {
       this.i += 4;
       return null;
     }
-    const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(this.s.slice(this.i, this.i + 400));
+    NUMBER.lastIndex = this.i;
+    const m = NUMBER.exec(this.s);
     if (!m || m[0] === "" || m[0] === "-") this.fail(c === undefined ? "unexpected end of input" : `unexpected '${c}'`);
     this.i += m[0].length;
-    if (m[2] || m[3]) return new NixFloat(parseFloat(m[0]));
+    // as nlohmann::json reads numbers, and Nix takes them
+    if (m[2] || m[3]) return this.float(m[0]);
     const n = BigInt(m[0]);
-    if (n > 9223372036854775807n || n < -9223372036854775808n) return new NixFloat(parseFloat(m[0]));
+    if (n > 18446744073709551615n || n < -9223372036854775808n) return this.float(m[0]); // fits neither uint64 nor int64
+    if (n > 9223372036854775807n) throw new EvalError(`unsigned json number ${m[0]} outside of Nix integer range`, this.pos);
     return mkInt(n);
+  }
+
+  float(text: string): NixFloat {
+    const f = parseFloat(text);
+    if (!Number.isFinite(f)) throw new EvalError(`[json.exception.out_of_range.406] number overflow parsing '${text}'`, this.pos).addTrace("while decoding a JSON string");
+    return new NixFloat(f);
   }
 
   str(): string {
     this.i++;
     let out = "";
+    let nul = false;
     for (;;) {
       if (this.i >= this.s.length) this.fail("unterminated string");
       const c = this.s[this.i];
       if (c === '"') {
         this.i++;
+        // Nix's strings are C strings
+        if (nul) throw new EvalError(nulError(out), this.pos);
         return out;
       }
       if (c === "\\") {
@@ -255,7 +292,9 @@ class JsonParser {
         if (e === "u") {
           const hex = this.s.slice(this.i, this.i + 4);
           if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail("bad \\u escape");
-          out += String.fromCharCode(parseInt(hex, 16));
+          const code = parseInt(hex, 16);
+          if (code === 0) nul = true;
+          out += String.fromCharCode(code);
           this.i += 4;
         } else if (e in ESC) out += ESC[e];
         else this.fail("bad escape");
@@ -267,5 +306,7 @@ class JsonParser {
     }
   }
 }
+
+const NUMBER = /-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
 
 const ESC: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };

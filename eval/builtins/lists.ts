@@ -98,8 +98,19 @@ export function register(def: Definer): void {
   def("all", 2, ([f, l], pos) => !someElement(force(f), forceListLazy(l, pos), false, pos));
   def("any", 2, ([f, l], pos) => someElement(force(f), forceListLazy(l, pos), true, pos));
   def("sort", 2, ([f, l], pos) => {
-    const fn = force(f);
-    const xs = forceList(l, pos).slice();
+    // as Nix: the list first, and for a list that is not empty the
+    // comparator (a function, even for one element) and every element
+    const list = forceList(l, pos);
+    if (list.length === 0) return list;
+    let fn: Value;
+    try {
+      fn = forceFunction(f, pos);
+    } catch (e) {
+      if (e instanceof EvalError) e.addTrace("while evaluating the first argument passed to builtins.sort");
+      throw e;
+    }
+    for (let i = 0; i < list.length; i++) force(list[i]);
+    const xs = list.slice();
     const lt = (a: Lazy, b: Lazy) => forceBool(call2(fn, a, b, pos), pos);
     return mergeSort(xs, lt);
   });

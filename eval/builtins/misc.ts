@@ -1,14 +1,14 @@
 // Imports, search paths, environment, hashing and other builtins.
 import type { Pos } from "../ast";
-import { EvalError, NixAttrs, NixFloat, NixPath, Value, force, forceAttrs, forceList, forceString, forceStringValue, strValue, ctxOf, mkString, Lazy, mkInt } from "../value";
+import { EvalError, NixPath, Value, force, forceAttrs, forceList, forceString, forceStringValue, strValue, ctxOf, mkString, Lazy } from "../value";
 import type { Definer } from "./registry";
 import type { EvalState } from "../state";
 import { coerceToString } from "../coerce";
 import { Hash, hashBytes, parseHashAlgo, HashEncoding } from "../../core/hash";
 import { encodeNixBase32 } from "../../core/nixbase32";
-import { parse as parseToml } from "smol-toml";
 import { describeIOError } from "../io";
 import { passFatal } from "../limits";
+import { encodeBytes, hasRawBytes } from "../utf8";
 
 /** A path argument: a path value or an absolute path string. */
 export function realisePath(state: EvalState, l: Lazy, pos: Pos | null): string {
@@ -39,7 +39,8 @@ export function register(def: Definer): void {
   def("placeholder", 1, ([n], pos) => "/" + encodeNixBase32(hashBytes("sha256", `nix-output:${forceString(n, pos)}`).digest));
   def("hashString", 2, ([a, s], pos) => {
     const algo = parseAlgo(forceString(a, pos), pos);
-    return hashBytes(algo, strValue(forceStringValue(s, pos))).toBase16();
+    const text = strValue(forceStringValue(s, pos));
+    return hashBytes(algo, hasRawBytes(text) ? encodeBytes(text) : text).toBase16();
   });
   def("hashFile", 2, ([a, p], pos, state) => {
     const algo = parseAlgo(forceString(a, pos), pos);
@@ -74,16 +75,6 @@ export function register(def: Definer): void {
     }
     return hash.format(enc, enc === "sri");
   });
-  def("fromTOML", 1, ([s], pos) => {
-    let doc: unknown;
-    try {
-      doc = parseToml(strValue(forceStringValue(s, pos)), { integersAsBigInt: true });
-    } catch (e) {
-      passFatal(e);
-      throw new EvalError(`while parsing TOML: ${(e as Error).message}`, pos);
-    }
-    return tomlToValue(doc, pos);
-  });
   // fetchClosure is experimental in Nix 2.26 and absent from its builtins, as here
   for (const f of ["fetchMercurial", "getFlake"]) {
     def(f, 1, ([a]) => {
@@ -102,18 +93,4 @@ function parseAlgo(s: string, pos: Pos | null) {
     passFatal(e);
     throw new EvalError((e as Error).message, pos);
   }
-}
-
-function tomlToValue(x: unknown, pos: Pos | null): Value {
-  if (x === null || x === undefined) return null;
-  if (typeof x === "bigint") return mkInt(x);
-  if (typeof x === "number") return new NixFloat(x);
-  if (typeof x === "string" || typeof x === "boolean") return x;
-  if (Array.isArray(x)) return x.map((e) => tomlToValue(e, pos));
-  if (x instanceof Date || (typeof x === "object" && x && "toISOString" in x)) {
-    throw new EvalError("while parsing TOML: dates and times are not supported", pos);
-  }
-  const m = new Map<string, Lazy>();
-  for (const [k, v] of Object.entries(x as Record<string, unknown>)) m.set(k, tomlToValue(v, pos));
-  return NixAttrs.fromMap(m);
 }

@@ -8,6 +8,7 @@ import { coerceToString } from "../coerce";
 import { baseNameOf, dirOf } from "../paths";
 import { compileRegex } from "./regex";
 import { compareVersions, splitVersion, parseDrvName } from "./versions";
+import { byteCount, decodeBytes, encodeBytes, joinRawBytes } from "../utf8";
 
 // eslint-disable-next-line no-control-regex
 const ASCII = /^[\x00-\x7f]*$/;
@@ -31,19 +32,20 @@ function isAscii(s: string): boolean {
 }
 
 function utf8Of(s: string): Buffer {
-  if (s.length < LONG) return Buffer.from(s);
+  if (s.length < LONG) return encodeBytes(s);
   if (s !== lastLong) isAscii(s); // makes s the remembered string
-  return (lastBytes ??= Buffer.from(s));
+  return (lastBytes ??= encodeBytes(s));
 }
 
 export function byteLength(s: string): number {
-  return isAscii(s) ? s.length : Buffer.byteLength(s);
+  return isAscii(s) ? s.length : byteCount(s);
 }
 
+/** Bytes start.. of s (a character cut in two leaves raw bytes, eval/utf8.ts). */
 export function byteSubstring(s: string, start: number, len: number): string {
   if (isAscii(s)) return s.substr(start, len);
   const b = utf8Of(s);
-  return b.subarray(start, Math.min(b.length, start + len)).toString();
+  return decodeBytes(b.subarray(start, Math.min(b.length, start + len)));
 }
 
 function unionCtx(...cs: ReadonlySet<string>[]): Set<string> | null {
@@ -75,7 +77,8 @@ export function register(def: Definer): void {
       parts.push(strValue(v));
       ctxs.push(ctxOf(v));
     }
-    return mkString(parts.join(strValue(sepv)), unionCtx(...ctxs));
+    // (the pieces of characters cut by substring join back into them here: stringAsChars, eval/utf8.ts)
+    return mkString(joinRawBytes(parts.join(strValue(sepv))), unionCtx(...ctxs));
   });
   def("replaceStrings", 3, ([f, t, s], pos) => {
     const fromList = forceList(f, pos);

@@ -1,6 +1,6 @@
 // builtins.toXML (and `tvix eval --xml`): Nix's XML rendering of values.
 import type { Pos } from "../ast";
-import { Lambda, Lazy, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Value, force, strValue, isString, materialize } from "../value";
+import { Lambda, Lazy, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, Value, force, strValue, isString, materialize, compareStrings } from "../value";
 import type { Definer } from "./registry";
 import { sourcePos } from "../positions";
 import { formatFloat } from "../print";
@@ -20,10 +20,19 @@ function esc(s: string): string {
   );
 }
 
-export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<string>): string {
+/**
+ * The XML of a value. Not `strict` (`--xml` without `--strict`), what is
+ * not evaluated yet stays so and is `<unevaluated />`, as in Nix.
+ */
+export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<string>, strict = true): string {
   const lines: string[] = ["<?xml version='1.0' encoding='utf-8'?>", "<expr>"];
   const drvsSeen = new Set<string>();
+  const pending = (x: Lazy) => !strict && x instanceof Thunk && x.code !== null;
   const go = (x: Lazy, ind: string) => {
+    if (pending(x)) {
+      lines.push(`${ind}<unevaluated />`);
+      return;
+    }
     const v: Value = force(x);
     if (v === null) lines.push(`${ind}<null />`);
     else if (typeof v === "boolean") lines.push(`${ind}<bool value="${v}" />`);
@@ -43,7 +52,7 @@ export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<stri
         const outPath = v.get("outPath");
         let attrsText = "";
         let dp = "";
-        if (drvPath !== undefined) {
+        if (drvPath !== undefined && !pending(drvPath)) {
           const d = force(drvPath);
           if (isString(d)) {
             dp = strValue(d);
@@ -51,18 +60,19 @@ export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<stri
             if (d instanceof NixString) for (const c of d.ctx) ctx.add(c);
           }
         }
-        if (outPath !== undefined) {
+        if (outPath !== undefined && !pending(outPath)) {
           const o = force(outPath);
           if (isString(o)) {
             attrsText += ` outPath="${esc(strValue(o))}"`;
             if (o instanceof NixString) for (const c of o.ctx) ctx.add(c);
           }
         }
-        if (dp && drvsSeen.has(dp)) {
-          lines.push(`${ind}<derivation${attrsText}><repeated /></derivation>`);
+        // as Nix: a derivation seen before, or whose drvPath is not (yet) a string, is <repeated />
+        if (!dp || drvsSeen.has(dp)) {
+          lines.push(`${ind}<derivation${attrsText}>`, `${ind}  <repeated />`, `${ind}</derivation>`);
           return;
         }
-        if (dp) drvsSeen.add(dp);
+        drvsSeen.add(dp);
         lines.push(`${ind}<derivation${attrsText}>`);
         attrsBody(v, ind + "  ");
         lines.push(`${ind}</derivation>`);
@@ -79,7 +89,8 @@ export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<stri
       if (info.formals) {
         const at = info.arg !== undefined ? ` name="${esc(info.arg)}"` : "";
         lines.push(`${ind}  <attrspat${info.formals.ellipsis ? ' ellipsis="1"' : ""}${at}>`);
-        for (const n of info.formals.names) lines.push(`${ind}    <attr name="${esc(n)}" />`);
+        // in Nix's lexicographic (byte) order, not as written
+        for (const n of [...info.formals.names].sort(compareStrings)) lines.push(`${ind}    <attr name="${esc(n)}" />`);
         lines.push(`${ind}  </attrspat>`);
       } else lines.push(`${ind}  <varpat name="${esc(info.arg!)}" />`);
       lines.push(`${ind}</function>`);
@@ -89,8 +100,9 @@ export function toXML(l: Lazy, location: boolean, pos: Pos | null, ctx: Set<stri
     for (const k of v.keys()) {
       const pk = v.positions?.get(k);
       const p = pk === undefined ? undefined : sourcePos(pk);
-      const loc = location && p ? ` column="${p.column}" line="${p.line}"${pathAttr(p.file)}` : "";
-      lines.push(`${ind}<attr${loc} name="${esc(k)}">`);
+      // (XML attributes in name order, as Nix writes them)
+      const loc = location && p ? ` column="${p.column}" line="${p.line}"` : "";
+      lines.push(`${ind}<attr${loc} name="${esc(k)}"${location && p ? pathAttr(p.file) : ""}>`);
       go(v.get(k)!, ind + "  ");
       lines.push(`${ind}</attr>`);
     }

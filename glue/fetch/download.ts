@@ -2,8 +2,9 @@
 // glue/sync-calls.ts). Results are cached under
 // $XDG_CACHE_HOME/tvix-ts/fetch by URL, reused for `ttl` seconds (Nix's
 // tarball-ttl, default 3600), written to a temp file and renamed into place.
+import { mkdirs } from "../../stores/mkdirs";
 import { createHash } from "../../core/digest";
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -65,7 +66,7 @@ export async function download(req: DownloadRequest): Promise<Downloaded> {
     throw new Error(`unable to download '${url}': ${cause?.message ?? (e as Error).message}`);
   }
   if (!res.ok || !res.body) throw new Error(`unable to download '${url}': HTTP error ${res.status}`);
-  mkdirSync(dir, { recursive: true });
+  mkdirs(dir);
   const tmp = `${dataFile}.${process.pid}.${Date.now()}.tmp`;
   const fd = openSync(tmp, "w");
   const h = createHash("sha256");

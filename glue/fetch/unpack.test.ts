@@ -1,78 +1,66 @@
-// Archives unpack into a tree in memory: a well-formed tarball gives its
-// single top-level directory; hostile ones (names climbing out, a file
-// written through a symlink member, hard links through symlinks or to
-// nothing) are refused, and nothing is written outside the archive's tree.
+// Zip archives unpack into a tree in memory: what lands where, and what is refused (tarballs: unpack-tar.test.ts).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { gzipSync } from "node:zlib";
-import tar from "tar-stream";
 import { unpackArchive } from "./unpack";
+import { zipBytes, type ZipEntry } from "../../test/zip-writer";
 import type { NarNode } from "../../core/nar";
 
-type Member = { name: string; type?: "file" | "directory" | "symlink" | "link"; body?: string; linkname?: string; mode?: number };
-
-async function tarball(members: Member[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on("data", (c: unknown) => void chunks.push(c as Buffer));
-  const ended = new Promise<void>((r) => pack.on("end", () => r()));
-  for (const m of members) {
-    await new Promise<void>((res, rej) =>
-      pack.entry({ name: m.name, type: m.type ?? "file", linkname: m.linkname, mode: m.mode ?? 0o644 }, m.body ?? "", (e) => (e ? rej(e) : res())),
-    );
-  }
-  pack.finalize();
-  await ended;
-  return gzipSync(Buffer.concat(chunks));
+const dir = mkdtempSync(join(tmpdir(), "tvix-unpack-"));
+let n = 0;
+function zip(entries: ZipEntry[]): string {
+  const f = join(dir, `a${n++}.zip`);
+  writeFileSync(f, zipBytes(entries));
+  return f;
 }
+const DIR = 0o040755, FILE = 0o100644, EXE = 0o100755, LINK = 0o120777;
+const unpack = (file: string) => unpackArchive({ file, url: `file://${file}` });
 
-async function unpack(members: Member[]): Promise<NarNode> {
-  const dir = mkdtempSync(join(tmpdir(), "tvix-unpack-"));
-  try {
-    const file = join(dir, "a.tar.gz");
-    writeFileSync(file, await tarball(members));
-    return await unpackArchive({ file, url: "file://" + file });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-test("a tarball unpacks to its single top-level directory, with modes, symlinks and hard links", async () => {
-  const t = await unpack([
-    { name: "src/", type: "directory" },
-    { name: "src/a.txt", body: "hello" },
-    { name: "src/bin/run", body: "#!/bin/sh\n", mode: 0o755 },
-    { name: "src/link", type: "symlink", linkname: "a.txt" },
-    { name: "src/copy", type: "link", linkname: "src/a.txt" },
-  ]);
+test("zip: files, executables, symlinks and empty directories, its single top directory taken", async () => {
+  const t = await unpack(
+    zip([
+      { name: "top/", mode: DIR },
+      { name: "top/a", mode: FILE, data: Buffer.from("hello\n".repeat(1000)) },
+      { name: "top/bin/run", mode: EXE, data: Buffer.from("#!/bin/sh\n"), stored: true },
+      { name: "top/link", mode: LINK, data: Buffer.from("a") },
+      { name: "top/empty/", mode: DIR },
+    ]),
+  );
   assert.equal(t.type, "directory");
   const e = (t as Extract<NarNode, { type: "directory" }>).entries;
-  assert.deepEqual([...e.keys()].sort(), ["a.txt", "bin", "copy", "link"]);
-  assert.deepEqual(e.get("link"), { type: "symlink", target: "a.txt" });
-  assert.equal(Buffer.from((e.get("copy") as { contents: Uint8Array }).contents).toString(), "hello");
-  const run = (e.get("bin") as Extract<NarNode, { type: "directory" }>).entries.get("run") as { executable: boolean };
-  assert.equal(run.executable, true);
+  assert.deepEqual([...e.keys()].sort(), ["a", "bin", "empty", "link"]);
+  assert.deepEqual(e.get("link"), { type: "symlink", target: "a" });
+  const a = e.get("a") as Extract<NarNode, { type: "regular" }>;
+  assert.equal(a.executable, false);
+  assert.equal(Buffer.from(a.contents).toString(), "hello\n".repeat(1000));
+  const bin = e.get("bin") as Extract<NarNode, { type: "directory" }>;
+  assert.equal((bin.entries.get("run") as Extract<NarNode, { type: "regular" }>).executable, true);
 });
 
-test("hostile tarballs are refused and write nothing outside their tree", async () => {
-  const victim = mkdtempSync(join(tmpdir(), "tvix-victim-"));
-  try {
-    const cases: [string, Member[], RegExp][] = [
-      ["a name climbing out", [{ name: "src/../../escaped", body: "x" }], /points outside the archive/],
-      ["a file through an absolute symlink", [{ name: "src/", type: "directory" }, { name: "src/out", type: "symlink", linkname: victim }, { name: "src/out/planted", body: "x" }], /inside 'out', which is a symlink/],
-      ["a file through a relative symlink", [{ name: "src/up", type: "symlink", linkname: "../../.." }, { name: "src/up/planted", body: "x" }], /which is a symlink/],
-      ["a hard link through a symlink", [{ name: "src/out", type: "symlink", linkname: victim }, { name: "src/h", type: "link", linkname: "src/out/secret" }], /not an earlier regular file/],
-      ["a hard link to nothing", [{ name: "src/h", type: "link", linkname: "/etc/shadow" }], /not an earlier regular file/],
-    ];
-    for (const [what, members, error] of cases) await assert.rejects(unpack(members), error, what);
-    assert.equal(existsSync(join(victim, "planted")), false);
-    // a symlink followed by a regular file of the same name replaces the link in the tree
-    const t = (await unpack([{ name: "src/x", type: "symlink", linkname: victim }, { name: "src/x", body: "plain" }])) as Extract<NarNode, { type: "directory" }>;
-    assert.equal(t.entries.get("x")?.type, "regular");
-  } finally {
-    rmSync(victim, { recursive: true, force: true });
-  }
+test("zip: members that escape, go through symlinks or are devices are refused; nothing is written to disk", async () => {
+  const before = readdirSync(dir).length;
+  const cases: [ZipEntry[], RegExp][] = [
+    [[{ name: "top/../../evil", mode: FILE, data: Buffer.from("x") }], /points outside the archive/],
+    [[{ name: "../evil", mode: FILE, data: Buffer.from("x") }], /points outside the archive/],
+    [[{ name: "top/l", mode: LINK, data: Buffer.from("/etc") }, { name: "top/l/passwd", mode: FILE, data: Buffer.from("x") }], /inside 'l', which is a symlink/],
+    [[{ name: "top/dev", mode: 0o020644 }], /device, fifo or socket/],
+    [[{ name: "top/fifo", mode: 0o010644 }], /device, fifo or socket/],
+    [[{ name: "top/d/", mode: DIR }, { name: "top/d", mode: FILE, data: Buffer.from("x") }], /replaces a directory/],
+  ];
+  for (const [entries, err] of cases) await assert.rejects(unpack(zip(entries)), err, JSON.stringify(entries.map((x) => x.name)));
+  // only the archives themselves are in the directory
+  assert.equal(readdirSync(dir).length, before + cases.length);
+});
+
+test("zip: corrupt and truncated archives are clear errors", async () => {
+  const f = join(dir, "bad.zip");
+  const good = zipBytes([{ name: "top/a", mode: FILE, data: Buffer.from("some data ".repeat(100)) }]);
+  const bad = Buffer.from(good);
+  bad[40] ^= 0xff; // inside the deflated data
+  writeFileSync(f, bad);
+  await assert.rejects(unpack(f), /zip: 'top\/a'/);
+  writeFileSync(f, good.subarray(0, good.length - 30));
+  await assert.rejects(unpack(f), /zip: /);
 });

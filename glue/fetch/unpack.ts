@@ -1,22 +1,19 @@
 // Unpacks a downloaded archive (fetchTarball, fetchTree type=tarball) into
-// a tree in memory: tar through tar-stream, compressed with gzip (zlib), xz,
-// bzip2 or zstd (their tools, as streams), and zip (the unzip tool, into a
-// private directory read back). Like Nix, an archive holding a single
-// top-level directory yields that directory.
+// a tree in memory: tar through tar-stream, compressed with gzip, xz, bzip2
+// or zstd (decompressed in-process, stores/compression.ts), and zip (read
+// whole, core/zip.ts). Like Nix, an archive holding a single top-level
+// directory yields that directory.
 //
-// The tar's members are placed in the tree, never on the host's disk, so a
-// member can only ever land inside the archive's own tree: names that climb
-// out (`..`), paths through a symlink member, and hard links to anything
-// but an earlier regular file are refused.
-import { spawn, spawnSync } from "node:child_process";
-import { createReadStream, mkdirSync, mkdtempSync, openSync, readSync, closeSync, rmSync } from "node:fs";
-import { join } from "node:path";
-import { createGunzip } from "node:zlib";
+// Members are placed in the tree, never on the host's disk, so a member can
+// only ever land inside the archive's own tree: names that climb out
+// (`..`), paths through a symlink member, device nodes, fifos and hard
+// links to anything but an earlier regular file are refused.
+import { createReadStream, openSync, readSync, closeSync, readFileSync } from "node:fs";
 import { Readable } from "node:stream";
 import tar from "tar-stream";
-import { treeToNode, type NarNode } from "../../core/nar";
-import { hostTree } from "../../stores/host-tree";
-import { fetchCacheDir } from "./download";
+import type { NarNode } from "../../core/nar";
+import { readZip } from "../../core/zip";
+import { decompress, type Compression } from "../../stores/compression";
 
 function magic(file: string): Buffer {
   const fd = openSync(file, "r");
@@ -26,23 +23,14 @@ function magic(file: string): Buffer {
   return b;
 }
 
-function decompressor(file: string): { kind: string; stream: () => Readable } {
+function decompressor(file: string): { kind: Compression | "zip"; stream: () => Readable } {
   const m = magic(file);
-  const viaTool = (tool: string) => () => {
-    const p = spawn(tool, ["-dc", file], { stdio: ["ignore", "pipe", "pipe"] });
-    let err = "";
-    p.stderr.on("data", (d) => (err += d));
-    p.on("error", (e) => p.stdout.destroy(new Error(`cannot run ${tool}: ${e.message}`)));
-    p.on("close", (code) => {
-      if (code !== 0) p.stdout.destroy(new Error(`${tool} failed: ${err.trim()}`));
-    });
-    return p.stdout;
-  };
-  if (m[0] === 0x1f && m[1] === 0x8b) return { kind: "gzip", stream: () => createReadStream(file).pipe(createGunzip()) };
-  if (m.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return { kind: "xz", stream: viaTool("xz") };
-  if (m.subarray(0, 3).toString("latin1") === "BZh") return { kind: "bzip2", stream: viaTool("bzip2") };
-  if (m.readUInt32LE(0) === 0xfd2fb528) return { kind: "zstd", stream: viaTool("zstd") };
-  if (m[0] === 0x50 && m[1] === 0x4b && m[2] === 0x03 && m[3] === 0x04) return { kind: "zip", stream: () => Readable.from([]) };
+  const via = (kind: Compression) => ({ kind, stream: () => Readable.from(decompress(kind, createReadStream(file))) });
+  if (m[0] === 0x1f && m[1] === 0x8b) return via("gzip");
+  if (m.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return via("xz");
+  if (m.subarray(0, 3).toString("latin1") === "BZh") return via("bzip2");
+  if (m.readUInt32LE(0) === 0xfd2fb528) return via("zstd");
+  if (m[0] === 0x50 && m[1] === 0x4b && (m[2] === 0x03 || m[2] === 0x05) && (m[3] === 0x04 || m[3] === 0x06)) return { kind: "zip", stream: () => Readable.from([]) };
   return { kind: "none", stream: () => createReadStream(file) };
 }
 
@@ -124,7 +112,7 @@ export async function unpackArchive(req: UnpackRequest): Promise<NarNode> {
   const root: Dir = { type: "directory", entries: new Map() };
   const d = decompressor(req.file);
   try {
-    if (d.kind === "zip") await unzipInto(req.file, root);
+    if (d.kind === "zip") unzipInto(req.file, root);
     else await untar(d.stream(), root);
   } catch (e) {
     throw new Error(`failed to unpack the archive downloaded from '${req.url}' (${d.kind}): ${(e as Error).message}`);
@@ -133,18 +121,24 @@ export async function unpackArchive(req: UnpackRequest): Promise<NarNode> {
   return [...root.entries.values()][0];
 }
 
-/** zip: unzip into a private directory, read back without following symlinks, removed. */
-async function unzipInto(file: string, root: Dir): Promise<void> {
-  const base = join(fetchCacheDir(), "unpack");
-  mkdirSync(base, { recursive: true });
-  const dir = mkdtempSync(join(base, "u-"));
-  try {
-    const r = spawnSync("unzip", ["-qq", "-o", file, "-d", dir], { encoding: "utf8" });
-    if (r.error) throw new Error(`cannot run unzip: ${r.error.message}`);
-    if (r.status !== 0) throw new Error(`unzip failed: ${r.stderr.trim()}`);
-    const tree = treeToNode(hostTree, dir);
-    if (tree.type === "directory") for (const [k, v] of tree.entries) root.entries.set(k, v);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+/** zip: the whole file read, its members placed like a tar's. */
+function unzipInto(file: string, root: Dir): void {
+  for (const m of readZip(readFileSync(file))) {
+    const parts = components(m.name);
+    if (parts.length === 0) continue;
+    const dir = parentDir(root, parts, m.name);
+    const leaf = parts[parts.length - 1];
+    const existing = dir.entries.get(leaf);
+    if (m.type === "directory") {
+      if (existing?.type !== "directory") dir.entries.set(leaf, { type: "directory", entries: new Map() });
+      continue;
+    }
+    if (existing?.type === "directory") throw new Error(`archive member '${m.name}' replaces a directory`);
+    if (m.type === "other") throw new Error(`archive member '${m.name}' is a device, fifo or socket`);
+    if (m.type === "symlink") {
+      const target = Buffer.from(m.data()).toString("utf8");
+      if (!target) throw new Error(`archive member '${m.name}' is a symlink without a target`);
+      dir.entries.set(leaf, { type: "symlink", target });
+    } else dir.entries.set(leaf, { type: "regular", executable: (m.mode & 0o100) !== 0, contents: Buffer.from(m.data()) });
   }
 }
