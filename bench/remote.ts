@@ -14,9 +14,9 @@
 // All machines share this host's cores: two machines are not faster than
 // one here; what differs is the cost of the protocol and the copies.
 // Ours is dist/tvix when built (node build.mjs), else the sources through tsx.
-import { existsSync, mkdirSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
-import { have, ratioLine, timeShell } from "./util";
+import { buildBenchSetup, have, ratioLine, timeShell } from "./util";
 import { sshSkip, startMachine, writeSshConfig, nixRemoteProgram, type SshMachine } from "../test/ssh-harness";
 
 const skip = sshSkip() || (!have("nix-build") && "nix-build not installed") || (["/bin/busybox", "/bin/bash-static"].some((p) => !existsSync(p)) && "/bin/busybox and /bin/bash-static are needed");
@@ -24,18 +24,10 @@ if (skip) {
   console.log(`skipping the remote-build benchmark: ${skip}`);
   process.exit(0);
 }
-process.env.NIX_CONFIG = "substituters =\n";
-const root = join(import.meta.dirname, "..");
-const examples = join(root, "examples");
-const dist = join(root, "dist", "tvix");
-const tvix = existsSync(dist) ? dist : `${process.execPath} --import tsx ${join(root, "cmd", "main.ts")}`;
-const work = "/tmp/tvix-bench-remote";
-rmSync(work, { recursive: true, force: true });
-mkdirSync(work, { recursive: true });
-console.log(`ours: ${existsSync(dist) ? "dist/tvix" : "tsx cmd/main.ts"}`);
+const { root, examples, dist, built, tvix, work } = buildBenchSetup("remote");
 
 const program = join(work, "tvix-remote");
-writeFileSync(program, existsSync(dist) ? `#!/bin/sh\nexec ${dist} "$@"\n` : `#!/bin/sh\ncd ${root} && exec ${process.execPath} --import tsx cmd/main.ts "$@"\n`);
+writeFileSync(program, built ? `#!/bin/sh\nexec ${dist} "$@"\n` : `#!/bin/sh\ncd ${root} && exec ${process.execPath} --import tsx cmd/main.ts "$@"\n`);
 chmodSync(program, 0o755);
 
 const machines: SshMachine[] = [];

@@ -87,14 +87,18 @@ export const SETTINGS: Record<string, SettingSpec> = {
   },
 };
 
-/** Nix settings that tvix accepts in a configuration and ignores, so a nix.conf can be shared. */
+/**
+ * Nix settings that tvix accepts in a configuration and ignores here, so a
+ * nix.conf can be shared; some of them (and real-store-dir) are build
+ * settings that builders/settings.ts reads.
+ */
 export const IGNORED_NIX_SETTINGS = new Set([
   "experimental-features", "build-users-group", "auto-optimise-store", "keep-outputs", "keep-derivations",
   "require-sigs", "allowed-users", "connect-timeout", "warn-dirty", "show-trace", "extra-platforms", "system-features",
   "netrc-file", "narinfo-cache-negative-ttl", "narinfo-cache-positive-ttl", "log-lines", "min-free", "max-free",
   "http-connections", "download-attempts", "flake-registry", "accept-flake-config", "nix-path", "sandbox-paths",
   "sandbox-fallback", "substitute", "trusted-substituters", "secret-key-files", "keep-going", "timeout", "max-silent-time",
-  "build-dir", "post-build-hook", "pure-eval", "restrict-eval", "allow-import-from-derivation",
+  "build-dir", "real-store-dir", "post-build-hook", "pure-eval", "restrict-eval", "allow-import-from-derivation",
 ]);
 
 /** Where each value came from (for messages): a file:line, NIX_CONFIG, or --option. */

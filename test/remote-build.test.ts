@@ -31,6 +31,7 @@ let sshOpts: string;
 let tvixMachine: SshMachine;
 let nixMachine: SshMachine;
 let tvixMachine2: SshMachine;
+let doomedMachine: SshMachine;
 let tvixProgram: string;
 const machines: SshMachine[] = [];
 
@@ -45,8 +46,10 @@ before(async () => {
   machines.push(nixMachine);
   tvixMachine2 = await startMachine(work, "tvix-machine-2", { TVIX_HOME: join(work, "tvix-machine-2", "home"), TVIX_CONF: join(work, "tvix-machine-2", "tvix.conf") });
   machines.push(tvixMachine2);
-  require_conf(tvixMachine);
-  require_conf(tvixMachine2);
+  // the machine that vanishes mid-run (the other tests keep theirs)
+  doomedMachine = await startMachine(work, "tvix-doomed", { TVIX_HOME: join(work, "tvix-doomed", "home"), TVIX_CONF: join(work, "tvix-doomed", "tvix.conf") });
+  machines.push(doomedMachine);
+  for (const m of [tvixMachine, tvixMachine2, doomedMachine]) require_conf(m);
   sshOpts = writeSshConfig(work, machines);
 });
 
@@ -186,29 +189,29 @@ test("nix-build (Nix 2.8 and 2.26) -j 0 builds the examples on tvix store daemon
 test("a machine vanishing mid-run (builders from NIX_CONFIG): its builds go to the other machine, the build completes, nothing invalid is registered anywhere", { skip }, async (t) => {
   const home = join(work, "vanish");
   const graph = `(import ${examples}/graph.nix { boot = import ${examples}/bootstrap.nix {}; width = 4; depth = 4; salt = "vanish-${process.pid}"; }).graph`;
-  const builders = `${tvixUri(tvixMachine)} x86_64-linux - 2; ${tvixUri(tvixMachine2)} x86_64-linux - 2`;
+  const builders = `${tvixUri(tvixMachine)} x86_64-linux - 2; ${tvixUri(doomedMachine)} x86_64-linux - 2`;
   let killedAt = -1;
   // the machines from the configuration (NIX_CONFIG), as a farm's users set them
   const r = await tvix(["build", "-E", graph, "-j", "0"], home, (err) => {
     // once the second machine has built something and is busy with more, it goes
-    if (killedAt < 0 && /from 'ssh-ng:\/\/tvix-machine-2'/.test(err) && (err.match(/on 'ssh-ng:\/\/tvix-machine-2'/g) ?? []).length >= 3) {
+    if (killedAt < 0 && /from 'ssh-ng:\/\/tvix-doomed'/.test(err) && (err.match(/on 'ssh-ng:\/\/tvix-doomed'/g) ?? []).length >= 3) {
       killedAt = err.length;
-      tvixMachine2.vanish();
+      doomedMachine.vanish();
     }
   }, { NIX_CONFIG: `builders = ${builders}\n` });
   assert.equal(r.status, 0, r.stderr);
   assert.ok(killedAt > 0, `the machine was not killed:\n${r.stderr}`);
-  assert.match(r.stderr, /^warning: cannot build '\/nix\/store\/\S+\.drv' on 'ssh-ng:\/\/tvix-machine-2': /m);
+  assert.match(r.stderr, /^warning: cannot build '\/nix\/store\/\S+\.drv' on 'ssh-ng:\/\/tvix-doomed': /m);
   const after = r.stderr.slice(killedAt);
-  assert.doesNotMatch(after, /^building '.*' on 'ssh-ng:\/\/tvix-machine-2'/m, "no build goes to the vanished machine");
+  assert.doesNotMatch(after, /^building '.*' on 'ssh-ng:\/\/tvix-doomed'/m, "no build goes to the vanished machine");
   assert.match(after, /^building '.*' on 'ssh-ng:\/\/tvix-machine'\.\.\.$/m);
   const started = (r.stderr.match(/^building '/gm) ?? []).length;
   t.diagnostic(r.stderr.split("\n").filter((l) => l.startsWith("warning")).join("\n"));
-  t.diagnostic(`${started} build starts, ${(r.stderr.slice(0, killedAt).match(/on 'ssh-ng:\/\/tvix-machine-2'/g) ?? []).length} on the vanished machine before it went`);
+  t.diagnostic(`${started} build starts, ${(r.stderr.slice(0, killedAt).match(/on 'ssh-ng:\/\/tvix-doomed'/g) ?? []).length} on the vanished machine before it went`);
   // every store involved holds only intact paths with valid references
   assert.ok((await checkStore(`local://${home}/store`)) >= 18);
   await checkStore(`local://${join(tvixMachine.dir, "home", "store")}`);
-  await checkStore(`local://${join(tvixMachine2.dir, "home", "store")}`);
+  await checkStore(`local://${join(doomedMachine.dir, "home", "store")}`);
 });
 
 test("an unreachable machine (builders = @FILE in tvix.conf): a clear error with -j 0; fallback builds here", { skip }, async () => {
