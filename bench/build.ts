@@ -5,26 +5,17 @@
 //   - the sandbox's cost per build: 20 independent trivial derivations with
 //     -j 1, minus one, divided by 19.
 // Ours is dist/tvix when built (node build.mjs), else the sources through tsx.
-import { existsSync, mkdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
-import { have, ratioLine, timeShell } from "./util";
+import { existsSync } from "node:fs";
+import { buildBenchSetup, have, ratioLine, timeShell } from "./util";
 
 if (!have("nix-build") || !existsSync("/bin/busybox") || !existsSync("/bin/bash-static") || (process.getuid?.() ?? 1) !== 0) {
   console.log("nix-build, /bin/busybox, /bin/bash-static and root are needed: skipping the build benchmark");
   process.exit(0);
 }
-process.env.NIX_CONFIG = "substituters =\n";
-const root = join(import.meta.dirname, "..");
-const examples = join(root, "examples");
-const dist = join(root, "dist", "tvix");
-const tvix = existsSync(dist) ? dist : `${process.execPath} --import tsx ${join(root, "cmd", "main.ts")}`;
-const work = "/tmp/tvix-bench-build";
-rmSync(work, { recursive: true, force: true });
-mkdirSync(work, { recursive: true });
+const { examples, tvix, work } = buildBenchSetup("build");
 const env = `TVIX_HOME=${work}/home TVIX_CONF_DIR=/nonexistent`;
 const ours = (args: string) => `${env} ${tvix} build ${args} --option real-store-dir ${work}/store --no-out-link --cores 1 >/dev/null 2>${work}/ours.err`;
 const theirs = (args: string) => `nix-build --option sandbox true ${args} --no-out-link --cores 1 >/dev/null 2>${work}/theirs.err`;
-console.log(`ours: ${existsSync(dist) ? "dist/tvix" : "tsx cmd/main.ts"}`);
 
 let n = 0;
 const salt = () => `bench-${process.pid}-${Date.now()}-${n++}`;

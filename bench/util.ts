@@ -1,6 +1,6 @@
 // Helpers for benchmarks: timing, running real Nix, deterministic data.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, writeFileSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 export async function time<T>(fn: () => Promise<T> | T): Promise<{ ms: number; result: T }> {
@@ -57,4 +57,22 @@ export function makeTree(tag: string, smallFiles: number, largeFiles: number, la
 export function ratioLine(what: string, oursMs: number, theirsMs: number, bytes?: number): string {
   const mbps = (ms: number) => (bytes ? ` (${((bytes / 1e6) / (ms / 1000)).toFixed(0)} MB/s)` : "");
   return `${what}: ours ${oursMs.toFixed(0)} ms${mbps(oursMs)}, theirs ${theirsMs.toFixed(0)} ms${mbps(theirsMs)}, ratio ours/theirs = ${(oursMs / theirsMs).toFixed(2)}`;
+}
+
+/**
+ * The common start of the build benchmarks: no substituters for nix-build,
+ * the examples, ours (dist/tvix when built, else the sources through tsx)
+ * and a fresh work directory /tmp/tvix-bench-NAME.
+ */
+export function buildBenchSetup(name: string): { root: string; examples: string; dist: string; built: boolean; tvix: string; work: string } {
+  process.env.NIX_CONFIG = "substituters =\n";
+  const root = join(import.meta.dirname, "..");
+  const dist = join(root, "dist", "tvix");
+  const built = existsSync(dist);
+  const tvix = built ? dist : `${process.execPath} --import tsx ${join(root, "cmd", "main.ts")}`;
+  const work = `/tmp/tvix-bench-${name}`;
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  console.log(`ours: ${built ? "dist/tvix" : "tsx cmd/main.ts"}`);
+  return { root, examples: join(root, "examples"), dist, built, tvix, work };
 }

@@ -4,8 +4,11 @@
 // a configured cache (its whole closure there, signed by a trusted key or
 // content-addressed), or build its derivation, which needs that
 // derivation's inputs in turn. Then it runs the plan: substitutions and
-// builds in dependency order, at most `jobs` builds at a time, each build's
-// log kept; a failure stops everything unless keepGoing.
+// builds in dependency order, each build's log kept; a failure stops
+// everything unless keepGoing. Where each build runs (here, at most `jobs`
+// at a time, or on a remote machine) is the dispatcher's choice
+// (dispatch.ts); a machine that fails hands its build back, and it runs
+// elsewhere (remote.ts).
 import { renameSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Derivation } from "../core/derivation";
@@ -16,10 +19,12 @@ import { computeClosure, copyPaths } from "../stores/copy";
 import { BinaryCacheStore } from "../stores/binary-cache";
 import type { NixPathInfo, NixStore, PathInfo } from "../stores/types";
 import { BuildError, type BuildService } from "./build-request";
-import { buildRequestFor, inputRoots, DerivationBuildError } from "../glue/build-request";
+import { buildRequestFor, inputRoots, DerivationBuildError, boolAttr, requiredFeatures } from "../glue/build-request";
 import { checkOutputs, registerOutputs } from "./realise";
 import { LogStore, BuildLog } from "./logs";
 import { StoreAccess } from "./store-access";
+import { Dispatcher, Stopped, type Need, type Slot } from "./dispatch";
+import { MachineFailure, type RemoteMachine } from "./remote";
 
 export interface Target {
   drvPath: string;
@@ -29,13 +34,14 @@ export interface Target {
 
 export type SchedulerEvent =
   | { type: "plan"; builds: string[]; substitutions: { path: string; from: string; narSize: number; downloadSize?: number }[] }
-  | { type: "build-start"; drvPath: string; builder: string }
+  | { type: "build-start"; drvPath: string; builder: string; /** The remote machine building it (its store URI), if not this one. */ machine?: string }
   | { type: "build-log"; drvPath: string; chunk: Uint8Array; log: BuildLog }
   | { type: "build-done"; drvPath: string; outputs: string[] }
   | { type: "build-failed"; drvPath: string; error: Error; logTail: string[] }
   | { type: "subst-start"; path: string; from: string; narSize: number }
   | { type: "subst-progress"; path: string; bytes: number }
   | { type: "subst-done"; path: string }
+  | { type: "copy"; path: string; machine: string; direction: "to" | "from" }
   | { type: "warning"; message: string };
 
 export interface SchedulerOptions {
@@ -59,6 +65,16 @@ export interface SchedulerOptions {
   sandboxPaths?: [string, string][];
   hostEnv?: Record<string, string | undefined>;
   onEvent?: (e: SchedulerEvent) => void;
+  /** Remote build machines (shared by the runs of a session). */
+  machines?: RemoteMachine[];
+  /** With no local jobs, build here once every machine that could has failed. */
+  fallback?: boolean;
+  /** Remote machines substitute missing inputs themselves. */
+  buildersUseSubstitutes?: boolean;
+  /** Stops the run: running builds are killed, nothing more starts (the daemon's client went away). */
+  signal?: AbortSignal;
+  /** Runs after each build's outputs are registered (the post-build upload); a failure fails the build. */
+  afterBuild?: (drvPath: string, outputs: string[]) => Promise<void>;
 }
 
 export interface Failure {
@@ -98,8 +114,7 @@ export class Scheduler {
   private readonly access: StoreAccess;
   private readonly store: StoreAccess["store"];
   private readonly jobs: number;
-  private slots: number;
-  private readonly waiters: (() => void)[] = [];
+  private readonly dispatch: Dispatcher;
   private readonly abort = new AbortController();
   private stopping = false;
   private readonly failures: Failure[] = [];
@@ -111,8 +126,21 @@ export class Scheduler {
     this.access = opts.access;
     this.store = opts.access.store;
     this.jobs = Math.max(0, opts.jobs ?? 1);
-    this.slots = this.jobs;
+    this.dispatch = new Dispatcher({
+      localJobs: this.jobs,
+      localSystems: opts.sandbox.systems,
+      localFeatures: opts.sandbox.systemFeatures,
+      machines: opts.machines ?? [],
+      fallback: !!opts.fallback,
+    });
     this.emit = opts.onEvent ?? (() => {});
+    const stop = () => {
+      this.stopping = true;
+      this.abort.abort();
+      this.dispatch.stop();
+    };
+    if (opts.signal?.aborted) stop();
+    else opts.signal?.addEventListener("abort", stop, { once: true });
   }
 
   // ------------------------------------------------------------ planning
@@ -210,7 +238,7 @@ export class Scheduler {
       builds: plan.builds,
       substitutions: [...plan.substitutions].map(([path, s]) => ({ path, from: s.from.url, narSize: s.info.narSize, downloadSize: s.downloadSize })),
     });
-    if (plan.builds.length > 0 && this.jobs === 0)
+    if (plan.builds.length > 0 && this.jobs === 0 && (this.opts.machines ?? []).length === 0)
       throw new DerivationBuildError(`unable to start any build; either increase '--max-jobs' or enable remote builds`);
     const buildSet = new Set(plan.builds);
     const substDone = new Map<string, Promise<void>>();
@@ -264,12 +292,14 @@ export class Scheduler {
             this.fail({ drvPath, error: new BuildError(`${failed.length} dependencies of derivation '${drvPath}' failed to build`, "dependency"), logTail: [] });
           throw new DependencyFailed();
         }
-        await this.acquire();
-        try {
-          if (this.stopping) throw new Cancelled();
-          await this.buildOne(drvPath, drv, roots);
-        } finally {
-          this.release();
+        const outputs = await this.buildSomewhere(drvPath, drv, roots);
+        if (outputs && this.opts.afterBuild) {
+          try {
+            await this.opts.afterBuild(drvPath, outputs);
+          } catch (e) {
+            this.fail({ drvPath, error: new Error(`post-build upload of the outputs of '${drvPath}' failed: ${(e as Error).message}`), logTail: [] });
+            throw new DependencyFailed();
+          }
         }
       })();
       buildDone.set(drvPath, p);
@@ -289,27 +319,92 @@ export class Scheduler {
     if (!this.opts.keepGoing && !this.stopping) {
       this.stopping = true;
       this.abort.abort();
-      for (const w of this.waiters.splice(0)) w();
+      this.dispatch.stop();
     }
   }
 
-  private acquire(): Promise<void> {
-    if (this.stopping) return Promise.resolve();
-    if (this.slots > 0) {
-      this.slots--;
-      return Promise.resolve();
+  /** What the dispatcher needs to place a build. */
+  private needOf(drvPath: string, drv: Derivation): Need {
+    return {
+      drvPath,
+      system: drv.system,
+      features: requiredFeatures(drv),
+      local: !!this.opts.check || boolAttr(drv, "preferLocalBuild"),
+      builtin: drv.builder.startsWith("builtin:"),
+    };
+  }
+
+  /**
+   * Builds a derivation whose inputs are valid, here or on a machine (a
+   * machine that fails hands the build back to the dispatcher). Returns the
+   * output paths registered (null when checking).
+   */
+  private async buildSomewhere(drvPath: string, drv: Derivation, roots: string[]): Promise<string[] | null> {
+    const need = this.needOf(drvPath, drv);
+    for (;;) {
+      let slot: Slot;
+      try {
+        slot = await this.dispatch.acquire(need);
+      } catch (e) {
+        if (e instanceof Stopped || this.stopping) throw new Cancelled();
+        this.fail({ drvPath, error: e as Error, logTail: [] });
+        throw new DependencyFailed();
+      }
+      try {
+        if (this.stopping) throw new Cancelled();
+        if (slot.where === "local") return await this.buildOne(drvPath, drv, roots);
+        const machine = slot.machine as RemoteMachine;
+        try {
+          return await this.buildRemote(drvPath, drv, roots, machine);
+        } catch (e) {
+          if (!(e instanceof MachineFailure)) throw e;
+          if (this.stopping) throw new Cancelled();
+          this.emit({ type: "warning", message: `cannot build '${drvPath}' on '${machine.name}': ${e.message}; no builds go there for a minute` });
+          this.dispatch.markDown(machine, e.message.split("\n")[0]);
+        }
+      } finally {
+        this.dispatch.release(slot);
+      }
     }
-    return new Promise((r) => this.waiters.push(r));
   }
 
-  private release(): void {
-    const w = this.waiters.shift();
-    if (w) w();
-    else this.slots++;
+  /** Builds on a remote machine (remote.ts): inputs there, the build, outputs back. */
+  private async buildRemote(drvPath: string, drv: Derivation, roots: string[], machine: RemoteMachine): Promise<string[]> {
+    const log = this.opts.logs ? this.opts.logs.open(drvPath) : new BuildLog(null);
+    this.emit({ type: "build-start", drvPath, builder: "remote", machine: machine.name });
+    try {
+      const closure = await this.access.closure(roots);
+      const enc = new TextEncoder();
+      const infos = await machine.build({
+        drvPath,
+        drv,
+        closure,
+        local: this.store,
+        useSubstitutes: !!this.opts.buildersUseSubstitutes,
+        signal: this.abort.signal,
+        onLog: (line) => {
+          const chunk = enc.encode(line + "\n");
+          log.write(chunk);
+          this.emit({ type: "build-log", drvPath, chunk, log });
+        },
+        onCopy: (path, direction) => this.emit({ type: "copy", path, machine: machine.name, direction }),
+      });
+      this.built.push(drvPath);
+      const outputs = infos.map((i) => i.storePath);
+      this.emit({ type: "build-done", drvPath, outputs });
+      return outputs;
+    } catch (e) {
+      if (e instanceof MachineFailure) throw e;
+      if (this.stopping && isKind(e, "interrupted")) throw new Cancelled();
+      this.fail({ drvPath, error: describeFailure(e as Error, drvPath, drv), logTail: log.lastLines() });
+      throw new DependencyFailed();
+    } finally {
+      log.close();
+    }
   }
 
-  /** Builds one derivation whose inputs are valid; registers its outputs (or compares them, with check). */
-  private async buildOne(drvPath: string, drv: Derivation, roots: string[]): Promise<void> {
+  /** Builds one derivation here; registers its outputs (or compares them, with check, and returns null). */
+  private async buildOne(drvPath: string, drv: Derivation, roots: string[]): Promise<string[] | null> {
     const log = this.opts.logs ? this.opts.logs.open(drvPath) : new BuildLog(null);
     const service = drv.builder.startsWith("builtin:") ? this.opts.builtins : this.opts.sandbox;
     this.emit({ type: "build-start", drvPath, builder: service.name });
@@ -347,7 +442,9 @@ export class Scheduler {
         }
         if (process.env.TVIX_PHASES === "build") process.stderr.write(`tvix: ${drvPath}: sandbox and ingest ${t1 - t0} ms, checks and registration ${Date.now() - t1} ms\n`);
         this.built.push(drvPath);
-        this.emit({ type: "build-done", drvPath, outputs: [...infos.values()].map((i) => i.storePath) });
+        const outputs = [...infos.values()].map((i) => i.storePath);
+        this.emit({ type: "build-done", drvPath, outputs });
+        return checking ? null : outputs;
       } finally {
         await result.release();
       }

@@ -1,7 +1,8 @@
 // One realisation run, as `tvix build` does it: the local castore store,
-// the chosen sandbox, the substituters, the scheduler, and at the end the
-// requested outputs' closures written out under the real store directory
-// (so that ./result runs).
+// the chosen sandbox, the substituters, the remote machines (`builders`),
+// the post-build upload, the scheduler, and at the end the requested
+// outputs' closures written out under the real store directory (so that
+// ./result runs).
 import { accessSync, constants, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { NixStore } from "../stores/types";
@@ -18,6 +19,10 @@ import { StoreAccess } from "./store-access";
 import { initBlake3x4 } from "../stores/blake3x4";
 import { removeTreeLater, settleRemovals } from "./sandbox";
 import { removeTemplates } from "./sandbox-layout";
+import { hostSystem } from "./sandbox";
+import { parseMachines } from "./machines";
+import { RemoteMachine } from "./remote";
+import { Uploader } from "./upload";
 
 export interface SessionOptions {
   store: NixStore;
@@ -40,6 +45,8 @@ export class BuildSession {
     access: StoreAccess,
     private readonly options: SchedulerOptions,
     substituters: NixStore[],
+    private readonly machines: RemoteMachine[],
+    private readonly uploader: Uploader | null,
   ) {
     this.access = access;
     this.scheduler = new Scheduler(options);
@@ -64,6 +71,19 @@ export class BuildSession {
     const sandbox: BuildService = o.settings.sandbox === "runc" ? new RuncBuildService(sandboxOpts) : new BwrapBuildService(sandboxOpts);
     const substituters: NixStore[] = [];
     for (const url of o.settings.substituters) substituters.push(await o.openStore(url));
+    // the machines connect when they get their first build
+    const machines = parseMachines(o.settings.builders, hostSystem()).map(
+      (m) => new RemoteMachine(m, o.openStore, { maxSilentTime: o.settings.maxSilentTime, buildCores: o.settings.cores, overrides: o.settings.timeout ? new Map([["timeout", String(o.settings.timeout)]]) : new Map() }),
+    );
+    let uploader: Uploader | null = null;
+    if (o.settings.postBuildUpload) {
+      try {
+        uploader = new Uploader(access, await o.openStore(o.settings.postBuildUpload));
+      } catch (e) {
+        await Promise.allSettled(substituters.map((s) => s.close()));
+        throw new Error(`cannot open the post-build upload store: ${(e as Error).message}`);
+      }
+    }
     const options: SchedulerOptions = {
       access,
       sandbox,
@@ -82,8 +102,12 @@ export class BuildSession {
       sandboxPaths: o.settings.sandboxPaths,
       hostEnv: process.env,
       onEvent: o.onEvent,
+      machines,
+      fallback: o.settings.fallback,
+      buildersUseSubstitutes: o.settings.buildersUseSubstitutes,
+      afterBuild: uploader ? (_drv, outputs) => uploader!.upload(outputs) : undefined,
     };
-    return new BuildSession(access, options, substituters);
+    return new BuildSession(access, options, substituters, machines, uploader);
   }
 
   plan(targets: Target[]): Promise<Plan> {
@@ -94,9 +118,14 @@ export class BuildSession {
     return this.scheduler.run(targets, plan);
   }
 
-  /** A run of its own (a scheduler is one run: the daemon's concurrent requests each get one), sharing the store access. */
-  runAlone(targets: Target[]): Promise<RunSummary> {
-    return new Scheduler(this.options).run(targets);
+  /**
+   * A run of its own (a scheduler is one run: the daemon's concurrent
+   * requests each get one), sharing the store access and the machines.
+   * `localOnly`: no remote machines (a build a dispatcher sent here);
+   * `signal`: stops the run (the client went away).
+   */
+  runAlone(targets: Target[], o: { localOnly?: boolean; signal?: AbortSignal } = {}): Promise<RunSummary> {
+    return new Scheduler({ ...this.options, ...(o.localOnly ? { machines: [] } : {}), signal: o.signal }).run(targets);
   }
 
   /** Writes the closures of `paths` under the real store directory. */
@@ -107,6 +136,6 @@ export class BuildSession {
   async close(): Promise<void> {
     removeTemplates(removeTreeLater);
     await settleRemovals();
-    await Promise.all(this.substituters.map((s) => s.close()));
+    await Promise.all([...this.substituters.map((s) => s.close()), ...this.machines.map((m) => m.close()), this.uploader?.target.close()]);
   }
 }

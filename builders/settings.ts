@@ -4,7 +4,8 @@
 //   sandbox = true | relaxed          (false: not implemented, builds always run sandboxed)
 //   sandbox-backend = bwrap | runc    (`sandbox = bwrap|runc` sets it too)
 //   substituters, trusted-public-keys, require-sigs, max-jobs, cores,
-//   timeout, max-silent-time, keep-going, sandbox-paths, real-store-dir
+//   timeout, max-silent-time, keep-going, sandbox-paths, real-store-dir,
+//   builders, builders-use-substitutes, fallback, post-build-upload
 import { cpus } from "node:os";
 import type { Settings } from "../core/config";
 
@@ -22,6 +23,12 @@ export interface BuildSettings {
   keepGoing: boolean;
   sandboxPaths: [string, string][];
   realStoreDir?: string;
+  /** The `builders` value as written (parsed by builders/machines.ts when a session opens). */
+  builders: string;
+  buildersUseSubstitutes: boolean;
+  fallback: boolean;
+  /** A store URL outputs are copied to after each build. */
+  postBuildUpload?: string;
 }
 
 export class SettingsError extends Error {}
@@ -45,5 +52,9 @@ export function buildSettingsFrom(s: Settings): BuildSettings {
       return eq < 0 ? [w, w] : [w.slice(eq + 1), w.slice(0, eq)];
     }),
     realStoreDir: s.get("real-store-dir") || undefined,
+    builders: s.get("builders"),
+    buildersUseSubstitutes: s.bool("builders-use-substitutes"),
+    fallback: s.bool("fallback"),
+    postBuildUpload: s.get("post-build-upload") || undefined,
   };
 }

@@ -121,6 +121,9 @@ export async function commandBuildSettings(opts: Record<string, any>): Promise<B
   if (opts.substituters !== undefined) settings.substituters = String(opts.substituters).split(/\s+/).filter(Boolean);
   if (opts.trustedPublicKeys !== undefined) settings.trustedPublicKeys = String(opts.trustedPublicKeys).split(/\s+/).filter(Boolean);
   if (opts.requireSigs === false) settings.requireSigs = false;
+  if (opts.builders !== undefined) settings.builders = String(opts.builders);
+  if (opts.fallback) settings.fallback = true;
+  if (opts.postBuildUpload !== undefined) settings.postBuildUpload = String(opts.postBuildUpload) || undefined;
   return settings;
 }
 

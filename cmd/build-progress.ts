@@ -14,6 +14,11 @@ export function shortName(path: string): string {
   return path.replace(/^.*\/[0-9a-z]{32}-/, "").replace(/\.drv$/, "");
 }
 
+/** "ssh-ng://root@builder1" -> "root@builder1" (what the live view shows of a machine). */
+export function hostOf(storeUri: string): string {
+  return storeUri.replace(/^ssh-ng:\/\//, "");
+}
+
 const mib = (n: number) => (n / (1024 * 1024)).toFixed(2);
 
 /** Nix's announcement of what will happen (also what --dry-run prints). */
@@ -57,7 +62,8 @@ export function plainBuildProgress(printLogs: boolean, write: (s: string) => voi
   return {
     onEvent(e) {
       if (e.type === "plan") write(describePlan(e));
-      else if (e.type === "build-start") write(`building '${e.drvPath}'...\n`);
+      else if (e.type === "build-start") write(`building '${e.drvPath}'${e.machine ? ` on '${e.machine}'` : ""}...\n`);
+      else if (e.type === "copy") write(`copying path '${e.path}' ${e.direction} '${e.machine}'...\n`);
       else if (e.type === "subst-start") write(`copying path '${e.path}' from '${e.from}'...\n`);
       else if (e.type === "warning") write(`warning: ${e.message}\n`);
       else if (e.type === "build-log" && printLogs) for (const l of logs.feed(e.drvPath, e.chunk)) write(l + "\n");
@@ -69,6 +75,7 @@ export function plainBuildProgress(printLogs: boolean, write: (s: string) => voi
 
 interface Running {
   name: string;
+  machine?: string;
   line: string;
   started: number;
 }
@@ -105,7 +112,7 @@ export async function inkBuildProgress(printLogs: boolean): Promise<BuildProgres
           "]",
       ),
       ...[...st.running].slice(0, 8).map(([d, r]) =>
-        h(Text, { key: d, color: "cyan", wrap: "truncate-end" }, `  building ${r.name} (${Math.floor((Date.now() - r.started) / 1000)}s)${r.line ? `: ${r.line}` : ""}`),
+        h(Text, { key: d, color: "cyan", wrap: "truncate-end" }, `  building ${r.name}${r.machine ? ` on ${hostOf(r.machine)}` : ""} (${Math.floor((Date.now() - r.started) / 1000)}s)${r.line ? `: ${r.line}` : ""}`),
       ),
       ...[...st.copying].slice(0, 4).map(([p, c]) =>
         h(Text, { key: p, color: "magenta", wrap: "truncate-end" }, `  copying ${shortName(p)} ${c.size ? Math.floor((100 * c.got) / c.size) : 100}%`),
@@ -129,7 +136,7 @@ export async function inkBuildProgress(printLogs: boolean): Promise<BuildProgres
           st.bytesTotal = e.substitutions.reduce((n, x) => n + x.narSize, 0);
           break;
         case "build-start":
-          st.running.set(e.drvPath, { name: shortName(e.drvPath), line: "", started: Date.now() });
+          st.running.set(e.drvPath, { name: shortName(e.drvPath), machine: e.machine, line: "", started: Date.now() });
           break;
         case "build-log": {
           const r = st.running.get(e.drvPath);

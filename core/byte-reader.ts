@@ -9,6 +9,8 @@ export class ByteReader {
   private chunk: Uint8Array = new Uint8Array(0);
   private off = 0;
   private it: AsyncIterator<Uint8Array | Buffer | string>;
+  /** The source read in progress: concurrent waits (atEnd while another read waits) share it. */
+  private pending: Promise<boolean> | null = null;
   /** Bytes handed out so far. */
   consumed = 0;
 
@@ -16,15 +18,25 @@ export class ByteReader {
     this.it = source[Symbol.asyncIterator]();
   }
 
-  private async fill(): Promise<boolean> {
-    while (this.off >= this.chunk.length) {
-      const r = await this.it.next();
-      if (r.done) return false;
-      const v = r.value;
-      this.chunk = typeof v === "string" ? enc.encode(v) : v;
-      this.off = 0;
+  private fill(): Promise<boolean> {
+    if (this.off < this.chunk.length) return Promise.resolve(true);
+    return (this.pending ??= this.pull());
+  }
+
+  private async pull(): Promise<boolean> {
+    try {
+      while (this.off >= this.chunk.length) {
+        const r = await this.it.next();
+        if (r.done) return false;
+        const v = r.value;
+        this.chunk = typeof v === "string" ? enc.encode(v) : v;
+        this.off = 0;
+      }
+      return true;
+    } finally {
+      // cleared before any waiter resumes
+      this.pending = null;
     }
-    return true;
   }
 
   /** Exactly n bytes (a view into the source's chunk when possible). */
@@ -58,6 +70,7 @@ export class ByteReader {
     return out;
   }
 
+  /** Whether the source has ended (waits for data or the end; consumes nothing; safe while another read waits). */
   async atEnd(): Promise<boolean> {
     return !(await this.fill());
   }

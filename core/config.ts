@@ -116,6 +116,21 @@ export const SETTINGS: Record<string, SettingSpec> = {
     default: "",
     description: "Remote build machines, as in Nix: `URI SYSTEMS KEY MAX-JOBS SPEED FEATURES MANDATORY PUBKEY` entries separated by `;` or newlines, or `@FILE`.",
   },
+  "builders-use-substitutes": {
+    type: "bool",
+    default: "false",
+    description: "Remote machines fetch a build's missing inputs from their own substituters instead of receiving them from here.",
+  },
+  fallback: {
+    type: "bool",
+    default: "false",
+    description: "With max-jobs = 0, build here when every remote machine that could build a derivation has failed.",
+  },
+  "post-build-upload": {
+    type: "string",
+    default: "",
+    description: "A store URL each build's outputs (with their closure) are copied to after the build; empty: none.",
+  },
   "tarball-ttl": {
     type: "int",
     default: "3600",
@@ -148,13 +163,16 @@ export const SETTINGS: Record<string, SettingSpec> = {
   },
 };
 
-/** Nix settings that tvix accepts in a configuration and ignores, so a nix.conf can be shared. */
+/**
+ * Nix settings that tvix accepts in a configuration and ignores, so a
+ * nix.conf can be shared.
+ */
 export const IGNORED_NIX_SETTINGS = new Set([
   "experimental-features", "build-users-group", "auto-optimise-store", "connect-timeout", "warn-dirty", "show-trace", "extra-platforms", "system-features",
-  "netrc-file", "narinfo-cache-negative-ttl", "narinfo-cache-positive-ttl", "fallback", "log-lines", "min-free", "max-free",
+  "netrc-file", "narinfo-cache-negative-ttl", "narinfo-cache-positive-ttl", "log-lines", "min-free", "max-free",
   "http-connections", "download-attempts", "flake-registry", "accept-flake-config", "nix-path",
   "sandbox-fallback", "substitute", "secret-key-files",
-  "build-dir", "builders-use-substitutes", "post-build-hook",
+  "build-dir", "post-build-hook",
 ]);
 
 /** Where each value came from (for messages): a file:line, NIX_CONFIG, or --option. */

@@ -23,6 +23,10 @@ export interface BuildRequest {
   outputs: string[] | null;
   /** 0 normal, 1 repair, 2 check (BuildMode). */
   mode: number;
+  /** Build here, never on remote machines (BuildDerivation: a dispatcher chose this machine). */
+  localOnly?: boolean;
+  /** Aborted when the client hangs up: the builds stop. */
+  signal?: AbortSignal;
   log: BuildLog;
 }
 

@@ -259,6 +259,23 @@ export class Connection {
     }
   }
 
+  /**
+   * Watches for the client hanging up during a long operation (a build):
+   * the signal aborts when its input ends. Clients send nothing while an
+   * operation runs, so this only waits; `stop` when the operation is over.
+   */
+  watchHangUp(): { signal: AbortSignal; stop(): void } {
+    const ac = new AbortController();
+    let watching = true;
+    this.r.atEnd().then(
+      (end) => {
+        if (end && watching) ac.abort();
+      },
+      () => watching && ac.abort(),
+    );
+    return { signal: ac.signal, stop: () => (watching = false) };
+  }
+
   /** Ends the connection after the running operation (for shutdown). */
   closeWhenIdle(): void {
     this.closing = true;

@@ -768,14 +768,17 @@ async function repairFromStore(c: Connection, path: string): Promise<void> {
   await c.store.rewriteOnDisk(path);
 }
 
-async function build(c: Connection, drvPath: string, basic: BasicDerivation, outputs: string[] | null, mode: number): Promise<BuildResult> {
+async function build(c: Connection, drvPath: string, basic: BasicDerivation, outputs: string[] | null, mode: number, localOnly = false): Promise<BuildResult> {
   const act = c.startActivity(ActivityType.Build, `building '${drvPath}'`, [drvPath, "", 1, 1]);
+  const hangUp = c.watchHangUp();
   try {
     return await c.store.builder.build({
       drvPath,
       drv: basic,
       outputs,
       mode,
+      localOnly,
+      signal: hangUp.signal,
       log: {
         line: (text) => c.result(act, ResultType.BuildLogLine, [text]),
         phase: (name) => c.result(act, ResultType.SetPhase, [name]),
@@ -785,6 +788,7 @@ async function build(c: Connection, drvPath: string, basic: BasicDerivation, out
     if (e instanceof BuildNotImplemented) throw new OpError(e.message);
     throw e;
   } finally {
+    hangUp.stop();
     c.stopActivity(act);
   }
 }
@@ -861,7 +865,7 @@ op(Op.BuildDerivation, async (c) => {
   const known = [...basic.outputs.values()].map((o) => o.path);
   const valid = known.every((p) => p !== "") && (await Promise.all(known.map((p) => c.store.isValid(p)))).every((v) => v);
   if (valid && mode === BuildMode.Normal) res = result(BuildStatus.AlreadyValid);
-  else res = await build(c, drvPath, basic, null, mode);
+  else res = await build(c, drvPath, basic, null, mode, true);
   c.stopWork();
   writeBuildResult(c.out, c.version, res);
 });

@@ -83,7 +83,8 @@ export function sessionBuilder(o: SessionBuilderOptions): Builder & { close(): P
       }
       logs.set(req.drvPath, { log: req.log, partial: "" });
       try {
-        const summary = await s.runAlone([{ drvPath: req.drvPath, outputs: req.outputs ?? [] }]);
+        const summary = await s.runAlone([{ drvPath: req.drvPath, outputs: req.outputs ?? [] }], { localOnly: req.localOnly, signal: req.signal });
+        if (req.signal?.aborted) return fail(BuildStatus.MiscFailure, `the build of '${req.drvPath}' was interrupted: the client hung up`);
         const f = summary.failures.find((x) => x.drvPath === req.drvPath) ?? summary.failures[0];
         if (f) return fail(statusOf(f), f.error.message);
         const built = summary.built.includes(req.drvPath);
