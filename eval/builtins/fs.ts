@@ -5,6 +5,7 @@ import type { Definer } from "./registry";
 import { IOError, describeIOError } from "../io";
 import { realisePath } from "./misc";
 import { passFatal } from "../limits";
+import { RestrictedPathError } from "../restricted-io";
 import { decodeBytes } from "../utf8";
 
 /** Nix's message for a failed read of `path`: "<what> '<path>': <errno text>". */
@@ -61,8 +62,9 @@ export function register(def: Definer): void {
       return state.io.fileType(path) !== null;
     } catch (e) {
       passFatal(e);
-      // an evaluation error (a build during evaluation that failed or is not allowed) is not "missing"
-      if (e instanceof EvalError) throw e;
+      // a forbidden path is "missing" (as Nix); another evaluation error (a
+      // build during evaluation that failed or is not allowed) is not
+      if (e instanceof EvalError && !(e instanceof RestrictedPathError)) throw e;
       return false;
     }
   });
