@@ -115,12 +115,7 @@ export class EvalState {
     if (found === null && COREPKGS.has(`${COREPKGS_DIR}/${path.replace(/^nix\//, "")}`) && path.startsWith("nix/"))
       found = `${COREPKGS_DIR}/${path.slice(4)}`;
     if (found === null)
-      throw new ThrownError(
-        this.options.pureEval
-          ? `cannot look up '<${path}>' in pure evaluation mode (use '--impure' to override)`
-          : `file '${path}' was not found in the Nix search path (add it using $NIX_PATH or -I)`,
-        pos,
-      );
+      throw new ThrownError(searchPathMiss(path, this.options.pureEval ?? false), pos);
     return new NixPath(found);
   }
 
@@ -278,3 +273,10 @@ export function parseSearchPathEntry(s: string): SearchPathEntry {
 }
 
 export { force };
+
+/** Nix's message for a `<name>` the search path does not have (or may not be looked up). */
+export function searchPathMiss(name: string, pureEval: boolean): string {
+  return pureEval
+    ? `cannot look up '<${name}>' in pure evaluation mode (use '--impure' to override)`
+    : `file '${name}' was not found in the Nix search path (add it using $NIX_PATH or -I)`;
+}

@@ -2,7 +2,7 @@
 import type { Pos } from "../ast";
 import { EvalError, NixPath, Value, force, forceAttrs, forceList, forceString, forceStringValue, strValue, ctxOf, mkString, Lazy } from "../value";
 import type { Definer } from "./registry";
-import type { EvalState } from "../state";
+import { searchPathMiss, type EvalState } from "../state";
 import { coerceToString } from "../coerce";
 import { Hash, hashBytes, parseHashAlgo, HashEncoding } from "../../core/hash";
 import { encodeNixBase32 } from "../../core/nixbase32";
@@ -45,12 +45,7 @@ export function register(def: Definer): void {
     const name = forceString(p, pos);
     const found = state.lookupSearchPath(entries, name);
     if (found === null)
-      throw new EvalError(
-        state.options.pureEval
-          ? `cannot look up '<${name}>' in pure evaluation mode (use '--impure' to override)`
-          : `file '${name}' was not found in the Nix search path (add it using $NIX_PATH or -I)`,
-        pos,
-      );
+      throw new EvalError(searchPathMiss(name, state.options.pureEval ?? false), pos);
     return new NixPath(found);
   });
   def("getEnv", 1, ([n], pos, state) => (state.options.pureEval || state.options.restrictEval ? "" : process.env[forceString(n, pos)] ?? ""));
