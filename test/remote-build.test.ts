@@ -116,7 +116,7 @@ test("tvix build -j 0 sends the examples' graph to two ssh-ng machines (nix-daem
   const planned = [...r.stderr.matchAll(/^ {2}(\/nix\/store\/\S+\.drv)$/gm)].map((m) => m[1]);
   assert.ok(planned.length >= 61, r.stderr);
   const started = [...r.stderr.matchAll(/^building '(\/nix\/store\/\S+\.drv)'(?: on '([^']+)')?\.\.\.$/gm)];
-  assert.equal(started.length, planned.length, r.stderr);
+  assert.equal(new Set(started.map((m) => m[1])).size, planned.length, r.stderr); // a step handed over after a failure starts twice
   assert.ok(started.every((m) => m[2]), "every build ran remotely");
   const on = (prefix: string) => started.filter((m) => m[2].startsWith(prefix)).length;
   t.diagnostic(`${started.length} builds in ${t1 - t0} ms: ${on("ssh-ng://tvix-machine")} on tvix store daemon, ${on("ssh-ng://root@127.0.0.1")} on nix-daemon`);
