@@ -2,7 +2,6 @@
 // nix-instantiate drop-in: read the expression, auto-call it with --arg and
 // --argstr, walk -A attribute paths, print the results as Nix 2.26 does, and
 // turn evaluation errors into Nix-style messages.
-import { wellFormed } from "./utf8";
 import type { Expr, Pos } from "./ast";
 import { EvalState, EvalOptions } from "./state";
 import { installBuiltins } from "./builtins";
@@ -217,7 +216,7 @@ function stateFor(req: EvalRequest, output: EvalOutput, host: EvalHost): EvalSta
   });
   // restricted mode reads the search path's entries (as Nix)
   if (io && mode === "restricted") for (const e of state.searchPath) if (e.path.startsWith("/")) io.allowPath(e.path);
-  state.traceSink = (m) => output.err(wellFormed(m) + "\n");
+  state.traceSink = (m) => output.err(m + "\n");
   return state;
 }
 
@@ -244,8 +243,8 @@ export function runEval(req: EvalRequest, io: EvalOutput, host: EvalHost): numbe
     const t0 = Date.now();
     forEachSelected(state, req, (v, args) => {
       const res: Lazy = args ? autoCall(v, args, null) : force(v);
-      // (raw bytes as a reader of Nix's output sees them, eval/utf8.ts)
-      io.out(wellFormed(printResult(state, res, req)) + "\n");
+      // raw bytes stay lone surrogates here: the writer prints them as bytes (core/bytes.ts)
+      io.out(printResult(state, res, req) + "\n");
     });
     if (process.env.TVIX_PHASES) {
       const { files, parse, compile } = state.loadTimes;
@@ -255,7 +254,7 @@ export function runEval(req: EvalRequest, io: EvalOutput, host: EvalHost): numbe
   } catch (e) {
     const outcome = trialOutcome(e);
     if (outcome instanceof OutOfRoom) throw outcome;
-    io.err(wellFormed(formatEvalError(e, req.showTrace)));
+    io.err(formatEvalError(e, req.showTrace));
     return 1;
   }
 }
