@@ -121,6 +121,13 @@ test("download timeouts: fetchTarball from a server that stalls in the body (--o
   assertFailed(r, `unable to download '${url}': ${STALLED}`);
 });
 
+test("download timeouts: fetchGit from an http server that never answers (git's low-speed limit)", { skip: spawnSync("sh", ["-c", "command -v git"]).status !== 0 && "git not installed" }, async () => {
+  const port = await silentServer();
+  const url = `http://127.0.0.1:${port}/repo`;
+  const r = await tvix(["eval", "-E", `builtins.fetchGit "${url}"`], STALL_1S);
+  assertFailed(r, `unable to access '${url}/': Operation too slow. Less than 1 bytes/sec transferred the last 1 seconds`);
+});
+
 test("download timeouts: fetchurl to a port that never accepts (connect-timeout)", async (t) => {
   const port = await unacceptingPort();
   if (port === null) return t.skip("no listening port that leaves connections hanging here (needs python3)");
