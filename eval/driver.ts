@@ -6,7 +6,8 @@ import type { Expr, Pos } from "./ast";
 import { EvalState, EvalOptions } from "./state";
 import { installBuiltins } from "./builtins";
 import { ParseError, formatPos, parse } from "./parser";
-import { EvalError, Lazy, NixAttrs, NixFloat, Thunk, Value, force, forceDeep, forceString, showType, Lambda, elemLazy, materialize } from "./value";
+import { EvalError, Lazy, NixAttrs, NixFloat, Thunk, Value, force, forceDeep, forceString, showType, Lambda, elemLazy, materialize, strValue } from "./value";
+import { coerceToString } from "./coerce";
 import { isDerivation } from "./operators";
 import { printValue } from "./print";
 import { toJSON } from "./builtins/json";
@@ -29,7 +30,8 @@ export interface EvalRequest {
   args: { name: string; kind: "expr" | "str"; value: string }[];
   nixPath: string[];
   strict: boolean;
-  output: "nix" | "json" | "xml";
+  /** raw: a string as it is (coerced as interpolation does), with no newline (nix-instantiate --eval --raw) */
+  output: "nix" | "json" | "xml" | "raw";
   /** --xml without --no-location prints positions of lambdas and attributes. */
   location: boolean;
   showTrace: boolean;
@@ -244,7 +246,7 @@ export function runEval(req: EvalRequest, io: EvalOutput, host: EvalHost): numbe
     forEachSelected(state, req, (v, args) => {
       const res: Lazy = args ? autoCall(v, args, null) : force(v);
       // raw bytes stay lone surrogates here: the writer prints them as bytes (core/bytes.ts)
-      io.out(printResult(state, res, req) + "\n");
+      io.out(printResult(state, res, req) + (req.output === "raw" ? "" : "\n"));
     });
     if (process.env.TVIX_PHASES) {
       const { files, parse, compile } = state.loadTimes;
@@ -261,6 +263,13 @@ export function runEval(req: EvalRequest, io: EvalOutput, host: EvalHost): numbe
 
 export function printResult(state: EvalState, v: Lazy, req: Pick<EvalRequest, "output" | "strict" | "location">): string {
   switch (req.output) {
+    case "raw":
+      try {
+        return strValue(coerceToString(state, v, null, { coerceMore: false, copyToStore: true }));
+      } catch (e) {
+        if (e instanceof EvalError) e.addTrace("while generating the nix-instantiate output");
+        throw e;
+      }
     case "json":
       // the value itself is evaluated; below it, without --strict, a thunk is an error (as Nix)
       return toJSON(state, req.strict ? v : force(v), null, new Set(), req.strict);

@@ -1,5 +1,6 @@
 // Strings whose bytes are not UTF-8 are printed as their bytes (as Nix), not
-// as U+FFFD: eval output, the repl, builtins.trace and error messages.
+// as U+FFFD: eval output (also --raw), the repl, builtins.trace and error
+// messages.
 // toJSON/--json refuses them with Nix's message.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -21,6 +22,9 @@ const bytes = (...parts: (string | Buffer)[]) => Buffer.concat(parts.map((p) => 
 const CASES: [string[], Buffer, Buffer, number, Buffer?][] = [
   [["--eval", "-E", READ], bytes('"', RAW, '"\n'), bytes(""), 0],
   [["--eval", `${dir}/lit.nix`], bytes('"', RAW, '"\n'), bytes(""), 0],
+  [["--eval", "--raw", "-E", READ], RAW, bytes(""), 0],
+  [["--eval", "--raw", "-E", `{ outPath = ${READ}; }`], RAW, bytes(""), 0],
+  [["--eval", "--raw", "-E", "1"], bytes(""), bytes("… while generating the nix-instantiate output\n\n       error: cannot coerce an integer to a string: 1\n"), 1],
   [["--eval", "--strict", "-E", `{ x = [ (${READ}) ]; }`], bytes('{ x = [ "', RAW, '" ]; }\n'), bytes(""), 0],
   [["--eval", "-E", `builtins.trace (${READ}) 1`], bytes("1\n"), bytes("trace: ", RAW, "\n"), 0],
   [["--eval", "-E", `throw (${READ})`], bytes(""), bytes("error: ", RAW, "\n"), 1],
