@@ -125,7 +125,7 @@ function requestOnce(url: string, method: string, limits: HttpLimits, signal?: A
         statusText: res.statusMessage ?? "",
         url,
         headers: res.headers,
-        body: watchedBody(res, stall, limits.stalledDownloadTimeout),
+        body: watchedBody(res, stall, limits.stalledDownloadTimeout, method === "HEAD" ? undefined : res.headers["content-encoding"]),
         cancel: () => {
           clearTimeout(stallTimer);
           // a short body (a 404's page, HEAD's none) is read to its end: the connection is kept for the next request
@@ -139,9 +139,28 @@ function requestOnce(url: string, method: string, limits: HttpLimits, signal?: A
   });
 }
 
-/** The body's pieces; each wait for the next one may last stalledDownloadTimeout. */
-async function* watchedBody(res: IncomingMessage, stall: (then?: () => void) => void, seconds: number): AsyncGenerator<Uint8Array> {
-  const it = res[Symbol.asyncIterator]();
+/** A decoder for a Content-Encoding the server chose (as fetch and Nix undo them), or null. */
+function decoder(encoding: string | undefined): import("node:stream").Duplex | null {
+  const zlib = lazyModule<typeof import("node:zlib")>("node:zlib");
+  switch (encoding?.trim().toLowerCase()) {
+    case "gzip":
+    case "x-gzip":
+      return zlib.createGunzip();
+    case "deflate":
+      return zlib.createInflate();
+    case "br":
+      return zlib.createBrotliDecompress();
+    default:
+      return null;
+  }
+}
+
+/** The body's pieces (decoded); each wait for the next one may last stalledDownloadTimeout. */
+async function* watchedBody(res: IncomingMessage, stall: (then?: () => void) => void, seconds: number, encoding?: string): AsyncGenerator<Uint8Array> {
+  const decode = decoder(encoding);
+  // a stalled or failed response fails the decoder's reads too
+  const source = decode ? lazyModule<typeof import("node:stream")>("node:stream").pipeline(res, decode, () => {}) : res;
+  const it = source[Symbol.asyncIterator]();
   try {
     for (;;) {
       stall(() => res.destroy(new HttpTimeout(stalledMessage(seconds))));
@@ -153,6 +172,7 @@ async function* watchedBody(res: IncomingMessage, stall: (then?: () => void) => 
   } finally {
     stall();
     if (!res.complete) res.destroy();
+    decode?.destroy();
   }
 }
 
