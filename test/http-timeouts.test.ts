@@ -144,6 +144,17 @@ test("download timeouts: an http binary cache that never answers, and one that s
   assertFailed(r, `GET http://127.0.0.1:${stalling}/${"a".repeat(32)}.narinfo: ${STALLED}`);
 });
 
+test("download timeouts: a substituter that never answers is skipped with a warning, as Nix (tvix build --dry-run)", async () => {
+  const silent = await silentServer();
+  const r = await tvix(["build", "--dry-run", join(repoRoot, "examples"), "-A", "trivial", "--arg", "salt", `"http-timeouts-${process.pid}"`], {
+    NIX_CONFIG: `substituters = http://127.0.0.1:${silent}\nstalled-download-timeout = 1\ndownload-attempts = 1`,
+  });
+  assert.ok(!r.killed, r.stderr);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(r.stderr.includes(`warning: GET http://127.0.0.1:${silent}/nix-cache-info: ${STALLED}; skipping the substituter 'http://127.0.0.1:${silent}'`), r.stderr);
+  assert.match(r.stderr, /will be built:\n.*-trivial\.drv/);
+});
+
 test("download timeouts: an s3 binary cache whose endpoint never answers, and one that never accepts", async (t) => {
   const silent = await silentServer();
   const r = await tvix(["copy", "--from", `s3://bucket?endpoint=http://127.0.0.1:${silent}&region=us-east-1`, "--to", "memory://", MISSING], STALL_1S);
