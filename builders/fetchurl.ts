@@ -13,6 +13,8 @@ import { BuildError, type BuildEvents, type BuildLimits, type BuildRequest, type
 import { collectOutputs } from "./outputs";
 import { defaultBuildTmp, removeTreeLater } from "./sandbox";
 import { parseNarToTree, type NarNode } from "../core/nar";
+import { concatBytes } from "../core/bytes";
+import { httpRequest } from "../stores/http";
 
 export class FetchurlBuildService implements BuildService {
   readonly name = "builtin";
@@ -55,9 +57,23 @@ async function download(url: string, limits: BuildLimits): Promise<Uint8Array> {
   if (url.startsWith("file://")) return readFileSync(fileURLToPath(url));
   if (!/^https?:\/\//.test(url)) throw new BuildError(`not implemented: builtin:fetchurl of '${url}' (only http, https and file URLs)`, "transient");
   const signals = [limits.signal, limits.timeout ? AbortSignal.timeout(limits.timeout * 1000) : undefined].filter((s): s is AbortSignal => !!s);
-  const res = await fetch(url, { signal: signals.length ? AbortSignal.any(signals) : undefined, redirect: "follow" });
-  if (!res.ok) throw new Error(`HTTP error ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
+  const signal = signals.length ? AbortSignal.any(signals) : undefined;
+  // the configured connect-timeout and stalled-download-timeout apply (stores/http.ts)
+  const res = await httpRequest(url, { signal });
+  try {
+    if (res.status < 200 || res.status > 299) throw new Error(`HTTP error ${res.status}`);
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    for await (const p of res.body) {
+      signal?.throwIfAborted();
+      parts.push(p);
+      size += p.length;
+    }
+    signal?.throwIfAborted();
+    return concatBytes(parts, size);
+  } finally {
+    res.cancel();
+  }
 }
 
 function writeNarTree(n: NarNode, path: string): void {

@@ -70,7 +70,14 @@ export class BuildSession {
     const sandboxOpts = { services: o.store, provideInput: (i: { name: string }) => access.materialise(join(o.store.storeDir, i.name)), tmpDir };
     const sandbox: BuildService = o.settings.sandbox === "runc" ? new RuncBuildService(sandboxOpts) : new BwrapBuildService(sandboxOpts);
     const substituters: NixStore[] = [];
-    for (const url of o.settings.substituters) substituters.push(await o.openStore(url));
+    for (const url of o.settings.substituters) {
+      try {
+        substituters.push(await o.openStore(url));
+      } catch (e) {
+        // as Nix: a substituter that cannot be reached (down, a timeout) is skipped with a warning; builds go on
+        o.onEvent?.({ type: "warning", message: `${(e as Error).message}; skipping the substituter '${url}'` });
+      }
+    }
     // the machines connect when they get their first build
     const machines = parseMachines(o.settings.builders, hostSystem()).map(
       (m) => new RemoteMachine(m, o.openStore, { maxSilentTime: o.settings.maxSilentTime, buildCores: o.settings.cores, overrides: o.settings.timeout ? new Map([["timeout", String(o.settings.timeout)]]) : new Map() }),

@@ -171,7 +171,8 @@ async function buildWithStore(
   }
 
   const printLogs = !!opts.printBuildLogs;
-  let progress: BuildProgress | null = null;
+  // warnings while opening the session (a substituter that cannot be reached) and planning (an untrusted substitute) are shown in any case
+  let progress: BuildProgress | null = plainBuildProgress(false, writeErr);
   const onEvent = (e: SchedulerEvent) => progress?.onEvent(e);
   let session;
   try {
@@ -189,8 +190,6 @@ async function buildWithStore(
       targets.push({ drvPath, outputs });
     }
     phase("store opened, derivations read");
-    // warnings while planning (an untrusted substitute) are shown in any case
-    progress = plainBuildProgress(false, writeErr);
     const plan = await session.plan(targets);
     phase("plan");
     if (opts.dryRun) {

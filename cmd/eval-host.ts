@@ -21,7 +21,7 @@ export function cliEvalHost(opts: { storeDir?: string; storeUrl?: string; writes
   const reader = new BlockingStoreReader((req) => (service ??= startSyncService("store-reader", { storeUrl: opts.storeUrl, storeDir })).call(req));
   const config = settings();
   const realise = config.bool("allow-import-from-derivation") ? (drvPath: string, io: StoreIO) => realiseThroughHelper(drvPath, io, opts.storeUrl) : "disabled";
-  return makeEvalHost({ storeDir, writes: opts.writes, store: reader, realise });
+  return makeEvalHost({ storeDir, writes: opts.writes, store: reader, realise, stalledDownloadTimeout: config.int("stalled-download-timeout") });
 }
 
 /** Writes what the evaluation made to the store and builds `drvPath` there, waiting for it. */

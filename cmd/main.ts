@@ -4,6 +4,7 @@ import { setEntryUrl, runTaskInThisThread, answerSyncCall, serveSyncService, pre
 import { reportFatal } from "./errors";
 import { lazyModule } from "../core/lazy-module";
 import "./tasks";
+import { setHttpLimitsSource } from "../stores/http";
 
 // The binary's entry (build.mjs) runs this on the main thread and says so;
 // it has set the V8 flags below already. Otherwise (the sources, or a
@@ -21,6 +22,11 @@ const parentPort = threads?.parentPort ?? null;
 // Less inlining by TurboFan: see docs/packaging.md.
 if (!globalThis.__tvixMainThread && isMainThread) lazyModule<typeof import("node:v8")>("node:v8").setFlagsFromString("--max-inlined-bytecode-size=60");
 setEntryUrl(new URL(import.meta.url));
+// downloads in any thread take their timeouts from this run's configuration (read when first needed)
+setHttpLimitsSource(async () => {
+  const { settings, httpLimitsFrom } = await import("./settings");
+  return httpLimitsFrom(settings());
+});
 
 async function main(): Promise<void> {
   if (!isMainThread && workerData?.tvixSyncCall) {

@@ -9,7 +9,7 @@ import { TVIX_VERSION, NIX_COMPAT_VERSION } from "../core/version";
 import { readStdinFile } from "./commands/eval";
 import { initSettings, evalOptions } from "./settings";
 
-const USAGE = `Usage: nix-instantiate [--eval [--strict] [--json] [--xml]] [--parse] [-E EXPR | FILES...]
+const USAGE = `Usage: nix-instantiate [--eval [--strict] [--json] [--xml] [--raw]] [--parse] [-E EXPR | FILES...]
   [-A ATTRPATH] [--arg NAME EXPR] [--argstr NAME STRING] [-I PATH] [--show-trace]
   [--add-root PATH] [--store URL] [--option NAME VALUE] [-v] [--quiet]
   (tvix-ts ${TVIX_VERSION}, compatible with Nix ${NIX_COMPAT_VERSION})`;
@@ -32,6 +32,7 @@ export async function nixInstantiateMain(argv: string[]): Promise<number> {
       case "--strict": req.strict = true; break;
       case "--json": req.output = "json"; break;
       case "--xml": req.output = "xml"; break;
+      case "--raw": req.output = "raw"; break;
       case "--no-location": req.location = false; break;
       case "--parse": req.parseOnly = true; break;
       case "--show-trace": req.showTrace = true; break;

@@ -1,9 +1,11 @@
 // Synchronous output for evaluation workers (their process.stdout is async
 // and piped through the main thread; fd writes keep order with stderr).
 import { fstatSync, writeSync } from "node:fs";
+import { encodeEscapedBytes } from "../core/bytes";
 
+/** Writes s to fd; bytes a Nix string holds that are not UTF-8 (kept as lone surrogates) are written as themselves, as Nix does. */
 export function writeAll(fd: number, s: string): void {
-  const buf = Buffer.from(s, "utf8");
+  const buf = encodeEscapedBytes(s);
   let off = 0;
   while (off < buf.length) {
     try {

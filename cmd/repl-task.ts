@@ -34,7 +34,7 @@ export async function replTask(payload: ReplPayload): Promise<number> {
   const { replBuilds } = await import("./build-now");
   const builds = replBuilds(glue.io, payload.storeUrl, (s) => parentPort!.postMessage({ out: s }));
   const session = new ReplSession(payload.nixPath, payload.cwd, host, { colour: payload.colour, builds });
-  session.state.traceSink = (m) => parentPort!.postMessage({ out: m + "\n" });
+  session.state.traceSink = (m) => parentPort!.postMessage({ err: m + "\n" });
   setHeapGuard(() => {
     if (Atomics.load(payload.interrupt, 0) !== 0) throw new Interrupted();
   });

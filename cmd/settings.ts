@@ -16,6 +16,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { ConfigError, Settings, parseConfig, setSetting, type ConfigSource, type ConfigWarning } from "../core/config";
 import { tvixHome } from "../stores/url";
+import type { HttpLimits } from "../stores/http";
 import { UserError } from "./errors";
 
 export { Settings };
@@ -120,6 +121,11 @@ export function settings(): Settings {
 /** This run's configuration with a command's own files read before NIX_CONFIG and --option. */
 export function settingsWithFiles(extraFiles: LoadOptions["extraFiles"]): Settings {
   return loadSettings(currentOptions, { extraFiles });
+}
+
+/** The download limits (stores/http.ts) of a configuration. */
+export function httpLimitsFrom(s: Settings): HttpLimits {
+  return { connectTimeout: s.int("connect-timeout"), stalledDownloadTimeout: s.int("stalled-download-timeout"), downloadAttempts: s.int("download-attempts") };
 }
 
 /** The settings the evaluator reads, as --option pairs for an evaluation request. */

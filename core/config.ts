@@ -156,6 +156,21 @@ export const SETTINGS: Record<string, SettingSpec> = {
     default: "",
     description: "URI prefixes fetchers may use with restrict-eval (a prefix matches itself, what is below it at a '/', or a whole scheme such as `github:`).",
   },
+  "connect-timeout": {
+    type: "int",
+    default: "0",
+    description: "Seconds a connection to a server (downloads, http and s3 binary caches) may take to be established; 0: the system's limit.",
+  },
+  "stalled-download-timeout": {
+    type: "int",
+    default: "300",
+    description: "Seconds a download (fetchers, http and s3 binary caches) may wait for data from the server before it fails.",
+  },
+  "download-attempts": {
+    type: "int",
+    default: "5",
+    description: "Tries of a binary cache request that fails transiently (a failed connection, a timeout, HTTP 408, 429 or 5xx).",
+  },
   "abort-on-warn": {
     type: "bool",
     default: "false",
@@ -168,9 +183,9 @@ export const SETTINGS: Record<string, SettingSpec> = {
  * nix.conf can be shared.
  */
 export const IGNORED_NIX_SETTINGS = new Set([
-  "experimental-features", "build-users-group", "auto-optimise-store", "connect-timeout", "warn-dirty", "show-trace", "extra-platforms", "system-features",
+  "experimental-features", "build-users-group", "auto-optimise-store", "warn-dirty", "show-trace", "extra-platforms", "system-features",
   "netrc-file", "narinfo-cache-negative-ttl", "narinfo-cache-positive-ttl", "log-lines", "min-free", "max-free",
-  "http-connections", "download-attempts", "flake-registry", "accept-flake-config", "nix-path",
+  "http-connections", "flake-registry", "accept-flake-config", "nix-path",
   "sandbox-fallback", "substitute", "secret-key-files",
   "build-dir", "post-build-hook",
 ]);

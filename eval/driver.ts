@@ -2,12 +2,12 @@
 // nix-instantiate drop-in: read the expression, auto-call it with --arg and
 // --argstr, walk -A attribute paths, print the results as Nix 2.26 does, and
 // turn evaluation errors into Nix-style messages.
-import { wellFormed } from "./utf8";
 import type { Expr, Pos } from "./ast";
 import { EvalState, EvalOptions } from "./state";
 import { installBuiltins } from "./builtins";
 import { ParseError, formatPos, parse } from "./parser";
-import { EvalError, Lazy, NixAttrs, NixFloat, Thunk, Value, force, forceDeep, forceString, showType, Lambda, elemLazy, materialize } from "./value";
+import { EvalError, Lazy, NixAttrs, NixFloat, Thunk, Value, force, forceDeep, forceString, showType, Lambda, elemLazy, materialize, strValue } from "./value";
+import { coerceToString } from "./coerce";
 import { isDerivation } from "./operators";
 import { printValue } from "./print";
 import { toJSON } from "./builtins/json";
@@ -30,7 +30,8 @@ export interface EvalRequest {
   args: { name: string; kind: "expr" | "str"; value: string }[];
   nixPath: string[];
   strict: boolean;
-  output: "nix" | "json" | "xml";
+  /** raw: a string as it is (coerced as interpolation does), with no newline (nix-instantiate --eval --raw) */
+  output: "nix" | "json" | "xml" | "raw";
   /** --xml without --no-location prints positions of lambdas and attributes. */
   location: boolean;
   showTrace: boolean;
@@ -217,7 +218,7 @@ function stateFor(req: EvalRequest, output: EvalOutput, host: EvalHost): EvalSta
   });
   // restricted mode reads the search path's entries (as Nix)
   if (io && mode === "restricted") for (const e of state.searchPath) if (e.path.startsWith("/")) io.allowPath(e.path);
-  state.traceSink = (m) => output.err(wellFormed(m) + "\n");
+  state.traceSink = (m) => output.err(m + "\n");
   return state;
 }
 
@@ -244,8 +245,8 @@ export function runEval(req: EvalRequest, io: EvalOutput, host: EvalHost): numbe
     const t0 = Date.now();
     forEachSelected(state, req, (v, args) => {
       const res: Lazy = args ? autoCall(v, args, null) : force(v);
-      // (raw bytes as a reader of Nix's output sees them, eval/utf8.ts)
-      io.out(wellFormed(printResult(state, res, req)) + "\n");
+      // raw bytes stay lone surrogates here: the writer prints them as bytes (core/bytes.ts)
+      io.out(printResult(state, res, req) + (req.output === "raw" ? "" : "\n"));
     });
     if (process.env.TVIX_PHASES) {
       const { files, parse, compile } = state.loadTimes;
@@ -255,13 +256,20 @@ export function runEval(req: EvalRequest, io: EvalOutput, host: EvalHost): numbe
   } catch (e) {
     const outcome = trialOutcome(e);
     if (outcome instanceof OutOfRoom) throw outcome;
-    io.err(wellFormed(formatEvalError(e, req.showTrace)));
+    io.err(formatEvalError(e, req.showTrace));
     return 1;
   }
 }
 
 export function printResult(state: EvalState, v: Lazy, req: Pick<EvalRequest, "output" | "strict" | "location">): string {
   switch (req.output) {
+    case "raw":
+      try {
+        return strValue(coerceToString(state, v, null, { coerceMore: false, copyToStore: true }));
+      } catch (e) {
+        if (e instanceof EvalError) e.addTrace("while generating the nix-instantiate output");
+        throw e;
+      }
     case "json":
       // the value itself is evaluated; below it, without --strict, a thunk is an error (as Nix)
       return toJSON(state, req.strict ? v : force(v), null, new Set(), req.strict);

@@ -41,6 +41,8 @@ const KEYWORDS = ["assert", "else", "if", "in", "inherit", "let", "or", "rec", "
 
 export interface ReplResult {
   out: string;
+  /** error messages, for stderr (as nix repl) */
+  err?: string;
   quit?: boolean;
   /** the input is cut short (an open bracket, string or let): read another line */
   incomplete?: boolean;
@@ -92,17 +94,17 @@ export class ReplSession {
     const { kind, drvPath } = r.build;
     delete r.build;
     const builds = this.opts.builds;
-    if (!builds) return { ...r, out: `error: not implemented: ${kind === "build" ? "building" : "build logs"} in this repl (it has no store to build in)\n` };
+    if (!builds) return { ...r, err: `error: not implemented: ${kind === "build" ? "building" : "build logs"} in this repl (it has no store to build in)\n` };
     try {
       if (kind === "build") {
         const outs = await builds.build(drvPath);
         return { ...r, out: `\nThis derivation produced the following outputs:\n${outs.map(([n, p]) => `  ${n} -> ${p}\n`).join("")}` };
       }
       const log = await builds.log(drvPath);
-      if (!log) return { ...r, out: `error: build log of '${drvPath}' is not available\n` };
+      if (!log) return { ...r, err: `error: build log of '${drvPath}' is not available\n` };
       return { ...r, note: `got build log for '${drvPath}' from '${log.from}'\n`, out: log.text + (log.text.endsWith("\n") ? "" : "\n") };
     } catch (e) {
-      return { ...r, out: this.formatError(e) };
+      return { ...r, err: this.formatError(e) };
     }
   }
 
@@ -123,7 +125,7 @@ export class ReplSession {
       return { out: replPrint(v, { maxDepth: 1, colour: !!this.opts.colour }) + "\n" };
     } catch (e) {
       if (e instanceof Incomplete) return { out: "", incomplete: true };
-      return { out: this.formatError(e) };
+      return { out: "", err: this.formatError(e) };
     }
   }
 
@@ -181,12 +183,12 @@ export class ReplSession {
         if (arg === "") this.showTrace = !this.showTrace;
         else if (arg === "true" || arg === "1" || arg === "on") this.showTrace = true;
         else if (arg === "false" || arg === "0" || arg === "off") this.showTrace = false;
-        else return { out: `error: unexpected argument '${arg}' to ${cmd}\n` };
+        else return { out: "", err: `error: unexpected argument '${arg}' to ${cmd}\n` };
         return { out: this.showTrace ? "showing error traces\n" : "not showing error traces\n" };
       }
       case ":doc": {
         needArg();
-        return { out: this.doc(force(this.lazyExpr(this.parse(arg)))) };
+        return this.doc(force(this.lazyExpr(this.parse(arg))));
       }
       case ":e":
       case ":edit": {
@@ -197,13 +199,13 @@ export class ReplSession {
       case ":log": {
         needArg();
         const v = force(this.lazyExpr(this.parse(arg)));
-        if (!(v instanceof NixAttrs && isDerivation(v))) return { out: `error: expression does not evaluate to a derivation, so I can't ${cmd === ":b" ? "build" : "show the log of"} it\n` };
+        if (!(v instanceof NixAttrs && isDerivation(v))) return { out: "", err: `error: expression does not evaluate to a derivation, so I can't ${cmd === ":b" ? "build" : "show the log of"} it\n` };
         const dp = v.get("drvPath");
         if (dp === undefined) throw new Error("derivation has no 'drvPath' attribute");
         return { out: "", build: { kind: cmd === ":b" ? "build" : "log", drvPath: forceString(dp) } };
       }
       default:
-        return { out: `error: unknown command '${cmd}'\n` };
+        return { out: "", err: `error: unknown command '${cmd}'\n` };
     }
   }
 
@@ -215,25 +217,30 @@ export class ReplSession {
     this.values = [];
     this.scopeInputs = [];
     let out = "";
+    let err = "";
     let note = "";
     for (const i of inputs) {
       const r = this.handle(i);
       out += r.out;
+      err += r.err ?? "";
       note += r.note ?? "";
     }
-    return { out, note };
+    return { out, err, note };
   }
 
-  private doc(v: Value): string {
+  private doc(v: Value): ReplResult {
     const name = v instanceof PrimOp ? v.name : v instanceof PrimOpApp ? v.op.name : null;
-    if (name !== null) return builtinDoc(name) ?? `error: no documentation for the builtin '${name}'\n`;
+    if (name !== null) {
+      const d = builtinDoc(name);
+      return d !== null ? { out: d } : { out: "", err: `error: no documentation for the builtin '${name}'\n` };
+    }
     if (v instanceof Lambda) {
       const d = docComment(v);
-      if (d !== null) return d;
+      if (d !== null) return { out: d };
       const p = sourcePos(v.info.pos);
-      return `error: the function at ${p.file || "«string»"}:${p.line}:${p.column} has no documentation comment (/** ... */)\n`;
+      return { out: "", err: `error: the function at ${p.file || "«string»"}:${p.line}:${p.column} has no documentation comment (/** ... */)\n` };
     }
-    return `error: value does not have documentation\n`;
+    return { out: "", err: `error: value does not have documentation\n` };
   }
 
   private location(v: Value): { file: string; line: number } {

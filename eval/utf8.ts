@@ -76,11 +76,6 @@ export function byteCount(s: string): number {
   return hasRawBytes(s) ? encodeBytes(s).length : Buffer.byteLength(s);
 }
 
-/** What a reader of the bytes sees: raw bytes that do not join into UTF-8 become U+FFFD. */
-export function wellFormed(s: string): string {
-  return hasRawBytes(s) ? encodeBytes(s).toString("utf8") : s;
-}
-
 /**
  * nlohmann::json's complaint (Nix's toJSON) about a string whose bytes are
  * not UTF-8, or null; `text` gets the string with its raw bytes joined back.

@@ -6,4 +6,6 @@ import type { KnownDerivations } from "./known-derivations";
 export interface Glue {
   io: StoreIO;
   drvs: KnownDerivations;
+  /** seconds a git fetch over http may go without data (stalled-download-timeout; 0: no limit) */
+  stalledDownloadTimeout?: number;
 }

@@ -246,11 +246,12 @@ function fetchGit(glue: Glue, a: GitArgs, pos: Pos | null): NixAttrs {
       ]);
     }
   }
-  const { cache, rev } = fetchRev(a.url, a.ref, a.rev, a.allRefs);
+  const fetchEnv = gitFetchEnv(glue);
+  const { cache, rev } = fetchRev(a.url, a.ref, a.rev, a.allRefs, fetchEnv);
   const out = mkdtempSync(join(fetchCacheDir(), "gitout-"));
   try {
     exportTree(cache, rev, join(out, "tree"), out);
-    if (a.submodules) exportSubmodules(cache, rev, join(out, "tree"), a.url, out);
+    if (a.submodules) exportSubmodules(cache, rev, join(out, "tree"), a.url, out, fetchEnv);
     const tree = treeToNode(hostTree, join(out, "tree"));
     const narHash = hashBytes("sha256", narFromTree(tree));
     if (a.narHash && !a.narHash.equals(narHash)) throw new EvalError(`NAR hash mismatch in input '${a.url}', expected '${a.narHash.toSRI()}' but got '${narHash.toSRI()}'`, pos);
@@ -270,8 +271,14 @@ function fetchGit(glue: Glue, a: GitArgs, pos: Pos | null): NixAttrs {
   }
 }
 
+/** git's own limit for a fetch over http(s) that stalls: stalled-download-timeout (curl's low-speed limit, as for other downloads). */
+function gitFetchEnv(glue: Glue): NodeJS.ProcessEnv {
+  const t = glue.stalledDownloadTimeout ?? 300;
+  return t > 0 ? { GIT_HTTP_LOW_SPEED_LIMIT: "1", GIT_HTTP_LOW_SPEED_TIME: String(t) } : {};
+}
+
 /** Fetches a URL's ref (or a commit) into a bare cache repository per URL. */
-function fetchRev(url: string, ref: string | undefined, wantRev: string | undefined, allRefs: boolean): { cache: string; rev: string } {
+function fetchRev(url: string, ref: string | undefined, wantRev: string | undefined, allRefs: boolean, fetchEnv: NodeJS.ProcessEnv): { cache: string; rev: string } {
   const cache = join(fetchCacheDir(), "git", createHash("sha256").update(url).digest("hex").slice(0, 40));
   if (!existsSync(join(cache, "HEAD"))) {
     mkdirs(cache);
@@ -292,8 +299,8 @@ function fetchRev(url: string, ref: string | undefined, wantRev: string | undefi
   if (!have) {
     const r = ref ?? "HEAD";
     const fullRef = r === "HEAD" || r.startsWith("refs/") ? r : `refs/heads/${r}`;
-    if (rev !== undefined || allRefs) git(["fetch", "-q", "--force", url, "+refs/*:refs/*", "+HEAD:refs/tvix/HEAD"], cache);
-    else git(["fetch", "-q", "--force", url, `+${fullRef}:refs/tvix/fetched`], cache);
+    if (rev !== undefined || allRefs) git(["fetch", "-q", "--force", url, "+refs/*:refs/*", "+HEAD:refs/tvix/HEAD"], cache, fetchEnv);
+    else git(["fetch", "-q", "--force", url, `+${fullRef}:refs/tvix/fetched`], cache, fetchEnv);
     if (rev === undefined) rev = git(["rev-parse", allRefs ? fullRef.replace(/^HEAD$/, "refs/tvix/HEAD") : "refs/tvix/fetched"], cache).trim();
   }
   return { cache, rev: rev! };
@@ -309,7 +316,7 @@ function exportTree(cache: string, rev: string, dir: string, scratch: string): v
 }
 
 /** Checks out the submodules of a commit (recursively) into its exported tree. */
-function exportSubmodules(cache: string, rev: string, dir: string, url: string, scratch: string): void {
+function exportSubmodules(cache: string, rev: string, dir: string, url: string, scratch: string, fetchEnv: NodeJS.ProcessEnv): void {
   let modules: string;
   try {
     modules = git(["show", `${rev}:.gitmodules`], cache);
@@ -333,9 +340,9 @@ function exportSubmodules(cache: string, rev: string, dir: string, url: string, 
     const m = /^160000 commit ([0-9a-f]{40})\t/.exec(line);
     if (!m) continue; // not a gitlink at this commit
     const resolved = subUrl.startsWith("./") || subUrl.startsWith("../") ? resolveRelativeUrl(url, subUrl) : subUrl;
-    const sub = fetchRev(resolved, undefined, m[1], false);
+    const sub = fetchRev(resolved, undefined, m[1], false, fetchEnv);
     exportTree(sub.cache, sub.rev, join(dir, path), scratch);
-    exportSubmodules(sub.cache, sub.rev, join(dir, path), resolved, scratch);
+    exportSubmodules(sub.cache, sub.rev, join(dir, path), resolved, scratch, fetchEnv);
   }
 }
 

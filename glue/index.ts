@@ -22,6 +22,8 @@ export interface EvalSetup {
   parseCache?: ParseCacheStorage | null;
   /** Builds during evaluation (import from derivation), or why they cannot happen (StoreIOOptions.realise). */
   realise?: StoreIOOptions["realise"];
+  /** stalled-download-timeout, for git fetches (the other downloads read it in stores/http.ts) */
+  stalledDownloadTimeout?: number;
 }
 
 export function makeEvalHost(setup: EvalSetup = {}): { host: EvalHost; glue: Glue } {
@@ -32,7 +34,7 @@ export function makeEvalHost(setup: EvalSetup = {}): { host: EvalHost; glue: Glu
     realise: setup.realise,
     parseCache: setup.parseCache === null ? undefined : (setup.parseCache ?? new ParseCacheFiles()),
   });
-  const glue: Glue = { io, drvs: new KnownDerivations((p) => io.readTextFile(p)) };
+  const glue: Glue = { io, drvs: new KnownDerivations((p) => io.readTextFile(p)), stalledDownloadTimeout: setup.stalledDownloadTimeout };
   const host: EvalHost = {
     io,
     extensions: [derivationBuiltins(glue), storeBuiltins(glue), fetcherBuiltins(glue)],

@@ -1,44 +1,39 @@
 // http(s):// binary caches, read-only (writing is not implemented).
-import { Readable } from "node:stream";
-import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { registerStoreScheme } from "./url";
-import { trustExtraCaCerts } from "./extra-ca";
 import { BinaryCacheStore, CacheBackend, NotImplemented, Staging, binaryCacheOptions, stripParams } from "./binary-cache";
+import { HttpTimeout, httpErrorMessage, httpLimits, httpRequest, type HttpResponse } from "./http";
 
-/** Tries of one request, as Nix's download-attempts default. */
-const ATTEMPTS = 5;
 const RETRY_BASE_MS = 250;
 const TRANSIENT = new Set([408, 429, 500, 502, 503, 504]);
 
 export class HttpBackend implements CacheBackend {
   readonly readOnly = "writing to http binary caches";
-  constructor(readonly base: string) {
-    trustExtraCaCerts();
-  }
+  constructor(readonly base: string) {}
 
   private url(key: string): string {
     return `${this.base.replace(/\/+$/, "")}/${key}`;
   }
 
   /**
-   * fetch, with the cause of a failed connection in the error (fetch's own
-   * says "fetch failed"). Like Nix, a failed connection or a transient HTTP
-   * status (408, 429, 5xx) is retried, up to ATTEMPTS tries in all, after
-   * waits that double from RETRY_BASE_MS (with jitter).
+   * One request, with the cause of a failure in the error. Like Nix, a
+   * failed connection, a timeout (connect-timeout, stalled-download-timeout)
+   * or a transient HTTP status (408, 429, 5xx) is retried, up to
+   * download-attempts tries in all, after waits that double from
+   * RETRY_BASE_MS (with jitter).
    */
-  private async fetch(method: "GET" | "HEAD", key: string): Promise<Response> {
-    const attempts = Number(process.env.TVIX_HTTP_ATTEMPTS || ATTEMPTS);
+  private async fetch(method: "GET" | "HEAD", key: string): Promise<HttpResponse> {
+    const limits = await httpLimits();
+    const attempts = Math.max(1, limits.downloadAttempts);
     const base = Number(process.env.TVIX_HTTP_RETRY_BASE_MS ?? RETRY_BASE_MS);
     for (let attempt = 1; ; attempt++) {
       let failure: Error;
       try {
-        const res = await fetch(this.url(key), { method });
+        const res = await httpRequest(this.url(key), { method, limits });
         if (!TRANSIENT.has(res.status) || attempt >= attempts) return res;
-        await res.body?.cancel();
+        res.cancel();
         failure = new Error(`${method} ${this.url(key)}: HTTP ${res.status} ${res.statusText}`);
       } catch (e) {
-        const cause = (e as { cause?: Error }).cause;
-        failure = new Error(`${method} ${this.url(key)}: ${cause?.message ?? (e as Error).message}`);
+        failure = new Error(`${method} ${this.url(key)}: ${httpErrorMessage(e)}`);
         if (attempt >= attempts) throw failure;
       }
       const wait = base * 2 ** (attempt - 1) * (1 + Math.random() / 2);
@@ -50,20 +45,29 @@ export class HttpBackend implements CacheBackend {
   async get(key: string): Promise<AsyncIterable<Uint8Array> | null> {
     const res = await this.fetch("GET", key);
     if (res.status === 404 || res.status === 403 || res.status === 410) {
-      await res.body?.cancel();
+      res.cancel();
       return null;
     }
-    if (!res.ok) {
-      await res.body?.cancel();
+    if (res.status < 200 || res.status > 299) {
+      res.cancel();
       throw new Error(`GET ${this.url(key)}: HTTP ${res.status} ${res.statusText}`);
     }
-    if (!res.body) return (async function* () {})();
-    return Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
+    const url = this.url(key);
+    // a body that stalls fails with the URL in its message
+    return (async function* () {
+      try {
+        yield* res.body;
+      } catch (e) {
+        if (e instanceof HttpTimeout) throw new Error(`GET ${url}: ${e.message}`);
+        throw e;
+      }
+    })();
   }
 
   async exists(key: string): Promise<boolean> {
     const res = await this.fetch("HEAD", key);
-    if (res.ok) return true;
+    res.cancel();
+    if (res.status >= 200 && res.status <= 299) return true;
     if (res.status === 404 || res.status === 403 || res.status === 410) return false;
     throw new Error(`HEAD ${this.url(key)}: HTTP ${res.status} ${res.statusText}`);
   }

@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:http";
+import { DEFAULT_HTTP_LIMITS, setHttpLimitsSource } from "./http";
 import type { AddressInfo } from "node:net";
 import "./backends";
 import { openStore } from "./url";
@@ -177,14 +178,14 @@ test("http:// reads are retried with backoff after failed connections and 5xx, n
     assert.equal(await store.queryPathInfo(missing), null);
     assert.equal(seen.get(`/${"0".repeat(32)}.narinfo`), 3);
     // a server that keeps failing: the error after the last try
-    process.env.TVIX_HTTP_ATTEMPTS = "2";
+    setHttpLimitsSource(async () => ({ ...DEFAULT_HTTP_LIMITS, downloadAttempts: 2 }));
     server.removeAllListeners("request");
     server.on("request", (_req, res) => res.writeHead(500).end());
     await assert.rejects(store.queryPathInfo("/nix/store/" + "1".repeat(32) + "-x"), /HTTP 500/);
   } finally {
     if (saved === undefined) delete process.env.TVIX_HTTP_RETRY_BASE_MS;
     else process.env.TVIX_HTTP_RETRY_BASE_MS = saved;
-    delete process.env.TVIX_HTTP_ATTEMPTS;
+    setHttpLimitsSource(async () => DEFAULT_HTTP_LIMITS);
     server.close();
   }
 });

@@ -20,6 +20,7 @@ import {
 import type { CacheBackend, Staging } from "./binary-cache";
 import { mapLimit } from "./stream-util";
 import { trustExtraCaCerts } from "./extra-ca";
+import { DEFAULT_HTTP_LIMITS, connectTimeoutMessage, stalledMessage, type HttpLimits } from "./http";
 
 export const MULTIPART_THRESHOLD = 16 * 1024 * 1024;
 const PART_SIZE = 16 * 1024 * 1024;
@@ -34,9 +35,19 @@ export class S3Backend implements CacheBackend {
   readonly readOnly = null;
   private client: S3Client;
 
-  constructor(private bucket: string, private prefix: string, cfg: { endpoint?: string; region: string; profile?: string }) {
+  private readonly limits: HttpLimits;
+
+  constructor(private bucket: string, private prefix: string, cfg: { endpoint?: string; region: string; profile?: string; limits?: HttpLimits }) {
     trustExtraCaCerts();
+    const limits = (this.limits = cfg.limits ?? DEFAULT_HTTP_LIMITS);
     this.client = new S3Client({
+      // Nix's download limits: connect-timeout, stalled-download-timeout (no data for that long, also while a
+      // body is read), download-attempts (the SDK retries timeouts and 5xx)
+      requestHandler: {
+        connectionTimeout: limits.connectTimeout > 0 ? limits.connectTimeout * 1000 : undefined,
+        socketTimeout: limits.stalledDownloadTimeout > 0 ? limits.stalledDownloadTimeout * 1000 : undefined,
+      },
+      maxAttempts: Math.max(1, limits.downloadAttempts),
       region: cfg.region,
       endpoint: cfg.endpoint,
       forcePathStyle: cfg.endpoint !== undefined,
@@ -59,15 +70,31 @@ export class S3Backend implements CacheBackend {
       return await f();
     } catch (e) {
       if (isNotFound(e)) throw e;
-      const err = e as Error;
-      throw new Error(`S3 ${what} ${this.where(key)}: ${err.name && err.name !== "Error" ? err.name + ": " : ""}${err.message}`);
+      throw new Error(`S3 ${what} ${this.where(key)}: ${this.describe(e)}`);
     }
+  }
+
+  /** An SDK error as a message; its timeouts in the words of the settings. */
+  private describe(e: unknown): string {
+    const err = e as Error;
+    if (err?.name === "TimeoutError")
+      return /establish a connection/.test(err.message) ? connectTimeoutMessage(this.limits.connectTimeout) : stalledMessage(this.limits.stalledDownloadTimeout);
+    return `${err.name && err.name !== "Error" ? err.name + ": " : ""}${err.message}`;
   }
 
   async get(key: string): Promise<AsyncIterable<Uint8Array> | null> {
     try {
       const out = await this.send("GET", key, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key) })));
-      return out.Body as AsyncIterable<Uint8Array>;
+      const body = out.Body as AsyncIterable<Uint8Array>;
+      const where = this.where(key);
+      // a body that stalls fails with the object's name in its message
+      return (async function* (self: S3Backend) {
+        try {
+          yield* body;
+        } catch (e) {
+          throw new Error(`S3 GET ${where}: ${self.describe(e)}`);
+        }
+      })(this);
     } catch (e) {
       if (isNotFound(e)) return null;
       throw e;

@@ -37,3 +37,13 @@ export const nix226 = {
     return spawnSync(oracleScript, args, { encoding: "utf8", input: opts.input, cwd: opts.cwd, maxBuffer: 256 * 1024 * 1024 });
   },
 };
+
+/** runTvix with stdout and stderr as bytes (for output that is not UTF-8). */
+export function runTvixBytes(args: string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv; cwd?: string } = {}): SpawnSyncReturns<Buffer> {
+  return spawnSync(process.execPath, ["--import", "tsx", join(repoRoot, "cmd/main.ts"), ...args], {
+    input: opts.input,
+    env: { ...process.env, ...opts.env },
+    cwd: opts.cwd ?? repoRoot,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+}

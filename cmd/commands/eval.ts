@@ -25,6 +25,7 @@ export function evalOptions(c: Command): Command {
     .option("--restrict-eval", "restricted evaluation (the same as --option restrict-eval true)")
     .option("--strict", "evaluate deeply (attribute sets and lists fully)")
     .option("--json", "print the result as JSON")
+    .option("--raw", "print a string as it is: no quotes, escapes or newline")
     .option("--xml", "print the result as XML")
     .option("--no-location", "omit source positions from XML output")
     .option("--show-trace", "show the full evaluation trace on errors")
@@ -74,7 +75,7 @@ export function toRequest(opts: Record<string, any>, files: string[], args: Eval
     args,
     nixPath: opts.include ?? [],
     strict: !!opts.strict,
-    output: opts.json ? "json" : opts.xml ? "xml" : "nix",
+    output: opts.json ? "json" : opts.xml ? "xml" : opts.raw ? "raw" : "nix",
     location: opts.location !== false,
     showTrace: !!opts.showTrace,
     parseOnly: !!opts.parse,

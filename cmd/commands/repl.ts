@@ -15,6 +15,7 @@ import { TVIX_VERSION } from "../../core/version";
 import { useColour } from "../output";
 import { mkdirs } from "../../stores/mkdirs";
 import type { ReplResult } from "../../eval/repl";
+import { encodeEscapedBytes } from "../../core/bytes";
 
 const PROMPT = "nix-repl> ";
 const CONTINUATION = " ".repeat(PROMPT.length);
@@ -26,6 +27,12 @@ function collect(v: string, prev: string[]): string[] {
 
 type Reply = ReplResult & { done?: boolean; completion?: { word: string; completions: string[] } };
 
+/** The terminal side's outputs: values for stdout, errors, traces and notes for stderr (as nix repl). */
+interface ReplOutput {
+  out(s: string): void;
+  err(s: string): void;
+}
+
 /** One evaluation worker and the inputs that shaped its scope (to rebuild it). */
 class Evaluator {
   private worker!: Worker;
@@ -33,14 +40,18 @@ class Evaluator {
   private waiting: ((r: Reply) => void) | null = null;
   private readonly scoped: string[] = [];
 
-  constructor(private readonly payload: { nixPath: string[]; cwd: string; colour: boolean; storeUrl?: string }, private readonly write: (s: string) => void) {
+  constructor(private readonly payload: { nixPath: string[]; cwd: string; colour: boolean; storeUrl?: string }, private readonly write: ReplOutput) {
     this.start();
   }
 
   private start(): void {
     this.worker = startTaskWorker("repl", { ...this.payload, interrupt: this.interrupt });
     this.worker.on("message", (m: Reply) => {
-      if (m.out && !m.done) this.write(m.out); // builtins.trace output while evaluating
+      // output while evaluating: builtins.trace (stderr), build logs
+      if (!m.done && !m.completion) {
+        if (m.out) this.write.out(m.out);
+        if (m.err) this.write.err(m.err);
+      }
       if ((m.done || m.completion) && this.waiting) {
         const w = this.waiting;
         this.waiting = null;
@@ -85,7 +96,7 @@ class Evaluator {
       this.scoped.length = 0;
       void (async () => {
         for (const l of replay) await this.eval(l);
-        pending({ out: "error: interrupted by the user\n", done: true });
+        pending({ out: "", err: "error: interrupted by the user\n", done: true });
       })();
     }, 1000).unref();
   }
@@ -131,13 +142,15 @@ function edit(target: { file: string; line: number }): void {
   const cp = lazyModule<typeof import("node:child_process")>("node:child_process");
   const args = /(^|\/)(vi|vim|nvim|emacs|nano|micro|kak|hx)$/.test(editor.split(" ")[0]) ? [`+${target.line}`, target.file] : [target.file];
   const r = cp.spawnSync("sh", ["-c", `${editor} "$@"`, "editor", ...args], { stdio: "inherit" });
-  if (r.error) process.stdout.write(`error: cannot run the editor '${editor}': ${r.error.message}\n`);
+  if (r.error) process.stderr.write(`error: cannot run the editor '${editor}': ${r.error.message}\n`);
 }
 
 export async function runRepl(opts: { include: string[]; store?: string }): Promise<void> {
   const tty = !!(process.stdin.isTTY && process.stdout.isTTY);
-  const out = (s: string) => process.stdout.write(s);
-  const ev = new Evaluator({ nixPath: opts.include, cwd: process.cwd(), colour: tty && useColour(process.stdout), storeUrl: opts.store }, out);
+  // a Nix string's bytes that are not UTF-8 (lone surrogates here) are written as themselves
+  const out = (s: string) => process.stdout.write(encodeEscapedBytes(s));
+  const err = (s: string) => process.stderr.write(encodeEscapedBytes(s));
+  const ev = new Evaluator({ nixPath: opts.include, cwd: process.cwd(), colour: tty && useColour(process.stdout), storeUrl: opts.store }, { out, err });
   const readline = lazyModule<typeof import("node:readline")>("node:readline");
   const histFile = tty ? await historyFile() : "";
   const rl = readline.createInterface({
@@ -204,7 +217,8 @@ export async function runRepl(opts: { include: string[]; store?: string }): Prom
     }
     reset();
     if (r.out) out(r.out);
-    if (r.note) process.stderr.write(r.note);
+    if (r.err) err(r.err);
+    if (r.note) err(r.note);
     if (r.quit) {
       rl.close();
       return;
@@ -215,7 +229,8 @@ export async function runRepl(opts: { include: string[]; store?: string }): Prom
       rl.resume();
       const rr = await ev.eval(":r");
       if (rr.out) out(rr.out);
-      if (rr.note) process.stderr.write(rr.note);
+      if (rr.err) err(rr.err);
+      if (rr.note) err(rr.note);
     }
     if (tty) {
       out("\n");
@@ -223,7 +238,7 @@ export async function runRepl(opts: { include: string[]; store?: string }): Prom
     }
   }
   if (tty) out("\n");
-  if (pending !== "") out("error: the input ended inside an open bracket, string or 'let'\n");
+  if (pending !== "") err("error: the input ended inside an open bracket, string or 'let'\n");
   await ev.quit();
 }
 

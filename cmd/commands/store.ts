@@ -59,9 +59,13 @@ async function resolveNode(arg: string, url: string | undefined) {
 
 /** The configuration with the daemon's own file: --config FILE, else $TVIX_HOME/daemon.conf if it exists. */
 async function daemonConfig(file?: string) {
-  const { settingsWithFiles } = await import("../settings");
+  const { settingsWithFiles, httpLimitsFrom } = await import("../settings");
   const { tvixHome } = await import("../../stores/url");
-  return settingsWithFiles([file ? { path: file, required: true } : { path: join(tvixHome(), "daemon.conf"), required: false }]);
+  const config = settingsWithFiles([file ? { path: file, required: true } : { path: join(tvixHome(), "daemon.conf"), required: false }]);
+  // the daemon's downloads (substitution) take their timeouts from its file too
+  const limits = httpLimitsFrom(config);
+  (await import("../../stores/http")).setHttpLimitsSource(async () => limits);
+  return config;
 }
 
 function withStore(c: Command): Command {

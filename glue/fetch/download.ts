@@ -8,7 +8,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statS
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { trustExtraCaCerts } from "../../stores/extra-ca";
+import { httpErrorMessage, httpRequest, type HttpResponse } from "../../stores/http";
 
 export function fetchCacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, ".cache") : join(homedir() || tmpdir(), ".cache"));
@@ -57,21 +57,23 @@ export async function download(req: DownloadRequest): Promise<Downloaded> {
   } catch {
     /* no usable cache entry */
   }
-  let res: Response;
-  trustExtraCaCerts();
+  // the configured connect-timeout and stalled-download-timeout apply (stores/http.ts)
+  let res: HttpResponse;
   try {
-    res = await fetch(url, { redirect: "follow" });
+    res = await httpRequest(url);
   } catch (e) {
-    const cause = (e as { cause?: Error }).cause;
-    throw new Error(`unable to download '${url}': ${cause?.message ?? (e as Error).message}`);
+    throw new Error(`unable to download '${url}': ${httpErrorMessage(e)}`);
   }
-  if (!res.ok || !res.body) throw new Error(`unable to download '${url}': HTTP error ${res.status}`);
+  if (res.status < 200 || res.status > 299) {
+    res.cancel();
+    throw new Error(`unable to download '${url}': HTTP error ${res.status}`);
+  }
   mkdirs(dir);
   const tmp = `${dataFile}.${process.pid}.${Date.now()}.tmp`;
   const fd = openSync(tmp, "w");
   const h = createHash("sha256");
   try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of res.body) {
       h.update(chunk);
       let off = 0;
       while (off < chunk.length) off += writeSync(fd, chunk, off);
