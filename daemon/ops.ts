@@ -408,6 +408,8 @@ op(Op.AddMultipleToStore, async (c) => {
   const inflight = new Map<string, Promise<void>>();
   let buffered = 0;
   let failure: { e: unknown } | null = null;
+  /** Wakes the reader waiting for room in the pipeline. */
+  let wake: (() => void) | null = null;
   const settle = async () => {
     await Promise.allSettled([...inflight.values()]);
   };
@@ -430,12 +432,12 @@ op(Op.AddMultipleToStore, async (c) => {
         continue;
       }
       const nar = new Uint8Array(w.narSize);
-      let at = 0;
-      for await (const chunk of exactBytes(inner, w.narSize)) {
+      for (let at = 0; at < nar.length; ) {
+        const chunk = await inner.some(nar.length - at);
         nar.set(chunk, at);
         at += chunk.length;
       }
-      while (inflight.size >= PIPELINE_PATHS || (buffered > PIPELINE_BYTES && inflight.size > 0)) await Promise.race(inflight.values()).catch(() => {});
+      while (inflight.size >= PIPELINE_PATHS || (buffered > PIPELINE_BYTES && inflight.size > 0)) await new Promise<void>((r) => (wake = r));
       const deps = info.references.filter((r) => r !== info.storePath && inflight.has(r)).map((r) => inflight.get(r)!);
       buffered += nar.length;
       const p = (async () => {
@@ -449,6 +451,9 @@ op(Op.AddMultipleToStore, async (c) => {
       ).finally(() => {
         buffered -= nar.length;
         if (inflight.get(info.storePath) === p) inflight.delete(info.storePath);
+        const w = wake;
+        wake = null;
+        w?.();
       });
     }
     await settle();
