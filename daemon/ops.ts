@@ -400,7 +400,8 @@ op(Op.AddMultipleToStore, async (c) => {
   let dontCheckSigs = await c.r.bool();
   if (!c.trusted) dontCheckSigs = false;
   c.startWork();
-  const source = new FramedSource(c.r);
+  // every NAR is copied out of the frames (into its buffer, or by exactBytes())
+  const source = new FramedSource(c.r, { copy: false });
   const opts = { repair, checkSigs: !dontCheckSigs, tempRoots: c.tempRoots };
   // Paths are added while later ones are still being read, so that their
   // durable writes share group commits; a path waits for those of its
@@ -431,7 +432,8 @@ op(Op.AddMultipleToStore, async (c) => {
         }
         continue;
       }
-      const nar = new Uint8Array(w.narSize);
+      // not zero-filled: every byte is written below
+      const nar = new Uint8Array(Buffer.allocUnsafeSlow(w.narSize).buffer, 0, w.narSize);
       for (let at = 0; at < nar.length; ) {
         const chunk = await inner.some(nar.length - at);
         nar.set(chunk, at);

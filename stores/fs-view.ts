@@ -121,8 +121,14 @@ export class RealStoreDir {
       commit: () => {
         if (done) return;
         done = true;
-        if (existsSync(target) || isSymlink(target)) removeTree(target);
-        renameSync(tmp, target);
+        try {
+          // a file replaces a file; anything else in the way goes first
+          renameSync(tmp, target);
+        } catch (e) {
+          if (!["EISDIR", "ENOTDIR", "ENOTEMPTY", "EEXIST"].includes((e as NodeJS.ErrnoException).code ?? "")) throw e;
+          removeTree(target);
+          renameSync(tmp, target);
+        }
       },
       discard: () => {
         if (done) return;
