@@ -27,12 +27,12 @@ export class FramedSource implements AsyncIterable<Uint8Array> {
     if (this.broken) throw this.broken;
     if (this.ended) return null;
     try {
-      const n = await this.r.u64Big();
-      if (n === 0n) {
+      const n = await this.r.u64OrBig();
+      if (n === 0) {
         this.ended = true;
         return null;
       }
-      if (n > BigInt(MAX_FRAME)) throw new WireError(`refusing a ${n}-byte frame (limit ${MAX_FRAME})`);
+      if (n > MAX_FRAME) throw new WireError(`refusing a ${n}-byte frame (limit ${MAX_FRAME})`);
       const f = await this.r.exact(Number(n));
       return this.opts.copy ? new Uint8Array(f) : f;
     } catch (e) {
