@@ -1,16 +1,13 @@
 // AddMultipleToStore into `tvix store daemon` alone, for profiling:
-//   npx tsx bench/scripts/daemon-add.ts small|large [ROUNDS]
-// (TVIX_CPU_PROFILE=FILE makes dist/tvix write a CPU profile at exit.)
+//   node --import tsx bench/scripts/daemon-add.ts small|large [ROUNDS]
+// prints each round's time and the daemon's CPU time (THREADS=1: per
+// thread). TVIX_CPU_PROFILE=FILE makes dist/tvix write a CPU profile at exit;
+// FROM_SOURCE=1 runs cmd/main.ts instead of dist/tvix.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DaemonConnection } from "../../stores/daemon-client";
-import { Op, writeValidPathInfo, type WirePathInfo } from "../../core/daemon-protocol";
-import { WireWriter } from "../../core/wire";
-import { hashBytes } from "../../core/hash";
-import { makeTextPath } from "../../core/store-path";
-import { narFromTree } from "../../core/nar";
-import { pseudoRandom } from "../util";
+import { items, sendAddMultiple } from "./daemon-items";
 
 const which = process.argv[2] ?? "small";
 const rounds = Number(process.argv[3] ?? 1);
@@ -28,23 +25,6 @@ const ours = spawn(cmd[0], [...cmd.slice(1), "store", "daemon", "--store", `loca
 ours.stderr!.on("data", (d) => (log += d));
 for (let i = 0; i < 1000 && !/serving/.test(log); i++) await new Promise((r) => setTimeout(r, 30));
 
-function items(n: number, minSize: number, maxSize: number, seed: number) {
-  const blob = pseudoRandom(Math.max(maxSize * 2, 1 << 20), seed);
-  return Array.from({ length: n }, (_, i) => {
-    const size = minSize + ((i * 7919) % (maxSize - minSize + 1));
-    const off = (i * 104729) % (blob.length - size);
-    const contents = new Uint8Array(blob.subarray(off, off + size));
-    contents[0] = i & 0xff;
-    contents[1] = (i >> 8) & 0xff;
-    contents[2] = seed & 0xff;
-    const nar = narFromTree({ type: "regular", executable: false, contents });
-    const h = hashBytes("sha256", contents);
-    const path = makeTextPath(`bench-${seed}-${i}`, h, []).toAbsolute();
-    const info: WirePathInfo = { path, deriver: "", narHash: hashBytes("sha256", nar).toBase16(), references: [], registrationTime: 0, narSize: nar.length, ultimate: false, signatures: [], ca: `text:${h.toString()}` };
-    return { nar, info };
-  });
-}
-import { readdirSync } from "node:fs";
 function threads(): Map<string, [number, number]> {
   const m = new Map<string, [number, number]>();
   for (const t of readdirSync(`/proc/${ours.pid}/task`)) {
@@ -66,17 +46,9 @@ const cpu = () => {
 for (let r = 0; r < rounds; r++) {
   const list = which === "small" ? items(2000, 1024, 16 * 1024, 10 + r) : items(16, 4 << 20, 4 << 20, 100 + r);
   const c = await DaemonConnection.connect(sock);
-  const payload = new WireWriter().u64(list.length);
-  for (const it of list) writeValidPathInfo(payload, c.version, it.info).raw(it.nar);
-  const body = payload.take();
   const c0 = cpu();
   const th0 = threads();
-  const t0 = process.hrtime.bigint();
-  await c.send(new WireWriter().u64(Op.AddMultipleToStore).bool(false).bool(true));
-  for (let o = 0; o < body.length; o += 32768) await c.send(new WireWriter().frame(body.subarray(o, o + 32768)));
-  await c.send(new WireWriter().frame(new Uint8Array(0)));
-  await c.processStderr();
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const ms = await sendAddMultiple(c, list);
   c.close();
   await new Promise((r) => setTimeout(r, 100));
   console.log(`${which} round ${r}: ${ms.toFixed(0)} ms, ${(cpu() - c0).toFixed(2)} s CPU`);
