@@ -1,7 +1,7 @@
 // `tvix store daemon` against C++ Nix 2.8's nix-daemon, each on a store of
 // its own, in one run, through the same protocol client:
 //   - AddMultipleToStore throughput: 2,000 small paths (1-16 KiB), then 16
-//     paths of 4 MiB, the same bytes to both;
+//     paths of 4 MiB, the same bytes to both (after a warm-up with others);
 //   - QueryPathInfo round trips per second with 1, 8 and 32 clients at once
 //     (each client asks, waits for the answer, asks again) over those paths.
 // Ours serves a durable local store (packs fdatasynced before a path is
@@ -11,12 +11,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DaemonConnection } from "../stores/daemon-client";
-import { Op, readUnkeyedPathInfo, writeValidPathInfo, type WirePathInfo } from "../core/daemon-protocol";
+import { Op, readUnkeyedPathInfo } from "../core/daemon-protocol";
 import { WireWriter } from "../core/wire";
-import { hashBytes } from "../core/hash";
-import { makeTextPath } from "../core/store-path";
-import { narFromTree } from "../core/nar";
-import { have, pseudoRandom } from "./util";
+import { have } from "./util";
+import { items, sendAddMultiple, type Item } from "./scripts/daemon-items";
 
 if (!have("nix-daemon") || process.getuid?.() !== 0) {
   console.log("nix-daemon not installed or not root: skipping the daemon benchmark");
@@ -53,26 +51,6 @@ await waitFor(() => /serving/.test(oursLog), "tvix store daemon");
 await waitFor(() => existsSync(theirsSock), "nix-daemon");
 console.log(`ours: ${existsSync(dist) ? "dist/tvix" : "tsx cmd/main.ts"}, local store (durable)`);
 
-interface Item {
-  info: WirePathInfo;
-  nar: Uint8Array;
-}
-function items(n: number, minSize: number, maxSize: number, seed: number): Item[] {
-  const blob = pseudoRandom(Math.max(maxSize * 2, 1 << 20), seed);
-  return Array.from({ length: n }, (_, i) => {
-    const size = minSize + ((i * 7919) % (maxSize - minSize + 1));
-    const off = (i * 104729) % (blob.length - size);
-    const contents = new Uint8Array(blob.subarray(off, off + size));
-    contents[0] = i & 0xff;
-    contents[1] = (i >> 8) & 0xff;
-    contents[2] = seed & 0xff;
-    const nar = narFromTree({ type: "regular", executable: false, contents });
-    const h = hashBytes("sha256", contents);
-    const path = makeTextPath(`bench-${seed}-${i}`, h, []).toAbsolute();
-    return { nar, info: { path, deriver: "", narHash: hashBytes("sha256", nar).toBase16(), references: [], registrationTime: 0, narSize: nar.length, ultimate: false, signatures: [], ca: `text:${h.toString()}` } };
-  });
-}
-
 /** CPU seconds of a process (with `children`: of its exited, reaped children, where nix-daemon's per-connection workers end up). */
 function cpu(pid: number, children: boolean): number {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
@@ -84,15 +62,7 @@ const cpuOf = (which: "ours" | "theirs") => (which === "ours" ? cpu(ours.pid!, f
 
 async function addMultiple(sock: string, list: Item[]): Promise<number> {
   const c = await DaemonConnection.connect(sock);
-  const payload = new WireWriter().u64(list.length);
-  for (const it of list) writeValidPathInfo(payload, c.version, it.info).raw(it.nar);
-  const body = payload.take();
-  const t0 = process.hrtime.bigint();
-  await c.send(new WireWriter().u64(Op.AddMultipleToStore).bool(false).bool(true));
-  for (let o = 0; o < body.length; o += 32768) await c.send(new WireWriter().frame(body.subarray(o, o + 32768)));
-  await c.send(new WireWriter().frame(new Uint8Array(0)));
-  await c.processStderr();
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const ms = await sendAddMultiple(c, list);
   c.close();
   return ms;
 }
@@ -124,6 +94,13 @@ const line = (what: string, o: number, t: number, unit: string, higherIsBetter: 
 
 const small = items(2000, 1024, 16 * 1024, 1);
 const large = items(16, 4 << 20, 4 << 20, 2);
+// a daemon is long-lived: other paths first, so that ours is measured warm
+// (compiled code, writer threads started); nix-daemon forks a fresh worker
+// per connection either way
+for (const warm of [items(200, 1024, 16 * 1024, 3), items(2, 4 << 20, 4 << 20, 4)]) {
+  await addMultiple(theirsSock, warm);
+  await addMultiple(oursSock, warm);
+}
 for (const [name, list] of [["2,000 paths of 1-16 KiB", small], ["16 paths of 4 MiB", large]] as const) {
   const bytes = list.reduce((n, i) => n + i.nar.length, 0);
   const tc0 = cpuOf("theirs");

@@ -617,40 +617,111 @@ async function readNode(r: NarReader, path: string[], v: NarVisitor): Promise<vo
   }
 }
 
-async function* once(b: Uint8Array): AsyncIterable<Uint8Array> {
-  yield b;
+/**
+ * Parses a NAR held in memory into a tree, synchronously: file contents are
+ * views into `nar` (no copies). The same checks and errors as readNar().
+ */
+export function narTreeOfBuffer(nar: Uint8Array): NarNode {
+  let at = 0;
+  const truncated = (inContents = false) => new NarError(inContents ? "unexpected end of NAR (truncated file contents)" : "unexpected end of NAR (truncated)");
+  const u64 = (): number => {
+    if (at + 8 > nar.length) throw truncated();
+    const b = nar;
+    const lo = b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24);
+    const hi = b[at + 4] | (b[at + 5] << 8) | (b[at + 6] << 16) | (b[at + 7] << 24);
+    at += 8;
+    if (hi >>> 0 > 0x1fffff) throw new NarError("length field too large");
+    return (hi >>> 0) * 0x100000000 + (lo >>> 0);
+  };
+  const padding = (n: number) => {
+    const p = padLen(n);
+    if (at + p > nar.length) throw truncated();
+    for (let i = 0; i < p; i++) if (nar[at + i] !== 0) throw new NarError("non-zero padding");
+    at += p;
+  };
+  const bytes = (max = MAX_TOKEN): Uint8Array => {
+    const n = u64();
+    if (n > max) throw new NarError(`string of ${n} bytes is too long`);
+    if (at + n > nar.length) throw truncated();
+    const b = nar.subarray(at, at + n);
+    at += n;
+    padding(n);
+    return b;
+  };
+  const str = (max = MAX_TOKEN) => dec.decode(bytes(max));
+  const expect = (token: string) => {
+    const got = str(64);
+    if (got !== token) throw new NarError(`expected '${token}', got '${printable(got)}'`);
+  };
+  const node = (): NarNode => {
+    expect("(");
+    expect("type");
+    const type = str(64);
+    if (type === "regular") {
+      let tag = str(64);
+      let executable = false;
+      if (tag === "executable") {
+        if (str(64) !== "") throw new NarError("expected '' after 'executable'");
+        executable = true;
+        tag = str(64);
+      }
+      if (tag !== "contents") throw new NarError(`expected 'contents', got '${printable(tag)}'`);
+      const size = u64();
+      if (at + size > nar.length) throw truncated(true);
+      const contents = nar.subarray(at, at + size);
+      at += size;
+      padding(size);
+      expect(")");
+      return { type: "regular", executable, contents };
+    }
+    if (type === "symlink") {
+      expect("target");
+      const target = str();
+      if (target === "" || target.includes("\0")) throw new NarError(`invalid symlink target '${printable(target)}'`);
+      expect(")");
+      return { type: "symlink", target };
+    }
+    if (type !== "directory") throw new NarError(`unknown node type '${printable(type)}'`);
+    const entries = new Map<string, NarNode>();
+    let last: Uint8Array | null = null;
+    for (;;) {
+      const tag = str(64);
+      if (tag === ")") break;
+      if (tag !== "entry") throw new NarError(`expected 'entry' or ')', got '${printable(tag)}'`);
+      expect("(");
+      expect("name");
+      const nb = bytes(4096);
+      const name = dec.decode(nb);
+      checkName(name);
+      if (last && Buffer.compare(last, nb) >= 0) throw new NarError(`directory entries not sorted or duplicated at '${printable(name)}'`);
+      last = nb;
+      expect("node");
+      entries.set(name, node());
+      expect(")");
+    }
+    return { type: "directory", entries };
+  };
+  let magic: string;
+  try {
+    magic = str(64);
+  } catch (e) {
+    throw e instanceof NarError ? new NarError("not a NAR (input too short)") : e;
+  }
+  if (magic !== MAGIC) throw new NarError("not a NAR (wrong magic)");
+  const root = node();
+  if (at !== nar.length) throw new NarError("trailing data after the NAR");
+  return root;
 }
 
-/** Parses a (small) NAR held in memory into a tree. */
+/** Parses a (small) NAR held in memory into a tree (contents copied out of `nar`). */
 export async function parseNarToTree(nar: Uint8Array): Promise<NarNode> {
-  let root: NarNode | undefined;
-  const dirs = new Map<string, Map<string, NarNode>>();
-  const place = (path: string[], node: NarNode) => {
-    if (path.length === 0) root = node;
-    else dirs.get(path.slice(0, -1).join("/"))!.set(path[path.length - 1], node);
-  };
-  await readNar(once(nar), {
-    directory(path) {
-      const entries = new Map<string, NarNode>();
-      dirs.set(path.join("/"), entries);
-      place(path, { type: "directory", entries });
-    },
-    async file(path, executable, size, contents) {
-      // a size beyond the NAR's own length is a truncated NAR, not an allocation to try
-      if (size > nar.length) throw new NarError("bad NAR: unexpected end of NAR (truncated file contents)");
-      const buf = new Uint8Array(size);
-      let o = 0;
-      for await (const c of contents) {
-        buf.set(c, o);
-        o += c.length;
-      }
-      place(path, { type: "regular", executable, contents: buf });
-    },
-    symlink(path, target) {
-      place(path, { type: "symlink", target });
-    },
-  });
-  return root!;
+  const copy = (n: NarNode): NarNode =>
+    n.type === "regular"
+      ? { ...n, contents: new Uint8Array(n.contents) }
+      : n.type === "directory"
+        ? { type: "directory", entries: new Map([...n.entries].map(([k, v]) => [k, copy(v)])) }
+        : n;
+  return copy(narTreeOfBuffer(nar));
 }
 
 /** NAR strings as framed bytes (length, text, padding). */

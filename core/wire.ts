@@ -122,20 +122,38 @@ export class WireReader extends ByteReader {
     return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
   }
 
+  /**
+   * A u64 as a number, or as a bigint when it is beyond safe integers: read
+   * from the bytes, without a DataView or BigInt per number (lengths and
+   * counts come several per path info).
+   */
+  async u64OrBig(): Promise<number | bigint> {
+    const b = await this.exact(8);
+    const lo = (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
+    const hi = (b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24)) >>> 0;
+    return hi > 0x1fffff ? (BigInt(hi) << 32n) | BigInt(lo) : hi * 0x100000000 + lo;
+  }
+
   /** A u64 that must fit a JS safe integer. */
   async u64(): Promise<number> {
-    const v = await this.u64Big();
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new WireError(`number ${v} is too large`);
-    return Number(v);
+    const v = await this.u64OrBig();
+    if (typeof v === "bigint") throw new WireError(`number ${v} is too large`);
+    return v;
   }
 
   async bool(): Promise<boolean> {
-    return (await this.u64Big()) !== 0n;
+    const b = await this.exact(8);
+    return (b[0] | b[1] | b[2] | b[3] | b[4] | b[5] | b[6] | b[7]) !== 0;
   }
 
   async bytes(max = this.limits.maxBytes): Promise<Uint8Array> {
-    const n = await this.u64Big();
-    if (n > BigInt(max)) throw new WireError(`refusing a ${n}-byte string (limit ${max})`);
+    return new Uint8Array(await this.bytesView(max)); // copy: the view may alias the receive buffer
+  }
+
+  /** A string's bytes, possibly a view into the receive buffer (valid until the next read). */
+  private async bytesView(max: number): Promise<Uint8Array> {
+    const n = await this.u64OrBig();
+    if (n > max) throw new WireError(`refusing a ${n}-byte string (limit ${max})`);
     const len = Number(n);
     const b = await this.exact(len);
     const pad = (8 - (len % 8)) % 8;
@@ -143,16 +161,16 @@ export class WireReader extends ByteReader {
       const p = await this.exact(pad);
       for (let i = 0; i < pad; i++) if (p[i] !== 0) throw new WireError("non-zero padding");
     }
-    return new Uint8Array(b); // copy: b may alias the receive buffer
+    return b;
   }
 
   async string(max = this.limits.maxBytes): Promise<string> {
-    return dec.decode(await this.bytes(max));
+    return dec.decode(await this.bytesView(max));
   }
 
   private async count(): Promise<number> {
-    const n = await this.u64Big();
-    if (n > BigInt(this.limits.maxItems)) throw new WireError(`refusing a list of ${n} items (limit ${this.limits.maxItems})`);
+    const n = await this.u64OrBig();
+    if (n > this.limits.maxItems) throw new WireError(`refusing a list of ${n} items (limit ${this.limits.maxItems})`);
     return Number(n);
   }
 

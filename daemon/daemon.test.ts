@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createConnection, type Socket } from "node:net";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DaemonConnection, DaemonError } from "../stores/daemon-client";
@@ -14,7 +14,7 @@ import { Op, SERVER_PROTOCOL, WORKER_MAGIC_1, minorOf, protocolVersion, readUnke
 import { WireWriter } from "../core/wire";
 import { hashBytes } from "../core/hash";
 import { makeFixedOutputPath, makeTextPath } from "../core/store-path";
-import { narFromTree } from "../core/nar";
+import { narFromTree, type NarNode } from "../core/nar";
 import { ServedStore } from "./served-store";
 import { DaemonServer } from "./server";
 import { defaultSettings } from "./settings";
@@ -162,6 +162,68 @@ test("a NAR not matching its hash, size or content address fails the operation, 
   await addNar(c, t);
   assert.equal(await isValid(c, t.wire.path), true);
   assert.equal(existsSync(join(dir, "root", t.wire.path)), true, "the file is on disk once valid");
+  c.close();
+});
+
+/** A recursive content-addressed path of a NAR (no signature needed), as sent on the wire. */
+function narPath(name: string, nar: Uint8Array) {
+  const h = hashBytes("sha256", nar);
+  const path = makeFixedOutputPath(name, h, true).toAbsolute();
+  return { nar, wire: { path, deriver: "", narHash: h.toBase16(), references: [], registrationTime: 0, narSize: nar.length, ultimate: false, signatures: [], ca: `fixed:r:${h.toString()}` } };
+}
+
+/** AddMultipleToStore of `paths`, unchecked by the client, in 1000-byte frames. */
+async function addMultiple(c: DaemonConnection, paths: ReturnType<typeof narPath>[]): Promise<void> {
+  const body = new WireWriter().u64(paths.length);
+  for (const p of paths) writeValidPathInfo(body, c.version, p.wire).raw(p.nar);
+  const bytes = body.take();
+  const w = new WireWriter().u64(Op.AddMultipleToStore).bool(false).bool(true);
+  for (let i = 0; i < bytes.length; i += 1000) w.frame(bytes.subarray(i, i + 1000));
+  await c.send(w.frame(new Uint8Array(0)));
+  await c.processStderr();
+}
+
+test("AddMultipleToStore: trees are stored and written under the root as sent; a NAR that does not match, or is malformed, registers nothing", async () => {
+  const c = await connect();
+  const tree: NarNode = {
+    type: "directory",
+    entries: new Map<string, NarNode>([
+      ["bin", { type: "directory", entries: new Map<string, NarNode>([["run", { type: "regular", executable: true, contents: new TextEncoder().encode("#!/bin/sh\n") }]]) }],
+      ["data", { type: "regular", executable: false, contents: new Uint8Array(100_000).fill(7) }],
+      ["empty", { type: "directory", entries: new Map() }],
+      ["link", { type: "symlink", target: "bin/run" }],
+    ]),
+  };
+  const paths = [narPath("tree", narFromTree(tree)), narPath("single", narFromTree({ type: "regular", executable: false, contents: new TextEncoder().encode("alone") }))];
+  await addMultiple(c, paths);
+  for (const p of paths) {
+    assert.equal(await isValid(c, p.wire.path), true);
+    const info = (await c.queryPathInfo(p.wire.path))!;
+    const back: Uint8Array[] = [];
+    for await (const b of c.narFromPath(p.wire.path, info, "the daemon")) back.push(b);
+    assert.equal(Buffer.compare(Buffer.concat(back), p.nar), 0);
+  }
+  const onDisk = join(dir, "root", paths[0].wire.path);
+  assert.equal(statSync(join(onDisk, "bin", "run")).mode & 0o777, 0o555);
+  assert.equal(statSync(join(onDisk, "data")).mode & 0o777, 0o444);
+  assert.equal(statSync(join(onDisk, "empty")).isDirectory(), true);
+  assert.equal(readlinkSync(join(onDisk, "link")), "bin/run");
+  assert.equal(readFileSync(join(dir, "root", paths[1].wire.path), "utf8"), "alone");
+  // a byte changed after hashing
+  const changed = narPath("changed", new Uint8Array(narFromTree({ type: "regular", executable: false, contents: new TextEncoder().encode("changed") })));
+  changed.nar[changed.nar.length - 20] ^= 1;
+  // entries out of order, hashed as they are: a malformed NAR
+  const nar = Buffer.from(narFromTree({ type: "directory", entries: new Map<string, NarNode>([["a", { type: "symlink", target: "x" }], ["b", { type: "symlink", target: "y" }]]) }));
+  const at = nar.indexOf("a\0\0\0\0\0\0\0\x04\0\0\0\0\0\0\0node");
+  const bt = nar.indexOf("b\0\0\0\0\0\0\0\x04\0\0\0\0\0\0\0node");
+  assert.ok(at > 0 && bt > 0);
+  [nar[at], nar[bt]] = [nar[bt], nar[at]];
+  const swapped = narPath("swapped", new Uint8Array(nar));
+  for (const [p, why] of [[changed, /hash mismatch importing path/], [swapped, /bad NAR: directory entries not sorted/]] as const) {
+    await assert.rejects(addMultiple(c, [p]), why);
+    assert.equal(await isValid(c, p.wire.path), false);
+    assert.equal(existsSync(join(dir, "root", p.wire.path)), false);
+  }
   c.close();
 });
 

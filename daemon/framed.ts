@@ -13,19 +13,28 @@ export class FramedSource implements AsyncIterable<Uint8Array> {
   /** A framing error: the stream cannot be followed past it. */
   private broken: Error | null = null;
 
-  constructor(private readonly r: WireReader) {}
+  /**
+   * `copy: false`: frames are views into the reader's received chunks (the
+   * socket's, fresh for every read), for a consumer that copies or uses
+   * each frame before it reads the next.
+   */
+  constructor(
+    private readonly r: WireReader,
+    private readonly opts: { copy: boolean } = { copy: true },
+  ) {}
 
   private async nextFrame(): Promise<Uint8Array | null> {
     if (this.broken) throw this.broken;
     if (this.ended) return null;
     try {
-      const n = await this.r.u64Big();
-      if (n === 0n) {
+      const n = await this.r.u64OrBig();
+      if (n === 0) {
         this.ended = true;
         return null;
       }
-      if (n > BigInt(MAX_FRAME)) throw new WireError(`refusing a ${n}-byte frame (limit ${MAX_FRAME})`);
-      return new Uint8Array(await this.r.exact(Number(n)));
+      if (n > MAX_FRAME) throw new WireError(`refusing a ${n}-byte frame (limit ${MAX_FRAME})`);
+      const f = await this.r.exact(Number(n));
+      return this.opts.copy ? new Uint8Array(f) : f;
     } catch (e) {
       this.broken = e as Error;
       throw e;

@@ -400,7 +400,8 @@ op(Op.AddMultipleToStore, async (c) => {
   let dontCheckSigs = await c.r.bool();
   if (!c.trusted) dontCheckSigs = false;
   c.startWork();
-  const source = new FramedSource(c.r);
+  // every NAR is copied out of the frames (into its buffer, or by exactBytes())
+  const source = new FramedSource(c.r, { copy: false });
   const opts = { repair, checkSigs: !dontCheckSigs, tempRoots: c.tempRoots };
   // Paths are added while later ones are still being read, so that their
   // durable writes share group commits; a path waits for those of its
@@ -408,6 +409,8 @@ op(Op.AddMultipleToStore, async (c) => {
   const inflight = new Map<string, Promise<void>>();
   let buffered = 0;
   let failure: { e: unknown } | null = null;
+  /** Wakes the reader waiting for room in the pipeline. */
+  let wake: (() => void) | null = null;
   const settle = async () => {
     await Promise.allSettled([...inflight.values()]);
   };
@@ -429,13 +432,14 @@ op(Op.AddMultipleToStore, async (c) => {
         }
         continue;
       }
-      const nar = new Uint8Array(w.narSize);
-      let at = 0;
-      for await (const chunk of exactBytes(inner, w.narSize)) {
+      // not zero-filled: every byte is written below
+      const nar = new Uint8Array(Buffer.allocUnsafeSlow(w.narSize).buffer, 0, w.narSize);
+      for (let at = 0; at < nar.length; ) {
+        const chunk = await inner.some(nar.length - at);
         nar.set(chunk, at);
         at += chunk.length;
       }
-      while (inflight.size >= PIPELINE_PATHS || (buffered > PIPELINE_BYTES && inflight.size > 0)) await Promise.race(inflight.values()).catch(() => {});
+      while (inflight.size >= PIPELINE_PATHS || (buffered > PIPELINE_BYTES && inflight.size > 0)) await new Promise<void>((r) => (wake = r));
       const deps = info.references.filter((r) => r !== info.storePath && inflight.has(r)).map((r) => inflight.get(r)!);
       buffered += nar.length;
       const p = (async () => {
@@ -449,6 +453,9 @@ op(Op.AddMultipleToStore, async (c) => {
       ).finally(() => {
         buffered -= nar.length;
         if (inflight.get(info.storePath) === p) inflight.delete(info.storePath);
+        const w = wake;
+        wake = null;
+        w?.();
       });
     }
     await settle();

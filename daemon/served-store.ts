@@ -16,6 +16,8 @@ import { type BasicDerivation, type DerivedPath, type Realisation, realisationFr
 import { type PublicKey, parsePublicKey } from "../core/signing";
 import { type NixPathInfo, type NixStore, canAddSignatures, canLookUpHashParts, canRemovePaths } from "../stores/types";
 import { RealStoreDir, type StagedTree } from "../stores/fs-view";
+import { CastoreNixStore } from "../stores/castore-store";
+import { narTreeOfBuffer } from "../core/nar";
 import { GcRoots, type Roots, type TempRootsFile } from "../stores/gc-roots";
 import { type GcOptions, type GcResult, collectGarbage } from "../stores/gc";
 import { readDerivation } from "../stores/derivation-read";
@@ -271,6 +273,33 @@ export class ServedStore {
       for (const r of info.references) if (r !== path && !(await this.isValid(r))) throw new OpError(`path '${r}' is not valid`);
       const ca = info.ca ? caVerifier(path, info.ca) : null;
       const view = this.view;
+      const clean: NixPathInfo = { ...info, narHash: narHash.toString(), registrationTime: Math.floor(Date.now() / 1000) };
+      if (!clean.deriver) delete clean.deriver;
+      if (!clean.ca) delete clean.ca;
+      if (nar instanceof Uint8Array && this.store instanceof CastoreNixStore) {
+        // in memory: checked, then parsed once for both the store and the view
+        const checker = new NarChecker(narHash, info.narSize, path, ca);
+        checker.update(nar);
+        checker.finish();
+        const tree = narTreeOfBuffer(nar);
+        const store = this.store;
+        const done = (async () => {
+          const added = store.addTreeToStore(clean, tree);
+          let staged: StagedTree | null = null;
+          try {
+            staged = view && view.stageTree(path, tree);
+          } finally {
+            await added.catch((e) => {
+              staged?.discard();
+              throw e;
+            });
+          }
+          staged?.commit();
+          if (view) this.onDisk.add(path);
+        })();
+        await this.whileMaterialising(path, done);
+        return;
+      }
       // a NAR in memory is checked before anything is written; a stream while it is
       let branches: AsyncIterable<Uint8Array>[];
       let abort = (_e: unknown) => {};
@@ -284,9 +313,6 @@ export class ServedStore {
         branches = t.branches;
         abort = (e) => t.abort(e);
       }
-      const clean: NixPathInfo = { ...info, narHash: narHash.toString(), registrationTime: Math.floor(Date.now() / 1000) };
-      if (!clean.deriver) delete clean.deriver;
-      if (!clean.ca) delete clean.ca;
       let staged: StagedTree | null = null;
       const done = (async () => {
         const work: Promise<unknown>[] = [this.store.addToStore(clean, branches[0])];
@@ -300,15 +326,19 @@ export class ServedStore {
         (staged as StagedTree | null)?.commit();
         if (view) this.onDisk.add(path);
       })();
-      // while this runs, a query of the path waits for its files
-      this.materialising.set(path, done.catch(() => {}));
-      try {
-        await done;
-      } finally {
-        this.materialising.delete(path);
-        this.infoCache.delete(path);
-      }
+      await this.whileMaterialising(path, done);
     });
+  }
+
+  /** Waits for an addition of `path`; meanwhile a query of the path waits for its files. */
+  private async whileMaterialising(path: string, done: Promise<void>): Promise<void> {
+    this.materialising.set(path, done.catch(() => {}));
+    try {
+      await done;
+    } finally {
+      this.materialising.delete(path);
+      this.infoCache.delete(path);
+    }
   }
 
   /** A NixStore over this one, for copying into it (substitution). */

@@ -1,4 +1,4 @@
-// Target "nar": the NAR reader (core/nar.ts readNar through parseNarToTree)
+// Target "nar": the NAR readers (core/nar.ts: the in-memory one through parseNarToTree)
 // and the store's NAR ingest (stores/nar-bridge.ts ingestNar into memory
 // castore services). Both must refuse a bad NAR with a NarError (ingest may
 // also refuse with NarMismatchError or a castore error), and agree on which

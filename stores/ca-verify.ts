@@ -51,7 +51,9 @@ const HEADERS = [NAR_FRAMING.regular, NAR_FRAMING.executable].map((t) => {
  * result() is null when the NAR is something else.
  */
 export class FlatContentHasher {
-  private head: number[] = [];
+  /** The NAR's first bytes, until the header is resolved. */
+  private head = new Uint8Array(256);
+  private headLen = 0;
   private off = 0;
   private dataStart = -1;
   private size = 0;
@@ -68,7 +70,9 @@ export class FlatContentHasher {
     this.off += c.length;
     if (this.notFlat) return;
     if (this.dataStart < 0) {
-      for (let i = 0; i < c.length && this.head.length < 256; i++) this.head.push(c[i]);
+      const take = Math.min(c.length, 256 - this.headLen);
+      this.head.set(c.subarray(0, take), this.headLen);
+      this.headLen += take;
       this.resolveHeader();
       if (this.dataStart < 0) return;
     }
@@ -82,7 +86,7 @@ export class FlatContentHasher {
 
   /** Finds the header (magic, `( type regular [executable ""] contents`, size) once enough is read. */
   private resolveHeader(): void {
-    const h = this.head;
+    const h = this.head.subarray(0, this.headLen);
     let couldStill = false;
     for (const p of HEADERS) {
       const n = Math.min(h.length, p.length);

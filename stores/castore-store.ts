@@ -1,7 +1,8 @@
 // A NixStore over castore services: path infos name root nodes, NARs are
 // ingested (addToStore) and rendered (narFromPath) by the NAR bridge.
 import type { BlobService, CastoreStore, DirectoryService, NixPathInfo, PathInfo, PathInfoService } from "./types";
-import { ingestNar, renderNar } from "./nar-bridge";
+import { ingestNar, ingestNarTree, renderNar } from "./nar-bridge";
+import type { NarNode } from "../core/nar";
 import { StorePath } from "../core/store-path";
 
 export class InvalidPathError extends Error {
@@ -50,6 +51,14 @@ export class CastoreNixStore implements CastoreStore {
     const r = await ingestNar(this, nar, { narHash: info.narHash, narSize: info.narSize });
     // every blob and directory is durable by now: only then the path info
     await this.pathInfos.put({ ...info, narHash: r.narHash.toString(), node: { ...r.node, name: new TextEncoder().encode(sp.toString()) } });
+  }
+
+  /** addToStore() of a NAR parsed in memory and already checked against `info` (its hash, size and content address). */
+  async addTreeToStore(info: NixPathInfo, tree: NarNode): Promise<void> {
+    const sp = StorePath.parseAbsolute(info.storePath, this.storeDir);
+    const node = await ingestNarTree(this, tree);
+    // every blob and directory is durable by now: only then the path info
+    await this.pathInfos.put({ ...info, node: { ...node, name: new TextEncoder().encode(sp.toString()) } });
   }
 
   /** Registers an already ingested path (from ingestPath), after its blobs and directories. */

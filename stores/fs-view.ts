@@ -12,7 +12,7 @@ import { chmodSync, closeSync, existsSync, fchmodSync, futimesSync, lstatSync, l
 import { join } from "node:path";
 import { tempTag } from "../core/digest";
 import { Hash, createHasher } from "../core/hash";
-import { readNar } from "../core/nar";
+import { readNar, type NarNode } from "../core/nar";
 import { dumpPath } from "./host-tree";
 import { pidAlive } from "./gc-roots";
 
@@ -46,10 +46,14 @@ export class RealStoreDir {
     }
   }
 
+  /** A temp name next to a path's target, for restoring its tree. */
+  private tempFor(storePath: string): string {
+    return join(this.dir, `.tmp-${this.baseOf(storePath)}-${process.pid}-${tempTag(4)}`);
+  }
+
   /** Restores `nar` (consuming all of it) into a temp tree next to the target. */
   async stage(storePath: string, nar: AsyncIterable<Uint8Array>): Promise<StagedTree> {
-    const target = this.realPath(storePath);
-    const tmp = join(this.dir, `.tmp-${this.baseOf(storePath)}-${process.pid}-${tempTag(4)}`);
+    const tmp = this.tempFor(storePath);
     const at = (path: string[]) => (path.length === 0 ? tmp : join(tmp, ...path));
     const dirs: string[] = [];
     try {
@@ -59,38 +63,72 @@ export class RealStoreDir {
           dirs.push(at(path));
         },
         async file(path, executable, _size, contents) {
-          const p = at(path);
-          const fd = openSync(p, "wx", 0o644);
+          const fd = openSync(at(path), "wx", 0o644);
           try {
             for await (const c of contents) writeSync(fd, c);
-            // through the descriptor: no second and third lookup of the path
-            fchmodSync(fd, executable ? 0o555 : 0o444);
-            futimesSync(fd, 1, 1);
+            finishFile(fd, executable);
           } finally {
             closeSync(fd);
           }
         },
         symlink(path, target) {
-          symlinkSync(target, at(path));
-          lutimesSync(at(path), 1, 1);
+          writeSymlink(at(path), target);
         },
       });
-      // directories last, deepest first: read-only once their entries exist
-      for (let i = dirs.length - 1; i >= 0; i--) {
-        chmodSync(dirs[i], 0o555);
-        lutimesSync(dirs[i], 1, 1);
-      }
+      finishDirectories(dirs);
     } catch (e) {
       removeTree(tmp);
       throw e;
     }
+    return this.staged(tmp, this.realPath(storePath));
+  }
+
+  /** stage() of a NAR already parsed in memory, synchronously. */
+  stageTree(storePath: string, tree: NarNode): StagedTree {
+    const tmp = this.tempFor(storePath);
+    const dirs: string[] = [];
+    const write = (p: string, n: NarNode) => {
+      if (n.type === "directory") {
+        mkdirSync(p, { mode: 0o755 });
+        dirs.push(p);
+        for (const [name, c] of n.entries) write(join(p, name), c);
+      } else if (n.type === "symlink") {
+        writeSymlink(p, n.target);
+      } else {
+        const fd = openSync(p, "wx", 0o644);
+        try {
+          let o = 0;
+          while (o < n.contents.length) o += writeSync(fd, n.contents, o, n.contents.length - o);
+          finishFile(fd, n.executable);
+        } finally {
+          closeSync(fd);
+        }
+      }
+    };
+    try {
+      write(tmp, tree);
+      finishDirectories(dirs);
+    } catch (e) {
+      removeTree(tmp);
+      throw e;
+    }
+    return this.staged(tmp, this.realPath(storePath));
+  }
+
+  private staged(tmp: string, target: string): StagedTree {
     let done = false;
     return {
       commit: () => {
         if (done) return;
         done = true;
-        if (existsSync(target) || isSymlink(target)) removeTree(target);
-        renameSync(tmp, target);
+        try {
+          // a file replaces a file; anything else in the way goes first
+          renameSync(tmp, target);
+        } catch (e) {
+          if (!["EISDIR", "ENOTDIR", "ENOTEMPTY", "EEXIST"].includes((e as NodeJS.ErrnoException).code ?? "")) throw e;
+          removeTree(target);
+          renameSync(tmp, target);
+        }
       },
       discard: () => {
         if (done) return;
@@ -130,6 +168,25 @@ export class RealStoreDir {
       n++;
     }
     return n;
+  }
+}
+
+/** Nix's canonical metadata for a written file, through its descriptor (no second and third lookup of the path). */
+function finishFile(fd: number, executable: boolean): void {
+  fchmodSync(fd, executable ? 0o555 : 0o444);
+  futimesSync(fd, 1, 1);
+}
+
+function writeSymlink(p: string, target: string): void {
+  symlinkSync(target, p);
+  lutimesSync(p, 1, 1);
+}
+
+/** Directories last, deepest first: read-only once their entries exist. */
+function finishDirectories(dirs: string[]): void {
+  for (let i = dirs.length - 1; i >= 0; i--) {
+    chmodSync(dirs[i], 0o555);
+    lutimesSync(dirs[i], 1, 1);
   }
 }
 

@@ -14,7 +14,7 @@ import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } f
 import { createHash } from "../core/digest";
 import type { BlobService, CastoreNode, DirectoryService, EncodedDirectory, PathInfo } from "./types";
 import { encodeForPut } from "./directory-service";
-import { NarEncoder, NarError, NarWriter, narStream, readNar, sortNames } from "../core/nar";
+import { NarEncoder, NarError, NarWriter, narStream, readNar, sortNames, type NarNode } from "../core/nar";
 import { ChunkedBlobService } from "./blob-service";
 import { MIN_CHUNK } from "./chunker";
 import { initBlake3x4 } from "./blake3x4";
@@ -198,6 +198,43 @@ export async function ingestNar(
     throw new NarMismatchError(`NAR size mismatch: expected ${expected.narSize} bytes, got ${narSize}`);
   const node = await finalise(services.directories, root!);
   return { node, narHash, narSize };
+}
+
+/**
+ * Ingests a NAR already parsed in memory (core/nar.ts narTreeOfBuffer(),
+ * checked by the caller): each file's blob is hashed and chunked from its
+ * bytes at once (a local store copies them into its pack before this
+ * returns), without another pass over the NAR or its hash. Resolves once
+ * every blob and directory is durable.
+ */
+export async function ingestNarTree(services: CastoreServices, root: NarNode): Promise<CastoreNode> {
+  await initBlake3x4();
+  const fast = services.blobs instanceof ChunkedBlobService && services.blobs.consumesSynchronously ? services.blobs : null;
+  const writes: Promise<unknown>[] = [];
+  const pending = (n: NarNode): Pending => {
+    if (n.type === "symlink") return n;
+    if (n.type === "directory") {
+      const dir: PendingDirectory = { type: "directory", entries: new Map([...n.entries].map(([k, v]) => [k, pending(v)])) };
+      dir.encoded = encodePending(dir);
+      return dir;
+    }
+    let digest: Uint8Array | Promise<Uint8Array>;
+    if (fast) {
+      const r = fast.putSync(n.contents);
+      if (r.durable) writes.push(r.durable);
+      digest = r.digest;
+    } else {
+      const p = services.blobs.put(n.contents);
+      writes.push(p);
+      digest = p;
+    }
+    return { type: "file", executable: n.executable, size: n.contents.length, digest };
+  };
+  const tree = pending(root);
+  const settled = await Promise.allSettled(writes);
+  const failed = settled.find((s) => s.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return finalise(services.directories, tree);
 }
 
 /**
