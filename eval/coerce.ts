@@ -14,6 +14,16 @@ export interface CoerceOptions {
 }
 
 /** Nix's float formatting for toString (std::to_string: six decimals). */
+// The options as shared objects (one allocation, not one per call).
+/** Interpolation: strings, paths (copied to the store), sets with __toString or outPath. */
+export const AS_INTERPOLATED: CoerceOptions = Object.freeze({ coerceMore: false, copyToStore: true });
+/** builtins.toString: also numbers, Booleans, null and lists; paths stay text. */
+export const AS_TO_STRING: CoerceOptions = Object.freeze({ coerceMore: true, copyToStore: false });
+/** Strings, paths as text, sets with __toString or outPath. */
+export const AS_TEXT: CoerceOptions = Object.freeze({ coerceMore: false, copyToStore: false });
+/** As toString, with paths copied to the store. */
+export const AS_TO_STRING_COPIED: CoerceOptions = Object.freeze({ coerceMore: true, copyToStore: true });
+
 export function floatToString(f: number): string {
   if (!Number.isFinite(f)) return Number.isNaN(f) ? (Object.is(f, NaN) ? "nan" : "-nan") : f > 0 ? "inf" : "-inf";
   return f.toFixed(6);

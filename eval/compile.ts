@@ -13,7 +13,7 @@ import { sourcePos } from "./positions";
 import type { EvalState } from "./state";
 import * as ops from "./operators";
 import { call2, callFunction } from "./call";
-import { coerceToString } from "./coerce";
+import { coerceToString, AS_INTERPOLATED } from "./coerce";
 
 /** A compile-time scope: the names of one Env's slots, or a `with`. */
 export interface Scope {
@@ -342,7 +342,7 @@ export class Compiler {
           s += c;
           continue;
         }
-        const v = coerceToString(state, c(env), pos, { coerceMore: false, copyToStore: true });
+        const v = coerceToString(state, c(env), pos, AS_INTERPOLATED);
         if (typeof v === "string") s += v;
         else {
           s += v.s;

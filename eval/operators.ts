@@ -7,7 +7,7 @@ import {
   type Positions,
 } from "./value";
 import type { EvalState } from "./state";
-import { coerceToString } from "./coerce";
+import { coerceToString, AS_INTERPOLATED, AS_TEXT } from "./coerce";
 import { canonPath } from "./paths";
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -31,12 +31,12 @@ export function add(state: EvalState, a: Value, b: Value, pos: Pos): Value {
   if (typeof a === "string" && typeof b === "string") return a + b;
   if (a instanceof NixPath) {
     if (b instanceof NixPath) return new NixPath(canonPath(a.path + b.path));
-    const s = coerceToString(state, b, pos, { coerceMore: false, copyToStore: false });
+    const s = coerceToString(state, b, pos, AS_TEXT);
     if (ctxOf(s).size > 0) throw new EvalError("a string that refers to a store path cannot be appended to a path", pos);
     return new NixPath(canonPath(a.path + strValue(s)));
   }
-  const sa = coerceToString(state, a, pos, { coerceMore: false, copyToStore: true });
-  const sb = coerceToString(state, b, pos, { coerceMore: false, copyToStore: true });
+  const sa = coerceToString(state, a, pos, AS_INTERPOLATED);
+  const sb = coerceToString(state, b, pos, AS_INTERPOLATED);
   const ca = ctxOf(sa);
   const cb = ctxOf(sb);
   const s = strValue(sa) + strValue(sb);

@@ -339,6 +339,16 @@ export class NixAttrs {
   has(name: string): boolean {
     return this.get(name) !== undefined;
   }
+  /** Where name is in names, or -1 (without building the Map index). */
+  indexOf(name: string): number {
+    const names = this.names;
+    if (names.length <= 8) {
+      for (let i = 0; i < names.length; i++) if (names[i] === name) return i;
+      return -1;
+    }
+    const i = this.namesAreSimple() ? searchSimpleNames(names, name, 0) : searchNames(names, name, 0);
+    return names[i] === name ? i : -1;
+  }
   get size(): number {
     return this.names.length;
   }

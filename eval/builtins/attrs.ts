@@ -1,5 +1,5 @@
 // Attribute set builtins.
-import { EvalError, Lazy, NixAttrs, Thunk, allSimple, force, forceAttrs, forceList, forceString } from "../value";
+import { EvalError, Lazy, NixAttrs, Thunk, allSimple, sortNames, force, forceAttrs, forceList, forceString } from "../value";
 import type { Definer } from "./registry";
 import { mapAttrsThunk, zipThunk } from "../call";
 import { missingAttr } from "../compile";
@@ -20,17 +20,33 @@ export function register(def: Definer): void {
   });
   def("removeAttrs", 2, ([s, l], pos) => {
     const a = forceAttrs(s, pos);
-    const names = forceList(l, pos).map((x) => forceString(x, pos));
-    if (!names.some((n) => a.has(n))) return a;
-    const drop = new Set(names);
-    const keep: string[] = [];
-    const values: Lazy[] = [];
-    for (let i = 0; i < a.names.length; i++) {
-      if (drop.has(a.names[i])) continue;
-      keep.push(a.names[i]);
-      values.push(a.values[i]);
+    const xs = forceList(l, pos);
+    // where the names to drop are (usually a few of a set's names)
+    let at: number[] | null = null;
+    for (let i = 0; i < xs.length; i++) {
+      const k = a.indexOf(forceString(xs[i], pos));
+      if (k >= 0) (at ??= []).push(k);
     }
-    return new NixAttrs(keep, values, a.positions);
+    if (at === null) return a;
+    if (at.length > 1) at.sort((x, y) => x - y);
+    let dropped = 0;
+    for (let i = 0; i < at.length; i++) if (i === 0 || at[i] !== at[i - 1]) dropped++;
+    const n = a.names.length - dropped;
+    const keep: string[] = new Array(n);
+    const values: Lazy[] = new Array(n);
+    let o = 0;
+    let from = 0;
+    for (let i = 0; i <= at.length; i++) {
+      const to = i < at.length ? at[i] : a.names.length;
+      for (let j = from; j < to; j++) {
+        keep[o] = a.names[j];
+        values[o++] = a.values[j];
+      }
+      if (to + 1 > from) from = to + 1;
+    }
+    const r = new NixAttrs(keep, values, a.positions);
+    if (a.simpleNames === 1) r.simpleNames = 1;
+    return r;
   });
   def("intersectAttrs", 2, ([x, y], pos) => {
     const a = forceAttrs(x, pos);
@@ -108,8 +124,13 @@ export function register(def: Definer): void {
         else groups.set(k, [a.values[i]]);
       }
     }
-    const m = new Map<string, Lazy>();
-    for (const [k, vs] of groups) m.set(k, zipThunk({ fn, pos, name: k, vs }));
-    return NixAttrs.fromMap(m);
+    // the names sorted, and each one's thunk made in that order (no second Map)
+    const names = [...groups.keys()];
+    const simple = sortNames(names);
+    const values: Lazy[] = new Array(names.length);
+    for (let i = 0; i < names.length; i++) values[i] = zipThunk({ fn, pos, name: names[i], vs: groups.get(names[i])! });
+    const r = new NixAttrs(names, values);
+    r.simpleNames = simple ? 1 : 2;
+    return r;
   });
 }

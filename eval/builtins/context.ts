@@ -3,7 +3,7 @@
 // its outputs), "!out!/nix/store/x.drv" (one output of a derivation).
 import { EvalError, Lazy, NixAttrs, force, forceAttrs, forceBool, forceList, forceString, forceStringValue, mkString, strValue, ctxOf } from "../value";
 import type { Definer } from "./registry";
-import { coerceToString } from "../coerce";
+import { coerceToString, AS_TEXT } from "../coerce";
 import { canonPath } from "../paths";
 import { isStorePath } from "../../core/store-path";
 
@@ -12,7 +12,7 @@ export function register(def: Definer): void {
   // depends on that store path. Read-only evaluation does not check validity.
   def("storePath", 1, ([p], pos, state) => {
     if (state.options.pureEval) throw new EvalError("'builtins.storePath' is not allowed in pure evaluation mode", pos);
-    const path = canonPath(strValue(coerceToString(state, p, pos, { coerceMore: false, copyToStore: false })));
+    const path = canonPath(strValue(coerceToString(state, p, pos, AS_TEXT)));
     const dir = state.options.storeDir + "/";
     if (!path.startsWith(dir) || path.length === dir.length) throw new EvalError(`path '${path}' is not in the Nix store`, pos);
     const slash = path.indexOf("/", dir.length);

@@ -7,7 +7,7 @@ import {
 import type { Definer } from "./registry";
 import { fileOf } from "../positions";
 import { callFunction, callDepthNow, restoreCallDepth } from "../call";
-import { coerceToString } from "../coerce";
+import { coerceToString, AS_TEXT } from "../coerce";
 import { eqValues, lessThan } from "../operators";
 import { posToAttrs } from "../compile";
 import { printValue } from "../print";
@@ -15,11 +15,11 @@ import { passFatal } from "../limits";
 
 export function register(def: Definer): void {
   def("throw", 1, ([m], pos, state) => {
-    const s = coerceToString(state, m, pos, { coerceMore: false, copyToStore: false });
+    const s = coerceToString(state, m, pos, AS_TEXT);
     throw new ThrownError(strValue(s), pos).addTrace("while calling the 'throw' builtin", pos);
   });
   def("abort", 1, ([m], pos, state) => {
-    const s = coerceToString(state, m, pos, { coerceMore: false, copyToStore: false });
+    const s = coerceToString(state, m, pos, AS_TEXT);
     throw new AbortError(`evaluation aborted with the following error message: '${strValue(s)}'`, pos);
   });
   def("tryEval", 1, ([e]) => {
@@ -63,7 +63,7 @@ export function register(def: Definer): void {
     } catch (err) {
       if (err instanceof EvalError) {
         try {
-          err.addTrace(strValue(coerceToString(state, ctx, pos, { coerceMore: false, copyToStore: false })));
+          err.addTrace(strValue(coerceToString(state, ctx, pos, AS_TEXT)));
         } catch (e2) {
           passFatal(e2);
           /* the context itself failed: keep the original error */

@@ -3,7 +3,7 @@ import type { Pos } from "../ast";
 import { EvalError, StackOverflow, Lazy, Thunk, NixAttrs, NixFloat, NixPath, NixString, Value, force, forceStringValue, strValue, isFunction, mkString, ctxOf, mkInt, materialize } from "../value";
 import type { Definer } from "./registry";
 import type { EvalState } from "../state";
-import { coerceToString } from "../coerce";
+import { coerceToString, AS_INTERPOLATED } from "../coerce";
 import { callFunction, isApplication } from "../call";
 import { nulError } from "../lexer";
 import { hasRawBytes, utf8Complaint } from "../utf8";
@@ -121,7 +121,7 @@ function writeJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<string>,
     for (const c of v.ctx) ctx.add(c);
     out.push(jsonString(utf8Text(v.s, pos)));
   } else if (v instanceof NixPath) {
-    const s = coerceToString(state, v, pos, { coerceMore: false, copyToStore: true });
+    const s = coerceToString(state, v, pos, AS_INTERPOLATED);
     for (const c of ctxOf(s)) ctx.add(c);
     out.push(jsonString(strValue(s)));
   } else if (Array.isArray(v)) {
@@ -142,7 +142,7 @@ function writeJSON(state: EvalState, l: Lazy, pos: Pos | null, ctx: Set<string>,
   } else if (v instanceof NixAttrs) {
     const ts = v.get("__toString");
     if (ts !== undefined) {
-      const s = coerceToString(state, callFunction(force(ts), v, pos), pos, { coerceMore: false, copyToStore: true });
+      const s = coerceToString(state, callFunction(force(ts), v, pos), pos, AS_INTERPOLATED);
       for (const c of ctxOf(s)) ctx.add(c);
       out.push(jsonString(strValue(s)));
       return;

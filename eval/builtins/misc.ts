@@ -3,7 +3,7 @@ import type { Pos } from "../ast";
 import { EvalError, NixPath, Value, force, forceAttrs, forceList, forceString, forceStringValue, strValue, ctxOf, mkString, Lazy } from "../value";
 import type { Definer } from "./registry";
 import { searchPathMiss, type EvalState } from "../state";
-import { coerceToString } from "../coerce";
+import { coerceToString, AS_TEXT } from "../coerce";
 import { Hash, hashBytes, parseHashAlgo, HashEncoding } from "../../core/hash";
 import { encodeNixBase32 } from "../../core/nixbase32";
 import { describeIOError } from "../io";
@@ -16,7 +16,7 @@ import { encodeBytes, hasRawBytes } from "../utf8";
 export function realisePath(state: EvalState, l: Lazy, pos: Pos | null): string {
   const v = force(l);
   if (v instanceof NixPath) return v.path;
-  const sv = coerceToString(state, v, pos, { coerceMore: false, copyToStore: false });
+  const sv = coerceToString(state, v, pos, AS_TEXT);
   const s = strValue(sv);
   if (!s.startsWith("/")) throw new EvalError(`string '${s}' doesn't represent an absolute path`, pos);
   // pure/restricted evaluation may read the store path a string's context names (as Nix's realiseContext)
@@ -40,7 +40,7 @@ export function register(def: Definer): void {
       const path = a.get("path");
       if (path === undefined) throw new EvalError("attribute 'path' missing", pos);
       const prefix = a.get("prefix");
-      return { prefix: prefix === undefined ? "" : forceString(prefix, pos), path: strValue(coerceToString(state, path, pos, { coerceMore: false, copyToStore: false })) };
+      return { prefix: prefix === undefined ? "" : forceString(prefix, pos), path: strValue(coerceToString(state, path, pos, AS_TEXT)) };
     });
     const name = forceString(p, pos);
     const found = state.lookupSearchPath(entries, name);

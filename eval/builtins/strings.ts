@@ -1,10 +1,10 @@
 // String builtins. Nix strings are byte strings: lengths and offsets count
 // UTF-8 bytes, so non-ASCII strings go through Buffers.
-import { EvalError, Lazy, NixAttrs, NixPath, NixString, Value, force, forceIntNumber, forceList, forceString, forceStringValue, mkString, strValue, ctxOf, isString } from "../value";
+import { EvalError, Lazy, NixAttrs, NixPath, NixString, Value, force, forceIntNumber, forceList, forceListLazy, elemForce, forceString, forceStringValue, mkString, strValue, ctxOf, isString } from "../value";
 import type { Definer } from "./registry";
 import type { Pos } from "../ast";
 import { canonPath } from "../paths";
-import { coerceToString } from "../coerce";
+import { coerceToString, AS_INTERPOLATED, AS_TEXT, AS_TO_STRING } from "../coerce";
 import { baseNameOf, dirOf } from "../paths";
 import { compileRegex } from "./regex";
 import { compareVersions, splitVersion, parseDrvName } from "./versions";
@@ -48,37 +48,36 @@ export function byteSubstring(s: string, start: number, len: number): string {
   return decodeBytes(b.subarray(start, Math.min(b.length, start + len)));
 }
 
-function unionCtx(...cs: ReadonlySet<string>[]): Set<string> | null {
-  let out: Set<string> | null = null;
-  for (const c of cs) {
-    if (c.size === 0) continue;
-    out ??= new Set();
-    for (const x of c) out.add(x);
-  }
-  return out;
-}
-
 export function register(def: Definer): void {
-  def("stringLength", 1, ([s], pos, state) => byteLength(strValue(coerceToString(state, s, pos, { coerceMore: false, copyToStore: true }))));
+  def("stringLength", 1, ([s], pos, state) => byteLength(strValue(coerceToString(state, s, pos, AS_INTERPOLATED))));
   def("substring", 3, ([st, ln, s], pos, state) => {
     const start = forceIntNumber(st, pos);
     const len = forceIntNumber(ln, pos);
-    const sv = coerceToString(state, s, pos, { coerceMore: false, copyToStore: true });
+    const sv = coerceToString(state, s, pos, AS_INTERPOLATED);
     if (start < 0) throw new EvalError("negative start position in 'substring'", pos);
     const str = strValue(sv);
     return mkString(byteSubstring(str, start, len < 0 ? Number.MAX_SAFE_INTEGER : len), ctxOf(sv));
   });
   def("concatStringsSep", 2, ([sep, l], pos, state) => {
     const sepv = forceStringValue(sep, pos);
-    const parts: string[] = [];
-    const ctxs: ReadonlySet<string>[] = [ctxOf(sepv)];
-    for (const x of forceList(l, pos)) {
-      const v = coerceToString(state, x, pos, { coerceMore: false, copyToStore: true });
-      parts.push(strValue(v));
-      ctxs.push(ctxOf(v));
+    // the list is read lazily (elemForce): a forced string replaces its thunk
+    // in the slot, so a long genList/map result keeps no thunk per element
+    const xs = forceListLazy(l, pos);
+    const parts: string[] = new Array(xs.length);
+    let ctx: Set<string> | null = typeof sepv !== "string" && sepv.ctx.size > 0 ? new Set(sepv.ctx) : null;
+    for (let i = 0; i < xs.length; i++) {
+      const v = coerceToString(state, elemForce(xs, i), pos, AS_INTERPOLATED);
+      if (typeof v === "string") parts[i] = v;
+      else {
+        parts[i] = v.s;
+        if (v.ctx.size > 0) {
+          ctx ??= new Set();
+          for (const c of v.ctx) ctx.add(c);
+        }
+      }
     }
     // (the pieces of characters cut by substring join back into them here: stringAsChars, eval/utf8.ts)
-    return mkString(joinRawBytes(parts.join(strValue(sepv))), unionCtx(...ctxs));
+    return mkString(joinRawBytes(parts.join(strValue(sepv))), ctx);
   });
   def("replaceStrings", 3, ([f, t, s], pos) => {
     const fromList = forceList(f, pos);
@@ -152,16 +151,16 @@ export function register(def: Definer): void {
   def("baseNameOf", 1, ([p], pos, state) => {
     const v = force(p);
     if (v instanceof NixPath) return baseNameOf(v.path);
-    const s = coerceToString(state, v, pos, { coerceMore: false, copyToStore: false });
+    const s = coerceToString(state, v, pos, AS_TEXT);
     return mkString(baseNameOf(strValue(s)), ctxOf(s));
   });
   def("dirOf", 1, ([p], pos, state) => {
     const v = force(p);
     if (v instanceof NixPath) return new NixPath(dirOf(v.path));
-    const s = coerceToString(state, v, pos, { coerceMore: false, copyToStore: false });
+    const s = coerceToString(state, v, pos, AS_TEXT);
     return mkString(dirOf(strValue(s)), ctxOf(s));
   });
-  def("toString", 1, ([v], pos, state) => coerceToString(state, v, pos, { coerceMore: true, copyToStore: false }));
+  def("toString", 1, ([v], pos, state) => coerceToString(state, v, pos, AS_TO_STRING));
   def("parseDrvName", 1, ([s], pos) => {
     const { name, version } = parseDrvName(forceString(s, pos));
     return NixAttrs.from([["name", name], ["version", version]]);
@@ -169,7 +168,7 @@ export function register(def: Definer): void {
   def("compareVersions", 2, ([a, b], pos) => compareVersions(forceString(a, pos), forceString(b, pos)));
   def("splitVersion", 1, ([s], pos) => splitVersion(forceString(s, pos)));
   def("toPath", 1, ([s], pos, state) => {
-    const v = coerceToString(state, s, pos, { coerceMore: false, copyToStore: false });
+    const v = coerceToString(state, s, pos, AS_TEXT);
     const str = strValue(v);
     if (!str.startsWith("/")) throw new EvalError(`string '${str}' doesn't represent an absolute path`, pos);
     return mkString(canonPath(str), ctxOf(v));
