@@ -1,6 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseDerivation, printDerivation, DerivationParseError } from "./derivation";
+import {
+  parseDerivation,
+  printDerivation,
+  DerivationParseError,
+  computeOutputPaths,
+  derivationTextAndModulo,
+  instantiateDerivation,
+  type Derivation,
+} from "./derivation";
+import { hashBytes } from "./hash";
 
 const sample =
   'Derive([("dev","/nix/store/0a-x-dev","",""),("out","/nix/store/0b-x","","")],' +
@@ -40,4 +49,33 @@ test("fuzz: mutated derivations parse or throw DerivationParseError", () => {
       assert.ok(e instanceof DerivationParseError, String(e));
     }
   }
+});
+
+test("instantiateDerivation gives the output paths, text and modulo hash of the general path", () => {
+  const inputModulo = (p: string) => hashBytes("sha256", p);
+  // outputs unset, an env var per output, escapes in the environment, an input
+  // derivation, and an env key sorting between the output names
+  const fresh = (): Derivation => {
+    const d = parseDerivation(sample);
+    for (const o of d.outputs.values()) o.path = "";
+    d.env = new Map([
+      ["dev", ""],
+      ["a", 'say "x"\n\tdone\\'],
+      ["out", ""],
+      ["z", "/nix/store/0d-src"],
+      ["builder", "/bin/sh"],
+    ]);
+    return d;
+  };
+  const general = fresh();
+  computeOutputPaths(general, "x", inputModulo);
+  const want = derivationTextAndModulo(general, inputModulo);
+  const fast = fresh();
+  const got = instantiateDerivation(fast, "x", inputModulo);
+  assert.equal(got.text, want.text);
+  assert.equal(got.text, printDerivation(fast));
+  assert.equal(got.modulo.toBase16(), want.modulo.toBase16());
+  assert.deepEqual([...fast.outputs], [...general.outputs]);
+  assert.deepEqual([...fast.env], [...general.env]);
+  assert.match(fast.env.get("dev")!, /^\/nix\/store\/[0-9a-z]{32}-x-dev$/);
 });

@@ -34,26 +34,14 @@ export class DerivationParseError extends Error {
 // ---------------------------------------------------------------- printing
 
 const NEEDS_ESCAPE = /["\\\n\r\t]/;
+const ESCAPES = /["\\\n\r\t]/g;
+const ESCAPED: Record<string, string> = { '"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+const escapeChar = (c: string): string => ESCAPED[c];
 
-/** An ATerm string: most need no escape (one regex test). */
+/** An ATerm string: most need no escape (one regex test); the rest are rebuilt flat in one pass (a setup script has thousands of newlines). */
 function escape(s: string): string {
   if (!NEEDS_ESCAPE.test(s)) return '"' + s + '"';
-  let out = '"';
-  let start = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    let rep: string | undefined;
-    if (c === 34) rep = '\\"';
-    else if (c === 92) rep = "\\\\";
-    else if (c === 10) rep = "\\n";
-    else if (c === 13) rep = "\\r";
-    else if (c === 9) rep = "\\t";
-    if (rep !== undefined) {
-      out += s.slice(start, i) + rep;
-      start = i + 1;
-    }
-  }
-  return out + s.slice(start) + '"';
+  return '"' + s.replace(ESCAPES, escapeChar) + '"';
 }
 
 /** A map's keys in Nix's order (byte order of their UTF-8, as std::map<std::string>). */
@@ -292,6 +280,48 @@ export function derivationTextAndModulo(drv: Derivation, inputModulo: (drvPath: 
   const text = joinSections(outputs, printInputDrvs(drv.inputDrvs), rest);
   if (isFixedOutput(drv)) return { text, modulo: hashDerivationModulo(drv, inputModulo) };
   return { text, modulo: hashBytes("sha256", joinSections(outputs, printInputDrvs(moduloReplacements(drv, inputModulo)), rest)) };
+}
+
+/**
+ * derivationStrict's computation for an input-addressed derivation whose
+ * environment has a variable per output: fills in the output paths (as
+ * computeOutputPaths) and gives its ATerm text and (unmasked) modulo hash
+ * (as derivationTextAndModulo). The three texts Nix hashes (masked, modulo,
+ * final) differ only in output paths and input derivations, so the
+ * environment is escaped once and only its output variables again, and the
+ * input derivations' modulo hashes are looked up once. Other derivations
+ * take the general path.
+ */
+export function instantiateDerivation(
+  drv: Derivation,
+  drvName: string,
+  inputModulo: (drvPath: string) => Hash,
+  storeDir: string = DEFAULT_STORE_DIR,
+): { text: string; modulo: Hash } {
+  if (isFixedOutput(drv) || ![...drv.outputs.keys()].every((o) => drv.env.has(o))) {
+    computeOutputPaths(drv, drvName, inputModulo, storeDir);
+    return derivationTextAndModulo(drv, inputModulo);
+  }
+  for (const [name, o] of drv.outputs) {
+    if (o.hash !== "" || o.hashAlgo !== "") throw new Error(`output '${name}' of a multi-output derivation cannot be fixed-output`);
+    o.path = "";
+    drv.env.set(name, "");
+  }
+  const keys = sortedKeys(drv.env);
+  const entry = (k: string) => "(" + escape(k) + "," + escape(drv.env.get(k)!) + ")";
+  const entries = keys.map(entry);
+  const head = strList(sortByBytes([...drv.inputSrcs])) + "," + escape(drv.system) + "," + escape(drv.builder) + "," + strList(drv.args) + ",[";
+  const rest = () => head + entries.join(",") + "]";
+  const moduloInputs = printInputDrvs(moduloReplacements(drv, inputModulo));
+  const masked = hashBytes("sha256", joinSections(printOutputs(drv, false), moduloInputs, rest()));
+  for (const [name, o] of drv.outputs) {
+    o.path = makeOutputPath(name, masked, drvName, storeDir).toAbsolute(storeDir);
+    drv.env.set(name, o.path);
+  }
+  for (let i = 0; i < keys.length; i++) if (drv.outputs.has(keys[i])) entries[i] = entry(keys[i]);
+  const outputs = printOutputs(drv, false);
+  const r = rest();
+  return { text: joinSections(outputs, printInputDrvs(drv.inputDrvs), r), modulo: hashBytes("sha256", joinSections(outputs, moduloInputs, r)) };
 }
 
 /** A memoizing `inputModulo` for hashDerivationModulo over derivations read by `load`. */

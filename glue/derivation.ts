@@ -7,7 +7,7 @@ import type { BuiltinExtension } from "../eval/builtins/registry";
 import type { EvalState } from "../eval/state";
 import { coerceToString } from "../eval/coerce";
 import { toJSON, jsonString } from "../eval/builtins/json";
-import { Derivation, computeOutputPaths, derivationReferences, derivationTextAndModulo, printDerivation } from "../core/derivation";
+import { Derivation, derivationReferences, derivationTextAndModulo, instantiateDerivation, printDerivation } from "../core/derivation";
 import { Hash, HASH_SIZES, HashAlgo, hashBytes } from "../core/hash";
 import { validateStorePathName, makeFixedOutputPath } from "../core/store-path";
 import { parse } from "../eval/parser";
@@ -222,6 +222,7 @@ function derivationStrict(glue: Glue, state: EvalState, a: Lazy, pos: Pos | null
     throw fail(`derivation names are allowed to end in '.drv' only if they produce a single derivation file`, drvName, pos);
 
   const storeDir = state.options.storeDir;
+  let printed: { text: string; modulo: Hash } | undefined;
   if (outputHash !== undefined) {
     if (outputs.length !== 1 || outputs[0] !== "out") throw fail("multiple outputs are not supported in fixed-output derivations", drvName, pos);
     let h: Hash;
@@ -262,7 +263,7 @@ function derivationStrict(glue: Glue, state: EvalState, a: Lazy, pos: Pos | null
     }
     for (const p of drv.inputDrvs.keys()) inputDrv(glue, p, pos);
     try {
-      computeOutputPaths(drv, drvName, glue.drvs.moduloHash, storeDir);
+      printed = instantiateDerivation(drv, drvName, glue.drvs.moduloHash, storeDir);
     } catch (e) {
       passFatal(e);
       throw fail((e as Error).message, drvName, pos);
@@ -270,7 +271,7 @@ function derivationStrict(glue: Glue, state: EvalState, a: Lazy, pos: Pos | null
   }
 
   // the text is hashed now and made again only if the .drv is read or written
-  const { text, modulo } = derivationTextAndModulo(drv, glue.drvs.moduloHash);
+  const { text, modulo } = printed ?? derivationTextAndModulo(drv, glue.drvs.moduloHash);
   const drvPath = glue.io.addText(`${drvName}.drv`, () => printDerivation(drv), derivationReferences(drv), hashBytes("sha256", text));
   glue.drvs.add(drvPath, drv, modulo);
   glue.io.noteOutputs(drvPath, [...drv.outputs].map(([o, out]) => [o, out.path]));
