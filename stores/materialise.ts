@@ -57,22 +57,39 @@ function makeWritable(path: string): void {
 }
 
 // Like Nix's canonical store paths, everything gets mtime 1 (builds that
-// record input times, tar for one, then see what they see under Nix).
-async function writeTree(store: CastoreNixStore, node: CastoreNode, path: string, st: MaterialiseStats): Promise<void> {
-  if (node.type === "symlink") {
-    symlinkSync(dec.decode(node.target), path);
-    return lutimesSync(path, 1, 1);
+// record input times, tar for one, then see what they see under Nix). A loop
+// with its own stack, not recursion: trees may be deeper than the call stack.
+async function writeTree(store: CastoreNixStore, root: CastoreNode, rootPath: string, st: MaterialiseStats): Promise<void> {
+  const open: { path: string; entries: CastoreNode[]; i: number }[] = [];
+  let node: CastoreNode | null = root;
+  let path = rootPath;
+  for (;;) {
+    if (node) {
+      if (node.type === "symlink") {
+        symlinkSync(dec.decode(node.target), path);
+        lutimesSync(path, 1, 1);
+      } else if (node.type === "file") {
+        await writeFile(store, node, path, st);
+        lutimesSync(path, 1, 1);
+      } else {
+        const dir = await store.directories.get(node.digest);
+        if (!dir) throw new Error(`directory ${toHex(node.digest)} ('${showName(node.name)}') is missing from the directory service`);
+        mkdirSync(path, { mode: 0o755 });
+        open.push({ path, entries: directoryEntries(dir), i: 0 });
+      }
+      node = null;
+    }
+    const top = open[open.length - 1];
+    if (!top) return;
+    if (top.i === top.entries.length) {
+      chmodSync(top.path, 0o555);
+      lutimesSync(top.path, 1, 1);
+      open.pop();
+      continue;
+    }
+    node = top.entries[top.i++];
+    path = join(top.path, dec.decode(node.name));
   }
-  if (node.type === "file") {
-    await writeFile(store, node, path, st);
-    return lutimesSync(path, 1, 1);
-  }
-  const dir = await store.directories.get(node.digest);
-  if (!dir) throw new Error(`directory ${toHex(node.digest)} ('${showName(node.name)}') is missing from the directory service`);
-  mkdirSync(path, { mode: 0o755 });
-  for (const e of directoryEntries(dir)) await writeTree(store, e, join(path, dec.decode(e.name)), st);
-  chmodSync(path, 0o555);
-  lutimesSync(path, 1, 1);
 }
 
 async function writeFile(store: CastoreNixStore, node: Extract<CastoreNode, { type: "file" }>, path: string, st: MaterialiseStats): Promise<void> {
