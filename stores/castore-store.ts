@@ -3,6 +3,7 @@
 import type { BlobService, CastoreStore, DirectoryService, NixPathInfo, PathInfo, PathInfoService } from "./types";
 import { ingestNar, renderNar } from "./nar-bridge";
 import { StorePath } from "../core/store-path";
+import { caVerifier } from "./ca-verify";
 
 export class InvalidPathError extends Error {
   constructor(path: string, url: string) {
@@ -47,7 +48,19 @@ export class CastoreNixStore implements CastoreStore {
 
   async addToStore(info: NixPathInfo, nar: AsyncIterable<Uint8Array>): Promise<void> {
     const sp = StorePath.parseAbsolute(info.storePath, this.storeDir);
+    // a content address must be well-formed and describe the NAR, signatures checked or not (as Nix)
+    const ca = info.ca ? caVerifier(info.storePath, info.ca) : null;
+    if (ca) {
+      const source = nar;
+      nar = (async function* () {
+        for await (const c of source) {
+          ca.update(c);
+          yield c;
+        }
+      })();
+    }
     const r = await ingestNar(this, nar, { narHash: info.narHash, narSize: info.narSize });
+    ca?.finish(r.narHash);
     // every blob and directory is durable by now: only then the path info
     await this.pathInfos.put({ ...info, narHash: r.narHash.toString(), node: { ...r.node, name: new TextEncoder().encode(sp.toString()) } });
   }
