@@ -28,13 +28,14 @@
 // as one pack file (stores/pack.ts) on libuv's thread pool, fdatasyncs it,
 // renames it into packs/, fsyncs packs/ and then adds it to the store's
 // PackSet. One fdatasync per batch instead of one per object.
-import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, renameSync, writeFileSync } from "node:fs";
 import { open, rename, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { tempTag } from "../core/digest";
 import { Worker } from "node:worker_threads";
 import { PackBuilder, type ObjectKind } from "./pack";
 import { objectKey, type PackSet } from "./pack-set";
+import { mkdirs } from "./mkdirs";
 
 interface Item {
   tmp: string;
@@ -200,7 +201,7 @@ export class DurableWriter {
    */
   constructor(readonly root: string, private readonly fsync = true, private readonly packs: PackSet | null = null) {
     this.tmpDir = join(root, "tmp");
-    mkdirSync(this.tmpDir, { recursive: true });
+    mkdirs(this.tmpDir, 0o755);
   }
 
   /**
@@ -320,7 +321,7 @@ export class DurableWriter {
     for (const { final } of b.items) {
       const dir = dirname(final);
       if (!this.madeDirs.has(dir)) {
-        mkdirSync(dir, { recursive: true });
+        mkdirs(dir, 0o755);
         this.madeDirs.add(dir);
       }
       dirs.add(dir);

@@ -15,6 +15,7 @@ import { Hash, createHasher } from "../core/hash";
 import { readNar } from "../core/nar";
 import { dumpPath } from "./host-tree";
 import { pidAlive } from "./gc-roots";
+import { mkdirs } from "./mkdirs";
 
 /** A restored tree not yet in place. */
 export interface StagedTree {
@@ -25,7 +26,7 @@ export interface StagedTree {
 
 export class RealStoreDir {
   constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
+    mkdirs(dir, 0o755);
   }
 
   private baseOf(storePath: string): string {

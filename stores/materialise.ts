@@ -15,6 +15,7 @@ import type { CastoreNixStore } from "./castore-store";
 import { InvalidPathError } from "./castore-store";
 import { LocalStore } from "./local";
 import { directoryEntries, showName, toHex } from "../core/castore";
+import { mkdirs } from "./mkdirs";
 
 const dec = new TextDecoder();
 
@@ -31,7 +32,7 @@ export async function materialise(store: CastoreNixStore, storePath: string, tar
   const base = storePath.slice(storePath.lastIndexOf("/") + 1);
   const target = join(targetStoreDir, base);
   if (existsSync(target)) return target;
-  mkdirSync(targetStoreDir, { recursive: true });
+  mkdirs(targetStoreDir, 0o755);
   const tmp = join(targetStoreDir, `.tmp-${base}-${process.pid}-${tempTag(4)}`);
   const st = stats ?? { files: 0, hardlinked: 0, bytesWritten: 0 };
   try {
