@@ -4,6 +4,7 @@ import type { BlobService, CastoreStore, DirectoryService, NixPathInfo, PathInfo
 import { ingestNar, renderNar } from "./nar-bridge";
 import { StorePath } from "../core/store-path";
 import { caVerifier } from "./ca-verify";
+import { spoolCheckedNar } from "./nar-spool";
 
 export class InvalidPathError extends Error {
   constructor(path: string, url: string) {
@@ -18,6 +19,8 @@ export function toNixPathInfo(p: PathInfo): NixPathInfo {
 }
 
 export class CastoreNixStore implements CastoreStore {
+  /** Where NARs larger than memory allows wait for their check (default: the OS temp dir). */
+  spoolDir: string | undefined;
   constructor(
     readonly url: string,
     readonly storeDir: string,
@@ -48,19 +51,16 @@ export class CastoreNixStore implements CastoreStore {
 
   async addToStore(info: NixPathInfo, nar: AsyncIterable<Uint8Array>): Promise<void> {
     const sp = StorePath.parseAbsolute(info.storePath, this.storeDir);
-    // a content address must be well-formed and describe the NAR, signatures checked or not (as Nix)
+    // a content address must be well-formed and describe the NAR, signatures checked or not (as Nix);
+    // the whole NAR is checked before any of it is stored (a refused one leaves no blobs)
     const ca = info.ca ? caVerifier(info.storePath, info.ca) : null;
-    if (ca) {
-      const source = nar;
-      nar = (async function* () {
-        for await (const c of source) {
-          ca.update(c);
-          yield c;
-        }
-      })();
+    const spooled = await spoolCheckedNar(nar, { narHash: info.narHash, narSize: info.narSize }, ca, this.spoolDir);
+    let r;
+    try {
+      r = await ingestNar(this, spooled.replay());
+    } finally {
+      spooled.dispose();
     }
-    const r = await ingestNar(this, nar, { narHash: info.narHash, narSize: info.narSize });
-    ca?.finish(r.narHash);
     // every blob and directory is durable by now: only then the path info
     await this.pathInfos.put({ ...info, narHash: r.narHash.toString(), node: { ...r.node, name: new TextEncoder().encode(sp.toString()) } });
   }
