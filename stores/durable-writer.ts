@@ -28,7 +28,7 @@
 // as one pack file (stores/pack.ts) on libuv's thread pool, fdatasyncs it,
 // renames it into packs/, fsyncs packs/ and then adds it to the store's
 // PackSet. One fdatasync per batch instead of one per object.
-import { existsSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { open, rename, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { tempTag } from "../core/digest";
@@ -180,6 +180,8 @@ const EMPTY = new Uint8Array(0);
 
 export class DurableWriter {
   readonly tmpDir: string;
+  /** Temp files of dead processes removed when this writer started. */
+  readonly strayTempFilesRemoved: number;
   private batch: Batch | null = null;
   private commits = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
@@ -202,6 +204,8 @@ export class DurableWriter {
   constructor(readonly root: string, private readonly fsync = true, private readonly packs: PackSet | null = null) {
     this.tmpDir = join(root, "tmp");
     mkdirs(this.tmpDir, 0o755);
+    // what a killed writer left (the next writer cleans up after it)
+    this.strayTempFilesRemoved = removeStrayTempFiles(this.tmpDir);
   }
 
   /**
@@ -443,4 +447,25 @@ function newBatch(): Batch {
   });
   done.catch(() => {}); // failures reach callers through their own promises
   return { items: [], pack: null, keys: [], bytes: 0, done, resolve, reject };
+}
+
+/** Removes temp files whose writer process is gone (names start with the writer's pid). */
+export function removeStrayTempFiles(tmpDir: string): number {
+  let n = 0;
+  for (const name of readdirSync(tmpDir)) {
+    const pid = Number(name.split("-")[0]);
+    if (pid === process.pid || (Number.isInteger(pid) && pid > 0 && isAlive(pid))) continue;
+    rmSync(join(tmpDir, name), { force: true });
+    n++;
+  }
+  return n;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

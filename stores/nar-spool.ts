@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { tempTag } from "../core/digest";
 import { Hash, createHasher } from "../core/hash";
 import { NarMismatchError } from "./nar-bridge";
+import { readNar } from "../core/nar";
 
 const IN_MEMORY = 64 * 1024 * 1024;
 const READ_BACK = 1024 * 1024;
@@ -34,6 +35,17 @@ export async function spoolCheckedNar(
   let size = 0;
   let file: string | null = null;
   let fd = -1;
+  async function* replay(): AsyncIterable<Uint8Array> {
+    yield* held;
+    if (fd < 0) return;
+    for (let pos = 0; ; ) {
+      const buf = Buffer.allocUnsafe(READ_BACK);
+      const n = readSync(fd, buf, 0, READ_BACK, pos);
+      if (n === 0) return;
+      pos += n;
+      yield buf.subarray(0, n);
+    }
+  }
   const dispose = () => {
     if (fd >= 0) closeSync(fd);
     fd = -1;
@@ -57,6 +69,9 @@ export async function spoolCheckedNar(
       for (let o = 0; o < c.length; ) o += writeSync(fd, c, o, c.length - o);
     }
     narHash = hasher.digest();
+    const wrong = !want.equals(narHash) || (expected.narSize !== undefined && expected.narSize !== size);
+    // a broken NAR (truncated, say) is better explained by what is wrong with it
+    if (wrong) await readNar(replay(), { async file() {}, symlink() {} });
     if (!want.equals(narHash)) throw new NarMismatchError(`NAR hash mismatch: expected ${want.toString()}, got ${narHash.toString()}`);
     if (expected.narSize !== undefined && expected.narSize !== size) throw new NarMismatchError(`NAR size mismatch: expected ${expected.narSize} bytes, got ${size}`);
     ca?.finish(narHash);
@@ -64,21 +79,5 @@ export async function spoolCheckedNar(
     dispose();
     throw e;
   }
-  const spilled = fd >= 0;
-  return {
-    narHash,
-    narSize: size,
-    dispose,
-    async *replay() {
-      yield* held;
-      if (!spilled) return;
-      for (let pos = 0; ; ) {
-        const buf = Buffer.allocUnsafe(READ_BACK);
-        const n = readSync(fd, buf, 0, READ_BACK, pos);
-        if (n === 0) return;
-        pos += n;
-        yield buf.subarray(0, n);
-      }
-    },
-  };
+  return { narHash, narSize: size, dispose, replay };
 }
