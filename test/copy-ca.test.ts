@@ -64,3 +64,17 @@ test("copy --no-check-sigs takes a path whose CA field is right", () => {
   ok(["copy", "--no-check-sigs", "--from", `file://${cache}`, "--to", `local://${join(work, "dst-good")}`, path]);
   assert.equal(registered(join(work, "dst-good")), 1);
 });
+
+test("a daemon (AddToStoreNar, dontCheckSigs) refuses a malformed CA field with Nix's message, registering nothing", async () => {
+  const { startTvixDaemon } = await import("./daemon-harness");
+  const cache = cacheWithCa("bad-prefix-daemon", (ca) => ca.replace(/^fixed:/, "fixd:"));
+  const d = await startTvixDaemon(join(work, "daemon"));
+  try {
+    const r = runTvix(["copy", "--no-check-sigs", "--from", `file://${cache}`, "--to", d.url, path], { env: env() });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /content address prefix 'fixd' is unrecognized\. Recogonized prefixes are 'text' or 'fixed'/);
+    assert.equal(registered(join(work, "daemon", "store")), 0);
+  } finally {
+    await d.stop();
+  }
+});
