@@ -7,7 +7,7 @@
 // in a local store are hard-linked from that file (chunk files are
 // read-only, mode 0444, like files in a Nix store); everything else,
 // including chunks in pack files, is written out.
-import { chmodSync, closeSync, lutimesSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, lutimesSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, symlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { tempTag } from "../core/digest";
 import type { CastoreNode } from "./types";
@@ -16,6 +16,7 @@ import { InvalidPathError } from "./castore-store";
 import { LocalStore } from "./local";
 import { directoryEntries, showName, toHex } from "../core/castore";
 import { mkdirs } from "./mkdirs";
+import { removeTree } from "./fs-view";
 
 const dec = new TextDecoder();
 
@@ -40,21 +41,13 @@ export async function materialise(store: CastoreNixStore, storePath: string, tar
     renameSync(tmp, target);
   } catch (e) {
     if (!(e as NodeJS.ErrnoException).code?.match(/^(ENOTEMPTY|EEXIST)$/) || !existsSync(target)) {
-      makeWritable(tmp);
-      rmSync(tmp, { recursive: true, force: true });
+      removeTree(tmp);
       throw e;
     }
     // someone else materialised it first
-    makeWritable(tmp);
-    rmSync(tmp, { recursive: true, force: true });
+    removeTree(tmp);
   }
   return target;
-}
-
-function makeWritable(path: string): void {
-  try {
-    chmodSync(path, 0o755);
-  } catch {}
 }
 
 // Like Nix's canonical store paths, everything gets mtime 1 (builds that
