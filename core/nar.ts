@@ -154,30 +154,42 @@ export class NarWriter {
   }
 }
 
-/** Writes an in-memory tree into a streaming writer (a loop with its own stack: trees may be deeper than the call stack). */
-export async function writeTree(w: NarWriter, root: NarNode): Promise<void> {
+/**
+ * An in-memory tree in NAR order: each node (a directory before its
+ * entries), each entry's name before its node, and the end of each
+ * directory. A loop with its own stack: trees may be deeper than the call
+ * stack.
+ */
+function* treeEvents(root: NarNode): Generator<{ node: NarNode } | { entry: string } | { end: true }> {
   const open: { dir: Map<string, NarNode>; names: string[]; i: number }[] = [];
   let node: NarNode | null = root;
   for (;;) {
     if (node) {
-      if (node.type === "regular") await w.regular(node.executable, node.contents.length, node.contents);
-      else if (node.type === "symlink") await w.symlink(node.target);
-      else {
-        await w.startDirectory();
-        open.push({ dir: node.entries, names: sortNames([...node.entries.keys()]), i: 0 });
-      }
+      yield { node };
+      if (node.type === "directory") open.push({ dir: node.entries, names: sortNames([...node.entries.keys()]), i: 0 });
       node = null;
     }
     const top = open[open.length - 1];
     if (!top) return;
     if (top.i === top.names.length) {
-      await w.endDirectory();
+      yield { end: true };
       open.pop();
       continue;
     }
     const name = top.names[top.i++];
-    await w.entry(name);
+    yield { entry: name };
     node = top.dir.get(name)!;
+  }
+}
+
+/** Writes an in-memory tree into a streaming writer. */
+export async function writeTree(w: NarWriter, root: NarNode): Promise<void> {
+  for (const ev of treeEvents(root)) {
+    if ("entry" in ev) await w.entry(ev.entry);
+    else if ("end" in ev) await w.endDirectory();
+    else if (ev.node.type === "regular") await w.regular(ev.node.executable, ev.node.contents.length, ev.node.contents);
+    else if (ev.node.type === "symlink") await w.symlink(ev.node.target);
+    else await w.startDirectory();
   }
 }
 
@@ -185,28 +197,12 @@ export async function writeTree(w: NarWriter, root: NarNode): Promise<void> {
 export function narFromTree(root: NarNode): Uint8Array {
   // walked directly (an accessor would look every path up from the root: quadratic in the depth)
   return narOf((e) => {
-    const open: { dir: Map<string, NarNode>; names: string[]; i: number }[] = [];
-    let node: NarNode | null = root;
-    for (;;) {
-      if (node) {
-        if (node.type === "regular") e.file(node.executable, node.contents);
-        else if (node.type === "symlink") e.symlink(node.target);
-        else {
-          e.startDirectory();
-          open.push({ dir: node.entries, names: sortNames([...node.entries.keys()]), i: 0 });
-        }
-        node = null;
-      }
-      const top = open[open.length - 1];
-      if (!top) return;
-      if (top.i === top.names.length) {
-        e.endDirectory();
-        open.pop();
-        continue;
-      }
-      const name = top.names[top.i++];
-      e.entry(name);
-      node = top.dir.get(name)!;
+    for (const ev of treeEvents(root)) {
+      if ("entry" in ev) e.entry(ev.entry);
+      else if ("end" in ev) e.endDirectory();
+      else if (ev.node.type === "regular") e.file(ev.node.executable, ev.node.contents);
+      else if (ev.node.type === "symlink") e.symlink(ev.node.target);
+      else e.startDirectory();
     }
   });
 }
