@@ -4,7 +4,7 @@ import type { BlobService, CastoreStore, DirectoryService, NixPathInfo, PathInfo
 import { ingestNar, renderNar } from "./nar-bridge";
 import { StorePath } from "../core/store-path";
 import { caVerifier } from "./ca-verify";
-import { spoolCheckedNar } from "./nar-spool";
+import { IN_MEMORY, checkNarAhead } from "./nar-spool";
 
 export class InvalidPathError extends Error {
   constructor(path: string, url: string) {
@@ -19,8 +19,6 @@ export function toNixPathInfo(p: PathInfo): NixPathInfo {
 }
 
 export class CastoreNixStore implements CastoreStore {
-  /** Where NARs larger than memory allows wait for their check (default: the OS temp dir). */
-  spoolDir: string | undefined;
   constructor(
     readonly url: string,
     readonly storeDir: string,
@@ -52,14 +50,17 @@ export class CastoreNixStore implements CastoreStore {
   async addToStore(info: NixPathInfo, nar: AsyncIterable<Uint8Array>): Promise<void> {
     const sp = StorePath.parseAbsolute(info.storePath, this.storeDir);
     // a content address must be well-formed and describe the NAR, signatures checked or not (as Nix);
-    // the whole NAR is checked before any of it is stored (a refused one leaves no blobs)
+    // a NAR of up to IN_MEMORY bytes is checked whole before any of it is stored (a refused one leaves no blobs)
     const ca = info.ca ? caVerifier(info.storePath, info.ca) : null;
-    const spooled = await spoolCheckedNar(nar, { narHash: info.narHash, narSize: info.narSize }, ca, this.spoolDir);
+    const ahead = await checkNarAhead(nar, { narHash: info.narHash, narSize: info.narSize }, ca, info.narSize > IN_MEMORY ? 0 : IN_MEMORY);
     let r;
-    try {
-      r = await ingestNar(this, spooled.replay());
-    } finally {
-      spooled.dispose();
+    if (ahead.checked) {
+      r = await ingestNar(this, (async function* () {
+        yield* ahead.nar;
+      })());
+    } else {
+      r = await ingestNar(this, ahead.nar, { narHash: info.narHash, narSize: info.narSize });
+      ahead.finish(r.narHash);
     }
     // every blob and directory is durable by now: only then the path info
     await this.pathInfos.put({ ...info, narHash: r.narHash.toString(), node: { ...r.node, name: new TextEncoder().encode(sp.toString()) } });

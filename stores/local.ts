@@ -32,7 +32,6 @@ export class LocalStore extends CastoreNixStore {
       },
     );
     this.chunkBackend = chunks;
-    this.spoolDir = layout.writer.tmpDir;
     this.fsRoot = fsRoot ?? join(layout.root, "root");
   }
   readonly chunkBackend: LocalChunkBackend;

@@ -6,8 +6,8 @@
 // the expected hash/size are the Directory messages written (bottom-up, so
 // that every directory's children exist before it). On a mismatch or a
 // broken stream nothing but unreferenced blobs has been written (a store's
-// addToStore() checks the NAR whole first, stores/nar-spool.ts, so that a
-// refused one leaves none).
+// addToStore() checks a NAR of up to 16 MiB whole first, stores/nar-spool.ts,
+// so that a refused one leaves none).
 //
 // renderNar() walks a root node and writes the NAR back with core/nar.ts's
 // NarWriter: byte-identical to the NAR that was ingested.
