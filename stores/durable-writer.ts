@@ -3,8 +3,8 @@
 // Every file is written to <root>/tmp/ first; it appears under its final
 // name only by rename(2), after its data is on disk. So a reader (or a
 // process that was killed with SIGKILL, or a machine that lost power) never
-// sees a partial file under a final name: only stray temp files, which
-// `tvix store verify` reports and removes.
+// sees a partial file under a final name: only stray temp files, which the
+// next writer to open the store (and `tvix store verify`) removes.
 //
 // fsync per file costs ~0.5-2 ms, which dominates importing many small files.
 // Writes are therefore grouped: each write() puts its data into the current
