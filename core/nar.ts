@@ -154,27 +154,57 @@ export class NarWriter {
   }
 }
 
-/** Writes an in-memory tree into a streaming writer. */
-export async function writeTree(w: NarWriter, node: NarNode): Promise<void> {
-  switch (node.type) {
-    case "regular":
-      return w.regular(node.executable, node.contents.length, node.contents);
-    case "symlink":
-      return w.symlink(node.target);
-    case "directory": {
-      await w.startDirectory();
-      for (const name of sortNames([...node.entries.keys()])) {
-        await w.entry(name);
-        await writeTree(w, node.entries.get(name)!);
-      }
-      return w.endDirectory();
+/**
+ * An in-memory tree in NAR order: each node (a directory before its
+ * entries), each entry's name before its node, and the end of each
+ * directory. A loop with its own stack: trees may be deeper than the call
+ * stack.
+ */
+function* treeEvents(root: NarNode): Generator<{ node: NarNode } | { entry: string } | { end: true }> {
+  const open: { dir: Map<string, NarNode>; names: string[]; i: number }[] = [];
+  let node: NarNode | null = root;
+  for (;;) {
+    if (node) {
+      yield { node };
+      if (node.type === "directory") open.push({ dir: node.entries, names: sortNames([...node.entries.keys()]), i: 0 });
+      node = null;
     }
+    const top = open[open.length - 1];
+    if (!top) return;
+    if (top.i === top.names.length) {
+      yield { end: true };
+      open.pop();
+      continue;
+    }
+    const name = top.names[top.i++];
+    yield { entry: name };
+    node = top.dir.get(name)!;
+  }
+}
+
+/** Writes an in-memory tree into a streaming writer. */
+export async function writeTree(w: NarWriter, root: NarNode): Promise<void> {
+  for (const ev of treeEvents(root)) {
+    if ("entry" in ev) await w.entry(ev.entry);
+    else if ("end" in ev) await w.endDirectory();
+    else if (ev.node.type === "regular") await w.regular(ev.node.executable, ev.node.contents.length, ev.node.contents);
+    else if (ev.node.type === "symlink") await w.symlink(ev.node.target);
+    else await w.startDirectory();
   }
 }
 
 /** The NAR of an in-memory tree. */
 export function narFromTree(root: NarNode): Uint8Array {
-  return narOf((e) => dumpTree(memoryTreeAccessor("", root), "", e));
+  // walked directly (an accessor would look every path up from the root: quadratic in the depth)
+  return narOf((e) => {
+    for (const ev of treeEvents(root)) {
+      if ("entry" in ev) e.entry(ev.entry);
+      else if ("end" in ev) e.endDirectory();
+      else if (ev.node.type === "regular") e.file(ev.node.executable, ev.node.contents);
+      else if (ev.node.type === "symlink") e.symlink(ev.node.target);
+      else e.startDirectory();
+    }
+  });
 }
 
 /** Sorts names by their UTF-8 bytes (computing each name's bytes once). */
@@ -403,56 +433,80 @@ export interface TreeAccessor {
  * with its path and type; false leaves the entry out.
  */
 export function dumpTree(acc: TreeAccessor, path: string, enc: NarEncoder, filter?: (path: string, type: FileType) => boolean): void {
-  const node = (p: string, st: { type: FileType; size: number; executable: boolean }) => {
-    switch (st.type) {
-      case "regular":
-        if (acc.readFileInto) {
-          enc.regular(st.executable, st.size);
-          acc.readFileInto(p, st.size, enc);
-          enc.endFile(st.size);
-        } else {
-          const data = acc.readFile(p);
-          if (data.length !== st.size) throw new TreeError(`file '${p}' changed size while it was read`);
-          enc.file(st.executable, data);
-        }
-        return;
-      case "symlink":
-        enc.symlink(acc.readLink(p));
-        return;
-      case "directory": {
-        enc.startDirectory();
-        const prefix = p.endsWith("/") ? p : p + "/";
-        for (const name of sortNames(acc.readDir(p))) {
-          const child = prefix + name;
-          const cst = acc.lstat(child);
-          if (filter && !filter(child, cst.type)) continue;
-          enc.entry(name);
-          node(child, cst);
-        }
-        enc.endDirectory();
-        return;
+  // a loop with its own stack of open directories: trees may be deeper than the call stack
+  const open: { prefix: string; names: string[]; i: number }[] = [];
+  let p: string | null = path;
+  let st = acc.lstat(path);
+  for (;;) {
+    if (p !== null) {
+      switch (st.type) {
+        case "regular":
+          if (acc.readFileInto) {
+            enc.regular(st.executable, st.size);
+            acc.readFileInto(p, st.size, enc);
+            enc.endFile(st.size);
+          } else {
+            const data = acc.readFile(p);
+            if (data.length !== st.size) throw new TreeError(`file '${p}' changed size while it was read`);
+            enc.file(st.executable, data);
+          }
+          break;
+        case "symlink":
+          enc.symlink(acc.readLink(p));
+          break;
+        case "directory":
+          enc.startDirectory();
+          open.push({ prefix: p.endsWith("/") ? p : p + "/", names: sortNames(acc.readDir(p)), i: 0 });
+          break;
+        default:
+          throw new TreeError(`file '${p}' has an unsupported type`);
       }
-      default:
-        throw new TreeError(`file '${p}' has an unsupported type`);
+      p = null;
     }
-  };
-  node(path, acc.lstat(path));
+    const top = open[open.length - 1];
+    if (!top) return;
+    if (top.i === top.names.length) {
+      enc.endDirectory();
+      open.pop();
+      continue;
+    }
+    const name = top.names[top.i++];
+    const child = top.prefix + name;
+    const cst = acc.lstat(child);
+    if (filter && !filter(child, cst.type)) continue;
+    enc.entry(name);
+    p = child;
+    st = cst;
+  }
 }
 
 /** Reads a tree into memory through an accessor; `filter` as dumpTree's. */
 export function treeToNode(acc: TreeAccessor, path: string, filter?: (path: string, type: FileType) => boolean): NarNode {
+  const leaf = (p: string, type: FileType, executable: boolean): NarNode => {
+    if (type === "symlink") return { type: "symlink", target: acc.readLink(p) };
+    if (type === "regular") return { type: "regular", executable, contents: acc.readFile(p) };
+    throw new TreeError(`file '${p}' has an unsupported type`);
+  };
   const st = acc.lstat(path);
-  if (st.type === "symlink") return { type: "symlink", target: acc.readLink(path) };
-  if (st.type === "regular") return { type: "regular", executable: st.executable, contents: acc.readFile(path) };
-  if (st.type !== "directory") throw new TreeError(`file '${path}' has an unsupported type`);
-  const entries = new Map<string, NarNode>();
-  const prefix = path.endsWith("/") ? path : path + "/";
-  for (const name of acc.readDir(path)) {
-    const child = prefix + name;
-    if (filter && !filter(child, acc.lstat(child).type)) continue;
-    entries.set(name, treeToNode(acc, child, filter));
+  if (st.type !== "directory") return leaf(path, st.type, st.executable);
+  const root: NarNode = { type: "directory", entries: new Map() };
+  // a work list, not recursion: trees may be deeper than the call stack
+  const todo: [string, Map<string, NarNode>][] = [[path, root.entries]];
+  while (todo.length > 0) {
+    const [dir, entries] = todo.pop()!;
+    const prefix = dir.endsWith("/") ? dir : dir + "/";
+    for (const name of acc.readDir(dir)) {
+      const child = prefix + name;
+      const cst = acc.lstat(child);
+      if (filter && !filter(child, cst.type)) continue;
+      if (cst.type === "directory") {
+        const sub: NarNode = { type: "directory", entries: new Map() };
+        entries.set(name, sub);
+        todo.push([child, sub.entries]);
+      } else entries.set(name, leaf(child, cst.type, cst.executable));
+    }
   }
-  return { type: "directory", entries };
+  return root;
 }
 
 /** A tree held in memory, as a TreeAccessor (paths relative to `root`'s own path). */
@@ -544,19 +598,63 @@ function printable(s: string): string {
   return s.length > 40 ? s.slice(0, 40) + "..." : s;
 }
 
-/** Streams and validates a NAR, calling the visitor for each node. */
-export async function readNar(source: AsyncIterable<Uint8Array>, visitor: NarVisitor): Promise<{ narSize: number }> {
+/**
+ * Streams and validates a NAR, calling the visitor for each node. The `path`
+ * a visitor gets is one array the reader keeps changing: copy it to keep it.
+ * A loop with its own stack, not recursion: NARs may be deeper than the call
+ * stack.
+ */
+export async function readNar(source: AsyncIterable<Uint8Array>, v: NarVisitor): Promise<{ narSize: number }> {
   const r = new NarReader(source);
   const magic = await r.str(64).catch((e) => {
     throw e instanceof NarError ? new NarError("not a NAR (input too short)") : e;
   });
   if (magic !== MAGIC) throw new NarError("not a NAR (wrong magic)");
-  await readNode(r, [], visitor);
+  const path: string[] = [];
+  /** For each open directory, the name of its last entry (entries must be sorted). */
+  const lasts: (Uint8Array | null)[] = [];
+  let atNode = true;
+  for (;;) {
+    if (atNode) {
+      atNode = false;
+      if (await readNode(r, path, v)) {
+        lasts.push(null);
+        continue;
+      }
+      // a file or symlink: it ends the root or its entry
+      if (lasts.length === 0) break;
+      path.pop();
+      await r.expect(")");
+      continue;
+    }
+    const tag = await r.str(64);
+    if (tag === ")") {
+      await v.endDirectory?.(path);
+      lasts.pop();
+      if (lasts.length === 0) break;
+      path.pop();
+      await r.expect(")");
+      continue;
+    }
+    if (tag !== "entry") throw new NarError(`expected 'entry' or ')', got '${printable(tag)}'`);
+    await r.expect("(");
+    await r.expect("name");
+    const nb = await r.bytes(4096);
+    const name = dec.decode(nb);
+    checkName(name);
+    const last = lasts[lasts.length - 1];
+    if (last && Buffer.compare(last, nb) >= 0) throw new NarError(`directory entries not sorted or duplicated at '${printable(name)}'`);
+    lasts[lasts.length - 1] = nb;
+    await r.expect("node");
+    path.push(name);
+    atNode = true;
+  }
   if (!(await r.atEnd())) throw new NarError("trailing data after the NAR");
   return { narSize: r.consumed };
 }
 
-async function readNode(r: NarReader, path: string[], v: NarVisitor): Promise<void> {
+/** Reads one node up to its end, or a directory's opening; true for a directory (its entries follow). */
+async function readNode(r: NarReader, path: string[], v: NarVisitor): Promise<boolean> {
   await r.expect("(");
   await r.expect("type");
   const type = await r.str(64);
@@ -587,34 +685,21 @@ async function readNode(r: NarReader, path: string[], v: NarVisitor): Promise<vo
     }
     await r.padding(size);
     await r.expect(")");
-  } else if (type === "symlink") {
+    return false;
+  }
+  if (type === "symlink") {
     await r.expect("target");
     const target = await r.str();
     if (target === "" || target.includes("\0")) throw new NarError(`invalid symlink target '${printable(target)}'`);
     await v.symlink(path, target);
     await r.expect(")");
-  } else if (type === "directory") {
-    await v.directory?.(path);
-    let last: Uint8Array | null = null;
-    for (;;) {
-      const tag = await r.str(64);
-      if (tag === ")") break;
-      if (tag !== "entry") throw new NarError(`expected 'entry' or ')', got '${printable(tag)}'`);
-      await r.expect("(");
-      await r.expect("name");
-      const nb = await r.bytes(4096);
-      const name = dec.decode(nb);
-      checkName(name);
-      if (last && Buffer.compare(last, nb) >= 0) throw new NarError(`directory entries not sorted or duplicated at '${printable(name)}'`);
-      last = nb;
-      await r.expect("node");
-      await readNode(r, [...path, name], v);
-      await r.expect(")");
-    }
-    await v.endDirectory?.(path);
-  } else {
-    throw new NarError(`unknown node type '${printable(type)}'`);
+    return false;
   }
+  if (type === "directory") {
+    await v.directory?.(path);
+    return true;
+  }
+  throw new NarError(`unknown node type '${printable(type)}'`);
 }
 
 /**
@@ -653,7 +738,10 @@ export function narTreeOfBuffer(nar: Uint8Array): NarNode {
     const got = str(64);
     if (got !== token) throw new NarError(`expected '${token}', got '${printable(got)}'`);
   };
-  const node = (): NarNode => {
+  // directories being read, innermost last: a loop, not recursion, so any depth parses
+  const open: { entries: Map<string, NarNode>; last: Uint8Array | null }[] = [];
+  /** Reads a node up to its end, or, for a directory, its header (pushed on `open`). */
+  const start = (): NarNode => {
     expect("(");
     expect("type");
     const type = str(64);
@@ -683,23 +771,33 @@ export function narTreeOfBuffer(nar: Uint8Array): NarNode {
     }
     if (type !== "directory") throw new NarError(`unknown node type '${printable(type)}'`);
     const entries = new Map<string, NarNode>();
-    let last: Uint8Array | null = null;
-    for (;;) {
+    open.push({ entries, last: null });
+    return { type: "directory", entries };
+  };
+  const node = (): NarNode => {
+    const root = start();
+    while (open.length > 0) {
+      const dir = open[open.length - 1];
       const tag = str(64);
-      if (tag === ")") break;
+      if (tag === ")") {
+        open.pop();
+        if (open.length > 0) expect(")"); // the end of the entry this directory was
+        continue;
+      }
       if (tag !== "entry") throw new NarError(`expected 'entry' or ')', got '${printable(tag)}'`);
       expect("(");
       expect("name");
       const nb = bytes(4096);
       const name = dec.decode(nb);
       checkName(name);
-      if (last && Buffer.compare(last, nb) >= 0) throw new NarError(`directory entries not sorted or duplicated at '${printable(name)}'`);
-      last = nb;
+      if (dir.last && Buffer.compare(dir.last, nb) >= 0) throw new NarError(`directory entries not sorted or duplicated at '${printable(name)}'`);
+      dir.last = nb;
       expect("node");
-      entries.set(name, node());
-      expect(")");
+      const depth = open.length;
+      dir.entries.set(name, start());
+      if (open.length === depth) expect(")"); // a file or symlink: its entry ends here
     }
-    return { type: "directory", entries };
+    return root;
   };
   let magic: string;
   try {
@@ -713,15 +811,30 @@ export function narTreeOfBuffer(nar: Uint8Array): NarNode {
   return root;
 }
 
+/** A deep copy of a tree (file contents copied), with a work list rather than recursion. */
+function copyTree(root: NarNode): NarNode {
+  const leaf = (n: NarNode): NarNode => (n.type === "regular" ? { ...n, contents: new Uint8Array(n.contents) } : n);
+  if (root.type !== "directory") return leaf(root);
+  const top: NarNode = { type: "directory", entries: new Map() };
+  const work: [Map<string, NarNode>, Map<string, NarNode>][] = [[root.entries, top.entries]];
+  for (let w = work.pop(); w; w = work.pop()) {
+    const [from, to] = w;
+    for (const [name, n] of from) {
+      if (n.type !== "directory") {
+        to.set(name, leaf(n));
+        continue;
+      }
+      const entries = new Map<string, NarNode>();
+      to.set(name, { type: "directory", entries });
+      work.push([n.entries, entries]);
+    }
+  }
+  return top;
+}
+
 /** Parses a (small) NAR held in memory into a tree (contents copied out of `nar`). */
 export async function parseNarToTree(nar: Uint8Array): Promise<NarNode> {
-  const copy = (n: NarNode): NarNode =>
-    n.type === "regular"
-      ? { ...n, contents: new Uint8Array(n.contents) }
-      : n.type === "directory"
-        ? { type: "directory", entries: new Map([...n.entries].map(([k, v]) => [k, copy(v)])) }
-        : n;
-  return copy(narTreeOfBuffer(nar));
+  return copyTree(narTreeOfBuffer(nar));
 }
 
 /** NAR strings as framed bytes (length, text, padding). */

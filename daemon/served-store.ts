@@ -6,7 +6,7 @@
 // the state directory, signature checks on additions, substituters, and
 // the builder. The operations (daemon/ops.ts) call these methods; a method
 // the store behind cannot support throws an error saying so.
-import { mkdirSync, readFileSync, writeFileSync, renameSync, existsSync } from "node:fs";
+import { chmodSync, readFileSync, writeFileSync, renameSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { tempTag } from "../core/digest";
 import { Hash, createHasher } from "../core/hash";
@@ -28,6 +28,7 @@ import { copyPaths } from "../stores/copy";
 import { type DaemonSettings } from "./settings";
 import { type Builder, noBuilder } from "./builder";
 import { RwLock } from "./lock";
+import { mkdirs } from "../stores/mkdirs";
 
 /** An error the client caused or should see as is (sent as STDERR_ERROR). */
 export class OpError extends Error {}
@@ -509,9 +510,10 @@ export class ServedStore {
   addBuildLog(drvPath: string, log: Uint8Array): void {
     if (!this.logDir) throw new OpError(`not implemented: build logs without a file system root for store '${this.store.url}'`);
     const file = this.logPath(drvPath);
-    mkdirSync(dirname(file), { recursive: true });
+    mkdirs(dirname(file), 0o755);
     const tmp = `${file}.tmp-${process.pid}-${tempTag(4)}`;
-    writeFileSync(tmp, log);
+    writeFileSync(tmp, log, { mode: 0o644 });
+    chmodSync(tmp, 0o644);
     renameSync(tmp, file);
   }
 
@@ -522,9 +524,10 @@ export class ServedStore {
 
   registerRealisation(r: Realisation): void {
     const file = this.realisationFile(r.id);
-    mkdirSync(dirname(file), { recursive: true });
+    mkdirs(dirname(file), 0o755);
     const tmp = `${file}.tmp-${process.pid}-${tempTag(4)}`;
-    writeFileSync(tmp, realisationToJson(r));
+    writeFileSync(tmp, realisationToJson(r), { mode: 0o644 });
+    chmodSync(tmp, 0o644);
     renameSync(tmp, file);
   }
 

@@ -4,7 +4,7 @@
 // Connections run concurrently on one event loop. SIGTERM (or shutdown())
 // stops accepting, lets each connection finish the operation it is in,
 // closes them, and closes the store.
-import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, rmSync } from "node:fs";
 import { type Server, type Socket, createConnection, createServer } from "node:net";
 import { dirname } from "node:path";
 import { WireError } from "../core/wire";
@@ -12,6 +12,7 @@ import { Connection, type Transport } from "./connection";
 import { type Peer, processCredentials, socketPeer } from "./peer";
 import { matchesUsers } from "./settings";
 import type { ServedStore } from "./served-store";
+import { mkdirs } from "../stores/mkdirs";
 
 export interface DaemonOptions {
   store: ServedStore;
@@ -102,7 +103,7 @@ export class DaemonServer {
       if (live) throw new Error(`another daemon is already listening on '${path}'`);
       rmSync(path, { force: true });
     }
-    mkdirSync(dirname(path), { recursive: true });
+    mkdirs(dirname(path), 0o755);
     // a new socket buffers what the client sends (no reader is attached until the peer is known)
     const server = createServer((socket) => void this.accept(socket));
     await new Promise<void>((resolve, reject) => {

@@ -25,7 +25,11 @@ export function parseContentAddress(ca: string): ContentAddress {
   } else if (ca.startsWith("fixed:")) {
     method = "flat";
     rest = ca.slice(6);
-  } else throw new Error(`content address '${ca}' is not of the form text:..., fixed:r:... or fixed:...`);
+  } else {
+    // Nix 2.26's words (its typo included)
+    const prefix = ca.includes(":") ? ca.slice(0, ca.indexOf(":")) : ca;
+    throw new Error(`content address prefix '${prefix}' is unrecognized. Recogonized prefixes are 'text' or 'fixed'`);
+  }
   const colon = rest.indexOf(":");
   if (colon < 0) throw new Error(`content address '${ca}' lacks a hash algorithm`);
   const hash = Hash.parse(rest.slice(colon + 1), parseHashAlgo(rest.slice(0, colon)));

@@ -4,6 +4,8 @@ import type { BlobService, CastoreStore, DirectoryService, NixPathInfo, PathInfo
 import { ingestNar, ingestNarTree, renderNar } from "./nar-bridge";
 import type { NarNode } from "../core/nar";
 import { StorePath } from "../core/store-path";
+import { caVerifier } from "./ca-verify";
+import { IN_MEMORY, checkNarAhead } from "./nar-spool";
 
 export class InvalidPathError extends Error {
   constructor(path: string, url: string) {
@@ -48,7 +50,19 @@ export class CastoreNixStore implements CastoreStore {
 
   async addToStore(info: NixPathInfo, nar: AsyncIterable<Uint8Array>): Promise<void> {
     const sp = StorePath.parseAbsolute(info.storePath, this.storeDir);
-    const r = await ingestNar(this, nar, { narHash: info.narHash, narSize: info.narSize });
+    // a content address must be well-formed and describe the NAR, signatures checked or not (as Nix);
+    // a NAR of up to IN_MEMORY bytes is checked whole before any of it is stored (a refused one leaves no blobs)
+    const ca = info.ca ? caVerifier(info.storePath, info.ca) : null;
+    const ahead = await checkNarAhead(nar, { narHash: info.narHash, narSize: info.narSize }, ca, info.narSize > IN_MEMORY ? 0 : IN_MEMORY);
+    let r;
+    if (ahead.checked) {
+      r = await ingestNar(this, (async function* () {
+        yield* ahead.nar;
+      })());
+    } else {
+      r = await ingestNar(this, ahead.nar, { narHash: info.narHash, narSize: info.narSize });
+      ahead.finish(r.narHash);
+    }
     // every blob and directory is durable by now: only then the path info
     await this.pathInfos.put({ ...info, narHash: r.narHash.toString(), node: { ...r.node, name: new TextEncoder().encode(sp.toString()) } });
   }

@@ -3,8 +3,8 @@
 // Every file is written to <root>/tmp/ first; it appears under its final
 // name only by rename(2), after its data is on disk. So a reader (or a
 // process that was killed with SIGKILL, or a machine that lost power) never
-// sees a partial file under a final name: only stray temp files, which
-// `tvix store verify` reports and removes.
+// sees a partial file under a final name: only stray temp files, which the
+// next writer to open the store (and `tvix store verify`) removes.
 //
 // fsync per file costs ~0.5-2 ms, which dominates importing many small files.
 // Writes are therefore grouped: each write() puts its data into the current
@@ -28,13 +28,14 @@
 // as one pack file (stores/pack.ts) on libuv's thread pool, fdatasyncs it,
 // renames it into packs/, fsyncs packs/ and then adds it to the store's
 // PackSet. One fdatasync per batch instead of one per object.
-import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { open, rename, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { tempTag } from "../core/digest";
 import { Worker } from "node:worker_threads";
 import { PackBuilder, type ObjectKind } from "./pack";
 import { objectKey, type PackSet } from "./pack-set";
+import { mkdirs } from "./mkdirs";
 
 interface Item {
   tmp: string;
@@ -179,6 +180,8 @@ const EMPTY = new Uint8Array(0);
 
 export class DurableWriter {
   readonly tmpDir: string;
+  /** Temp files of dead processes removed when this writer started. */
+  readonly strayTempFilesRemoved: number;
   private batch: Batch | null = null;
   private commits = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
@@ -200,7 +203,9 @@ export class DurableWriter {
    */
   constructor(readonly root: string, private readonly fsync = true, private readonly packs: PackSet | null = null) {
     this.tmpDir = join(root, "tmp");
-    mkdirSync(this.tmpDir, { recursive: true });
+    mkdirs(this.tmpDir, 0o755);
+    // what a killed writer left (the next writer cleans up after it)
+    this.strayTempFilesRemoved = removeStrayTempFiles(this.tmpDir);
   }
 
   /**
@@ -320,7 +325,7 @@ export class DurableWriter {
     for (const { final } of b.items) {
       const dir = dirname(final);
       if (!this.madeDirs.has(dir)) {
-        mkdirSync(dir, { recursive: true });
+        mkdirs(dir, 0o755);
         this.madeDirs.add(dir);
       }
       dirs.add(dir);
@@ -442,4 +447,25 @@ function newBatch(): Batch {
   });
   done.catch(() => {}); // failures reach callers through their own promises
   return { items: [], pack: null, keys: [], bytes: 0, done, resolve, reject };
+}
+
+/** Removes temp files whose writer process is gone (names start with the writer's pid). */
+export function removeStrayTempFiles(tmpDir: string): number {
+  let n = 0;
+  for (const name of readdirSync(tmpDir)) {
+    const pid = Number(name.split("-")[0]);
+    if (pid === process.pid || (Number.isInteger(pid) && pid > 0 && isAlive(pid))) continue;
+    rmSync(join(tmpDir, name), { force: true });
+    n++;
+  }
+  return n;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

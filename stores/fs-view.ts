@@ -15,6 +15,7 @@ import { Hash, createHasher } from "../core/hash";
 import { readNar, type NarNode } from "../core/nar";
 import { dumpPath } from "./host-tree";
 import { pidAlive } from "./gc-roots";
+import { mkdirs } from "./mkdirs";
 
 /** A restored tree not yet in place. */
 export interface StagedTree {
@@ -25,7 +26,7 @@ export interface StagedTree {
 
 export class RealStoreDir {
   constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
+    mkdirs(dir, 0o755);
   }
 
   private baseOf(storePath: string): string {
@@ -198,10 +199,16 @@ function isSymlink(p: string): boolean {
   }
 }
 
+/** Bytes of the files below `p` (a work list, not recursion: trees may be deeper than the call stack). */
 function treeBytes(p: string): number {
-  const st = lstatSync(p);
-  if (st.isDirectory()) return readdirSync(p).reduce((n, e) => n + treeBytes(join(p, e)), 0);
-  return st.isFile() ? st.size : 0;
+  let n = 0;
+  for (const todo = [p]; todo.length > 0; ) {
+    const q = todo.pop()!;
+    const st = lstatSync(q);
+    if (st.isDirectory()) for (const e of readdirSync(q)) todo.push(join(q, e));
+    else if (st.isFile()) n += st.size;
+  }
+  return n;
 }
 
 /** rm -rf that also works without root (directories in the view are read-only). */
@@ -212,12 +219,11 @@ export function removeTree(p: string): void {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EACCES" && (e as NodeJS.ErrnoException).code !== "EPERM") throw e;
   }
-  const makeWritable = (q: string) => {
-    const st = lstatSync(q);
-    if (!st.isDirectory()) return;
+  for (const todo = [p]; todo.length > 0; ) {
+    const q = todo.pop()!;
+    if (!lstatSync(q).isDirectory()) continue;
     chmodSync(q, 0o755);
-    for (const e of readdirSync(q)) makeWritable(join(q, e));
-  };
-  makeWritable(p);
+    for (const e of readdirSync(q)) todo.push(join(q, e));
+  }
   rmSync(p, { recursive: true, force: true });
 }

@@ -13,11 +13,12 @@
 //
 // Store paths in links are logical (under the store directory, e.g.
 // /nix/store), whatever directory the files are kept in.
-import { closeSync, lstatSync, writeSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
+import { closeSync, lstatSync, writeSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { tempTag } from "../core/digest";
 import { hashBytes } from "../core/hash";
 import { StorePath } from "../core/store-path";
+import { mkdirs } from "./mkdirs";
 
 export type RootLog = (msg: string) => void;
 
@@ -35,7 +36,7 @@ export class GcRoots {
     this.autoDir = join(this.gcrootsDir, "auto");
     this.profilesDir = join(stateDir, "profiles");
     this.tempRootsDir = join(stateDir, "temproots");
-    for (const d of [this.autoDir, this.profilesDir, this.tempRootsDir]) mkdirSync(d, { recursive: true });
+    for (const d of [this.autoDir, this.profilesDir, this.tempRootsDir]) mkdirs(d, 0o755);
   }
 
   /** The store path a link target names (a path inside one counts as that path), or null. */
@@ -65,7 +66,7 @@ export class GcRoots {
   addPermRoot(storePath: string, gcRoot: string): string {
     const abs = resolve(gcRoot);
     if (this.storePathOf(abs)) throw new Error(`creating a garbage collector root (${abs}) in the Nix store is forbidden (are you running nix-build inside the store?)`);
-    mkdirSync(dirname(abs), { recursive: true });
+    mkdirs(dirname(abs), 0o755);
     replaceSymlink(storePath, abs);
     if (!isInside(abs, this.gcrootsDir)) this.addIndirectRoot(abs);
     return abs;

@@ -11,7 +11,7 @@
 // stores (or of `?pack=false`) stay readable. Content-addressed objects are
 // never rewritten: writing one that is stored (loose or in a pack) is a
 // no-op, which makes concurrent imports of the same content safe.
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { ChunkBackend } from "./blob-service";
 import type { BytesBackend } from "./directory-service";
@@ -20,6 +20,7 @@ import { DurableWriter } from "./durable-writer";
 import { ObjectKind } from "./pack";
 import { PackSet } from "./pack-set";
 import { toHex } from "../core/castore";
+import { mkdirs } from "./mkdirs";
 
 function readOrNull(path: string): Buffer | null {
   try {
@@ -57,7 +58,7 @@ export class LocalLayout {
     this.manifests = join(root, "manifests");
     this.directories = join(root, "directories");
     this.pathinfo = join(root, "pathinfo");
-    for (const d of [root, this.chunks, this.manifests, this.directories, this.pathinfo]) mkdirSync(d, { recursive: true });
+    for (const d of [root, this.chunks, this.manifests, this.directories, this.pathinfo]) mkdirs(d, 0o755);
     this.hadLoose = new Set([this.chunks, this.manifests, this.directories].filter((d) => readdirSync(d).length > 0));
     this.packs = new PackSet(join(root, "packs"));
     this.writer = new DurableWriter(root, fsync, this.packs);

@@ -7,7 +7,7 @@
 // in a local store are hard-linked from that file (chunk files are
 // read-only, mode 0444, like files in a Nix store); everything else,
 // including chunks in pack files, is written out.
-import { chmodSync, closeSync, lutimesSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, lutimesSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, symlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { tempTag } from "../core/digest";
 import type { CastoreNode } from "./types";
@@ -15,6 +15,8 @@ import type { CastoreNixStore } from "./castore-store";
 import { InvalidPathError } from "./castore-store";
 import { LocalStore } from "./local";
 import { directoryEntries, showName, toHex } from "../core/castore";
+import { mkdirs } from "./mkdirs";
+import { removeTree } from "./fs-view";
 
 const dec = new TextDecoder();
 
@@ -31,7 +33,7 @@ export async function materialise(store: CastoreNixStore, storePath: string, tar
   const base = storePath.slice(storePath.lastIndexOf("/") + 1);
   const target = join(targetStoreDir, base);
   if (existsSync(target)) return target;
-  mkdirSync(targetStoreDir, { recursive: true });
+  mkdirs(targetStoreDir, 0o755);
   const tmp = join(targetStoreDir, `.tmp-${base}-${process.pid}-${tempTag(4)}`);
   const st = stats ?? { files: 0, hardlinked: 0, bytesWritten: 0 };
   try {
@@ -39,40 +41,49 @@ export async function materialise(store: CastoreNixStore, storePath: string, tar
     renameSync(tmp, target);
   } catch (e) {
     if (!(e as NodeJS.ErrnoException).code?.match(/^(ENOTEMPTY|EEXIST)$/) || !existsSync(target)) {
-      makeWritable(tmp);
-      rmSync(tmp, { recursive: true, force: true });
+      removeTree(tmp);
       throw e;
     }
     // someone else materialised it first
-    makeWritable(tmp);
-    rmSync(tmp, { recursive: true, force: true });
+    removeTree(tmp);
   }
   return target;
 }
 
-function makeWritable(path: string): void {
-  try {
-    chmodSync(path, 0o755);
-  } catch {}
-}
-
 // Like Nix's canonical store paths, everything gets mtime 1 (builds that
-// record input times, tar for one, then see what they see under Nix).
-async function writeTree(store: CastoreNixStore, node: CastoreNode, path: string, st: MaterialiseStats): Promise<void> {
-  if (node.type === "symlink") {
-    symlinkSync(dec.decode(node.target), path);
-    return lutimesSync(path, 1, 1);
+// record input times, tar for one, then see what they see under Nix). A loop
+// with its own stack, not recursion: trees may be deeper than the call stack.
+async function writeTree(store: CastoreNixStore, root: CastoreNode, rootPath: string, st: MaterialiseStats): Promise<void> {
+  const open: { path: string; entries: CastoreNode[]; i: number }[] = [];
+  let node: CastoreNode | null = root;
+  let path = rootPath;
+  for (;;) {
+    if (node) {
+      if (node.type === "symlink") {
+        symlinkSync(dec.decode(node.target), path);
+        lutimesSync(path, 1, 1);
+      } else if (node.type === "file") {
+        await writeFile(store, node, path, st);
+        lutimesSync(path, 1, 1);
+      } else {
+        const dir = await store.directories.get(node.digest);
+        if (!dir) throw new Error(`directory ${toHex(node.digest)} ('${showName(node.name)}') is missing from the directory service`);
+        mkdirSync(path, { mode: 0o755 });
+        open.push({ path, entries: directoryEntries(dir), i: 0 });
+      }
+      node = null;
+    }
+    const top = open[open.length - 1];
+    if (!top) return;
+    if (top.i === top.entries.length) {
+      chmodSync(top.path, 0o555);
+      lutimesSync(top.path, 1, 1);
+      open.pop();
+      continue;
+    }
+    node = top.entries[top.i++];
+    path = join(top.path, dec.decode(node.name));
   }
-  if (node.type === "file") {
-    await writeFile(store, node, path, st);
-    return lutimesSync(path, 1, 1);
-  }
-  const dir = await store.directories.get(node.digest);
-  if (!dir) throw new Error(`directory ${toHex(node.digest)} ('${showName(node.name)}') is missing from the directory service`);
-  mkdirSync(path, { mode: 0o755 });
-  for (const e of directoryEntries(dir)) await writeTree(store, e, join(path, dec.decode(e.name)), st);
-  chmodSync(path, 0o555);
-  lutimesSync(path, 1, 1);
 }
 
 async function writeFile(store: CastoreNixStore, node: Extract<CastoreNode, { type: "file" }>, path: string, st: MaterialiseStats): Promise<void> {

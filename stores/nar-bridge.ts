@@ -5,12 +5,14 @@
 // computed on the way, and only once the whole NAR has been read and matches
 // the expected hash/size are the Directory messages written (bottom-up, so
 // that every directory's children exist before it). On a mismatch or a
-// broken stream nothing but unreferenced blobs has been written.
+// broken stream nothing but unreferenced blobs has been written (a store's
+// addToStore() checks a NAR of up to 16 MiB whole first, stores/nar-spool.ts,
+// so that a refused one leaves none).
 //
 // renderNar() walks a root node and writes the NAR back with core/nar.ts's
 // NarWriter: byte-identical to the NAR that was ingested.
 import { basename, join } from "node:path";
-import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from "node:fs";
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from "node:fs";
 import { createHash } from "../core/digest";
 import type { BlobService, CastoreNode, DirectoryService, EncodedDirectory, PathInfo } from "./types";
 import { encodeForPut } from "./directory-service";
@@ -144,18 +146,21 @@ export async function ingestNar(
   };
 
   let root: Pending | undefined;
-  const dirs = new Map<string, Map<string, Pending>>();
+  const open: Map<string, Pending>[] = []; // the directories being read, innermost last
   const place = (path: string[], node: Pending) => {
-    if (path.length === 0) root = node;
-    else dirs.get(path.slice(0, -1).join("/"))!.set(path[path.length - 1], node);
+    if (open.length === 0) root = node;
+    else open[open.length - 1].set(path[path.length - 1], node);
   };
 
   try {
     await readNar(hashed, {
       directory(path) {
         const entries = new Map<string, Pending>();
-        dirs.set(path.join("/"), entries);
         place(path, { type: "directory", entries });
+        open.push(entries);
+      },
+      endDirectory() {
+        open.pop();
       },
       async file(path, executable, size, contents) {
         while (inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => (wakeReader = r));
@@ -211,13 +216,7 @@ export async function ingestNarTree(services: CastoreServices, root: NarNode): P
   await initBlake3x4();
   const fast = services.blobs instanceof ChunkedBlobService && services.blobs.consumesSynchronously ? services.blobs : null;
   const writes: Promise<unknown>[] = [];
-  const pending = (n: NarNode): Pending => {
-    if (n.type === "symlink") return n;
-    if (n.type === "directory") {
-      const dir: PendingDirectory = { type: "directory", entries: new Map([...n.entries].map(([k, v]) => [k, pending(v)])) };
-      dir.encoded = encodePending(dir);
-      return dir;
-    }
+  const file = (n: Extract<NarNode, { type: "regular" }>): Pending => {
     let digest: Uint8Array | Promise<Uint8Array>;
     if (fast) {
       const r = fast.putSync(n.contents);
@@ -230,7 +229,33 @@ export async function ingestNarTree(services: CastoreServices, root: NarNode): P
     }
     return { type: "file", executable: n.executable, size: n.contents.length, digest };
   };
-  const tree = pending(root);
+  const leaf = (n: Exclude<NarNode, { type: "directory" }>): Pending => (n.type === "symlink" ? n : file(n));
+  // a work list, not recursion (trees may be deeper than the call stack); a
+  // directory is encoded after its subdirectories (its second visit)
+  let tree: Pending;
+  if (root.type !== "directory") tree = leaf(root);
+  else {
+    const top: PendingDirectory = { type: "directory", entries: new Map() };
+    const todo: [Extract<NarNode, { type: "directory" }>, PendingDirectory, boolean][] = [[root, top, false]];
+    for (let t = todo.pop(); t; t = todo.pop()) {
+      const [n, dir, expanded] = t;
+      if (expanded) {
+        dir.encoded = encodePending(dir);
+        continue;
+      }
+      todo.push([n, dir, true]);
+      for (const [name, c] of n.entries) {
+        if (c.type !== "directory") {
+          dir.entries.set(name, leaf(c));
+          continue;
+        }
+        const sub: PendingDirectory = { type: "directory", entries: new Map() };
+        dir.entries.set(name, sub);
+        todo.push([c, sub, false]);
+      }
+    }
+    tree = top;
+  }
   const settled = await Promise.allSettled(writes);
   const failed = settled.find((s) => s.status === "rejected");
   if (failed) throw (failed as PromiseRejectedResult).reason;
@@ -239,55 +264,70 @@ export async function ingestNarTree(services: CastoreServices, root: NarNode): P
 
 /**
  * Turns a pending tree into its root castore node (with an empty name),
- * writing the directories bottom-up in waves by height (those without
- * subdirectories first): each wave is put at once and is durable before the
- * next starts, so every directory is written after its subdirectories are
- * durable, with one wait per level of the tree rather than a promise per
- * node (an async walk of 22,000 files cost ~0.3 s, after the rest of an
- * import is done). Directories a tree walk has encoded already are only
- * written.
+ * writing its directories with one putAll() (children first): for a local
+ * store, a few packs and one fsync per write batch, however deep the tree.
+ * Directories a tree walk has encoded already are only written. A loop, not
+ * recursion: trees may be deeper than the call stack.
  */
 async function finalise(dirs: DirectoryService, root: Pending): Promise<CastoreNode> {
   const streamed: Promise<unknown>[] = []; // digests of streamed files still being computed
-  const waves: PendingDirectory[][] = [];
-  const height = (p: Pending): number => {
-    if (p.type === "file") {
-      const d = p.digest;
-      if (!(d instanceof Uint8Array)) streamed.push(d.then((x) => (p.digest = x)));
-      return -1;
+  const order: PendingDirectory[] = []; // every directory after its subdirectories
+  const todo: [PendingDirectory, boolean][] = root.type === "directory" ? [[root, false]] : [];
+  const fileDigest = (p: Pending) => {
+    if (p.type === "file" && !(p.digest instanceof Uint8Array)) {
+      const f = p;
+      streamed.push((p.digest as Promise<Uint8Array>).then((x) => (f.digest = x)));
     }
-    if (p.type === "symlink") return -1;
-    let h = 0;
-    for (const c of p.entries.values()) h = Math.max(h, height(c) + 1);
-    (waves[h] ??= []).push(p);
-    return h;
   };
-  height(root);
+  fileDigest(root);
+  while (todo.length > 0) {
+    const [d, expanded] = todo.pop()!;
+    if (expanded) {
+      order.push(d);
+      continue;
+    }
+    todo.push([d, true]);
+    for (const c of d.entries.values()) {
+      if (c.type === "directory") todo.push([c, false]);
+      else fileDigest(c);
+    }
+  }
   await Promise.all(streamed);
   await initBlake3x4(); // encodeForPut()
-  for (const wave of waves) {
-    for (const p of wave) p.encoded ??= encodePending(p)!;
-    await Promise.all(wave.map((p) => dirs.put(p.encoded!)));
-  }
+  for (const p of order) p.encoded ??= encodePending(p)!;
+  await dirs.putAll(order.map((p) => p.encoded!));
   return nodeOf(new Uint8Array(0), root);
 }
 
-/** Writes the NAR of a castore node into a NarWriter (not finishing it). */
-export async function writeNode(services: CastoreServices, w: NarWriter, node: CastoreNode): Promise<void> {
-  if (node.type === "symlink") return w.symlink(dec.decode(node.target));
-  if (node.type === "file") {
-    const contents = await services.blobs.open(node.digest);
-    if (!contents) throw new Error(`blob ${toHex(node.digest)} of file '${showName(node.name)}' is missing from the blob service`);
-    return w.regular(node.executable, Number(node.size), contents);
+/** Writes the NAR of a castore node into a NarWriter (not finishing it); a loop, not recursion (trees may be deeper than the call stack). */
+export async function writeNode(services: CastoreServices, w: NarWriter, root: CastoreNode): Promise<void> {
+  const open: { entries: CastoreNode[]; i: number }[] = [];
+  let node: CastoreNode | null = root;
+  for (;;) {
+    if (node) {
+      if (node.type === "symlink") await w.symlink(dec.decode(node.target));
+      else if (node.type === "file") {
+        const contents = await services.blobs.open(node.digest);
+        if (!contents) throw new Error(`blob ${toHex(node.digest)} of file '${showName(node.name)}' is missing from the blob service`);
+        await w.regular(node.executable, Number(node.size), contents);
+      } else {
+        const dir = await services.directories.get(node.digest);
+        if (!dir) throw new Error(`directory ${toHex(node.digest)} ('${showName(node.name)}') is missing from the directory service`);
+        await w.startDirectory();
+        open.push({ entries: directoryEntries(dir), i: 0 });
+      }
+      node = null;
+    }
+    const top = open[open.length - 1];
+    if (!top) return;
+    if (top.i === top.entries.length) {
+      await w.endDirectory();
+      open.pop();
+      continue;
+    }
+    node = top.entries[top.i++];
+    await w.entry(dec.decode(node.name));
   }
-  const dir = await services.directories.get(node.digest);
-  if (!dir) throw new Error(`directory ${toHex(node.digest)} ('${showName(node.name)}') is missing from the directory service`);
-  await w.startDirectory();
-  for (const e of directoryEntries(dir)) {
-    await w.entry(dec.decode(e.name));
-    await writeNode(services, w, e);
-  }
-  await w.endDirectory();
 }
 
 /** The NAR of a castore node as a stream. */
@@ -419,27 +459,47 @@ export async function ingestTree(
     return { type: "file", executable, size, digest };
   };
 
-  const walk = async (path: string): Promise<Pending> => {
-    const st = lstatSync(path);
+  // the walk: a loop with a stack of open directories (trees may be deeper than the call stack)
+  const leaf = async (path: string, st: Stats): Promise<Pending> => {
     if (st.isSymbolicLink()) {
       const target = readlinkSync(path);
       nar.symlink(target);
       return { type: "symlink", target };
     }
     if (st.isFile()) return file(path, (st.mode & 0o100) !== 0, st.size);
-    if (st.isDirectory()) {
-      nar.startDirectory();
-      const entries = new Map<string, Pending>();
-      for (const name of sortNames(readdirSync(path))) {
-        nar.entry(name);
-        entries.set(name, await walk(join(path, name)));
-      }
-      nar.endDirectory();
-      const dir: PendingDirectory = { type: "directory", entries };
-      dir.encoded = encodePending(dir);
-      return dir;
-    }
     throw new NarError(`file '${path}' has an unsupported type`);
+  };
+  const walk = async (top: string): Promise<Pending> => {
+    const open: { path: string; names: string[]; i: number; dir: PendingDirectory }[] = [];
+    let root: Pending | undefined;
+    let path: string | null = top;
+    let name = "";
+    for (;;) {
+      if (path !== null) {
+        const st = lstatSync(path);
+        const parent = open[open.length - 1];
+        let node: Pending;
+        if (st.isDirectory()) {
+          nar.startDirectory();
+          node = { type: "directory", entries: new Map() };
+          open.push({ path, names: sortNames(readdirSync(path)), i: 0, dir: node });
+        } else node = await leaf(path, st);
+        if (parent) parent.dir.entries.set(name, node);
+        else root = node;
+        path = null;
+      }
+      const cur = open[open.length - 1];
+      if (!cur) return root!;
+      if (cur.i === cur.names.length) {
+        nar.endDirectory();
+        cur.dir.encoded = encodePending(cur.dir);
+        open.pop();
+        continue;
+      }
+      name = cur.names[cur.i++];
+      nar.entry(name);
+      path = join(cur.path, name);
+    }
   };
 
   let root: Pending;

@@ -7,9 +7,10 @@
 // (stores/pack.ts), so a loaded index can be trusted to point at written
 // bytes. A pack whose index fails its checks is remembered with the reason
 // (`tvix store verify` reports it) and never used for lookups.
-import { closeSync, mkdirSync, openSync, readdirSync, statSync } from "node:fs";
+import { closeSync, openSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ENTRY_LEN, type ObjectKind, type PackEntry, indexEntries, readAt, readPackIndex } from "./pack";
+import { mkdirs } from "./mkdirs";
 
 interface LoadedPack {
   path: string;
@@ -48,7 +49,7 @@ export class PackSet {
   readonly bad = new Map<string, string>();
 
   constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
+    mkdirs(dir, 0o755);
     this.rescan();
   }
 

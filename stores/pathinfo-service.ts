@@ -85,7 +85,17 @@ export class JsonPathInfoService implements PathInfoService {
 
   async get(hashPart: string): Promise<PathInfo | null> {
     const s = await this.backend.read(hashPart);
-    return s === null ? null : pathInfoFromJson(s, hashPart);
+    if (s === null) return null;
+    const info = pathInfoFromJson(s, hashPart);
+    // a document under another path's key would answer for that path
+    let own: string;
+    try {
+      own = hashPartOf(info.storePath);
+    } catch (e) {
+      throw new Error(`path info ${hashPart} is corrupt: ${(e as Error).message}`);
+    }
+    if (own !== hashPart) throw new Error(`path info ${hashPart} is corrupt: it is stored under '${hashPart}' but describes '${info.storePath}'`);
+    return info;
   }
 
   async put(info: PathInfo): Promise<void> {

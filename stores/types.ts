@@ -32,6 +32,13 @@ export interface DirectoryService {
    * digest; the directory is durable when the promise resolves.
    */
   put(dir: Directory | EncodedDirectory): Promise<Uint8Array>;
+  /**
+   * Stores a whole tree's directories at once, children before parents (each
+   * directory's children are earlier in the list or already present): one
+   * write batch for all, where put() by put() costs one durable write per
+   * level. Durable when the promise resolves.
+   */
+  putAll(dirs: (Directory | EncodedDirectory)[]): Promise<void>;
   /** The directory and everything below it, root first (breadth-first, each once). */
   getRecursive(digest: Uint8Array): AsyncIterable<Directory>;
 }

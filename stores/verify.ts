@@ -19,6 +19,7 @@ import { renderNar } from "./nar-bridge";
 import type { PathInfo } from "./types";
 import type { DocumentBackend } from "./pathinfo-service";
 import { LocalStore } from "./local";
+import { removeStrayTempFiles } from "./durable-writer";
 
 export interface VerifyReport {
   paths: number;
@@ -37,7 +38,7 @@ export async function verifyStore(store: CastoreNixStore, onProblem: (msg: strin
     onProblem(m);
   };
   if (store instanceof LocalStore) {
-    report.strayTempFiles = removeStrayTempFiles(store.layout.writer.tmpDir);
+    report.strayTempFiles = store.layout.writer.strayTempFilesRemoved + removeStrayTempFiles(store.layout.writer.tmpDir);
     report.chunks = verifyChunkFiles(store.layout.chunks, problem);
     const packed = await verifyPacks(store, problem);
     report.chunks += packed.chunks;
@@ -148,25 +149,4 @@ async function checkManifest(store: LocalStore, blob: Uint8Array, data: Uint8Arr
 function readFileBytes(p: string): Uint8Array {
   const b = readFileSync(p);
   return new Uint8Array(b.buffer, b.byteOffset, b.length);
-}
-
-/** Removes temp files whose writer process is gone (names start with the writer's pid). */
-function removeStrayTempFiles(tmpDir: string): number {
-  let n = 0;
-  for (const name of readdirSync(tmpDir)) {
-    const pid = Number(name.split("-")[0]);
-    if (pid === process.pid || (Number.isInteger(pid) && pid > 0 && isAlive(pid))) continue;
-    rmSync(join(tmpDir, name), { force: true });
-    n++;
-  }
-  return n;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
