@@ -3,7 +3,8 @@
 // (most store paths) are read whole and checked first; a larger one is
 // ingested as it streams and checked at its end (reading it whole first
 // took reading and storing out of step: a 48 MB copy 1.2 -> 1.7 s, 143 MB
-// 2.5 -> 3.3 s), so a refused one leaves unreferenced blobs, which gc removes.
+// 2.5 -> 3.3 s), so a refused one leaves unreferenced blobs (the collector
+// does not reclaim castore objects yet).
 import { Hash, createHasher } from "../core/hash";
 import { readNar } from "../core/nar";
 import { NarMismatchError } from "./nar-bridge";
