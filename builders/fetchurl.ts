@@ -14,7 +14,7 @@ import { collectOutputs } from "./outputs";
 import { defaultBuildTmp, removeTreeLater } from "./sandbox";
 import { parseNarToTree, type NarNode } from "../core/nar";
 import { concatBytes } from "../core/bytes";
-import { httpRequest } from "../stores/http";
+import { DownloadFailure, TRANSIENT_STATUSES, httpErrorMessage, httpRequest, isTransientFailure, withDownloadRetries, type HttpResponse } from "../stores/http";
 
 export class FetchurlBuildService implements BuildService {
   readonly name = "builtin";
@@ -37,7 +37,7 @@ export class FetchurlBuildService implements BuildService {
     const log = (s: string) => events.onLog?.(new TextEncoder().encode(s));
     try {
       log(`downloading '${url}'...\n`);
-      const data = await download(url, limits);
+      const data = await download(url, limits, (text) => log(`warning: ${text}\n`));
       if (env.get("unpack") === "1") writeNarTree(await parseNarToTree(data), host);
       else {
         await pipeline(Readable.from([data]), createWriteStream(host, { mode: 0o644 }));
@@ -48,26 +48,43 @@ export class FetchurlBuildService implements BuildService {
     } catch (e) {
       removeTreeLater(dir);
       if (e instanceof BuildError) throw e;
+      if (e instanceof DownloadFailure) throw new BuildError(e.message, "transient");
       throw new BuildError(`unable to download '${url}': ${(e as Error).message}`, "transient");
     }
   }
 }
 
-async function download(url: string, limits: BuildLimits): Promise<Uint8Array> {
+async function download(url: string, limits: BuildLimits, warn: (text: string) => void): Promise<Uint8Array> {
   if (url.startsWith("file://")) return readFileSync(fileURLToPath(url));
   if (!/^https?:\/\//.test(url)) throw new BuildError(`not implemented: builtin:fetchurl of '${url}' (only http, https and file URLs)`, "transient");
   const signals = [limits.signal, limits.timeout ? AbortSignal.timeout(limits.timeout * 1000) : undefined].filter((s): s is AbortSignal => !!s);
   const signal = signals.length ? AbortSignal.any(signals) : undefined;
-  // the configured connect-timeout and stalled-download-timeout apply (stores/http.ts)
-  const res = await httpRequest(url, { signal });
+  // the configured connect-timeout, stalled-download-timeout and download-attempts apply (stores/http.ts)
+  return withDownloadRetries(() => downloadOnce(url, signal), { signal, warn });
+}
+
+async function downloadOnce(url: string, signal?: AbortSignal): Promise<Uint8Array> {
+  const failure = (e: unknown) => new DownloadFailure(`unable to download '${url}': ${httpErrorMessage(e)}`, isTransientFailure(e));
+  let res: HttpResponse;
   try {
-    if (res.status < 200 || res.status > 299) throw new Error(`HTTP error ${res.status}`);
+    res = await httpRequest(url, { signal });
+  } catch (e) {
+    signal?.throwIfAborted();
+    throw failure(e);
+  }
+  try {
+    if (res.status < 200 || res.status > 299) throw new DownloadFailure(`unable to download '${url}': HTTP error ${res.status}`, TRANSIENT_STATUSES.has(res.status));
     const parts: Uint8Array[] = [];
     let size = 0;
-    for await (const p of res.body) {
+    try {
+      for await (const p of res.body) {
+        signal?.throwIfAborted();
+        parts.push(p);
+        size += p.length;
+      }
+    } catch (e) {
       signal?.throwIfAborted();
-      parts.push(p);
-      size += p.length;
+      throw failure(e);
     }
     signal?.throwIfAborted();
     return concatBytes(parts, size);

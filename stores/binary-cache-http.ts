@@ -1,10 +1,7 @@
 // http(s):// binary caches, read-only (writing is not implemented).
 import { registerStoreScheme } from "./url";
 import { BinaryCacheStore, CacheBackend, NotImplemented, Staging, binaryCacheOptions, stripParams } from "./binary-cache";
-import { HttpTimeout, httpErrorMessage, httpLimits, httpRequest, type HttpResponse } from "./http";
-
-const RETRY_BASE_MS = 250;
-const TRANSIENT = new Set([408, 429, 500, 502, 503, 504]);
+import { DownloadFailure, HttpTimeout, TRANSIENT_STATUSES, httpErrorMessage, httpLimits, httpRequest, isTransientFailure, withDownloadRetries, type HttpResponse } from "./http";
 
 export class HttpBackend implements CacheBackend {
   readonly readOnly = "writing to http binary caches";
@@ -15,31 +12,24 @@ export class HttpBackend implements CacheBackend {
   }
 
   /**
-   * One request, with the cause of a failure in the error. Like Nix, a
-   * failed connection, a timeout (connect-timeout, stalled-download-timeout)
-   * or a transient HTTP status (408, 429, 5xx) is retried, up to
-   * download-attempts tries in all, after waits that double from
-   * RETRY_BASE_MS (with jitter).
+   * One request, with the cause of a failure in the error; failed
+   * connections, timeouts and transient statuses are tried again
+   * (download-attempts, as Nix).
    */
   private async fetch(method: "GET" | "HEAD", key: string): Promise<HttpResponse> {
     const limits = await httpLimits();
-    const attempts = Math.max(1, limits.downloadAttempts);
-    const base = Number(process.env.TVIX_HTTP_RETRY_BASE_MS ?? RETRY_BASE_MS);
-    for (let attempt = 1; ; attempt++) {
-      let failure: Error;
+    const url = this.url(key);
+    return withDownloadRetries(async () => {
+      let res: HttpResponse;
       try {
-        const res = await httpRequest(this.url(key), { method, limits });
-        if (!TRANSIENT.has(res.status) || attempt >= attempts) return res;
-        res.cancel();
-        failure = new Error(`${method} ${this.url(key)}: HTTP ${res.status} ${res.statusText}`);
+        res = await httpRequest(url, { method, limits });
       } catch (e) {
-        failure = new Error(`${method} ${this.url(key)}: ${httpErrorMessage(e)}`);
-        if (attempt >= attempts) throw failure;
+        throw new DownloadFailure(`${method} ${url}: ${httpErrorMessage(e)}`, isTransientFailure(e));
       }
-      const wait = base * 2 ** (attempt - 1) * (1 + Math.random() / 2);
-      if (process.env.TVIX_DEBUG) process.stderr.write(`warning: ${failure.message}; retrying in ${Math.round(wait)} ms\n`);
-      await new Promise((r) => setTimeout(r, wait));
-    }
+      if (!TRANSIENT_STATUSES.has(res.status)) return res;
+      res.cancel();
+      throw new DownloadFailure(`${method} ${url}: HTTP ${res.status} ${res.statusText}`, true);
+    }, { limits });
   }
 
   async get(key: string): Promise<AsyncIterable<Uint8Array> | null> {

@@ -8,14 +8,16 @@
 //   waiting for one (the answer's head or the next piece of its body)
 //   before the download fails, as Nix (curl's low-speed limit of 1 byte/s).
 //   Time the reader spends on what it got does not count;
-// - download-attempts: tries of a request that fails transiently (binary
-//   caches retry; the fetchers do not).
+// - download-attempts: tries of a download that fails transiently (a failed
+//   connection, a timeout, HTTP 408, 429 or 5xx), with Nix's backoff and
+//   warning (withDownloadRetries).
 //
 // The limits come from the configuration (cmd/settings.ts registers where
 // to find it, in every thread); without one, Nix's defaults.
 import { lazyModule } from "../core/lazy-module";
 import { trustExtraCaCerts } from "./extra-ca";
 import type { IncomingMessage, ClientRequest } from "node:http";
+import { writeSync } from "node:fs";
 
 export interface HttpLimits {
   /** seconds; 0: the system's limit */
@@ -173,6 +175,63 @@ async function* watchedBody(res: IncomingMessage, stall: (then?: () => void) => 
     stall();
     if (!res.complete) res.destroy();
     decode?.destroy();
+  }
+}
+
+/** HTTP statuses worth another try, as Nix. */
+export const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
+
+/** Network failures worth another try (curl's transient errors in Nix). */
+const TRANSIENT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENETDOWN", "EAI_AGAIN", "ENOTFOUND"]);
+
+/** A failed try of a download, with the message its caller gives it; `transient` ones are tried again. */
+export class DownloadFailure extends Error {
+  constructor(message: string, readonly transient: boolean) {
+    super(message);
+    this.name = "DownloadFailure";
+  }
+}
+
+/** Whether a failure is worth another try: a failed connection, a reset, a timeout, a transient status. */
+export function isTransientFailure(e: unknown): boolean {
+  if (e instanceof DownloadFailure) return e.transient;
+  if (e instanceof HttpTimeout) return true;
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return typeof code === "string" && TRANSIENT_CODES.has(code);
+}
+
+const RETRY_BASE_MS = 250;
+
+/**
+ * Runs a download until it succeeds, fails for good, or download-attempts
+ * tries have failed, as Nix: before try n+1 it waits base * 2^(n-1+u) ms (u
+ * uniform in [0, 0.5), base 250 ms) and warns "error: <failure>; retrying in N ms" (Nix's text).
+ * `run` starts from scratch each time.
+ */
+export async function withDownloadRetries<T>(run: () => Promise<T>, opts: { limits?: HttpLimits; signal?: AbortSignal; warn?: (text: string) => void } = {}): Promise<T> {
+  const limits = opts.limits ?? (await httpLimits());
+  const attempts = Math.max(1, limits.downloadAttempts);
+  const base = Number(process.env.TVIX_HTTP_RETRY_BASE_MS ?? RETRY_BASE_MS);
+  // written at once: a helper thread's process.stderr is flushed by a main thread that may be blocked
+  const warn = opts.warn ?? ((text: string) => void writeSync(2, `warning: ${text}\n`));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (e) {
+      if (attempt >= attempts || opts.signal?.aborted || !isTransientFailure(e)) throw e;
+      const ms = Math.floor(base * 2 ** (attempt - 1 + Math.random() / 2));
+      warn(`error: ${(e as Error).message}; retrying in ${ms} ms`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, ms);
+        function done() {
+          clearTimeout(t);
+          opts.signal?.removeEventListener("abort", done);
+          resolve();
+        }
+        opts.signal?.addEventListener("abort", done, { once: true });
+      });
+      opts.signal?.throwIfAborted();
+    }
   }
 }
 

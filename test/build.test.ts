@@ -22,11 +22,18 @@ const skip = missing.length ? `missing ${missing.join(", ")} (apt-get install bu
 let work: string;
 let server: Server;
 let port: number;
+const hits = new Map<string, number>();
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), "tvix-build-test-"));
   chmodSync(work, 0o755);
-  server = createServer((_req, res) => res.end("hello\n"));
+  // /flaky* answers 503 to its first request
+  server = createServer((req, res) => {
+    const n = (hits.get(req.url!) ?? 0) + 1;
+    hits.set(req.url!, n);
+    if (req.url!.startsWith("/flaky") && n === 1) return void res.writeHead(503).end();
+    res.end("hello\n");
+  });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   port = (server.address() as AddressInfo).port;
 });
@@ -175,4 +182,18 @@ test("builtin:fetchurl derivations are fetched by the builder itself (loopback)"
   r = await tvix(["build", "-E", expr("sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="), "--no-out-link"], { home });
   assert.equal(r.status, 102, r.stderr);
   assert.match(r.stderr, /specified: sha256-AAAA[^]*got: {4}sha256-WJG1tSLV3whtD\/CxEPvZ0hu0\/HFjrzTQgoai6Eb2vgM=/);
+});
+
+test("builtin:fetchurl tries a 503 again (download-attempts), warning in the build log", { skip }, async () => {
+  const home = join(work, "fetchurl-retry");
+  const expr = (file: string) => `import <nix/fetchurl.nix> { url = "http://127.0.0.1:${port}/${file}"; sha256 = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; }`;
+  let r = await tvix(["build", "-E", expr("flaky.txt"), "--no-out-link", "-L"], { home });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(hits.get("/flaky.txt"), 2);
+  assert.match(r.stderr, /flaky\.txt> warning: error: unable to download 'http:\/\/127\.0\.0\.1:\d+\/flaky\.txt': HTTP error 503; retrying in \d+ ms/);
+  // one attempt: the 503 fails the build
+  r = await tvix(["build", "-E", expr("flaky-once.txt"), "--no-out-link", "--option", "download-attempts", "1"], { home });
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(hits.get("/flaky-once.txt"), 1);
+  assert.match(r.stderr, /unable to download 'http:\/\/127\.0\.0\.1:\d+\/flaky-once\.txt': HTTP error 503/);
 });

@@ -6,9 +6,9 @@ import { mkdirs } from "../../stores/mkdirs";
 import { createHash } from "../../core/digest";
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { httpErrorMessage, httpRequest, type HttpResponse } from "../../stores/http";
+import { DownloadFailure, TRANSIENT_STATUSES, httpErrorMessage, httpRequest, isTransientFailure, withDownloadRetries, type HttpResponse } from "../../stores/http";
 
 export function fetchCacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, ".cache") : join(homedir() || tmpdir(), ".cache"));
@@ -57,18 +57,28 @@ export async function download(req: DownloadRequest): Promise<Downloaded> {
   } catch {
     /* no usable cache entry */
   }
-  // the configured connect-timeout and stalled-download-timeout apply (stores/http.ts)
+  // the configured connect-timeout, stalled-download-timeout and download-attempts apply (stores/http.ts)
+  const sha256 = await withDownloadRetries(() => downloadOnce(url, dataFile));
+  const metaTmp = `${metaFile}.${process.pid}.tmp`;
+  writeFileSync(metaTmp, JSON.stringify({ url, time: Math.floor(Date.now() / 1000), sha256 }));
+  renameSync(metaTmp, metaFile);
+  return { file: dataFile, sha256 };
+}
+
+/** One try: the body into a temp file renamed to `dataFile`; its sha256 (hex). A failure leaves no file. */
+async function downloadOnce(url: string, dataFile: string): Promise<string> {
+  const failure = (e: unknown) => new DownloadFailure(`unable to download '${url}': ${httpErrorMessage(e)}`, isTransientFailure(e));
   let res: HttpResponse;
   try {
     res = await httpRequest(url);
   } catch (e) {
-    throw new Error(`unable to download '${url}': ${httpErrorMessage(e)}`);
+    throw failure(e);
   }
   if (res.status < 200 || res.status > 299) {
     res.cancel();
-    throw new Error(`unable to download '${url}': HTTP error ${res.status}`);
+    throw new DownloadFailure(`unable to download '${url}': HTTP error ${res.status}`, TRANSIENT_STATUSES.has(res.status));
   }
-  mkdirs(dir);
+  mkdirs(dirname(dataFile));
   const tmp = `${dataFile}.${process.pid}.${Date.now()}.tmp`;
   const fd = openSync(tmp, "w");
   const h = createHash("sha256");
@@ -82,13 +92,9 @@ export async function download(req: DownloadRequest): Promise<Downloaded> {
   } catch (e) {
     closeSync(fd);
     rmSync(tmp, { force: true });
-    throw new Error(`unable to download '${url}': ${(e as Error).message}`);
+    throw failure(e);
   }
   closeSync(fd);
   renameSync(tmp, dataFile);
-  const sha256 = h.digest("hex");
-  const metaTmp = `${metaFile}.${process.pid}.tmp`;
-  writeFileSync(metaTmp, JSON.stringify({ url, time: Math.floor(Date.now() / 1000), sha256 }));
-  renameSync(metaTmp, metaFile);
-  return { file: dataFile, sha256 };
+  return h.digest("hex");
 }
