@@ -14,6 +14,7 @@ import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { closeSync, copyFileSync, chmodSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync, statSync } from "node:fs";
 import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -81,7 +82,21 @@ const treeReaderWorker = await build({
   legalComments: "none",
   logLevel: "warning",
 });
-const workerDefines = { __TVIX_TREE_READER_WORKER__: JSON.stringify(treeReaderWorker.outputFiles[0].text) };
+// The hashing kernels' WebAssembly module (stores/hash-kernels.ts), made
+// here once instead of at each run that hashes.
+const kernels = await build({
+  entryPoints: [join(root, "stores/hash-kernels.ts")],
+  bundle: true,
+  write: false,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  logLevel: "warning",
+});
+const kernelsModule = { exports: {} };
+new Function("module", "exports", "require", kernels.outputFiles[0].text)(kernelsModule, kernelsModule.exports, createRequire(import.meta.url));
+const kernelBytes = Buffer.from(kernelsModule.exports.buildModule()).toString("base64");
+const workerDefines = { __TVIX_TREE_READER_WORKER__: JSON.stringify(treeReaderWorker.outputFiles[0].text), __TVIX_HASH_KERNELS__: JSON.stringify(kernelBytes) };
 
 const esmResult = await build({
   entryPoints: { main: join(root, "cmd/main.ts") },
