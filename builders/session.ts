@@ -19,6 +19,7 @@ import { StoreAccess } from "./store-access";
 import { initBlake3x4 } from "../stores/blake3x4";
 import { removeTreeLater, settleRemovals } from "./sandbox";
 import { removeTemplates } from "./sandbox-layout";
+import { releaseSpawners } from "./spawner";
 import { hostSystem } from "./sandbox";
 import { parseMachines } from "./machines";
 import { RemoteMachine } from "./remote";
@@ -142,6 +143,7 @@ export class BuildSession {
 
   async close(): Promise<void> {
     removeTemplates(removeTreeLater);
+    releaseSpawners();
     await settleRemovals();
     await Promise.all([...this.substituters.map((s) => s.close()), ...this.machines.map((m) => m.close()), this.uploader?.target.close()]);
   }

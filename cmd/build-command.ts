@@ -134,13 +134,21 @@ export async function buildCommand(paths: string[], opts: Record<string, any>, p
   await import("../stores/backends");
   const { openStore, defaultStoreUrl } = await import("../stores/url");
   const { BuildSession } = await import("../builders/session");
-  const storeUrl = opts.store ?? defaultStoreUrl();
-  const store = await openStore(storeUrl, { storeDir: opts.storeDir });
+  const { prestartBwrap } = await import("../builders/bwrap");
+  const { releaseSpawners } = await import("../builders/spawner");
+  // the sandbox helper starts while we evaluate (a fork is cheaper now, with a smaller heap)
+  phase("before-prestart"); if (settings.sandbox === "bwrap" && settings.sandboxMode !== "false" && !opts.dryRun && !process.env.NOPRE) prestartBwrap(process.env.TVIX_BUILD_TMPDIR || undefined); phase("prestart");
   try {
-    return await buildWithStore(paths, opts, pending, evalOptions, settings, store, storeUrl, openStore, BuildSession);
+    const storeUrl = opts.store ?? defaultStoreUrl();
+    const store = await openStore(storeUrl, { storeDir: opts.storeDir });
+    try {
+      return await buildWithStore(paths, opts, pending, evalOptions, settings, store, storeUrl, openStore, BuildSession);
+    } finally {
+      lendStore(null);
+      await store.close();
+    }
   } finally {
-    lendStore(null);
-    await store.close();
+    releaseSpawners();
   }
 }
 
