@@ -9,8 +9,8 @@
 // in Nix's sandbox, and the build cannot touch anything it does not own.
 import { spawnSync } from "node:child_process";
 import type { BuildEvents, BuildLimits, BuildRequest } from "./build-request";
-import { SANDBOX_GID, SANDBOX_UID, hostBuildIds, type BuildIds, type Layout } from "./sandbox-layout";
-import { SandboxBuildService, defaultBuildTmp, findProgram, type SandboxOptions } from "./sandbox";
+import { SANDBOX_GID, SANDBOX_UID, type BuildIds, type Layout } from "./sandbox-layout";
+import { SandboxBuildService, findProgram, type SandboxOptions } from "./sandbox";
 import { runSandboxProcess, type RunResult } from "./run-process";
 import { seccompBpf } from "./seccomp";
 import { sharedSpawner, type BwrapSpawner } from "./spawner";
@@ -51,24 +51,6 @@ export class BwrapBuildService extends SandboxBuildService {
 /** Who starts bwrap: as root, the build user (the sandbox is entered as that user); else ourselves. */
 function helperIds(ids: BuildIds): { uid?: number; gid?: number } {
   return (process.getuid?.() ?? 1) === 0 ? { uid: ids.hostUid, gid: ids.hostGid } : {};
-}
-
-/**
- * Starts the helper that a BwrapBuildService with default options would
- * start for its first build, now (e.g. while the evaluation runs): its
- * start and the first build's FIFO are then out of that build's way.
- * `tmpDir`: the service's scratch directory. Does nothing where bwrap is
- * missing (the build reports that).
- */
-export function prestartBwrap(tmpDir: string = defaultBuildTmp()): void {
-  if (process.env.TVIX_BWRAP_SPAWN === "direct") return;
-  let program: string;
-  try {
-    program = findProgram("bwrap");
-  } catch {
-    return;
-  }
-  sharedSpawner(program, helperIds(hostBuildIds()), tmpDir).prestart();
 }
 
 /** Whether bwrap can start a sandbox here (for tests and `--sandbox` checks): null, or why not. */

@@ -18,9 +18,7 @@
 // mkfifo is a program (~3 ms to run here): the helper makes the next
 // build's FIFO ahead of time in a spool directory (a "+PATH" line, answered
 // "+PATH"), which we rename to DIR/log before asking for the build; the
-// helper makes one itself only when none was ready. The helper can start
-// ahead of the first build (prestart(), e.g. while the evaluation runs), so
-// that its start and the first FIFO are not on the way of that build.
+// helper makes one itself only when none was ready (the first build).
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, chownSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { Socket } from "node:net";
@@ -114,11 +112,6 @@ export class BwrapSpawner {
     private readonly ids: { uid?: number; gid?: number },
     private readonly spoolBase: string | null = null,
   ) {}
-
-  /** Starts the helper now, ahead of the first build (which would start it anyway). */
-  prestart(): void {
-    if (!this.dead) this.start();
-  }
 
   /** Asks the helper for the next spare FIFO, unless one is ready or being made. */
   private askSpare(): void {

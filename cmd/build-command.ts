@@ -134,21 +134,13 @@ export async function buildCommand(paths: string[], opts: Record<string, any>, p
   await import("../stores/backends");
   const { openStore, defaultStoreUrl } = await import("../stores/url");
   const { BuildSession } = await import("../builders/session");
-  const { prestartBwrap } = await import("../builders/bwrap");
-  const { releaseSpawners } = await import("../builders/spawner");
-  // the sandbox helper starts while we evaluate (a fork is cheaper now, with a smaller heap)
-  phase("before-prestart"); if (settings.sandbox === "bwrap" && settings.sandboxMode !== "false" && !opts.dryRun && !process.env.NOPRE) prestartBwrap(process.env.TVIX_BUILD_TMPDIR || undefined); phase("prestart");
+  const storeUrl = opts.store ?? defaultStoreUrl();
+  const store = await openStore(storeUrl, { storeDir: opts.storeDir });
   try {
-    const storeUrl = opts.store ?? defaultStoreUrl();
-    const store = await openStore(storeUrl, { storeDir: opts.storeDir });
-    try {
-      return await buildWithStore(paths, opts, pending, evalOptions, settings, store, storeUrl, openStore, BuildSession);
-    } finally {
-      lendStore(null);
-      await store.close();
-    }
+    return await buildWithStore(paths, opts, pending, evalOptions, settings, store, storeUrl, openStore, BuildSession);
   } finally {
-    releaseSpawners();
+    lendStore(null);
+    await store.close();
   }
 }
 
