@@ -98,7 +98,7 @@ export class BwrapSpawner {
   private readonly pending = new Map<string, Pending>();
   private buffered = "";
   private dead: Error | null = null;
-  /** A directory of ours for spare FIFOs (made when the helper starts), or null. */
+  /** A directory for spare FIFOs (made when the first is asked for), or null. */
   private spool: string | null = null;
   private spares: string[] = [];
   /** The spare FIFO the helper is making, if any. */
@@ -171,6 +171,9 @@ export class BwrapSpawner {
   private fail(e: Error): void {
     this.dead = e;
     this.child = null;
+    // no FIFO is being made any more
+    this.asked = null;
+    this.release();
     for (const [d, p] of this.pending) {
       this.pending.delete(d);
       p.reject(new BuildError(`cannot run the sandbox: ${e.message}`, "sandbox"));
