@@ -16,7 +16,7 @@ import { mkdirs } from "./mkdirs";
 import { readIndexCache, writeIndexCache, type CachedIndex } from "./pack-index-cache";
 
 /** The first scan writes the index cache anew when it loaded at least this many packs without it. */
-const CACHE_REWRITE_AFTER = 16;
+const CACHE_REWRITE_AFTER = 8;
 
 interface LoadedPack {
   path: string;
