@@ -371,11 +371,13 @@ if (cached === undefined || script.cachedDataRejected) {
 } else {
   // The cache holds what the run that made it compiled; a longer run that
   // needs more compiles that part again every time (an evaluation after an
-  // \`eval -E 1\` made the cache: ~5% slower). So a run of over 0.1 s
+  // \`eval -E 1\` made the cache: ~5% slower). So a run of over 0.5 s
   // serialises the cache anew and keeps it if it grew, until three such runs
-  // in a row (counted in core.cache.same) have added nothing.
+  // in a row (counted in core.cache.same) have added nothing. (Serialising
+  // takes ~20 ms: a shorter run has had little time to compile more than
+  // that, e.g. a trivial build, which paid it three times after a bigger build.)
   process.once("exit", () => {
-    if (process.uptime() < 0.1) return;
+    if (process.uptime() < 0.5) return;
     let same = 0;
     try { same = Number(fs.readFileSync(sameFile, "latin1")) || 0; } catch {}
     if (same >= 3) return;
