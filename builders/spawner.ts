@@ -104,7 +104,6 @@ export class BwrapSpawner {
   /** The spare FIFO the helper is making, if any. */
   private asked: string | null = null;
   private spareCount = 0;
-  private releaseWhenAnswered = false;
 
   /** `spoolBase`: where spare FIFOs are made, on the file system of the request directories (else none is used). */
   constructor(
@@ -133,13 +132,14 @@ export class BwrapSpawner {
     this.child.stdin!.write(`+${path}\n`);
   }
 
-  /** Removes the spare FIFOs' directory (a FIFO being made is awaited first). */
+  /**
+   * Removes the spare FIFOs' directory. A FIFO still being made then fails
+   * (its directory is gone) or goes with it; its answer is ignored (waiting
+   * for it could outlast the process: a build that fails at once ends the
+   * session within the ~3 ms mkfifo takes).
+   */
   release(): void {
-    if (this.asked !== null) {
-      this.releaseWhenAnswered = true;
-      return;
-    }
-    this.releaseWhenAnswered = false;
+    this.asked = null;
     this.spares = [];
     if (this.spool === null) return;
     try {
@@ -171,8 +171,6 @@ export class BwrapSpawner {
   private fail(e: Error): void {
     this.dead = e;
     this.child = null;
-    // no FIFO is being made any more
-    this.asked = null;
     this.release();
     for (const [d, p] of this.pending) {
       this.pending.delete(d);
@@ -198,8 +196,7 @@ export class BwrapSpawner {
       if (line.startsWith("+")) {
         if (line.slice(1) !== this.asked) continue;
         this.asked = null;
-        if (this.releaseWhenAnswered) this.release();
-        else this.spares.push(line.slice(1));
+        this.spares.push(line.slice(1));
         continue;
       }
       const m = /^(.*) (fifo|pid|exit) ?(\d*)$/.exec(line);
