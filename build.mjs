@@ -3,17 +3,19 @@
 // application) that needs no node_modules and no TypeScript at run time.
 //
 // Layout of the binary (see docs/packaging.md):
-//   - dist/app/: the program as ESM chunks (ESM because ink's yoga-layout
-//     uses top-level await; split so that each command loads only what it
-//     uses: `tvix eval` never loads the S3 client or ink). Each chunk is a
+//   - dist/app/core.cjs: the program as one CommonJS file, compiled with a
+//     V8 code cache (below); dist/app/*.mjs: what the core imports as ES
+//     modules (ink and React, as ink's yoga-layout uses top-level await; the
+//     S3 backend, big and rarely used), split into chunks. Each file is a
 //     SEA asset.
-//   - dist/sea-entry.cjs: Node 20's SEA entry must be CommonJS; it writes the
-//     chunks once to a content-addressed directory in the cache directory and
-//     import()s main.mjs from there (so worker threads can re-enter it by URL).
+//   - dist/sea-entry.cjs: the SEA entry must be CommonJS; it writes the
+//     files once to a content-addressed directory in the cache directory and
+//     runs core.cjs from there (so worker threads can re-enter it by URL).
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { closeSync, copyFileSync, chmodSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync, statSync } from "node:fs";
 import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -81,10 +83,27 @@ const treeReaderWorker = await build({
   legalComments: "none",
   logLevel: "warning",
 });
-const workerDefines = { __TVIX_TREE_READER_WORKER__: JSON.stringify(treeReaderWorker.outputFiles[0].text) };
+// The hashing kernels' WebAssembly module (stores/hash-kernels.ts), made
+// here once instead of at each run that hashes.
+const kernels = await build({
+  entryPoints: [join(root, "stores/hash-kernels.ts")],
+  bundle: true,
+  write: false,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  logLevel: "warning",
+});
+const kernelsModule = { exports: {} };
+new Function("module", "exports", "require", kernels.outputFiles[0].text)(kernelsModule, kernelsModule.exports, createRequire(import.meta.url));
+const kernelBytes = Buffer.from(kernelsModule.exports.buildModule()).toString("base64");
+const workerDefines = { __TVIX_TREE_READER_WORKER__: JSON.stringify(treeReaderWorker.outputFiles[0].text), __TVIX_HASH_KERNELS__: JSON.stringify(kernelBytes) };
 
+// The core's ES module imports (esmOnly below), each an entry point: the
+// fewer the files, the less the entry checks at every start.
+const esmOnlyEntries = { ink: "node_modules/ink/build/index.js", react: "node_modules/react/index.js", "s3-backend": "stores/s3-backend.ts" };
 const esmResult = await build({
-  entryPoints: { main: join(root, "cmd/main.ts") },
+  entryPoints: Object.fromEntries(Object.entries(esmOnlyEntries).map(([name, p]) => [name, join(root, p)])),
   outdir: appDir,
   outExtension: { ".js": ".mjs" },
   splitting: true,
@@ -112,7 +131,7 @@ const esmResult = await build({
 // yoga-layout uses top-level await) or is big and rarely used (the AWS SDK
 // under the S3 backend) is imported from the chunks above; those share no
 // state with the core.
-const esmOnly = new Set(["node_modules/ink/build/index.js", "node_modules/react/index.js", "stores/s3-backend.ts"]);
+const esmOnly = new Set(Object.values(esmOnlyEntries));
 const chunkOf = new Map();
 for (const [out, meta] of Object.entries(esmResult.metafile.outputs)) if (meta.entryPoint) chunkOf.set(meta.entryPoint, out.split("/").pop());
 const esmChunks = {
@@ -138,6 +157,8 @@ await build({
   format: "cjs",
   target: "node24",
   minifySyntax: true,
+  // a quarter smaller (names are kept): less to read and hash at every start
+  minifyWhitespace: true,
   sourcemap: false,
   legalComments: "none",
   alias: { "react-devtools-core": emptyModule },
@@ -209,7 +230,6 @@ function stampOf(target) {
     return s && s.isFile() && (uid < 0 || s.uid === uid) ? s.ino + ":" + s.size + ":" + s.mtimeMs : "-";
   }).join(",");
 }
-const crypto = require("node:crypto");
 // True when target holds this build's files: ours, not writable by others,
 // each chunk matching its sha256 (hashed again whenever the stamp changed).
 // A copy that fails is discarded, to be written anew.
@@ -222,6 +242,8 @@ function verified(target) {
   let seen;
   try { seen = fs.readFileSync(stampFile, "latin1"); } catch {}
   if (seen === now) return true;
+  // (node:crypto takes ~10 ms to load: only a run that checks the files loads it)
+  const crypto = require("node:crypto");
   const ok = !now.split(",").includes("-") && chunks.every((c) => crypto.createHash("sha256").update(fs.readFileSync(path.join(target, c))).digest("hex") === sums[c]);
   if (!ok) { discard(target); return false; }
   writeStamp(stampFile, now);
@@ -349,11 +371,13 @@ if (cached === undefined || script.cachedDataRejected) {
 } else {
   // The cache holds what the run that made it compiled; a longer run that
   // needs more compiles that part again every time (an evaluation after an
-  // \`eval -E 1\` made the cache: ~5% slower). So a run of over 0.1 s
+  // \`eval -E 1\` made the cache: ~5% slower). So a run of over 0.5 s
   // serialises the cache anew and keeps it if it grew, until three such runs
-  // in a row (counted in core.cache.same) have added nothing.
+  // in a row (counted in core.cache.same) have added nothing. (Serialising
+  // takes ~20 ms: a shorter run has had little time to compile more than
+  // that, e.g. a trivial build, which paid it three times after a bigger build.)
   process.once("exit", () => {
-    if (process.uptime() < 0.1) return;
+    if (process.uptime() < 0.5) return;
     let same = 0;
     try { same = Number(fs.readFileSync(sameFile, "latin1")) || 0; } catch {}
     if (same >= 3) return;

@@ -9,11 +9,11 @@
 // in Nix's sandbox, and the build cannot touch anything it does not own.
 import { spawnSync } from "node:child_process";
 import type { BuildEvents, BuildLimits, BuildRequest } from "./build-request";
-import { SANDBOX_GID, SANDBOX_UID, type Layout } from "./sandbox-layout";
+import { SANDBOX_GID, SANDBOX_UID, type BuildIds, type Layout } from "./sandbox-layout";
 import { SandboxBuildService, findProgram, type SandboxOptions } from "./sandbox";
 import { runSandboxProcess, type RunResult } from "./run-process";
 import { seccompBpf } from "./seccomp";
-import { BwrapSpawner } from "./spawner";
+import { sharedSpawner, type BwrapSpawner } from "./spawner";
 import { join } from "node:path";
 
 /** bwrap's options for a build (the command follows them). */
@@ -41,13 +41,16 @@ export class BwrapBuildService extends SandboxBuildService {
   private spawner: BwrapSpawner | null = null;
 
   protected run(layout: Layout, req: BuildRequest, events: BuildEvents, limits: BuildLimits): Promise<RunResult> {
-    // as root, the sandbox is entered as the build user
-    const ids = (process.getuid?.() ?? 1) === 0 ? { uid: this.ids.hostUid, gid: this.ids.hostGid } : {};
     if (process.env.TVIX_BWRAP_SPAWN === "direct")
-      return runSandboxProcess([this.program, ...bwrapOptions(layout, req, 3), "--", ...req.command], { env: Object.fromEntries(req.env), extraFds: [seccompBpf()], ...ids }, events, limits);
-    this.spawner ??= new BwrapSpawner(this.program, ids);
+      return runSandboxProcess([this.program, ...bwrapOptions(layout, req, 3), "--", ...req.command], { env: Object.fromEntries(req.env), extraFds: [seccompBpf()], ...helperIds(this.ids) }, events, limits);
+    this.spawner ??= sharedSpawner(this.program, helperIds(this.ids), this.tmpDir);
     return this.spawner.run(join(layout.dir, "spawn"), bwrapOptions(layout, req, 4), req.command, req.env, seccompBpf(), events, limits);
   }
+}
+
+/** Who starts bwrap: as root, the build user (the sandbox is entered as that user); else ourselves. */
+function helperIds(ids: BuildIds): { uid?: number; gid?: number } {
+  return (process.getuid?.() ?? 1) === 0 ? { uid: ids.hostUid, gid: ids.hostGid } : {};
 }
 
 /** Whether bwrap can start a sandbox here (for tests and `--sandbox` checks): null, or why not. */

@@ -13,6 +13,7 @@ import { BuildError, type BuildRequest, type BuildService } from "./build-reques
 import { BwrapBuildService, bwrapUnavailable } from "./bwrap";
 import { RuncBuildService, runcUnavailable } from "./runc";
 import { hostSystem, settleRemovals } from "./sandbox";
+import { releaseSpawners } from "./spawner";
 
 const BUSYBOX = "/bin/busybox";
 const noBusybox = existsSync(BUSYBOX) ? null : "no /bin/busybox (apt-get install busybox-static)";
@@ -176,7 +177,14 @@ for (const kind of ["bwrap", "bwrap-direct", "runc"] as const) {
     const t0 = Date.now();
     await assert.rejects(run(kind, "sleep 20", {}, { maxSilentTime: 1 }, scratch), (e: BuildError) => e.kind === "silent");
     assert.ok(Date.now() - t0 < 10_000);
-    // nothing is left behind
+    if (kind === "bwrap") {
+      // the helper has made the next build's FIFO ahead of time
+      const spools = readdirSync(scratch).filter((n) => n.startsWith("fifos-"));
+      assert.equal(spools.length, 1);
+      assert.ok(readdirSync(join(scratch, spools[0])).some((f) => lstatSync(join(scratch, spools[0], f)).isFIFO()));
+    }
+    // nothing is left behind (once the process is done building)
+    releaseSpawners();
     await settleRemovals();
     assert.deepEqual(readdirSync(scratch).filter((n) => !n.startsWith("runc-state") && !n.startsWith("root-")), []);
   });

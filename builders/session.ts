@@ -17,8 +17,9 @@ import { Scheduler, type Plan, type RunSummary, type SchedulerEvent, type Schedu
 import type { BuildSettings } from "./settings";
 import { StoreAccess } from "./store-access";
 import { initBlake3x4 } from "../stores/blake3x4";
-import { removeTreeLater, settleRemovals } from "./sandbox";
+import { removeTree, settleRemovals } from "./sandbox";
 import { removeTemplates } from "./sandbox-layout";
+import { releaseSpawners } from "./spawner";
 import { hostSystem } from "./sandbox";
 import { parseMachines } from "./machines";
 import { RemoteMachine } from "./remote";
@@ -141,7 +142,9 @@ export class BuildSession {
   }
 
   async close(): Promise<void> {
-    removeTemplates(removeTreeLater);
+    // (the few entries of the root templates: removed here at once, ~3x faster than on libuv's threads, and nothing runs beside this)
+    removeTemplates(removeTree);
+    releaseSpawners();
     await settleRemovals();
     await Promise.all([...this.substituters.map((s) => s.close()), ...this.machines.map((m) => m.close()), this.uploader?.target.close()]);
   }

@@ -14,8 +14,13 @@
 // command's exit status from bwrap's --json-status-fd, in DIR/status. When
 // its input ends (we exited or died) the helper kills its process group: no
 // build outlives us.
+//
+// mkfifo is a program (~3 ms to run here): the helper makes the next
+// build's FIFO ahead of time in a spool directory (a "+PATH" line, answered
+// "+PATH"), which we rename to DIR/log before asking for the build; the
+// helper makes one itself only when none was ready (the first build).
 import { spawn, type ChildProcess } from "node:child_process";
-import { chownSync, constants, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { Socket } from "node:net";
 import { join } from "node:path";
 import { BuildError, type BuildEvents, type BuildLimits } from "./build-request";
@@ -24,8 +29,11 @@ import type { RunResult } from "./run-process";
 const SCRIPT = `
 B="$1"
 while IFS= read -r d; do
+  case "$d" in
+    +*) (mkfifo -m 600 "\${d#+}" && echo "$d") & continue ;;
+  esac
   (
-    if ! mkfifo -m 600 "$d/log"; then echo "$d exit"; exit; fi
+    if [ ! -p "$d/log" ] && ! mkfifo -m 600 "$d/log"; then echo "$d exit"; exit; fi
     echo "$d fifo"
     ( . "$d/cmd" && exec "$B" --args 3 --json-status-fd 5 -- "$@" ) 3<"$d/args" 4<"$d/seccomp" 5>"$d/status" </dev/null >"$d/log" 2>&1 &
     echo "$d pid $!"
@@ -69,16 +77,76 @@ function shellQuote(a: string): string {
   return `'${a.replaceAll("'", "'\\''")}'`;
 }
 
+/** The spawners of this process, one per bwrap, build user and scratch directory. */
+const spawners = new Map<string, BwrapSpawner>();
+
+/** The process's spawner for these (made on first use: one helper serves every build). */
+export function sharedSpawner(bwrap: string, ids: { uid?: number; gid?: number }, spoolBase: string): BwrapSpawner {
+  const key = JSON.stringify([bwrap, ids.uid, ids.gid, spoolBase]);
+  let s = spawners.get(key);
+  if (!s) spawners.set(key, (s = new BwrapSpawner(bwrap, ids, spoolBase)));
+  return s;
+}
+
+/** Removes the spawners' spare FIFOs (when this process is done building); the helpers stay up for later builds. */
+export function releaseSpawners(): void {
+  for (const s of spawners.values()) s.release();
+}
+
 export class BwrapSpawner {
   private child: ChildProcess | null = null;
   private readonly pending = new Map<string, Pending>();
   private buffered = "";
   private dead: Error | null = null;
+  /** A directory for spare FIFOs (made when the first is asked for), or null. */
+  private spool: string | null = null;
+  private spares: string[] = [];
+  /** The spare FIFO the helper is making, if any. */
+  private asked: string | null = null;
+  private spareCount = 0;
 
+  /** `spoolBase`: where spare FIFOs are made, on the file system of the request directories (else none is used). */
   constructor(
     private readonly bwrap: string,
     private readonly ids: { uid?: number; gid?: number },
+    private readonly spoolBase: string | null = null,
   ) {}
+
+  /** Asks the helper for the next spare FIFO, unless one is ready or being made. */
+  private askSpare(): void {
+    if (!this.child || this.spoolBase === null || this.spares.length > 0 || this.asked !== null) return;
+    if (this.spool === null) {
+      try {
+        mkdirSync(this.spoolBase, { recursive: true });
+        const dir = mkdtempSync(join(this.spoolBase, "fifos-"));
+        chmodSync(dir, 0o700);
+        if (this.ids.uid !== undefined) chownSync(dir, this.ids.uid, this.ids.gid ?? -1);
+        this.spool = dir;
+      } catch {
+        return; // the helper makes each FIFO itself
+      }
+    }
+    const path = join(this.spool, String(this.spareCount++));
+    if (path.includes("\n")) return;
+    this.asked = path;
+    this.child.stdin!.write(`+${path}\n`);
+  }
+
+  /**
+   * Removes the spare FIFOs' directory. A FIFO still being made then fails
+   * (its directory is gone) or goes with it; its answer is ignored (waiting
+   * for it could outlast the process: a build that fails at once ends the
+   * session within the ~3 ms mkfifo takes).
+   */
+  release(): void {
+    this.asked = null;
+    this.spares = [];
+    if (this.spool === null) return;
+    try {
+      rmSync(this.spool, { recursive: true, force: true });
+    } catch {}
+    this.spool = null;
+  }
 
   private start(): ChildProcess {
     if (this.child) return this.child;
@@ -96,12 +164,14 @@ export class BwrapSpawner {
     c.on("exit", () => this.fail(new Error("the sandbox helper exited")));
     this.child = c;
     this.idle();
+    this.askSpare();
     return c;
   }
 
   private fail(e: Error): void {
     this.dead = e;
     this.child = null;
+    this.release();
     for (const [d, p] of this.pending) {
       this.pending.delete(d);
       p.reject(new BuildError(`cannot run the sandbox: ${e.message}`, "sandbox"));
@@ -123,6 +193,12 @@ export class BwrapSpawner {
     const lines = (this.buffered + s).split("\n");
     this.buffered = lines.pop()!;
     for (const line of lines) {
+      if (line.startsWith("+")) {
+        if (line.slice(1) !== this.asked) continue;
+        this.asked = null;
+        this.spares.push(line.slice(1));
+        continue;
+      }
       const m = /^(.*) (fifo|pid|exit) ?(\d*)$/.exec(line);
       const p = m && this.pending.get(m[1]);
       if (!m || !p) continue;
@@ -192,9 +268,15 @@ export class BwrapSpawner {
    */
   run(dir: string, args: string[], command: string[], env: [string, string][], seccomp: Uint8Array, events: BuildEvents = {}, limits: BuildLimits = {}): Promise<RunResult> {
     if (this.dead) return Promise.reject(new BuildError(`cannot run the sandbox: ${this.dead.message}`, "sandbox"));
-    if (dir.includes("\n")) return Promise.reject(new BuildError(`bad scratch directory '${dir}'`, "sandbox"));
+    if (dir.includes("\n") || dir.startsWith("+")) return Promise.reject(new BuildError(`bad scratch directory '${dir}'`, "sandbox"));
     mkdirSync(dir, { mode: 0o700 });
     if (this.ids.uid !== undefined) chownSync(dir, this.ids.uid, this.ids.gid ?? -1);
+    const spare = this.spares.shift();
+    if (spare !== undefined) {
+      try {
+        renameSync(spare, join(dir, "log"));
+      } catch {} // (another file system: the helper makes the FIFO)
+    }
     const all = ["--clearenv", ...env.flatMap(([k, v]) => ["--setenv", k, v]), ...args];
     if ([...all, ...command].some((a) => a.includes("\0"))) return Promise.reject(new BuildError("an argument or variable contains a NUL byte", "sandbox"));
     writeFileSync(join(dir, "args"), all.map((a) => a + "\0").join(""), { mode: 0o644 });
@@ -210,6 +292,7 @@ export class BwrapSpawner {
       p.onAbort = () => this.stop(p, new BuildError("interrupted", "interrupted"));
       limits.signal?.addEventListener("abort", p.onAbort, { once: true });
       child.stdin!.write(dir + "\n");
+      this.askSpare();
     });
   }
 }

@@ -1,7 +1,11 @@
 // ed25519 signatures in Nix's formats: keys and signatures are "name:base64".
 // Secret keys are 64 bytes (seed + public key), as written by
 // `nix-store --generate-binary-cache-key`.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, KeyObject } from "node:crypto";
+import type { KeyObject } from "node:crypto";
+import { lazyModule } from "./lazy-module";
+
+// node:crypto takes ~10 ms to load: only runs that sign or check signatures do
+const nodeCrypto = () => lazyModule<typeof import("node:crypto")>("node:crypto");
 import { NarInfo, narInfoFingerprint } from "./narinfo";
 import { DEFAULT_STORE_DIR } from "./store-path";
 
@@ -24,20 +28,20 @@ export function parseSecretKey(s: string): SecretKey {
   if (raw.length !== 64) throw new Error(`secret key '${name}' must be 64 bytes, got ${raw.length}`);
   const seed = raw.subarray(0, 32);
   const pub = raw.subarray(32);
-  const key = createPrivateKey({ key: { kty: "OKP", crv: "Ed25519", d: b64url(seed), x: b64url(pub) }, format: "jwk" });
+  const key = nodeCrypto().createPrivateKey({ key: { kty: "OKP", crv: "Ed25519", d: b64url(seed), x: b64url(pub) }, format: "jwk" });
   return { name, key, publicKey: pub };
 }
 
 export function parsePublicKey(s: string): PublicKey {
   const [name, raw] = splitNamed(s, "public key");
   if (raw.length !== 32) throw new Error(`public key '${name}' must be 32 bytes, got ${raw.length}`);
-  const key = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: b64url(raw) }, format: "jwk" });
+  const key = nodeCrypto().createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: b64url(raw) }, format: "jwk" });
   return { name, key, raw };
 }
 
 /** A new key pair in Nix's text formats. */
 export function generateSigningKeyPair(name: string): { secretKey: string; publicKey: string } {
-  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  const { privateKey, publicKey } = nodeCrypto().generateKeyPairSync("ed25519");
   const jwk = privateKey.export({ format: "jwk" });
   const seed = Buffer.from(jwk.d!, "base64url");
   const pub = Buffer.from(jwk.x!, "base64url");
@@ -51,7 +55,7 @@ export function publicKeyOf(sk: SecretKey): string {
 
 /** "name:base64(signature)" over `message`. */
 export function signDetached(key: SecretKey, message: string | Uint8Array): string {
-  return `${key.name}:${sign(null, Buffer.from(message), key.key).toString("base64")}`;
+  return `${key.name}:${nodeCrypto().sign(null, Buffer.from(message), key.key).toString("base64")}`;
 }
 
 /** True if `sig` is a valid signature of `message` by one of `keys` (matched by name). */
@@ -61,7 +65,7 @@ export function verifyDetached(keys: readonly PublicKey[], message: string | Uin
   const name = sig.slice(0, colon);
   const data = Buffer.from(sig.slice(colon + 1), "base64");
   if (data.length !== 64) return false;
-  return keys.some((k) => k.name === name && verify(null, Buffer.from(message), k.key, data));
+  return keys.some((k) => k.name === name && nodeCrypto().verify(null, Buffer.from(message), k.key, data));
 }
 
 export function narInfoFingerprintOf(ni: NarInfo, storeDir: string = DEFAULT_STORE_DIR): string {

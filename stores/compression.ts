@@ -7,10 +7,13 @@
 // zstd and bzip2 tools instead where they are installed (a speed path: the
 // xz tool decodes ~1.4x faster). Compression is in-process for zstd, gzip
 // and br; xz and bzip2 compression need the xz and bzip2 tools.
-import { spawn, spawnSync } from "node:child_process";
 import { Readable } from "node:stream";
-import * as zlib from "node:zlib";
 import { Bzip2Decoder } from "../core/bzip2";
+import { lazyModule } from "../core/lazy-module";
+
+// loaded when a NAR is (de)compressed: opening a store that never does so need not load them
+const zlibModule = () => lazyModule<typeof import("node:zlib")>("node:zlib");
+const childProcess = () => lazyModule<typeof import("node:child_process")>("node:child_process");
 
 export type Compression = "none" | "xz" | "zstd" | "bzip2" | "gzip" | "br";
 
@@ -51,7 +54,7 @@ function toolArgs(c: Compression, decompress: boolean, o: CompressOptions): [str
 const toolFound = new Map<string, boolean>();
 function haveTool(cmd: string): boolean {
   let ok = toolFound.get(cmd);
-  if (ok === undefined) toolFound.set(cmd, (ok = spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0));
+  if (ok === undefined) toolFound.set(cmd, (ok = childProcess().spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0));
   return ok;
 }
 
@@ -74,17 +77,17 @@ export function transformStream(
   opts: CompressOptions = {},
 ): AsyncIterable<Uint8Array> {
   if (c === "none") return input;
-  if (c === "gzip") return throughZlib(decompress ? zlib.createGunzip() : zlib.createGzip(opts.level !== undefined ? { level: opts.level } : {}), input);
-  if (c === "br") return throughZlib(decompress ? zlib.createBrotliDecompress() : zlib.createBrotliCompress(), input);
+  if (c === "gzip") return throughZlib(decompress ? zlibModule().createGunzip() : zlibModule().createGzip(opts.level !== undefined ? { level: opts.level } : {}), input);
+  if (c === "br") return throughZlib(decompress ? zlibModule().createBrotliDecompress() : zlibModule().createBrotliCompress(), input);
   if (decompress && !externalDecompressor(c)) {
-    if (c === "zstd" && typeof zlib.createZstdDecompress === "function") return throughZlib(zlib.createZstdDecompress(), input);
+    if (c === "zstd" && typeof zlibModule().createZstdDecompress === "function") return throughZlib(zlibModule().createZstdDecompress(), input);
     if (c === "xz") return unxz(input);
     if (c === "bzip2") return bunzip2(input);
   }
-  if (!decompress && c === "zstd" && typeof zlib.createZstdCompress === "function") {
+  if (!decompress && c === "zstd" && typeof zlibModule().createZstdCompress === "function") {
     const params: Record<number, number> = {};
-    if (opts.level !== undefined) params[zlib.constants.ZSTD_c_compressionLevel] = opts.level;
-    return throughZlib(zlib.createZstdCompress({ params }), input);
+    if (opts.level !== undefined) params[zlibModule().constants.ZSTD_c_compressionLevel] = opts.level;
+    return throughZlib(zlibModule().createZstdCompress({ params }), input);
   }
   const [cmd, args] = toolArgs(c, decompress, opts);
   // xz and bzip2 compression have no in-process encoder: say what does without a tool
@@ -135,7 +138,7 @@ async function* unxz(input: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array
  * kills the tool when the consumer stops early.
  */
 export async function* throughProcess(cmd: string, args: string[], input: AsyncIterable<Uint8Array>, what: string): AsyncIterable<Uint8Array> {
-  const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+  const child = childProcess().spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (d: string) => {

@@ -32,7 +32,8 @@ import { existsSync, readdirSync, renameSync, rmSync, writeFileSync } from "node
 import { open, rename, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { tempTag } from "../core/digest";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { lazyModule } from "../core/lazy-module";
 import { PackBuilder, type ObjectKind } from "./pack";
 import { objectKey, type PackSet } from "./pack-set";
 import { mkdirs } from "./mkdirs";
@@ -60,6 +61,12 @@ interface Batch {
 const WORKERS = 4;
 const MAX_BATCH_FILES = 4096;
 const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+/**
+ * How long a batch waits for more writes while commits are running. With
+ * none running the writer is idle and commits at setImmediate (what one
+ * event-loop turn queued: e.g. a build's outputs, or one path info), as
+ * waiting then only adds latency.
+ */
 const BATCH_DELAY_MS = 3;
 /** Batches up to this size are written on libuv's thread pool (see commit()). */
 const SMALL_BATCH_FILES = 8;
@@ -129,6 +136,8 @@ class WriterPool {
   private worker(i: number): Worker {
     let w = this.workers[i];
     if (w) return w;
+    // (node:worker_threads is loaded only by a writer that starts its threads)
+    const { Worker } = lazyModule<typeof import("node:worker_threads")>("node:worker_threads");
     w = new Worker(WORKER_SOURCE, { eval: true });
     w.unref();
     w.on("message", (m: { id: number; error?: string; code?: string }) => {
@@ -185,6 +194,7 @@ export class DurableWriter {
   private batch: Batch | null = null;
   private commits = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
   private pending = new Map<string, Promise<void>>();
   private madeDirs = new Set<string>();
   private pool = new WriterPool();
@@ -283,6 +293,11 @@ export class DurableWriter {
     // one promise per batch, shared by all its writes
     this.pending.set(key, b.done);
     if (b.keys.length >= MAX_BATCH_FILES || b.bytes >= MAX_BATCH_BYTES) this.startCommit();
+    else if (this.commits.size === 0 && !this.timer)
+      this.immediate ??= setImmediate(() => {
+        this.immediate = null;
+        this.startCommit();
+      });
     else this.timer ??= setTimeout(() => {
       this.timer = null;
       this.startCommit();
@@ -292,7 +307,9 @@ export class DurableWriter {
 
   private startCommit(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
     this.timer = null;
+    this.immediate = null;
     const b = this.batch;
     if (!b) return;
     this.batch = null;

@@ -5,6 +5,7 @@
 //   <root>/directories/<2 hex>/<64 hex> canonical Directory protobufs, named by their BLAKE3
 //   <root>/pathinfo/<hash part>.json    path infos
 //   <root>/packs/<name>.pack            new chunks, manifests and directories, many per file (pack.ts)
+//   <root>/packs/index-cache            the packs' indexes in one file, a cache (pack-index-cache.ts)
 //   <root>/tmp/                         temp files before their rename (see durable-writer.ts)
 //
 // New objects go into packs (one per group commit); loose files of older
@@ -60,7 +61,7 @@ export class LocalLayout {
     this.pathinfo = join(root, "pathinfo");
     for (const d of [root, this.chunks, this.manifests, this.directories, this.pathinfo]) mkdirs(d, 0o755);
     this.hadLoose = new Set([this.chunks, this.manifests, this.directories].filter((d) => readdirSync(d).length > 0));
-    this.packs = new PackSet(join(root, "packs"));
+    this.packs = new PackSet(join(root, "packs"), { tmpDir: join(root, "tmp") });
     this.writer = new DurableWriter(root, fsync, this.packs);
   }
 

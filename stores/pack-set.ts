@@ -6,11 +6,17 @@
 // packs uniquely and a pack only appears under its final name once complete
 // (stores/pack.ts), so a loaded index can be trusted to point at written
 // bytes. A pack whose index fails its checks is remembered with the reason
-// (`tvix store verify` reports it) and never used for lookups.
+// (`tvix store verify` reports it) and never used for lookups. The first
+// scan takes the indexes it can from packs/index-cache (pack-index-cache.ts)
+// and writes that anew when many packs were not in it.
 import { closeSync, openSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ENTRY_LEN, type ObjectKind, type PackEntry, indexEntries, readAt, readPackIndex } from "./pack";
 import { mkdirs } from "./mkdirs";
+import { readIndexCache, writeIndexCache, type CachedIndex } from "./pack-index-cache";
+
+/** The first scan writes the index cache anew when it loaded at least this many packs without it. */
+const CACHE_REWRITE_AFTER = 8;
 
 interface LoadedPack {
   path: string;
@@ -48,8 +54,20 @@ export class PackSet {
   /** Packs whose index could not be used: file name -> why. */
   readonly bad = new Map<string, string>();
 
-  constructor(readonly dir: string) {
-    mkdirs(dir, 0o755);
+  /**
+   * `indexCache`: where the index cache's temp file is written (a directory
+   * of the store's temp files), or null to read every pack's own index.
+   */
+  readonly dir: string;
+
+  constructor(
+    dir: string,
+    private readonly indexCache: { tmpDir: string } | null = null,
+  ) {
+    // normalised, without a trailing slash: pack paths are made by appending "/<name>"
+    const d = join(dir);
+    this.dir = d.length > 1 && d.endsWith("/") ? d.slice(0, -1) : d;
+    mkdirs(this.dir, 0o755);
     this.rescan();
   }
 
@@ -63,15 +81,25 @@ export class PackSet {
     const mtime = statSync(this.dir, { bigint: true }).mtimeNs;
     if (mtime === this.settledMtime) return false;
     const settled = mtime < BigInt(Date.now() - 1000) * 1_000_000n;
+    const first = this.seen.size === 0 && this.bad.size === 0;
+    const cache: Map<string, CachedIndex> = first && this.indexCache ? readIndexCache(this.dir) : new Map();
+    let uncached = 0;
     let added = false;
     for (const name of readdirSync(this.dir)) {
       if (!name.endsWith(".pack") || this.seen.has(name)) continue;
       this.seen.add(name);
-      const path = join(this.dir, name);
+      const path = `${this.dir}/${name}`; // (dir is normalised: path.join is slow next to the rest of this loop)
+      const cached = cache.get(name);
+      if (cached) {
+        this.register(path, cached.index, cached.indexOff);
+        added = true;
+        continue;
+      }
       try {
         const { index, indexOff } = readPackIndex(path);
         this.register(path, index, indexOff);
         added = true;
+        uncached++;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === "ENOENT") this.seen.delete(name);
@@ -79,6 +107,8 @@ export class PackSet {
       }
     }
     this.settledMtime = settled ? mtime : -1n;
+    if (first && this.indexCache && uncached >= CACHE_REWRITE_AFTER)
+      writeIndexCache(this.dir, this.indexCache.tmpDir, this.packs.map((p) => ({ name: p.path.slice(p.path.lastIndexOf("/") + 1), index: p.index, indexOff: p.indexOff })));
     return added;
   }
 

@@ -1,6 +1,6 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, readdirSync, readFileSync, writeFileSync, truncateSync, statSync, utimesSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, truncateSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { blake3, initBlake3 } from "../core/blake3";
 import { toHex } from "../core/castore";
@@ -200,4 +200,72 @@ test("rescans list packs/ again only when its mtime changed (or is too recent to
   assert.equal(set.has(ObjectKind.Chunk, blake3(b)), true);
   assert.deepEqual(set.read(ObjectKind.Chunk, blake3(b)), b);
   set.close();
+});
+
+/** A packs/ directory (and a tmp/ beside it) with n one-chunk packs; returns the chunks. */
+function manyPacks(tag: string, n: number): { dir: string; tmpDir: string; chunks: Uint8Array[] } {
+  const root = tempDir(tag);
+  const dir = join(root, "packs");
+  const tmpDir = join(root, "tmp");
+  mkdirSync(dir);
+  mkdirSync(tmpDir);
+  const chunks: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const data = noise(20, 2 * i + 101); // (odd seeds: noise() sets the low bit)
+    chunks.push(data);
+    writeFileSync(join(dir, `p${i}.pack`), encodePack([{ kind: ObjectKind.Chunk, digest: blake3(data), data }]));
+  }
+  return { dir, tmpDir, chunks };
+}
+
+test("opening many packs writes the index cache; later opens take indexes from it, for packs still there", () => {
+  const { dir, tmpDir, chunks } = manyPacks("packcache", 20);
+  const first = new PackSet(dir, { tmpDir });
+  first.close();
+  assert.ok(existsSync(join(dir, "index-cache")), "no index cache written");
+  assert.deepEqual(readdirSync(tmpDir), []);
+  // a pack whose own index no longer checks out is still found through the cache (its bytes are re-hashed at each read)...
+  const victim = join(dir, "p3.pack");
+  chmodSync(victim, 0o644);
+  const b = readFileSync(victim);
+  b[b.length - TRAILER_LEN - 1] ^= 0xff;
+  writeFileSync(victim, b);
+  const cached = new PackSet(dir, { tmpDir });
+  assert.equal(cached.bad.size, 0);
+  for (const c of chunks) assert.deepEqual(cached.read(ObjectKind.Chunk, blake3(c)), c);
+  cached.close();
+  // ...while a set without the cache (what verify uses) reads the pack's own index and refuses it
+  const uncached = new PackSet(dir);
+  assert.deepEqual([...uncached.bad.keys()], ["p3.pack"]);
+  uncached.close();
+  // a pack that is gone is not taken from the cache
+  rmSync(join(dir, "p5.pack"));
+  const after = new PackSet(dir, { tmpDir });
+  assert.equal(after.hasLoaded(ObjectKind.Chunk, blake3(chunks[5])), false);
+  assert.equal(after.hasLoaded(ObjectKind.Chunk, blake3(chunks[6])), true);
+  after.close();
+});
+
+test("a damaged index cache is ignored and written anew", () => {
+  const { dir, tmpDir, chunks } = manyPacks("packcache-damaged", 20);
+  new PackSet(dir, { tmpDir }).close();
+  const cacheFile = join(dir, "index-cache");
+  const good = readFileSync(cacheFile);
+  // a digest inside the cached index of the first pack: the cache's checksum no longer matches
+  const damaged = Buffer.from(good);
+  damaged[good.indexOf(Buffer.from(blake3(chunks[0])))] ^= 0xff;
+  writeFileSync(cacheFile, damaged);
+  const set = new PackSet(dir, { tmpDir });
+  for (const c of chunks) assert.deepEqual(set.read(ObjectKind.Chunk, blake3(c)), c);
+  const flipped = Buffer.from(blake3(chunks[0]));
+  flipped[0] ^= 0xff;
+  assert.equal(set.hasLoaded(ObjectKind.Chunk, flipped), false);
+  set.close();
+  assert.deepEqual(readFileSync(cacheFile), good);
+  // and a truncated one
+  truncateSync(cacheFile, 100);
+  const again = new PackSet(dir, { tmpDir });
+  for (const c of chunks) assert.ok(again.hasLoaded(ObjectKind.Chunk, blake3(c)));
+  again.close();
+  assert.deepEqual(readFileSync(cacheFile), good);
 });

@@ -20,7 +20,8 @@
 // memory in workerData, so that it works from sources, the bundle and the
 // single executable alike without a module file of its own (a TypeScript
 // worker under tsx takes ~350 ms to start, an eval worker ~70 ms).
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { lazyModule } from "../core/lazy-module";
 import { createRequire } from "node:module";
 import { NarError } from "../core/nar";
 import type { ReaderData, ReaderMessage } from "./tree-reader-protocol";
@@ -126,6 +127,7 @@ export class TreeReader {
         helpWhenFree: split === "worker" ? SLABS : split === "main" ? -1 : HELP_WHEN_FREE_SLABS,
         leaveCutsWhenFree: split === "worker" ? SLABS + 1 : split === "main" ? 0 : LEAVE_CUTS_WHEN_FREE_SLABS,
     };
+    const { Worker } = lazyModule<typeof import("node:worker_threads")>("node:worker_threads");
     this.worker = new Worker(treeReaderWorkerSource(), { eval: true, workerData });
     this.worker.on("message", (m: ReaderMessage) => this.push(m));
     this.worker.on("error", (e) => {

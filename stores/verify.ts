@@ -14,6 +14,7 @@ import { blake3, createBlake3, initBlake3x4 as initBlake3 } from "./blake3x4";
 import { fromHex, toHex } from "../core/castore";
 import { decodeManifest } from "./blob-service";
 import { KIND_NAMES, ObjectKind } from "./pack";
+import { PackSet } from "./pack-set";
 import type { CastoreNixStore } from "./castore-store";
 import { renderNar } from "./nar-bridge";
 import type { PathInfo } from "./types";
@@ -99,8 +100,16 @@ function verifyChunkFiles(chunksDir: string, problem: (m: string) => void): numb
 
 /** Re-checks every object of every pack (and reports packs whose index is unusable). */
 async function verifyPacks(store: LocalStore, problem: (m: string) => void): Promise<{ chunks: number; packs: number }> {
-  const packs = store.layout.packs;
-  packs.rescan();
+  // every pack's own index, checked anew (not the index cache the store opened with)
+  const packs = new PackSet(store.layout.packs.dir);
+  try {
+    return await checkPacks(store, packs, problem);
+  } finally {
+    packs.close();
+  }
+}
+
+async function checkPacks(store: LocalStore, packs: PackSet, problem: (m: string) => void): Promise<{ chunks: number; packs: number }> {
   let chunks = 0;
   let n = 0;
   for (const [name, why] of packs.bad) problem(`${why} (its objects are not used; remove '${join(packs.dir, name)}' and re-import the paths using them)`);

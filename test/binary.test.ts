@@ -164,8 +164,8 @@ test("the code cache grows with what a longer run compiles, then settles", { ski
     const app = join(home, "cache", "tvix-ts", readdirSync(join(home, "cache", "tvix-ts")).find((d) => d.startsWith("app-"))!);
     const size = () => statSync(join(app, "core.cache")).size;
     const first = size();
-    // a longer run (over 0.1 s), through code `eval -E 1` never ran (JSON, TOML, XML, regexes, sorting)
-    const long = `builtins.seq (builtins.foldl' (a: x: a + x) 0 (builtins.genList (x: x) 3000000)) [ (builtins.toJSON (builtins.fromJSON "[1,{\\"a\\":2}]")) (builtins.fromTOML "a = 1") (builtins.toXML { a = [ 1 ]; }) (builtins.split "b+" "abbc") (builtins.sort builtins.lessThan [ 3 1 2 ]) ]`;
+    // a longer run (over 0.5 s: ~3 s here, so also on a much faster machine), through code `eval -E 1` never ran (JSON, TOML, XML, regexes, sorting)
+    const long = `builtins.seq (builtins.foldl' (a: i: a + builtins.foldl' (b: x: b + x) i (builtins.genList (x: x) 1000000)) 0 (builtins.genList (x: x) 25)) [ (builtins.toJSON (builtins.fromJSON "[1,{\\"a\\":2}]")) (builtins.fromTOML "a = 1") (builtins.toXML { a = [ 1 ]; }) (builtins.split "b+" "abbc") (builtins.sort builtins.lessThan [ 3 1 2 ]) ]`;
     const r = tvix(["eval", "--strict", "-E", long], env);
     assert.equal(r.status, 0, r.stderr);
     assert.ok(size() > first, `grew: ${first} -> ${size()}`);

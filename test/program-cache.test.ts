@@ -96,7 +96,7 @@ test("program cache: a truncated file is rebuilt, not a crash on every run", { s
   const work = mkdtempSync(join(tmpdir(), "tvix-progcache-"));
   try {
     const good = goodCopy(work);
-    for (const f of ["core.cjs", "main.mjs"]) {
+    for (const f of ["core.cjs", "ink.mjs"]) {
       const size = statSync(join(good.dir, f)).size;
       truncateSync(join(good.dir, f), Math.floor(size / 2));
       const r = run({ XDG_CACHE_HOME: join(work, "good") });
