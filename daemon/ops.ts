@@ -393,7 +393,10 @@ op(Op.AddToStoreNar, async (c) => {
 /** AddMultipleToStore buffers NARs up to this size to add several at once (larger ones stream, one at a time). */
 const PIPELINE_NAR_MAX = 16 * 1024 * 1024;
 const PIPELINE_BYTES = 256 * 1024 * 1024;
-const PIPELINE_PATHS = 256;
+const PIPELINE_PATHS = 1024;
+/** NARs up to this size are copied into shared slabs of SLAB bytes (one allocation per slab, not per NAR). */
+const SLAB_NAR_MAX = 64 * 1024;
+const SLAB = 1024 * 1024;
 
 op(Op.AddMultipleToStore, async (c) => {
   const repair = await c.r.bool();
@@ -408,6 +411,8 @@ op(Op.AddMultipleToStore, async (c) => {
   // references that are still being added, and fails with them.
   const inflight = new Map<string, Promise<void>>();
   let buffered = 0;
+  let slab = new Uint8Array(0);
+  let slabUsed = 0;
   let failure: { e: unknown } | null = null;
   /** Wakes the reader waiting for room in the pipeline. */
   let wake: (() => void) | null = null;
@@ -433,7 +438,17 @@ op(Op.AddMultipleToStore, async (c) => {
         continue;
       }
       // not zero-filled: every byte is written below
-      const nar = new Uint8Array(Buffer.allocUnsafeSlow(w.narSize).buffer, 0, w.narSize);
+      let nar: Uint8Array;
+      if (w.narSize <= SLAB_NAR_MAX) {
+        if (slabUsed + w.narSize > slab.length) {
+          slab = new Uint8Array(Buffer.allocUnsafeSlow(SLAB).buffer, 0, SLAB);
+          slabUsed = 0;
+        }
+        nar = slab.subarray(slabUsed, slabUsed + w.narSize);
+        slabUsed += w.narSize;
+      } else {
+        nar = new Uint8Array(Buffer.allocUnsafeSlow(w.narSize).buffer, 0, w.narSize);
+      }
       for (let at = 0; at < nar.length; ) {
         const chunk = await inner.some(nar.length - at);
         nar.set(chunk, at);

@@ -51,6 +51,8 @@ export interface AddOptions {
 }
 
 const INFO_CACHE_MAX = 200_000;
+/** NARs in memory up to this size are written into the view by its own thread (see RealStoreDir.stageTreeOffThread()). */
+const VIEW_THREAD_MAX = 1024 * 1024;
 
 /** Drains a stream we will not use (the rest of a framed NAR, so the connection stays in step). */
 export async function drain(s: AsyncIterable<Uint8Array>): Promise<void> {
@@ -286,16 +288,17 @@ export class ServedStore {
         const store = this.store;
         const done = (async () => {
           const added = store.addTreeToStore(clean, tree);
-          let staged: StagedTree | null = null;
-          try {
-            staged = view && view.stageTree(path, tree);
-          } finally {
-            await added.catch((e) => {
-              staged?.discard();
-              throw e;
-            });
+          // off this thread: small trees on the view's own thread, a large file
+          // on libuv's (handing it to a thread would cost a copy); other trees here
+          const staging =
+            view &&
+            (nar.length <= VIEW_THREAD_MAX ? view.stageTreeOffThread(path, tree) : tree.type === "regular" ? view.stageFile(path, tree) : Promise.resolve().then(() => view.stageTree(path, tree)));
+          const [a, s] = await Promise.allSettled([added, staging]);
+          if (a.status === "rejected" || s.status === "rejected") {
+            if (s.status === "fulfilled") s.value?.discard();
+            throw a.status === "rejected" ? a.reason : (s as PromiseRejectedResult).reason;
           }
-          staged?.commit();
+          s.value?.commit();
           if (view) this.onDisk.add(path);
         })();
         await this.whileMaterialising(path, done);
