@@ -3,6 +3,7 @@
 // startWork() before doing anything that can fail for reasons other than a
 // malformed request, and writes its answer after stopWork(). Trust checks
 // and refusals follow C++ Nix's daemon.
+import { NarBuffers } from "./nar-buffers";
 import {
   ActivityType,
   BuildMode,
@@ -394,9 +395,7 @@ op(Op.AddToStoreNar, async (c) => {
 const PIPELINE_NAR_MAX = 16 * 1024 * 1024;
 const PIPELINE_BYTES = 256 * 1024 * 1024;
 const PIPELINE_PATHS = 1024;
-/** NARs up to this size are copied into shared slabs of SLAB bytes (one allocation per slab, not per NAR). */
-const SLAB_NAR_MAX = 64 * 1024;
-const SLAB = 1024 * 1024;
+const narBuffers = new NarBuffers();
 
 op(Op.AddMultipleToStore, async (c) => {
   const repair = await c.r.bool();
@@ -411,8 +410,7 @@ op(Op.AddMultipleToStore, async (c) => {
   // references that are still being added, and fails with them.
   const inflight = new Map<string, Promise<void>>();
   let buffered = 0;
-  let slab = new Uint8Array(0);
-  let slabUsed = 0;
+  const reuse = c.store.copiesNarsInMemory;
   let failure: { e: unknown } | null = null;
   /** Wakes the reader waiting for room in the pipeline. */
   let wake: (() => void) | null = null;
@@ -437,18 +435,9 @@ op(Op.AddMultipleToStore, async (c) => {
         }
         continue;
       }
-      // not zero-filled: every byte is written below
-      let nar: Uint8Array;
-      if (w.narSize <= SLAB_NAR_MAX) {
-        if (slabUsed + w.narSize > slab.length) {
-          slab = new Uint8Array(Buffer.allocUnsafeSlow(SLAB).buffer, 0, SLAB);
-          slabUsed = 0;
-        }
-        nar = slab.subarray(slabUsed, slabUsed + w.narSize);
-        slabUsed += w.narSize;
-      } else {
-        nar = new Uint8Array(Buffer.allocUnsafeSlow(w.narSize).buffer, 0, w.narSize);
-      }
+      // memory used again once the path is added, where the store keeps copies only
+      const held = reuse ? narBuffers.take(w.narSize) : null;
+      const nar = held ? held.bytes : new Uint8Array(Buffer.allocUnsafeSlow(w.narSize).buffer, 0, w.narSize); // every byte is written below
       for (let at = 0; at < nar.length; ) {
         const chunk = await inner.some(nar.length - at);
         nar.set(chunk, at);
@@ -466,6 +455,7 @@ op(Op.AddMultipleToStore, async (c) => {
         () => {},
         (e) => (failure ??= { e }),
       ).finally(() => {
+        held?.release();
         buffered -= nar.length;
         if (inflight.get(info.storePath) === p) inflight.delete(info.storePath);
         const w = wake;

@@ -17,6 +17,7 @@ import { type PublicKey, parsePublicKey } from "../core/signing";
 import { type NixPathInfo, type NixStore, canAddSignatures, canLookUpHashParts, canRemovePaths } from "../stores/types";
 import { RealStoreDir, type StagedTree } from "../stores/fs-view";
 import { CastoreNixStore } from "../stores/castore-store";
+import { ChunkedBlobService } from "../stores/blob-service";
 import { narTreeOfBuffer } from "../core/nar";
 import { GcRoots, type Roots, type TempRootsFile } from "../stores/gc-roots";
 import { type GcOptions, type GcResult, collectGarbage } from "../stores/gc";
@@ -92,6 +93,14 @@ export class ServedStore {
     } else {
       this.view = this.roots = this.stateDir = this.logDir = null;
     }
+  }
+
+  /**
+   * Whether addNar() of a NAR in memory is done with its bytes when it
+   * settles (the store keeps copies): then the caller may use them again.
+   */
+  get copiesNarsInMemory(): boolean {
+    return this.store instanceof CastoreNixStore && this.store.blobs instanceof ChunkedBlobService && this.store.blobs.consumesSynchronously;
   }
 
   /** Parses an absolute store path, with Nix's message for one outside the store. */

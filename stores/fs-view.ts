@@ -313,7 +313,8 @@ parentPort.on("message", (m) => {
       errors.push({ i, error: e && e.message ? e.message : String(e), code: e && e.code });
     }
   }
-  parentPort.postMessage({ id: m.id, errors });
+  // the buffer goes back, to be used again
+  parentPort.postMessage({ id: m.id, errors, buf: m.buf }, [m.buf]);
 });
 `;
 
@@ -332,12 +333,15 @@ class ViewWriter {
   private batches = new Map<number, ViewJob[]>();
   private nextId = 0;
   private queued: ViewJob[] = [];
+  /** Buffers the thread handed back (fresh memory costs a page fault per 4 KiB on first touch). */
+  private spare: ArrayBuffer[] = [];
 
   private start(): Worker {
     if (this.worker) return this.worker;
     const w = new Worker(VIEW_WORKER_SOURCE, { eval: true });
     w.unref();
-    w.on("message", (m: { id: number; errors: { i: number; error: string; code?: string }[] }) => {
+    w.on("message", (m: { id: number; errors: { i: number; error: string; code?: string }[]; buf: ArrayBuffer }) => {
+      if (this.spare.length < 4 && m.buf.byteLength <= 16 * 1024 * 1024) this.spare.push(m.buf);
       const jobs = this.batches.get(m.id)!;
       this.batches.delete(m.id);
       if (this.batches.size === 0) w.unref();
@@ -386,8 +390,10 @@ class ViewWriter {
     this.queued = [];
     let size = 0;
     for (const j of jobs) for (const f of j.files) size += f.length;
+    const k = this.spare.findIndex((b) => b.byteLength >= size);
     // not zero-filled: every byte is written below
-    const buf = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+    const ab = k >= 0 ? this.spare.splice(k, 1)[0] : Buffer.allocUnsafeSlow(Math.max(size, 1024 * 1024)).buffer;
+    const buf = new Uint8Array(ab, 0, size);
     let off = 0;
     for (const j of jobs) {
       let k = 0;
@@ -404,7 +410,7 @@ class ViewWriter {
     if (this.batches.size === 0) w.ref();
     const id = this.nextId++;
     this.batches.set(id, jobs);
-    w.postMessage({ id, trees: jobs.map((j) => j.ops), buf: buf.buffer }, [buf.buffer]);
+    w.postMessage({ id, trees: jobs.map((j) => j.ops), buf: ab }, [ab]);
   }
 }
 
