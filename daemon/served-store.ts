@@ -307,7 +307,7 @@ export class ServedStore {
             if (s.status === "fulfilled") s.value?.discard();
             throw a.status === "rejected" ? a.reason : (s as PromiseRejectedResult).reason;
           }
-          s.value?.commit();
+          await s.value?.commitOffThread();
           if (view) this.onDisk.add(path);
         })();
         await this.whileMaterialising(path, done);

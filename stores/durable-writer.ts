@@ -440,6 +440,8 @@ export class DurableWriter {
 
   /** Writes items to temp files (fdatasynced with `sync`) and renames them into place, alongside `others`; throws the first failure. */
   private async runItems(items: Item[], sync: boolean, others: (Promise<unknown> | null)[]): Promise<void> {
+    // without fsync one thread does as well as several (nothing waits for the disk)
+    const workers = sync ? WORKERS : 1;
     const extra = others.filter((p): p is Promise<unknown> => p !== null);
     let results: PromiseSettledResult<unknown>[];
     if (items.length === 0) {
@@ -451,13 +453,13 @@ export class DurableWriter {
     } else {
       // split into groups of similar byte counts, one per worker
       const groups: Item[][] = [];
-      const per = Math.max(items.reduce((n, it) => n + it.data.length, 0) / WORKERS, 1);
+      const per = Math.max(items.reduce((n, it) => n + it.data.length, 0) / workers, 1);
       let cur: Item[] = [];
       let curBytes = 0;
       for (const it of items) {
         cur.push(it);
         curBytes += it.data.length;
-        if (curBytes >= per && groups.length < WORKERS - 1) {
+        if (curBytes >= per && groups.length < workers - 1) {
           groups.push(cur);
           cur = [];
           curBytes = 0;

@@ -23,6 +23,8 @@ import { mkdirs } from "./mkdirs";
 export interface StagedTree {
   /** Renames the tree into place, replacing whatever was there. */
   commit(): void;
+  /** commit() on the view's thread (with the trees it writes). */
+  commitOffThread(): Promise<void>;
   discard(): void;
 }
 
@@ -171,6 +173,17 @@ export class RealStoreDir {
           renameSync(tmp, target);
         }
       },
+      commitOffThread: async () => {
+        if (done) return;
+        done = true;
+        try {
+          await viewWriter().rename(tmp, target);
+        } catch (e) {
+          if (!["EISDIR", "ENOTDIR", "ENOTEMPTY", "EEXIST"].includes((e as NodeJS.ErrnoException).code ?? "")) throw e;
+          removeTree(target);
+          renameSync(tmp, target);
+        }
+      },
       discard: () => {
         if (done) return;
         done = true;
@@ -270,7 +283,7 @@ export function removeTree(p: string): void {
 
 // The thread behind stageTreeOffThread(): trees arrive in batches (what
 // was staged within one turn of the event loop), each tree as a list of
-// operations (directories before their entries) with its files' contents in
+// operations (directories before their entries; or a rename into place) with its files' contents in
 // the batch's one buffer; it writes them as stageTree() does and answers
 // once per batch, with the error of each tree that failed. Plain JS
 // evaluated from a string, so that it works from the bundled binary too.
@@ -293,9 +306,11 @@ function writeTree(data, ops) {
       } finally {
         fs.closeSync(fd);
       }
-    } else {
+    } else if (op.t === 2) {
       fs.symlinkSync(op.target, op.p);
       fs.lutimesSync(op.p, 1, 1);
+    } else {
+      fs.renameSync(op.p, op.target);
     }
   }
   for (let i = dirs.length - 1; i >= 0; i--) {
@@ -318,7 +333,7 @@ parentPort.on("message", (m) => {
 });
 `;
 
-type ViewOp = { t: 0; p: string } | { t: 1; p: string; off: number; len: number; x: boolean } | { t: 2; p: string; target: string };
+type ViewOp = { t: 0; p: string } | { t: 1; p: string; off: number; len: number; x: boolean } | { t: 2; p: string; target: string } | { t: 3; p: string; target: string };
 
 interface ViewJob {
   ops: ViewOp[];
@@ -378,6 +393,15 @@ class ViewWriter {
         files.push(n.contents);
       }
     }
+    return this.queue(ops, files);
+  }
+
+  /** rename(2) on the thread (an error carries its code). */
+  rename(from: string, to: string): Promise<void> {
+    return this.queue([{ t: 3, p: from, target: to }], []);
+  }
+
+  private queue(ops: ViewOp[], files: Uint8Array[]): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (this.queued.length === 0) setImmediate(() => this.send());
       this.queued.push({ ops, files, resolve, reject });
