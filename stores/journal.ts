@@ -8,7 +8,8 @@
 //
 // Recovery: whoever opens the store replays the journal files of writers
 // that are gone (another boot, or a dead pid), oldest first, and makes the
-// result durable before removing them. For each file only the last record
+// result durable (files it leaves as they are too: a killed writer's are
+// in the page cache, maybe not on disk) before removing them. For each file only the last record
 // counts, and it is applied only when the file on disk is missing, torn (a
 // prefix of a record of it, which is what a crash leaves of a file written
 // without fsync) or an earlier record's content: a file that a live writer
@@ -124,6 +125,7 @@ function readOrNull(p: string): Uint8Array | null {
 const equal = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(a, b) === 0;
 const startsWith = (whole: Uint8Array, part: Uint8Array) => part.length <= whole.length && Buffer.compare(whole.subarray(0, part.length), part) === 0;
 
+/** fsync(2) of a file or directory. */
 function syncPath(p: string): void {
   const fd = openSync(p, "r");
   try {
@@ -161,8 +163,13 @@ export function recoverJournal(root: string, tmpDir: string): number {
     const last = recs[recs.length - 1];
     // ours to fix: missing, torn, or what an earlier record wrote
     const stale = (c: Uint8Array) => recs.some((r) => r.data && startsWith(r.data, c));
+    // what the gone writer left in place may not be on disk yet: durable before its journal goes
+    dirs.add(dirname(final));
     if (last.data) {
-      if (cur && equal(cur, last.data)) continue;
+      if (cur && equal(cur, last.data)) {
+        syncPath(final);
+        continue;
+      }
       if (cur && !stale(cur)) continue;
       const tmp = join(tmpDir, `${process.pid}-journal-${++k}`);
       const fd = openSync(tmp, "w", last.mode);
@@ -173,10 +180,8 @@ export function recoverJournal(root: string, tmpDir: string): number {
         closeSync(fd);
       }
       renameSync(tmp, final);
-      dirs.add(dirname(final));
     } else if (cur && stale(cur)) {
       unlinkSync(final);
-      dirs.add(dirname(final));
     }
   }
   for (const d of dirs) syncPath(d);
