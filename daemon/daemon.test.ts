@@ -219,11 +219,32 @@ test("AddMultipleToStore: trees are stored and written under the root as sent; a
   assert.ok(at > 0 && bt > 0);
   [nar[at], nar[bt]] = [nar[bt], nar[at]];
   const swapped = narPath("swapped", new Uint8Array(nar));
-  for (const [p, why] of [[changed, /hash mismatch importing path/], [swapped, /bad NAR: directory entries not sorted/]] as const) {
+  // large NARs: a changed byte, a text path whose contents are not its address
+  const bigText = (seed: number) => {
+    const contents = new Uint8Array(400_000).map((_, i) => (i * 31 + seed) & 0xff);
+    const nar = narFromTree({ type: "regular", executable: false, contents });
+    const h = hashBytes("sha256", contents);
+    return { nar, wire: { path: makeTextPath("big", h, []).toAbsolute(), deriver: "", narHash: hashBytes("sha256", nar).toBase16(), references: [], registrationTime: 0, narSize: nar.length, ultimate: false, signatures: [], ca: `text:${h.toString()}` } };
+  };
+  const bigChanged = bigText(1);
+  bigChanged.nar = new Uint8Array(bigChanged.nar);
+  bigChanged.nar[bigChanged.nar.length - 1000] ^= 1;
+  const bigLying = bigText(2);
+  bigLying.wire = { ...bigLying.wire, ca: bigText(3).wire.ca };
+  const bigGood = bigText(4);
+  for (const [p, why] of [
+    [changed, /hash mismatch importing path/],
+    [swapped, /bad NAR: directory entries not sorted/],
+    [bigChanged, /Error: hash mismatch importing path '[^']+';\n  specified: sha256:[0-9a-z]{52}\n  got:       sha256:[0-9a-z]{52}$/],
+    [bigLying, /Error: ca hash mismatch importing path/],
+  ] as const) {
     await assert.rejects(addMultiple(c, [p]), why);
     assert.equal(await isValid(c, p.wire.path), false);
     assert.equal(existsSync(join(dir, "root", p.wire.path)), false);
   }
+  await addMultiple(c, [bigGood]);
+  assert.equal(await isValid(c, bigGood.wire.path), true);
+  assert.equal(statSync(join(dir, "root", bigGood.wire.path)).size, 400_000);
   c.close();
 });
 

@@ -3,6 +3,7 @@
 // startWork() before doing anything that can fail for reasons other than a
 // malformed request, and writes its answer after stopWork(). Trust checks
 // and refusals follow C++ Nix's daemon.
+import { NarBuffers } from "./nar-buffers";
 import {
   ActivityType,
   BuildMode,
@@ -393,7 +394,8 @@ op(Op.AddToStoreNar, async (c) => {
 /** AddMultipleToStore buffers NARs up to this size to add several at once (larger ones stream, one at a time). */
 const PIPELINE_NAR_MAX = 16 * 1024 * 1024;
 const PIPELINE_BYTES = 256 * 1024 * 1024;
-const PIPELINE_PATHS = 256;
+const PIPELINE_PATHS = 1024;
+const narBuffers = new NarBuffers();
 
 op(Op.AddMultipleToStore, async (c) => {
   const repair = await c.r.bool();
@@ -408,6 +410,7 @@ op(Op.AddMultipleToStore, async (c) => {
   // references that are still being added, and fails with them.
   const inflight = new Map<string, Promise<void>>();
   let buffered = 0;
+  const reuse = c.store.copiesNarsInMemory;
   let failure: { e: unknown } | null = null;
   /** Wakes the reader waiting for room in the pipeline. */
   let wake: (() => void) | null = null;
@@ -432,8 +435,9 @@ op(Op.AddMultipleToStore, async (c) => {
         }
         continue;
       }
-      // not zero-filled: every byte is written below
-      const nar = new Uint8Array(Buffer.allocUnsafeSlow(w.narSize).buffer, 0, w.narSize);
+      // memory used again once the path is added, where the store keeps copies only
+      const held = reuse ? narBuffers.take(w.narSize) : null;
+      const nar = held ? held.bytes : new Uint8Array(Buffer.allocUnsafeSlow(w.narSize).buffer, 0, w.narSize); // every byte is written below
       for (let at = 0; at < nar.length; ) {
         const chunk = await inner.some(nar.length - at);
         nar.set(chunk, at);
@@ -451,6 +455,7 @@ op(Op.AddMultipleToStore, async (c) => {
         () => {},
         (e) => (failure ??= { e }),
       ).finally(() => {
+        held?.release();
         buffered -= nar.length;
         if (inflight.get(info.storePath) === p) inflight.delete(info.storePath);
         const w = wake;

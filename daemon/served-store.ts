@@ -17,6 +17,7 @@ import { type PublicKey, parsePublicKey } from "../core/signing";
 import { type NixPathInfo, type NixStore, canAddSignatures, canLookUpHashParts, canRemovePaths } from "../stores/types";
 import { RealStoreDir, type StagedTree } from "../stores/fs-view";
 import { CastoreNixStore } from "../stores/castore-store";
+import { ChunkedBlobService } from "../stores/blob-service";
 import { narTreeOfBuffer } from "../core/nar";
 import { GcRoots, type Roots, type TempRootsFile } from "../stores/gc-roots";
 import { type GcOptions, type GcResult, collectGarbage } from "../stores/gc";
@@ -51,6 +52,8 @@ export interface AddOptions {
 }
 
 const INFO_CACHE_MAX = 200_000;
+/** NARs in memory up to this size are written into the view by its own thread (see RealStoreDir.stageTreeOffThread()). */
+const VIEW_THREAD_MAX = 1024 * 1024;
 
 /** Drains a stream we will not use (the rest of a framed NAR, so the connection stays in step). */
 export async function drain(s: AsyncIterable<Uint8Array>): Promise<void> {
@@ -90,6 +93,14 @@ export class ServedStore {
     } else {
       this.view = this.roots = this.stateDir = this.logDir = null;
     }
+  }
+
+  /**
+   * Whether addNar() of a NAR in memory is done with its bytes when it
+   * settles (the store keeps copies): then the caller may use them again.
+   */
+  get copiesNarsInMemory(): boolean {
+    return this.store instanceof CastoreNixStore && this.store.blobs instanceof ChunkedBlobService && this.store.blobs.consumesSynchronously;
   }
 
   /** Parses an absolute store path, with Nix's message for one outside the store. */
@@ -286,16 +297,17 @@ export class ServedStore {
         const store = this.store;
         const done = (async () => {
           const added = store.addTreeToStore(clean, tree);
-          let staged: StagedTree | null = null;
-          try {
-            staged = view && view.stageTree(path, tree);
-          } finally {
-            await added.catch((e) => {
-              staged?.discard();
-              throw e;
-            });
+          // off this thread: small trees on the view's own thread, a large file
+          // on libuv's (handing it to a thread would cost a copy); other trees here
+          const staging =
+            view &&
+            (nar.length <= VIEW_THREAD_MAX ? view.stageTreeOffThread(path, tree) : tree.type === "regular" ? view.stageFile(path, tree) : Promise.resolve().then(() => view.stageTree(path, tree)));
+          const [a, s] = await Promise.allSettled([added, staging]);
+          if (a.status === "rejected" || s.status === "rejected") {
+            if (s.status === "fulfilled") s.value?.discard();
+            throw a.status === "rejected" ? a.reason : (s as PromiseRejectedResult).reason;
           }
-          staged?.commit();
+          await s.value?.commitOffThread();
           if (view) this.onDisk.add(path);
         })();
         await this.whileMaterialising(path, done);

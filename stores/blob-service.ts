@@ -34,6 +34,8 @@ export interface ChunkBackend {
    * resolves when the chunk is durable.
    */
   tryWriteChunk?(digest: Uint8Array, data: Uint8Array): Promise<void> | null;
+  /** Optional: writeManifest() once the writes in `after` are durable, and never before (together with them at the earliest). */
+  writeManifestAfter?(digest: Uint8Array, data: Uint8Array, after: Promise<unknown>[]): Promise<void>;
   /** Optional: null, or a promise to wait for while too much is queued for writing. */
   waitForRoom?(): Promise<void> | null;
 }
@@ -214,8 +216,10 @@ export class ChunkedBlobService implements BlobService {
       const p = this.startChunk(r.digest, pieces[i]);
       if (p) writes.add(p);
     });
-    // writeManifest() is a no-op for a stored manifest
-    const durable = Promise.all(writes).then(() => this.backend.writeManifest(digest, encodeManifest(refs)));
+    // writeManifest() is a no-op for a stored manifest; it is durable only with or after its chunks
+    const durable = this.backend.writeManifestAfter
+      ? this.backend.writeManifestAfter(digest, encodeManifest(refs), [...writes])
+      : Promise.all(writes).then(() => this.backend.writeManifest(digest, encodeManifest(refs)));
     return { digest, durable };
   }
 

@@ -1,7 +1,7 @@
 // A NixStore over castore services: path infos name root nodes, NARs are
 // ingested (addToStore) and rendered (narFromPath) by the NAR bridge.
 import type { BlobService, CastoreStore, DirectoryService, NixPathInfo, PathInfo, PathInfoService } from "./types";
-import { ingestNar, ingestNarTree, renderNar } from "./nar-bridge";
+import { ingestNar, ingestNarTreeDeferred, renderNar } from "./nar-bridge";
 import type { NarNode } from "../core/nar";
 import { StorePath } from "../core/store-path";
 import { caVerifier } from "./ca-verify";
@@ -70,9 +70,14 @@ export class CastoreNixStore implements CastoreStore {
   /** addToStore() of a NAR parsed in memory and already checked against `info` (its hash, size and content address). */
   async addTreeToStore(info: NixPathInfo, tree: NarNode): Promise<void> {
     const sp = StorePath.parseAbsolute(info.storePath, this.storeDir);
-    const node = await ingestNarTree(this, tree);
-    // every blob and directory is durable by now: only then the path info
-    await this.pathInfos.put({ ...info, node: { ...node, name: new TextEncoder().encode(sp.toString()) } });
+    const { node, durable } = await ingestNarTreeDeferred(this, tree);
+    const full = { ...info, node: { ...node, name: new TextEncoder().encode(sp.toString()) } };
+    // the path info only once every blob and directory is durable (in the same commit at the earliest)
+    if (this.pathInfos.putAfter) return this.pathInfos.putAfter(full, durable);
+    const settled = await Promise.allSettled(durable);
+    const failed = settled.find((s) => s.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    await this.pathInfos.put(full);
   }
 
   /** Registers an already ingested path (from ingestPath), after its blobs and directories. */

@@ -28,15 +28,23 @@
 // as one pack file (stores/pack.ts) on libuv's thread pool, fdatasyncs it,
 // renames it into packs/, fsyncs packs/ and then adds it to the store's
 // PackSet. One fdatasync per batch instead of one per object.
+//
+// Replaced and removed files (path infos: replace(), remove()) go through
+// the journal (stores/journal.ts): one journal file per batch is written and
+// fdatasynced, then the batch's files are written without fsync and renamed
+// into place; a checkpoint later makes them durable and drops the journal
+// file. One fdatasync per batch instead of one per path info, and no file
+// creation waiting for the file system's journal on the caller's side.
 import { existsSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { open, rename, unlink, type FileHandle } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname, isAbsolute, join, relative } from "node:path";
 import { tempTag } from "../core/digest";
 import type { Worker } from "node:worker_threads";
 import { lazyModule } from "../core/lazy-module";
 import { PackBuilder, type ObjectKind } from "./pack";
 import { objectKey, type PackSet } from "./pack-set";
 import { mkdirs } from "./mkdirs";
+import { encodeJournal, journalName, recoverJournal, type JournalRecord } from "./journal";
 
 interface Item {
   tmp: string;
@@ -47,6 +55,8 @@ interface Item {
 
 interface Batch {
   items: Item[];
+  /** Journaled replacements and removals (absolute paths), in order. */
+  records: JournalRecord[];
   /** This batch's pack, when it has objects. */
   pack: PackBuilder | null;
   /** Keys under which the batch's writes are pending (final paths, object keys). */
@@ -77,6 +87,14 @@ const MAX_QUEUED_FILES = 4 * MAX_BATCH_FILES;
 /** Pack buffers: room for a full batch plus its last object; a few are kept for reuse. */
 const PACK_BUFFER = MAX_BATCH_BYTES + 1024 * 1024;
 const KEEP_PACK_BUFFERS = 4;
+/**
+ * A journal file is checkpointed (its files fdatasynced, then it is
+ * removed) this long after it was written: by then the kernel has usually
+ * written those files back (dirty_expire_centisecs is 30 s by default), so
+ * that the fdatasyncs find little to do. Sooner past this many records.
+ */
+const CHECKPOINT_MS = 40_000;
+const CHECKPOINT_RECORDS = 100_000;
 
 interface BuiltPack {
   tmp: string;
@@ -89,7 +107,7 @@ interface BuiltPack {
 }
 
 // The worker: writes each item of a group from one transferred buffer to its
-// temp file, fdatasyncs it, closes it, then renames
+// temp file, fdatasyncs it (unless journaled), closes it, then renames
 // every item into place. Plain JS evaluated from a string, so that it works
 // from the bundled binary too.
 const WORKER_SOURCE = `
@@ -103,7 +121,7 @@ parentPort.on("message", (m) => {
       try {
         let o = 0;
         while (o < it.len) o += fs.writeSync(fd, data, it.off + o, it.len - o);
-        fs.fdatasyncSync(fd);
+        if (m.sync) fs.fdatasyncSync(fd);
       } finally {
         fs.closeSync(fd);
       }
@@ -156,7 +174,7 @@ class WriterPool {
     return w;
   }
 
-  run(items: Item[]): Promise<void> {
+  run(items: Item[], sync = true): Promise<void> {
     const total = items.reduce((n, i) => n + i.data.length, 0);
     const buf = new Uint8Array(total);
     let off = 0;
@@ -173,7 +191,7 @@ class WriterPool {
     if (this.busy[wi]++ === 0) w.ref();
     return new Promise<void>((resolve, reject) => {
       this.jobs.set(id, { resolve, reject });
-      w.postMessage({ id, buf: buf.buffer, items: msgItems }, [buf.buffer]);
+      w.postMessage({ id, buf: buf.buffer, items: msgItems, sync }, [buf.buffer]);
     });
   }
 
@@ -206,6 +224,15 @@ export class DurableWriter {
   stats = { files: 0, objects: 0, packs: 0, commits: 0 };
   /** Random part of temp file names (with the pid and a counter: unique). */
   private readonly tag = tempTag(4);
+  readonly journalDir: string;
+  /** Journal files of gone writers replayed when this writer started. */
+  readonly journalsReplayed: number;
+  /** Journal files written, not yet checkpointed. */
+  private journals: { path: string; finals: string[]; at: number }[] = [];
+  private journalRecords = 0;
+  private checkpointTimer: NodeJS.Timeout | null = null;
+  private checkpointing: Promise<void> = Promise.resolve();
+  private journalDirMade = false;
 
   /**
    * `packs`: where packObject() writes go (and their packs are registered
@@ -216,6 +243,9 @@ export class DurableWriter {
     mkdirs(this.tmpDir, 0o755);
     // what a killed writer left (the next writer cleans up after it)
     this.strayTempFilesRemoved = removeStrayTempFiles(this.tmpDir);
+    this.journalDir = join(root, "journal");
+    // what a gone writer was told is durable, made so before anything reads
+    this.journalsReplayed = recoverJournal(root, this.tmpDir);
   }
 
   /**
@@ -253,13 +283,31 @@ export class DurableWriter {
     return this.enqueue(final, copy ? new Uint8Array(data) : data, 0o444); // (Buffer.slice() would be a view)
   }
 
-  /** Writes (or atomically replaces) a file. */
-  replace(final: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
-    return this.enqueue(final, typeof data === "string" ? Buffer.from(data) : data, mode);
+  /**
+   * Writes (or atomically replaces) a file under the root, through the
+   * journal: durable when the promise resolves (the journal file is), the
+   * file itself only at the next checkpoint.
+   */
+  replace(final: string, data: Uint8Array | string, mode = 0o644, after: Promise<unknown>[] = []): Promise<void> {
+    const bytes = typeof data === "string" ? Buffer.from(data) : data;
+    const rel = relative(this.root, final);
+    const journaled = this.fsync && !rel.startsWith("..") && !isAbsolute(rel);
+    // writes still pending in this batch: a journaled file goes in place only after the batch's pack and files
+    if (after.length > 0 && !(journaled && this.inThisBatch(after) && !this.pending.has(final)))
+      return (async () => {
+        const settled = await Promise.allSettled(after);
+        const failed = settled.find((s) => s.status === "rejected");
+        if (failed) throw (failed as PromiseRejectedResult).reason;
+        return this.replace(final, bytes, mode);
+      })();
+    if (!journaled) return this.enqueue(final, bytes, mode);
+    return this.journaled(final, { path: rel, data: bytes, mode });
   }
 
-  /** Removes a file (after a pending write of it), durably: its directory is fsynced. */
+  /** Removes a file (after a pending write of it), durably (through the journal, or its directory fsynced). */
   async remove(final: string): Promise<void> {
+    const rel = relative(this.root, final);
+    if (this.fsync && !rel.startsWith("..") && !isAbsolute(rel)) return this.journaled(final, { path: rel, data: null, mode: 0 });
     const p = this.pending.get(final);
     if (p) await p.catch(() => {});
     try {
@@ -269,6 +317,25 @@ export class DurableWriter {
       return;
     }
     if (this.fsync) await syncDirs([dirname(final)]);
+  }
+
+  private async journaled(final: string, r: JournalRecord): Promise<void> {
+    // after a pending change of the same file in an earlier batch (batches commit concurrently)
+    for (let p = this.pending.get(final); p && p !== this.batch?.done; p = this.pending.get(final)) await p.catch(() => {});
+    const b = (this.batch ??= newBatch());
+    b.records.push(r);
+    this.stats.files++;
+    return this.added(b, final, r.data?.length ?? 0);
+  }
+
+  /**
+   * Whether every promise is this batch's (null: none is pending): then an
+   * object packed now is durable with them (one pack file) and a file
+   * replaced now goes in place after them.
+   */
+  inThisBatch(pending: Promise<unknown>[]): boolean {
+    const b = this.batch;
+    return b !== null && pending.every((p) => p === b.done);
   }
 
   /** Null when little is queued, else a promise that resolves once commits have caught up. */
@@ -339,12 +406,13 @@ export class DurableWriter {
     // the pack goes to libuv's threads at once, alongside the loose files below
     const packWritten = pack && this.writePack(pack);
     packWritten?.catch(() => {}); // awaited below
+    // so does the journal file of the batch's replacements (only with fsync:
+    // see replace()), to its temp file: it goes in place after the pack
+    const journal = b.records.length ? this.writeJournalTemp(b.records) : null;
+    journal?.catch(() => {}); // awaited below
     for (const { final } of b.items) {
       const dir = dirname(final);
-      if (!this.madeDirs.has(dir)) {
-        mkdirs(dir, 0o755);
-        this.madeDirs.add(dir);
-      }
+      this.madeDir(dir);
       dirs.add(dir);
     }
     if (!this.fsync) {
@@ -357,36 +425,146 @@ export class DurableWriter {
       }
       return;
     }
-    // a few small files (a build's path infos, one .drv): libuv's thread
-    // pool writes and fdatasyncs them; starting writer threads costs more
-    if (b.items.length <= SMALL_BATCH_FILES && b.bytes <= SMALL_BATCH_BYTES && !this.pool.started) {
-      const results = await Promise.allSettled([...b.items.map(writeSynced), ...(packWritten ? [packWritten] : [])]);
-      const failed = results.find((r) => r.status === "rejected");
-      if (failed) throw (failed as PromiseRejectedResult).reason;
+    try {
+      await this.runItems(b.items, true, [packWritten, journal]);
       await syncDirs([...dirs]);
-      if (pack) this.packs!.addCommitted(pack.final, pack.index, pack.indexOff);
-      return;
+    } catch (e) {
+      const tmp = await journal?.catch(() => null);
+      if (tmp) await unlink(tmp).catch(() => {});
+      throw e;
     }
-    // split into groups of similar byte counts, one per worker
-    const groups: Item[][] = [];
-    const per = Math.max(b.items.reduce((n, it) => n + it.data.length, 0) / WORKERS, 1);
-    let cur: Item[] = [];
-    let curBytes = 0;
-    for (const it of b.items) {
-      cur.push(it);
-      curBytes += it.data.length;
-      if (curBytes >= per && groups.length < WORKERS - 1) {
-        groups.push(cur);
-        cur = [];
-        curBytes = 0;
+    if (pack) this.packs!.addCommitted(pack.final, pack.index, pack.indexOff);
+    if (journal) {
+      // the pack and files this batch's path infos name are durable: now the
+      // journal file, and once it is durable the files, without fsync
+      const path = join(this.journalDir, journalName(this.tag));
+      await rename((await journal)!, path);
+      await syncDirs([this.journalDir]);
+      const finals = await this.applyRecords(b.records);
+      b.records = [];
+      this.journals.push({ path, finals, at: Date.now() });
+      this.journalRecords += finals.length;
+      this.scheduleCheckpoint();
+    }
+  }
+
+  private madeDir(dir: string): void {
+    if (!this.madeDirs.has(dir)) {
+      mkdirs(dir, 0o755);
+      this.madeDirs.add(dir);
+    }
+  }
+
+  /** Writes items to temp files (fdatasynced with `sync`) and renames them into place, alongside `others`; throws the first failure. */
+  private async runItems(items: Item[], sync: boolean, others: (Promise<unknown> | null)[]): Promise<void> {
+    // without fsync one thread does as well as several (nothing waits for the disk)
+    const workers = sync ? WORKERS : 1;
+    const extra = others.filter((p): p is Promise<unknown> => p !== null);
+    let results: PromiseSettledResult<unknown>[];
+    if (items.length === 0) {
+      results = await Promise.allSettled(extra);
+    } else if (items.length <= SMALL_BATCH_FILES && items.reduce((n, it) => n + it.data.length, 0) <= SMALL_BATCH_BYTES && !this.pool.started) {
+      // a few small files (a build's path infos, one .drv): libuv's thread
+      // pool writes them; starting writer threads costs more
+      results = await Promise.allSettled([...items.map((it) => writeFileAndRename(it, sync)), ...extra]);
+    } else {
+      // split into groups of similar byte counts, one per worker
+      const groups: Item[][] = [];
+      const per = Math.max(items.reduce((n, it) => n + it.data.length, 0) / workers, 1);
+      let cur: Item[] = [];
+      let curBytes = 0;
+      for (const it of items) {
+        cur.push(it);
+        curBytes += it.data.length;
+        if (curBytes >= per && groups.length < workers - 1) {
+          groups.push(cur);
+          cur = [];
+          curBytes = 0;
+        }
       }
+      if (cur.length) groups.push(cur);
+      results = await Promise.allSettled([...groups.map((g) => this.pool.run(g, sync)), ...extra]);
     }
-    if (cur.length) groups.push(cur);
-    const results = await Promise.allSettled([...groups.map((g) => this.pool.run(g)), ...(packWritten ? [packWritten] : [])]);
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    await syncDirs([...dirs]);
-    if (pack) this.packs!.addCommitted(pack.final, pack.index, pack.indexOff);
+  }
+
+  /** Writes a batch's journal file to a temp file (fdatasynced); returns its path. */
+  private async writeJournalTemp(records: JournalRecord[]): Promise<string> {
+    if (!this.journalDirMade) {
+      mkdirs(this.journalDir, 0o755);
+      await syncDirs([this.root]);
+      this.journalDirMade = true;
+    }
+    const tmp = join(this.tmpDir, `${process.pid}-${++counter}-${this.tag}`);
+    const fh = await open(tmp, "wx", 0o444);
+    try {
+      await writeAll(fh, encodeJournal(records));
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    return tmp;
+  }
+
+  /** Applies a batch's journaled records (the last one of each file counts), without fsync; returns the files. */
+  private async applyRecords(records: JournalRecord[]): Promise<string[]> {
+    const last = new Map<string, JournalRecord>();
+    for (const r of records) last.set(r.path, r);
+    const writes: Item[] = [];
+    const removals: string[] = [];
+    for (const [rel, r] of last) {
+      const final = join(this.root, rel);
+      if (r.data) {
+        this.madeDir(dirname(final));
+        writes.push({ tmp: join(this.tmpDir, `${process.pid}-${++counter}-${this.tag}`), final, data: r.data, mode: r.mode });
+      } else {
+        removals.push(final);
+      }
+    }
+    await this.runItems(writes, false, removals.map((f) => unlink(f).catch((e) => {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    })));
+    return [...last.keys()].map((rel) => join(this.root, rel));
+  }
+
+  private scheduleCheckpoint(): void {
+    if (this.journalRecords >= CHECKPOINT_RECORDS) {
+      void this.checkpoint(false).catch(() => {}); // tried again later, and at close()
+      return;
+    }
+    if (this.checkpointTimer || this.journals.length === 0) return;
+    const wait = Math.max(0, this.journals[0].at + CHECKPOINT_MS - Date.now());
+    this.checkpointTimer = setTimeout(() => {
+      this.checkpointTimer = null;
+      void this.checkpoint(false).catch(() => {});
+    }, wait);
+    this.checkpointTimer.unref();
+  }
+
+  /**
+   * Makes the files of journal files durable (fdatasync, then their
+   * directories) and removes those journal files: every one with `all`,
+   * else those older than CHECKPOINT_MS (all of them past CHECKPOINT_RECORDS).
+   */
+  checkpoint(all: boolean): Promise<void> {
+    const run = async () => {
+      const now = Date.now();
+      const many = this.journalRecords >= CHECKPOINT_RECORDS;
+      const take = this.journals.filter((j) => all || many || now - j.at >= CHECKPOINT_MS);
+      if (take.length === 0) return;
+      const finals = [...new Set(take.flatMap((j) => j.finals))];
+      await syncFiles(finals);
+      await syncDirs([...new Set(finals.map((f) => dirname(f)))]);
+      for (const j of take) await unlink(j.path).catch(() => {});
+      await syncDirs([this.journalDir]);
+      const gone = new Set(take);
+      this.journals = this.journals.filter((j) => !gone.has(j));
+      this.journalRecords -= take.reduce((n, j) => n + j.finals.length, 0);
+    };
+    const p = this.checkpointing.then(run);
+    this.checkpointing = p.catch(() => {});
+    return p.finally(() => this.scheduleCheckpoint());
   }
 
   /** Writes a pack to its temp file (fdatasynced unless fsync is off) and renames it into place. */
@@ -415,10 +593,18 @@ export class DurableWriter {
     }
   }
 
-  /** Flushes, then stops the writer threads. */
+  /** Flushes, makes every journaled file durable (no journal file is left), then stops the writer threads. */
   async close(): Promise<void> {
     await this.flush();
-    await this.pool.close();
+    if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
+    this.checkpointTimer = null;
+    try {
+      await this.checkpoint(true);
+    } finally {
+      if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
+      this.checkpointTimer = null;
+      await this.pool.close();
+    }
   }
 }
 
@@ -427,16 +613,38 @@ async function writeAll(fh: FileHandle, b: Uint8Array): Promise<void> {
   while (o < b.length) o += (await fh.write(b, o, b.length - o)).bytesWritten;
 }
 
-/** Writes one item to its temp file, fdatasyncs it and renames it into place. */
-async function writeSynced(it: Item): Promise<void> {
+/** Writes one item to its temp file, fdatasyncs it (with `sync`) and renames it into place. */
+async function writeFileAndRename(it: Item, sync: boolean): Promise<void> {
   const fh = await open(it.tmp, "wx", it.mode);
   try {
     await writeAll(fh, it.data);
-    await fh.datasync();
+    if (sync) await fh.datasync();
   } finally {
     await fh.close();
   }
   await rename(it.tmp, it.final);
+}
+
+/** fdatasyncs files (those still there), 8 at a time on libuv's thread pool. */
+async function syncFiles(paths: string[]): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < paths.length) {
+      let fh: FileHandle;
+      try {
+        fh = await open(paths[next++], "r");
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") continue;
+        throw e;
+      }
+      try {
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, paths.length) }, worker));
 }
 
 /** fsyncs directories, 8 at a time on libuv's thread pool. */
@@ -463,7 +671,7 @@ function newBatch(): Batch {
     reject = rej;
   });
   done.catch(() => {}); // failures reach callers through their own promises
-  return { items: [], pack: null, keys: [], bytes: 0, done, resolve, reject };
+  return { items: [], records: [], pack: null, keys: [], bytes: 0, done, resolve, reject };
 }
 
 /** Removes temp files whose writer process is gone (names start with the writer's pid). */

@@ -7,6 +7,7 @@
 //   <root>/packs/<name>.pack            new chunks, manifests and directories, many per file (pack.ts)
 //   <root>/packs/index-cache            the packs' indexes in one file, a cache (pack-index-cache.ts)
 //   <root>/tmp/                         temp files before their rename (see durable-writer.ts)
+//   <root>/journal/<name>.log           path info changes not yet checkpointed (journal.ts)
 //
 // New objects go into packs (one per group commit); loose files of older
 // stores (or of `?pack=false`) stay readable. Content-addressed objects are
@@ -101,6 +102,18 @@ export class LocalLayout {
     return this.writeOrNull(kind, d, data) ?? Promise.resolve();
   }
 
+  /** write() once the writes in `after` are durable: at once into the same pack when they are pending in it. */
+  writeAfter(kind: ObjectKind, d: Uint8Array, data: Uint8Array, after: Promise<unknown>[]): Promise<void> {
+    // the batch's own promise, so that what waits for this write can join the batch too
+    if (this.pack && this.writer.inThisBatch(after)) return this.write(kind, d, data);
+    return (async () => {
+      const settled = await Promise.allSettled(after);
+      const failed = settled.find((s) => s.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      return this.write(kind, d, data);
+    })();
+  }
+
   close(): void {
     this.packs.close();
   }
@@ -139,6 +152,9 @@ export class LocalChunkBackend implements ChunkBackend {
   writeManifest(d: Uint8Array, data: Uint8Array) {
     return this.layout.write(ObjectKind.Manifest, d, data);
   }
+  writeManifestAfter(d: Uint8Array, data: Uint8Array, after: Promise<unknown>[]) {
+    return this.layout.writeAfter(ObjectKind.Manifest, d, data, after);
+  }
 }
 
 export class LocalBytesBackend implements BytesBackend {
@@ -165,6 +181,9 @@ export class LocalDocumentBackend implements DocumentBackend {
   }
   write(k: string, doc: string) {
     return this.layout.writer.replace(join(this.layout.pathinfo, `${k}.json`), doc);
+  }
+  writeAfter(k: string, doc: string, after: Promise<unknown>[]) {
+    return this.layout.writer.replace(join(this.layout.pathinfo, `${k}.json`), doc, 0o644, after);
   }
   delete(k: string) {
     return this.layout.writer.remove(join(this.layout.pathinfo, `${k}.json`));

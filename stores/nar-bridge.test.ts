@@ -110,8 +110,9 @@ for (const pack of [true, false])
     const info = await ingestPath(store, tree, store.storeDir);
     await store.registerPath(info);
     await store.close();
-    assert.deepEqual(readdirSync(root).sort(), ["chunks", "directories", "manifests", "packs", "pathinfo", "tmp"]);
+    assert.deepEqual(readdirSync(root).sort(), ["chunks", "directories", "journal", "manifests", "packs", "pathinfo", "tmp"]);
     assert.deepEqual(readdirSync(join(root, "tmp")), []);
+    assert.deepEqual(readdirSync(join(root, "journal")), [], "close() checkpoints the journal");
     const hp = info.storePath.slice("/nix/store/".length, "/nix/store/".length + 32);
     const json = JSON.parse(readFileSync(join(root, "pathinfo", `${hp}.json`), "utf8"));
     assert.equal(json.narHash, narHash);

@@ -213,6 +213,19 @@ export async function ingestNar(
  * every blob and directory is durable.
  */
 export async function ingestNarTree(services: CastoreServices, root: NarNode): Promise<CastoreNode> {
+  const { node, durable } = await ingestNarTreeDeferred(services, root);
+  const settled = await Promise.allSettled(durable);
+  const failed = settled.find((s) => s.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return node;
+}
+
+/**
+ * ingestNarTree(), but for a tree without directories the blob writes are
+ * returned (`durable`) instead of awaited: the caller can then register the
+ * path in the same commit as its blob (see PathInfoService.putAfter()).
+ */
+export async function ingestNarTreeDeferred(services: CastoreServices, root: NarNode): Promise<{ node: CastoreNode; durable: Promise<unknown>[] }> {
   await initBlake3x4();
   const fast = services.blobs instanceof ChunkedBlobService && services.blobs.consumesSynchronously ? services.blobs : null;
   const writes: Promise<unknown>[] = [];
@@ -256,10 +269,11 @@ export async function ingestNarTree(services: CastoreServices, root: NarNode): P
     }
     tree = top;
   }
+  if (tree.type !== "directory" && (tree.type === "symlink" || tree.digest instanceof Uint8Array)) return { node: nodeOf(new Uint8Array(0), tree), durable: writes };
   const settled = await Promise.allSettled(writes);
   const failed = settled.find((s) => s.status === "rejected");
   if (failed) throw (failed as PromiseRejectedResult).reason;
-  return finalise(services.directories, tree);
+  return { node: await finalise(services.directories, tree), durable: [] };
 }
 
 /**

@@ -9,6 +9,8 @@ export interface DocumentBackend {
   read(key: string): Promise<string | null>;
   /** Durable when it resolves; replaces an existing document atomically. */
   write(key: string, doc: string): Promise<void>;
+  /** Optional: write() once every write in `after` is durable, and never before (see PathInfoService.putAfter()). */
+  writeAfter?(key: string, doc: string, after: Promise<unknown>[]): Promise<void>;
   keys(): AsyncIterable<string>;
   /** Removes a document (durable when it resolves); absent ones are fine. */
   delete?(key: string): Promise<void>;
@@ -100,6 +102,15 @@ export class JsonPathInfoService implements PathInfoService {
 
   async put(info: PathInfo): Promise<void> {
     validateNode(info.node);
+    await this.backend.write(hashPartOf(info.storePath), pathInfoToJson(info));
+  }
+
+  async putAfter(info: PathInfo, after: Promise<unknown>[]): Promise<void> {
+    validateNode(info.node);
+    if (this.backend.writeAfter) return this.backend.writeAfter(hashPartOf(info.storePath), pathInfoToJson(info), after);
+    const settled = await Promise.allSettled(after);
+    const failed = settled.find((s) => s.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
     await this.backend.write(hashPartOf(info.storePath), pathInfoToJson(info));
   }
 

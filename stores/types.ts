@@ -52,6 +52,13 @@ export interface PathInfoService {
   /** Looks a path up by its 32-character nixbase32 hash part. */
   get(hashPart: string): Promise<PathInfo | null>;
   put(info: PathInfo): Promise<void>;
+  /**
+   * Optional: put() once every write in `after` is durable, and never
+   * before; a local store registers it in the same commit as those writes
+   * when they are still pending in the current one (the path info goes in
+   * place only after them).
+   */
+  putAfter?(info: PathInfo, after: Promise<unknown>[]): Promise<void>;
   /** Removes a path's info (by hash part); absent ones are fine. Not every backend can. */
   delete?(hashPart: string): Promise<void>;
   /** All paths (for `tvix copy --all` and `tvix store verify`); may be unsupported by remote backends. */
