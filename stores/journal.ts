@@ -113,7 +113,8 @@ function writerGone(name: string): boolean {
   }
 }
 
-function readOrNull(p: string): Uint8Array | null {
+/** A file's bytes, or null when it does not exist. */
+export function readOrNull(p: string): Buffer | null {
   try {
     return readFileSync(p);
   } catch (e) {

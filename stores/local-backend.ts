@@ -13,7 +13,7 @@
 // stores (or of `?pack=false`) stay readable. Content-addressed objects are
 // never rewritten: writing one that is stored (loose or in a pack) is a
 // no-op, which makes concurrent imports of the same content safe.
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { ChunkBackend } from "./blob-service";
 import type { BytesBackend } from "./directory-service";
@@ -23,15 +23,8 @@ import { ObjectKind } from "./pack";
 import { PackSet } from "./pack-set";
 import { toHex } from "../core/castore";
 import { mkdirs } from "./mkdirs";
+import { readOrNull } from "./journal";
 
-function readOrNull(path: string): Buffer | null {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw e;
-  }
-}
 
 /** A file's bytes as a plain Uint8Array view (not a Buffer), or null when absent. */
 function readBytesOrNull(path: string): Uint8Array | null {
