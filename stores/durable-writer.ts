@@ -232,6 +232,8 @@ export class DurableWriter {
   private journalRecords = 0;
   private checkpointTimer: NodeJS.Timeout | null = null;
   private checkpointing: Promise<void> = Promise.resolve();
+  /** When the last checkpoint failed (null: it did not). */
+  private checkpointFailedAt: number | null = null;
   private journalDirMade = false;
 
   /**
@@ -529,12 +531,16 @@ export class DurableWriter {
   }
 
   private scheduleCheckpoint(): void {
-    if (this.journalRecords >= CHECKPOINT_RECORDS) {
+    // after a failed checkpoint: the next try only CHECKPOINT_MS later (not
+    // at once, again and again, while what failed lasts)
+    const failed = this.checkpointFailedAt !== null;
+    if (this.journalRecords >= CHECKPOINT_RECORDS && !failed) {
       void this.checkpoint(false).catch(() => {}); // tried again later, and at close()
       return;
     }
     if (this.checkpointTimer || this.journals.length === 0) return;
-    const wait = Math.max(0, this.journals[0].at + CHECKPOINT_MS - Date.now());
+    const due = failed ? this.checkpointFailedAt! + CHECKPOINT_MS : this.journals[0].at + CHECKPOINT_MS;
+    const wait = Math.max(0, due - Date.now());
     this.checkpointTimer = setTimeout(() => {
       this.checkpointTimer = null;
       void this.checkpoint(false).catch(() => {});
@@ -562,7 +568,13 @@ export class DurableWriter {
       this.journals = this.journals.filter((j) => !gone.has(j));
       this.journalRecords -= take.reduce((n, j) => n + j.finals.length, 0);
     };
-    const p = this.checkpointing.then(run);
+    const p = this.checkpointing.then(run).then(
+      () => void (this.checkpointFailedAt = null),
+      (e) => {
+        this.checkpointFailedAt = Date.now();
+        throw e;
+      },
+    );
     this.checkpointing = p.catch(() => {});
     return p.finally(() => this.scheduleCheckpoint());
   }
@@ -647,12 +659,18 @@ async function syncFiles(paths: string[]): Promise<void> {
   await Promise.all(Array.from({ length: Math.min(8, paths.length) }, worker));
 }
 
-/** fsyncs directories, 8 at a time on libuv's thread pool. */
+/** fsyncs directories (those still there: a removed store has nothing to make durable), 8 at a time on libuv's thread pool. */
 async function syncDirs(paths: string[]): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < paths.length) {
-      const fh = await open(paths[next++], "r");
+      let fh: FileHandle;
+      try {
+        fh = await open(paths[next++], "r");
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") continue;
+        throw e;
+      }
       try {
         await fh.sync();
       } finally {

@@ -4,7 +4,7 @@
 // replayed by the next opener.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { initBlake3 } from "../core/blake3";
 import { hashBytes } from "../core/hash";
@@ -127,4 +127,17 @@ test("the next opener replays a gone writer's journal: missing and torn files ar
   assert.equal(read("live.json"), null);
   assert.deepEqual(readdirSync(join(root, "journal")), [live]);
   assert.deepEqual(readdirSync(join(root, "tmp")), []);
+});
+
+test("a store removed under its writer: close() finds nothing left to make durable and returns", async () => {
+  const root = tempDir("journal-removed");
+  const store = openLocalStore(root);
+  for (let i = 0; i < 3; i++) {
+    const s = sample(100 + i);
+    await store.addTreeToStore(s.info, s.tree);
+  }
+  assert.ok(readdirSync(join(root, "journal")).length >= 1);
+  rmSync(root, { recursive: true, force: true });
+  await store.close();
+  assert.ok(!existsSync(root));
 });
