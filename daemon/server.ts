@@ -54,6 +54,9 @@ function socketTransport(socket: Socket): Transport {
   };
 }
 
+/** How long a --stdio daemon waits for its operations once its client has gone. */
+const STDIO_GRACE_MS = 10_000;
+
 export class DaemonServer {
   private server: Server | null = null;
   private readonly connections = new Set<Connection>();
@@ -163,7 +166,17 @@ export class DaemonServer {
       },
     };
     this.serve(transport, me, trusted);
-    await Promise.all(this.running);
+    // once the client is gone, an operation it left (a build being
+    // stopped) gets STDIO_GRACE_MS to end: a --stdio daemon must not outlive
+    // its ssh session
+    let grace: NodeJS.Timeout | undefined;
+    const gone = new Promise<void>((resolve) => {
+      const ended = () => void (grace ??= setTimeout(resolve, STDIO_GRACE_MS));
+      process.stdin.once("end", ended);
+      process.stdin.once("close", ended);
+    });
+    await Promise.race([Promise.all(this.running), gone]);
+    clearTimeout(grace);
   }
 
   /** Stops accepting, lets running operations finish (at most `graceMs`), closes connections and the store. */

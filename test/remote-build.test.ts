@@ -214,6 +214,17 @@ test("a machine vanishing mid-run (builders from NIX_CONFIG): its builds go to t
   await checkStore(`local://${join(doomedMachine.dir, "home", "store")}`);
 });
 
+/** The `tvix store daemon` processes serving a machine's store. */
+function daemonsServing(m: SshMachine): number[] {
+  return processesWith("store\0daemon").filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(`TVIX_HOME=${join(m.dir, "home")}`);
+    } catch {
+      return false;
+    }
+  });
+}
+
 test("an unreachable machine (builders = @FILE in tvix.conf): a clear error with -j 0; fallback builds here", { skip }, async () => {
   const home = join(work, "unreachable");
   const expr = `(import ${examples} { salt = "unreachable-${process.pid}"; }).trivial`;
@@ -275,6 +286,9 @@ test("a build failing on a machine fails as here (the message, the log, no retry
     // the machine notices that the dispatcher went away and kills the slow build
     for (let i = 0; i < 100 && processesWith(marker).length > 0; i++) await new Promise((res) => setTimeout(res, 100));
     assert.deepEqual(processesWith(marker), [], "the abandoned build still runs on its machine");
+    // and its daemon ends with the ssh session (a --stdio daemon does not outlive its client)
+    for (let i = 0; i < 300 && daemonsServing(tvixMachine2).length > 0; i++) await new Promise((res) => setTimeout(res, 100));
+    assert.deepEqual(daemonsServing(tvixMachine2), [], "the machine's daemon outlives the dispatcher");
   } finally {
     release();
     server.close();

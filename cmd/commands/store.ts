@@ -106,6 +106,8 @@ export function register(program: Command): void {
         warn: (m) => log(`warning: ${m}`),
         log,
       });
+      // a --stdio daemon ends with its client, whatever an abandoned build left running
+      if (opts.stdio) process.exit(process.exitCode ?? 0);
     });
 
   withStore(store.command("gc"))
