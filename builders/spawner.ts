@@ -15,6 +15,12 @@
 // its input ends (we exited or died) the helper kills its process group: no
 // build outlives us.
 //
+// The helper's stderr is ours, which may be a pipe nobody reads any more (a
+// --stdio daemon whose ssh session ended). dash's \`wait\` reports a job
+// ended by a signal ("Killed") on stderr: written there, the report would
+// end the subshell by SIGPIPE before its "DIR exit" line, and a build we
+// stopped would never settle. So that \`wait\` reports to /dev/null.
+//
 // mkfifo is a program (~3 ms to run here): the helper makes the next
 // build's FIFO ahead of time in a spool directory (a "+PATH" line, answered
 // "+PATH"), which we rename to DIR/log before asking for the build; the
@@ -37,7 +43,7 @@ while IFS= read -r d; do
     echo "$d fifo"
     ( . "$d/cmd" && exec "$B" --args 3 --json-status-fd 5 -- "$@" ) 3<"$d/args" 4<"$d/seccomp" 5>"$d/status" </dev/null >"$d/log" 2>&1 &
     echo "$d pid $!"
-    wait $!
+    wait $! 2>/dev/null
     echo "$d exit"
   ) &
 done

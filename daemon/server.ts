@@ -25,6 +25,33 @@ export interface DaemonOptions {
   verbose?: boolean;
 }
 
+/** The client on this process's stdin and stdout (`store daemon --stdio`). */
+export function stdioTransport(): Transport {
+  const out = process.stdout;
+  out.on("error", () => {}); // surfaced through the writes
+  return {
+    input: process.stdin,
+    write(b) {
+      // a write that fails (EPIPE: the ssh session ended) emits no "drain",
+      // and stdout is never destroyed (Node undoes it): waiting for either
+      // would never end; the write's own callback comes in every case
+      return new Promise((resolve, reject) => {
+        let queued = false;
+        const ok = out.write(b, (err) => {
+          if (!queued) return;
+          if (err) reject(new WireError("the client closed the connection"));
+          else resolve();
+        });
+        if (ok) resolve();
+        else queued = true;
+      });
+    },
+    close() {
+      process.stdin.destroy();
+    },
+  };
+}
+
 function socketTransport(socket: Socket): Transport {
   socket.on("error", () => {}); // surfaced through reads and writes
   return {
@@ -153,18 +180,7 @@ export class DaemonServer {
   async serveStdio(): Promise<void> {
     const me = processCredentials(process.pid);
     const trusted = this.trustOf(me);
-    const out = process.stdout;
-    out.on("error", () => {});
-    const transport: Transport = {
-      input: process.stdin,
-      write(b) {
-        if (out.write(b)) return Promise.resolve();
-        return new Promise((resolve) => out.once("drain", () => resolve()));
-      },
-      close() {
-        process.stdin.destroy();
-      },
-    };
+    const transport = stdioTransport();
     this.serve(transport, me, trusted);
     // once the client is gone, an operation it left (a build being
     // stopped) gets STDIO_GRACE_MS to end: a --stdio daemon must not outlive
