@@ -18,7 +18,8 @@ import { type NixPathInfo, type NixStore, canAddSignatures, canLookUpHashParts, 
 import { RealStoreDir, type StagedTree } from "../stores/fs-view";
 import { CastoreNixStore } from "../stores/castore-store";
 import { ChunkedBlobService } from "../stores/blob-service";
-import { narTreeOfBuffer } from "../core/nar";
+import { narTreeOfBuffer, type NarNode } from "../core/nar";
+import { BLOB_HASHER_MAX, BlobHasher, type BlobHashes } from "../stores/blob-hasher";
 import { GcRoots, type Roots, type TempRootsFile } from "../stores/gc-roots";
 import { type GcOptions, type GcResult, collectGarbage } from "../stores/gc";
 import { readDerivation } from "../stores/derivation-read";
@@ -294,7 +295,7 @@ export class ServedStore {
         const tree = narTreeOfBuffer(nar);
         const store = this.store;
         const done = (async () => {
-          const added = store.addTreeToStore(clean, tree);
+          const added = store.addTreeToStore(clean, tree, await blobHashesOffThread(store, tree));
           // off this thread: small trees on the view's own thread, a large file
           // on libuv's (handing it to a thread would cost a copy); other trees here
           const staging =
@@ -619,6 +620,22 @@ export class ServedStore {
  * Nix's messages. Fed from a stream, the error comes before the stream's
  * end, so no consumer registers anything.
  */
+/** Single files from this size are hashed for the castore on the blob hashing thread (stores/blob-hasher.ts). */
+const OFF_THREAD_BLOB_MIN = 1024 * 1024;
+
+/**
+ * A large single file's castore hashes (chunk cuts, chunk and blob BLAKE3),
+ * computed on the blob hashing thread while this one goes on with other
+ * paths; undefined (hashed in place by the store) for other trees, or if
+ * that thread is not available.
+ */
+async function blobHashesOffThread(store: CastoreNixStore, tree: NarNode): Promise<BlobHashes | undefined> {
+  if (tree.type !== "regular" || tree.contents.length < OFF_THREAD_BLOB_MIN || tree.contents.length > BLOB_HASHER_MAX) return undefined;
+  if (!(store.blobs instanceof ChunkedBlobService && store.blobs.consumesSynchronously)) return undefined;
+  const hasher = BlobHasher.shared();
+  return hasher ? hasher.hash(tree.contents).catch(() => undefined) : undefined;
+}
+
 /** In-memory NARs from this size have their sha256 computed off this thread (smaller ones cost less than the hand-off). */
 const OFF_THREAD_SHA256_MIN = 256 * 1024;
 
