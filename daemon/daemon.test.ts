@@ -220,8 +220,8 @@ test("AddMultipleToStore: trees are stored and written under the root as sent; a
   [nar[at], nar[bt]] = [nar[bt], nar[at]];
   const swapped = narPath("swapped", new Uint8Array(nar));
   // large NARs: a changed byte, a text path whose contents are not its address
-  const bigText = (seed: number) => {
-    const contents = new Uint8Array(400_000).map((_, i) => (i * 31 + seed) & 0xff);
+  const bigText = (seed: number, size = 400_000) => {
+    const contents = new Uint8Array(size).map((_, i) => (i * 31 + seed) & 0xff);
     const nar = narFromTree({ type: "regular", executable: false, contents });
     const h = hashBytes("sha256", contents);
     return { nar, wire: { path: makeTextPath("big", h, []).toAbsolute(), deriver: "", narHash: hashBytes("sha256", nar).toBase16(), references: [], registrationTime: 0, narSize: nar.length, ultimate: false, signatures: [], ca: `text:${h.toString()}` } };
@@ -242,9 +242,16 @@ test("AddMultipleToStore: trees are stored and written under the root as sent; a
     assert.equal(await isValid(c, p.wire.path), false);
     assert.equal(existsSync(join(dir, "root", p.wire.path)), false);
   }
-  await addMultiple(c, [bigGood]);
+  // a file large enough to be hashed for the castore on the blob hashing thread
+  const hugeGood = bigText(5, 3_000_000);
+  await addMultiple(c, [bigGood, hugeGood]);
   assert.equal(await isValid(c, bigGood.wire.path), true);
   assert.equal(statSync(join(dir, "root", bigGood.wire.path)).size, 400_000);
+  assert.equal(Buffer.compare(readFileSync(join(dir, "root", hugeGood.wire.path)), hugeGood.nar.subarray(hugeGood.nar.length - 3_000_000 - 8 - 8, hugeGood.nar.length - 16)), 0);
+  const info = (await c.queryPathInfo(hugeGood.wire.path))!;
+  const back: Uint8Array[] = [];
+  for await (const b of c.narFromPath(hugeGood.wire.path, info, "the daemon")) back.push(b);
+  assert.equal(Buffer.compare(Buffer.concat(back), hugeGood.nar), 0);
   c.close();
 });
 

@@ -12,11 +12,14 @@ export class FramedSource implements AsyncIterable<Uint8Array> {
   private ended = false;
   /** A framing error: the stream cannot be followed past it. */
   private broken: Error | null = null;
+  /** Bytes of the current frame not yet handed out (`copy: false` hands a frame out in pieces). */
+  private left = 0;
 
   /**
    * `copy: false`: frames are views into the reader's received chunks (the
    * socket's, fresh for every read), for a consumer that copies or uses
-   * each frame before it reads the next.
+   * each frame before it reads the next. A frame that spans received
+   * chunks then comes as several pieces, not gathered into a copy.
    */
   constructor(
     private readonly r: WireReader,
@@ -27,14 +30,19 @@ export class FramedSource implements AsyncIterable<Uint8Array> {
     if (this.broken) throw this.broken;
     if (this.ended) return null;
     try {
-      const n = await this.r.u64OrBig();
-      if (n === 0) {
-        this.ended = true;
-        return null;
+      if (this.left === 0) {
+        const n = await this.r.u64OrBig();
+        if (n === 0) {
+          this.ended = true;
+          return null;
+        }
+        if (n > MAX_FRAME) throw new WireError(`refusing a ${n}-byte frame (limit ${MAX_FRAME})`);
+        if (this.opts.copy) return new Uint8Array(await this.r.exact(Number(n)));
+        this.left = Number(n);
       }
-      if (n > MAX_FRAME) throw new WireError(`refusing a ${n}-byte frame (limit ${MAX_FRAME})`);
-      const f = await this.r.exact(Number(n));
-      return this.opts.copy ? new Uint8Array(f) : f;
+      const piece = await this.r.some(this.left);
+      this.left -= piece.length;
+      return piece;
     } catch (e) {
       this.broken = e as Error;
       throw e;

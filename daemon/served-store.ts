@@ -18,7 +18,8 @@ import { type NixPathInfo, type NixStore, canAddSignatures, canLookUpHashParts, 
 import { RealStoreDir, type StagedTree } from "../stores/fs-view";
 import { CastoreNixStore } from "../stores/castore-store";
 import { ChunkedBlobService } from "../stores/blob-service";
-import { narTreeOfBuffer } from "../core/nar";
+import { narTreeOfBuffer, type NarNode } from "../core/nar";
+import { BLOB_HASHER_MAX, BlobHasher, type BlobHashes } from "../stores/blob-hasher";
 import { GcRoots, type Roots, type TempRootsFile } from "../stores/gc-roots";
 import { type GcOptions, type GcResult, collectGarbage } from "../stores/gc";
 import { readDerivation } from "../stores/derivation-read";
@@ -290,13 +291,11 @@ export class ServedStore {
       if (!clean.ca) delete clean.ca;
       if (nar instanceof Uint8Array && this.store instanceof CastoreNixStore) {
         // in memory: checked, then parsed once for both the store and the view
-        const checker = new NarChecker(narHash, info.narSize, path, ca);
-        checker.update(nar);
-        checker.finish();
+        await new NarChecker(narHash, info.narSize, path, ca).checkWhole(nar);
         const tree = narTreeOfBuffer(nar);
         const store = this.store;
         const done = (async () => {
-          const added = store.addTreeToStore(clean, tree);
+          const added = store.addTreeToStore(clean, tree, await blobHashesOffThread(store, tree));
           // off this thread: small trees on the view's own thread, a large file
           // on libuv's (handing it to a thread would cost a copy); other trees here
           const staging =
@@ -318,8 +317,7 @@ export class ServedStore {
       let abort = (_e: unknown) => {};
       const checker = new NarChecker(narHash, info.narSize, path, ca);
       if (nar instanceof Uint8Array) {
-        checker.update(nar);
-        checker.finish();
+        await checker.checkWhole(nar);
         branches = [once(nar), once(nar)];
       } else {
         const t = tee(checkedStream(nar, checker), view ? 2 : 1);
@@ -622,6 +620,25 @@ export class ServedStore {
  * Nix's messages. Fed from a stream, the error comes before the stream's
  * end, so no consumer registers anything.
  */
+/** Single files from this size are hashed for the castore on the blob hashing thread (stores/blob-hasher.ts). */
+const OFF_THREAD_BLOB_MIN = 1024 * 1024;
+
+/**
+ * A large single file's castore hashes (chunk cuts, chunk and blob BLAKE3),
+ * computed on the blob hashing thread while this one goes on with other
+ * paths; undefined (hashed in place by the store) for other trees, or if
+ * that thread is not available.
+ */
+async function blobHashesOffThread(store: CastoreNixStore, tree: NarNode): Promise<BlobHashes | undefined> {
+  if (tree.type !== "regular" || tree.contents.length < OFF_THREAD_BLOB_MIN || tree.contents.length > BLOB_HASHER_MAX) return undefined;
+  if (!(store.blobs instanceof ChunkedBlobService && store.blobs.consumesSynchronously)) return undefined;
+  const hasher = BlobHasher.shared();
+  return hasher ? hasher.hash(tree.contents).catch(() => undefined) : undefined;
+}
+
+/** In-memory NARs from this size have their sha256 computed off this thread (smaller ones cost less than the hand-off). */
+const OFF_THREAD_SHA256_MIN = 256 * 1024;
+
 class NarChecker {
   private readonly h = createHasher("sha256");
   private size = 0;
@@ -633,15 +650,41 @@ class NarChecker {
   ) {}
 
   update(c: Uint8Array): void {
-    this.size += c.length;
-    if (this.size > this.narSize) throw new OpError(`size mismatch importing path '${this.path}';\n  specified: ${this.narSize}\n  got:       ${this.size} or more`);
+    this.grow(c.length);
     this.h.update(c);
     this.ca?.update(c);
   }
 
+  private grow(n: number): void {
+    this.size += n;
+    if (this.size > this.narSize) throw new OpError(`size mismatch importing path '${this.path}';\n  specified: ${this.narSize}\n  got:       ${this.size} or more`);
+  }
+
   finish(): void {
+    this.check(this.h.digest());
+  }
+
+  /**
+   * Checks a whole NAR in memory (the checker fed nothing else). A large
+   * one's sha256 runs on libuv's threads (WebCrypto's digest), beside the
+   * content address's pass here, and this thread reads and stores other
+   * paths while it waits.
+   */
+  async checkWhole(nar: Uint8Array): Promise<void> {
+    if (nar.length < OFF_THREAD_SHA256_MIN) {
+      this.update(nar);
+      this.finish();
+      return;
+    }
+    this.grow(nar.length);
+    const digest = crypto.subtle.digest("SHA-256", nar);
+    digest.catch(() => {}); // awaited below; not an unhandled rejection if the pass here throws
+    this.ca?.update(nar);
+    this.check(new Hash("sha256", new Uint8Array(await digest)));
+  }
+
+  private check(got: Hash): void {
     if (this.size !== this.narSize) throw new OpError(`size mismatch importing path '${this.path}';\n  specified: ${this.narSize}\n  got:       ${this.size}`);
-    const got = this.h.digest();
     if (!got.equals(this.narHash))
       throw new OpError(`hash mismatch importing path '${this.path}';\n  specified: ${this.narHash.format("nix32", true)}\n  got:       ${got.format("nix32", true)}`);
     try {

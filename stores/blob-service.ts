@@ -197,19 +197,22 @@ export class ChunkedBlobService implements BlobService {
    * calls share one promise on a local store). A manifest is written only
    * after its chunks are durable. `cuts`: the chunk lengths, when the
    * caller has cut the data already (chunkBuffer()'s cuts); `whole`: the
-   * data's BLAKE3, when the caller has computed it (the tree reader).
+   * data's BLAKE3, when the caller has computed it (the tree reader);
+   * `digests`: each chunk's BLAKE3 (32 bytes apiece), with `cuts` and
+   * `whole` (stores/blob-hasher.ts).
    */
-  putSync(data: Uint8Array, cuts?: ArrayLike<number>, whole?: Uint8Array): { digest: Uint8Array; durable: Promise<void> | null } {
+  putSync(data: Uint8Array, cuts?: ArrayLike<number>, whole?: Uint8Array, digests?: Uint8Array): { digest: Uint8Array; durable: Promise<void> | null } {
     if (data.length <= MIN_CHUNK) {
-      const digest = blake3(data);
+      const digest = whole ?? blake3(data);
       return { digest, durable: this.startChunk(digest, data) };
     }
     const pieces = chunkBuffer(data, cuts ?? fastCuts(data));
     if (pieces.length === 1) {
-      const digest = blake3(data);
+      const digest = whole ?? blake3(data);
       return { digest, durable: this.startChunk(digest, data) };
     }
-    const refs = pieces.map((p) => ({ digest: blake3(p), size: p.length }));
+    if (digests && digests.length !== 32 * pieces.length) throw new Error("internal error: chunk digests do not match the cuts");
+    const refs = pieces.map((p, i) => ({ digest: digests ? digests.slice(32 * i, 32 * i + 32) : blake3(p), size: p.length }));
     const digest = whole ?? blake3(data);
     const writes = new Set<Promise<void>>();
     refs.forEach((r, i) => {

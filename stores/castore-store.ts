@@ -1,5 +1,6 @@
 // A NixStore over castore services: path infos name root nodes, NARs are
 // ingested (addToStore) and rendered (narFromPath) by the NAR bridge.
+import type { BlobHashes } from "./blob-hasher";
 import type { BlobService, CastoreStore, DirectoryService, NixPathInfo, PathInfo, PathInfoService } from "./types";
 import { ingestNar, ingestNarTreeDeferred, renderNar } from "./nar-bridge";
 import type { NarNode } from "../core/nar";
@@ -67,10 +68,14 @@ export class CastoreNixStore implements CastoreStore {
     await this.pathInfos.put({ ...info, narHash: r.narHash.toString(), node: { ...r.node, name: new TextEncoder().encode(sp.toString()) } });
   }
 
-  /** addToStore() of a NAR parsed in memory and already checked against `info` (its hash, size and content address). */
-  async addTreeToStore(info: NixPathInfo, tree: NarNode): Promise<void> {
+  /**
+   * addToStore() of a NAR parsed in memory and already checked against
+   * `info` (its hash, size and content address); `rootHashes`: a
+   * single-file tree's blob hashes, when the caller has computed them.
+   */
+  async addTreeToStore(info: NixPathInfo, tree: NarNode, rootHashes?: BlobHashes): Promise<void> {
     const sp = StorePath.parseAbsolute(info.storePath, this.storeDir);
-    const { node, durable } = await ingestNarTreeDeferred(this, tree);
+    const { node, durable } = await ingestNarTreeDeferred(this, tree, rootHashes);
     const full = { ...info, node: { ...node, name: new TextEncoder().encode(sp.toString()) } };
     // the path info only once every blob and directory is durable (in the same commit at the earliest)
     if (this.pathInfos.putAfter) return this.pathInfos.putAfter(full, durable);

@@ -23,6 +23,7 @@ import { initBlake3x4 } from "./blake3x4";
 import { Hash, createHasher } from "../core/hash";
 import { directoryEntries, directoryFromEntries, directorySize, showName, toHex } from "../core/castore";
 import { makeFixedOutputPath } from "../core/store-path";
+import type { BlobHashes } from "./blob-hasher";
 import { Ev, TreeReader, treeReaderAvailable, type ReaderSplit } from "./tree-reader";
 
 /** Blob writes in flight: remembers the first failure; settle() waits for all and rethrows it. */
@@ -225,14 +226,16 @@ export async function ingestNarTree(services: CastoreServices, root: NarNode): P
  * returned (`durable`) instead of awaited: the caller can then register the
  * path in the same commit as its blob (see PathInfoService.putAfter()).
  */
-export async function ingestNarTreeDeferred(services: CastoreServices, root: NarNode): Promise<{ node: CastoreNode; durable: Promise<unknown>[] }> {
+export async function ingestNarTreeDeferred(services: CastoreServices, root: NarNode, rootHashes?: BlobHashes): Promise<{ node: CastoreNode; durable: Promise<unknown>[] }> {
   await initBlake3x4();
   const fast = services.blobs instanceof ChunkedBlobService && services.blobs.consumesSynchronously ? services.blobs : null;
   const writes: Promise<unknown>[] = [];
   const file = (n: Extract<NarNode, { type: "regular" }>): Pending => {
     let digest: Uint8Array | Promise<Uint8Array>;
     if (fast) {
-      const r = fast.putSync(n.contents);
+      // `rootHashes`: a root file's hashes, computed off this thread (stores/blob-hasher.ts)
+      const h = n === root ? rootHashes : undefined;
+      const r = h ? fast.putSync(n.contents, h.cuts, h.whole, h.digests) : fast.putSync(n.contents);
       if (r.durable) writes.push(r.durable);
       digest = r.digest;
     } else {
