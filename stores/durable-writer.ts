@@ -638,29 +638,12 @@ async function writeFileAndRename(it: Item, sync: boolean): Promise<void> {
 }
 
 /** fdatasyncs files (those still there), 8 at a time on libuv's thread pool. */
-async function syncFiles(paths: string[]): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < paths.length) {
-      let fh: FileHandle;
-      try {
-        fh = await open(paths[next++], "r");
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === "ENOENT") continue;
-        throw e;
-      }
-      try {
-        await fh.datasync();
-      } finally {
-        await fh.close();
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(8, paths.length) }, worker));
-}
+const syncFiles = (paths: string[]) => syncEach(paths, (fh) => fh.datasync());
 
 /** fsyncs directories (those still there: a removed store has nothing to make durable), 8 at a time on libuv's thread pool. */
-async function syncDirs(paths: string[]): Promise<void> {
+const syncDirs = (paths: string[]) => syncEach(paths, (fh) => fh.sync());
+
+async function syncEach(paths: string[], sync: (fh: FileHandle) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < paths.length) {
@@ -672,7 +655,7 @@ async function syncDirs(paths: string[]): Promise<void> {
         throw e;
       }
       try {
-        await fh.sync();
+        await sync(fh);
       } finally {
         await fh.close();
       }
