@@ -14,7 +14,7 @@ import { collectOutputs } from "./outputs";
 import { defaultBuildTmp, removeTreeLater } from "./sandbox";
 import { parseNarToTree, type NarNode } from "../core/nar";
 import { concatBytes } from "../core/bytes";
-import { DownloadFailure, TRANSIENT_STATUSES, httpErrorMessage, httpRequest, isTransientFailure, withDownloadRetries, type HttpResponse } from "../stores/http";
+import { DownloadFailure, downloadFailure, startDownload, withDownloadRetries } from "../stores/http";
 
 export class FetchurlBuildService implements BuildService {
   readonly name = "builtin";
@@ -64,16 +64,8 @@ async function download(url: string, limits: BuildLimits, warn: (text: string) =
 }
 
 async function downloadOnce(url: string, signal?: AbortSignal): Promise<Uint8Array> {
-  const failure = (e: unknown) => new DownloadFailure(`unable to download '${url}': ${httpErrorMessage(e)}`, isTransientFailure(e));
-  let res: HttpResponse;
+  const res = await startDownload(url, signal);
   try {
-    res = await httpRequest(url, { signal });
-  } catch (e) {
-    signal?.throwIfAborted();
-    throw failure(e);
-  }
-  try {
-    if (res.status < 200 || res.status > 299) throw new DownloadFailure(`unable to download '${url}': HTTP error ${res.status}`, TRANSIENT_STATUSES.has(res.status));
     const parts: Uint8Array[] = [];
     let size = 0;
     try {
@@ -84,7 +76,7 @@ async function downloadOnce(url: string, signal?: AbortSignal): Promise<Uint8Arr
       }
     } catch (e) {
       signal?.throwIfAborted();
-      throw failure(e);
+      throw downloadFailure(url, e);
     }
     signal?.throwIfAborted();
     return concatBytes(parts, size);

@@ -3,11 +3,11 @@
 // `nix-store --generate-binary-cache-key`.
 import type { KeyObject } from "node:crypto";
 import { lazyModule } from "./lazy-module";
+import { NarInfo, narInfoFingerprint } from "./narinfo";
+import { DEFAULT_STORE_DIR } from "./store-path";
 
 // node:crypto takes ~10 ms to load: only runs that sign or check signatures do
 const nodeCrypto = () => lazyModule<typeof import("node:crypto")>("node:crypto");
-import { NarInfo, narInfoFingerprint } from "./narinfo";
-import { DEFAULT_STORE_DIR } from "./store-path";
 
 export interface SecretKey { name: string; key: KeyObject; publicKey: Uint8Array }
 export interface PublicKey { name: string; key: KeyObject; raw: Uint8Array }

@@ -235,6 +235,25 @@ export async function withDownloadRetries<T>(run: () => Promise<T>, opts: { limi
   }
 }
 
+/** A failure of a download of `url` ("unable to download 'URL': ..."), transient where its cause is. */
+export function downloadFailure(url: string, e: unknown): DownloadFailure {
+  return new DownloadFailure(`unable to download '${url}': ${httpErrorMessage(e)}`, isTransientFailure(e));
+}
+
+/** A GET of `url` whose answer is a success (2xx); else a DownloadFailure (transient where Nix retries). */
+export async function startDownload(url: string, signal?: AbortSignal): Promise<HttpResponse> {
+  let res: HttpResponse;
+  try {
+    res = await httpRequest(url, { signal });
+  } catch (e) {
+    signal?.throwIfAborted();
+    throw downloadFailure(url, e);
+  }
+  if (res.status >= 200 && res.status <= 299) return res;
+  res.cancel();
+  throw new DownloadFailure(`unable to download '${url}': HTTP error ${res.status}`, TRANSIENT_STATUSES.has(res.status));
+}
+
 /** The message of a failed request (the cause of a connection failure, or the timeout). */
 export function httpErrorMessage(e: unknown): string {
   const err = e as NodeJS.ErrnoException;

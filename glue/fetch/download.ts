@@ -8,7 +8,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statS
 import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DownloadFailure, TRANSIENT_STATUSES, httpErrorMessage, httpRequest, isTransientFailure, withDownloadRetries, type HttpResponse } from "../../stores/http";
+import { downloadFailure, startDownload, withDownloadRetries } from "../../stores/http";
 
 export function fetchCacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, ".cache") : join(homedir() || tmpdir(), ".cache"));
@@ -67,17 +67,7 @@ export async function download(req: DownloadRequest): Promise<Downloaded> {
 
 /** One try: the body into a temp file renamed to `dataFile`; its sha256 (hex). A failure leaves no file. */
 async function downloadOnce(url: string, dataFile: string): Promise<string> {
-  const failure = (e: unknown) => new DownloadFailure(`unable to download '${url}': ${httpErrorMessage(e)}`, isTransientFailure(e));
-  let res: HttpResponse;
-  try {
-    res = await httpRequest(url);
-  } catch (e) {
-    throw failure(e);
-  }
-  if (res.status < 200 || res.status > 299) {
-    res.cancel();
-    throw new DownloadFailure(`unable to download '${url}': HTTP error ${res.status}`, TRANSIENT_STATUSES.has(res.status));
-  }
+  const res = await startDownload(url);
   mkdirs(dirname(dataFile));
   const tmp = `${dataFile}.${process.pid}.${Date.now()}.tmp`;
   const fd = openSync(tmp, "w");
@@ -92,7 +82,7 @@ async function downloadOnce(url: string, dataFile: string): Promise<string> {
   } catch (e) {
     closeSync(fd);
     rmSync(tmp, { force: true });
-    throw failure(e);
+    throw downloadFailure(url, e);
   }
   closeSync(fd);
   renameSync(tmp, dataFile);
