@@ -11,7 +11,8 @@
 import { chmodSync, closeSync, existsSync, fchmodSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { lazyModule } from "../core/lazy-module";
 import { tempTag } from "../core/digest";
 import { Hash, createHasher } from "../core/hash";
 import { readNar, type NarNode } from "../core/nar";
@@ -353,6 +354,8 @@ class ViewWriter {
 
   private start(): Worker {
     if (this.worker) return this.worker;
+    // loaded when the thread starts: a build that only materialises need not load it
+    const { Worker } = lazyModule<typeof import("node:worker_threads")>("node:worker_threads");
     const w = new Worker(VIEW_WORKER_SOURCE, { eval: true });
     w.unref();
     w.on("message", (m: { id: number; errors: { i: number; error: string; code?: string }[]; buf: ArrayBuffer }) => {
