@@ -7,6 +7,7 @@ import type { NarNode } from "../core/nar";
 import { StorePath } from "../core/store-path";
 import { caVerifier } from "./ca-verify";
 import { IN_MEMORY, checkNarAhead } from "./nar-spool";
+import { settleAll } from "./settle";
 
 export class InvalidPathError extends Error {
   constructor(path: string, url: string) {
@@ -79,9 +80,7 @@ export class CastoreNixStore implements CastoreStore {
     const full = { ...info, node: { ...node, name: new TextEncoder().encode(sp.toString()) } };
     // the path info only once every blob and directory is durable (in the same commit at the earliest)
     if (this.pathInfos.putAfter) return this.pathInfos.putAfter(full, durable);
-    const settled = await Promise.allSettled(durable);
-    const failed = settled.find((s) => s.status === "rejected");
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    await settleAll(durable);
     await this.pathInfos.put(full);
   }
 

@@ -24,6 +24,7 @@ import { PackSet } from "./pack-set";
 import { toHex } from "../core/castore";
 import { mkdirs } from "./mkdirs";
 import { readOrNull } from "./journal";
+import { settleAll } from "./settle";
 
 
 /** A file's bytes as a plain Uint8Array view (not a Buffer), or null when absent. */
@@ -100,9 +101,7 @@ export class LocalLayout {
     // the batch's own promise, so that what waits for this write can join the batch too
     if (this.pack && this.writer.inThisBatch(after)) return this.write(kind, d, data);
     return (async () => {
-      const settled = await Promise.allSettled(after);
-      const failed = settled.find((s) => s.status === "rejected");
-      if (failed) throw (failed as PromiseRejectedResult).reason;
+      await settleAll(after);
       return this.write(kind, d, data);
     })();
   }

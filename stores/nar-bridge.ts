@@ -25,6 +25,7 @@ import { directoryEntries, directoryFromEntries, directorySize, showName, toHex 
 import { makeFixedOutputPath } from "../core/store-path";
 import type { BlobHashes } from "./blob-hasher";
 import { Ev, TreeReader, treeReaderAvailable, type ReaderSplit } from "./tree-reader";
+import { settleAll } from "./settle";
 
 /** Blob writes in flight: remembers the first failure; settle() waits for all and rethrows it. */
 class PendingWrites {
@@ -188,13 +189,11 @@ export async function ingestNar(
     });
   } catch (e) {
     // a failed blob write explains a broken read better than the read error
-    const failed = (await Promise.allSettled(all)).find((s) => s.status === "rejected");
-    throw failed ? (failed as PromiseRejectedResult).reason : e;
+    await settleAll(all);
+    throw e;
   }
   const narHash = hasher.digest();
-  const settled = await Promise.allSettled(all);
-  const failed = settled.find((s) => s.status === "rejected");
-  if (failed) throw (failed as PromiseRejectedResult).reason;
+  await settleAll(all);
   if (expected.narHash !== undefined) {
     const want = Hash.parse(expected.narHash);
     if (!want.equals(narHash))
@@ -215,9 +214,7 @@ export async function ingestNar(
  */
 export async function ingestNarTree(services: CastoreServices, root: NarNode): Promise<CastoreNode> {
   const { node, durable } = await ingestNarTreeDeferred(services, root);
-  const settled = await Promise.allSettled(durable);
-  const failed = settled.find((s) => s.status === "rejected");
-  if (failed) throw (failed as PromiseRejectedResult).reason;
+  await settleAll(durable);
   return node;
 }
 
@@ -273,9 +270,7 @@ export async function ingestNarTreeDeferred(services: CastoreServices, root: Nar
     tree = top;
   }
   if (tree.type !== "directory" && (tree.type === "symlink" || tree.digest instanceof Uint8Array)) return { node: nodeOf(new Uint8Array(0), tree), durable: writes };
-  const settled = await Promise.allSettled(writes);
-  const failed = settled.find((s) => s.status === "rejected");
-  if (failed) throw (failed as PromiseRejectedResult).reason;
+  await settleAll(writes);
   return { node: await finalise(services.directories, tree), durable: [] };
 }
 

@@ -4,6 +4,7 @@
 import type { CastoreNode, PathInfo, PathInfoService } from "./types";
 import { fromHex, toHex, validateNode } from "../core/castore";
 import { StorePath } from "../core/store-path";
+import { settleAll } from "./settle";
 
 export interface DocumentBackend {
   read(key: string): Promise<string | null>;
@@ -108,9 +109,7 @@ export class JsonPathInfoService implements PathInfoService {
   async putAfter(info: PathInfo, after: Promise<unknown>[]): Promise<void> {
     validateNode(info.node);
     if (this.backend.writeAfter) return this.backend.writeAfter(hashPartOf(info.storePath), pathInfoToJson(info), after);
-    const settled = await Promise.allSettled(after);
-    const failed = settled.find((s) => s.status === "rejected");
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    await settleAll(after);
     await this.backend.write(hashPartOf(info.storePath), pathInfoToJson(info));
   }
 
