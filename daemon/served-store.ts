@@ -101,7 +101,7 @@ export class ServedStore {
    * settles (the store keeps copies): then the caller may use them again.
    */
   get copiesNarsInMemory(): boolean {
-    return this.store instanceof CastoreNixStore && this.store.blobs instanceof ChunkedBlobService && this.store.blobs.consumesSynchronously;
+    return this.store instanceof CastoreNixStore && storesBytesAtOnce(this.store);
   }
 
   /** Parses an absolute store path, with Nix's message for one outside the store. */
@@ -620,6 +620,11 @@ export class ServedStore {
  * Nix's messages. Fed from a stream, the error comes before the stream's
  * end, so no consumer registers anything.
  */
+/** Whether the store's blobs are done with the bytes they are given when put() returns (a local store copies them into its pack). */
+function storesBytesAtOnce(store: CastoreNixStore): boolean {
+  return store.blobs instanceof ChunkedBlobService && store.blobs.consumesSynchronously;
+}
+
 /** Single files from this size are hashed for the castore on the blob hashing thread (stores/blob-hasher.ts). */
 const OFF_THREAD_BLOB_MIN = 1024 * 1024;
 
@@ -631,7 +636,7 @@ const OFF_THREAD_BLOB_MIN = 1024 * 1024;
  */
 async function blobHashesOffThread(store: CastoreNixStore, tree: NarNode): Promise<BlobHashes | undefined> {
   if (tree.type !== "regular" || tree.contents.length < OFF_THREAD_BLOB_MIN || tree.contents.length > BLOB_HASHER_MAX) return undefined;
-  if (!(store.blobs instanceof ChunkedBlobService && store.blobs.consumesSynchronously)) return undefined;
+  if (!storesBytesAtOnce(store)) return undefined;
   const hasher = BlobHasher.shared();
   return hasher ? hasher.hash(tree.contents).catch(() => undefined) : undefined;
 }
