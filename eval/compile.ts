@@ -5,7 +5,7 @@ import { flattenCall, type AttrName, type Bindings, type Expr, type LambdaExpr, 
 import { showExpr } from "./show";
 import { explainInequality } from "./assert-eq";
 import {
-  Code, Env, newEnv, EvalError, Lambda, LambdaInfo, Lazy, NixAttrs, NixFloat, mkInt, NixPath, NixString, type Positions, PrimOp, Thunk, ThrownError, Value,
+  Code, Env, newEnv, EvalError, Lambda, LambdaInfo, Lazy, LiteralPositions, NixAttrs, NixFloat, mkInt, NixPath, NixString, type Positions, PrimOp, Thunk, ThrownError, Value,
   force, forceAttrs, forceBool, showType, typeError, mkString, sortNames, allSimple, compareStrings, ctxOf, strValue, isString,
 } from "./value";
 import { formatPos } from "./parser";
@@ -440,10 +440,11 @@ export class Compiler {
     };
   }
 
-  /** The static attributes' positions: a view of the bindings (most sets never have theirs asked for). */
-  private positionsOf(b: Bindings): Positions {
-    const bindings = b.static;
-    return { get: (name) => bindings.get(name)?.pos };
+  /** The static attributes' positions, for their names sorted (`sorted`, sortNames' `simple`); kept apart from the syntax tree. */
+  private positionsOf(b: Bindings, sorted: readonly string[], simple: boolean): Positions {
+    const at: Pos[] = new Array(sorted.length);
+    for (let i = 0; i < sorted.length; i++) at[i] = b.static.get(sorted[i])!.pos;
+    return new LiteralPositions(sorted, at, simple, b.dynamic.length === 0);
   }
 
   private compileAttrs(b: Bindings, scope: Scope, pos: Pos): Code {
@@ -464,11 +465,11 @@ export class Compiler {
       k++;
     }
     const dyn = this.compileDynamic(b, scope);
-    const positions = this.positionsOf(b);
     // known once for every set this literal makes (update and lookups ask)
     const simple = allSimple(names);
     const simpleNames = simple ? 1 : 2;
     sortTogether(names, codes, simple);
+    const positions = this.positionsOf(b, names, simple);
     return (env) => {
       const froms = fromCodes.length ? fromCodes.map((c) => c(env)) : null;
       const values: Lazy[] = new Array(codes.length);
@@ -559,10 +560,10 @@ export class Compiler {
     const { slots, init, names } = this.compileRecBindings(b, scope, pos, undefined, true);
     const dyn = this.compileDynamic(b, slots.scope);
     const n = slots.count;
-    const positions = this.positionsOf(b);
     const sorted = [...names.keys()];
     // known once for every set this literal makes (update and lookups ask)
     const simpleNames = sortNames(sorted) ? 1 : 2;
+    const positions = this.positionsOf(b, sorted, simpleNames === 1);
     const envIndex = sorted.map((name) => names.get(name)! + 1);
     if (names.has("__overrides")) return this.withOverrides(names, sorted, envIndex, init, dyn, n, positions);
     return (env) => {

@@ -97,19 +97,34 @@ export function concatLists(a: Value, b: Value, pos: Pos): Value {
 
 /**
  * The positions of `a // b`'s attributes: b's for the names b has, else a's.
- * It keeps b's names and positions, not b itself (whose values the result
- * may not need). Only unsafeGetAttrPos and errors ask, rarely.
+ * It keeps b's positions, not b itself (whose values the result may not
+ * need), and b's names only when b's positions do not tell by themselves
+ * which names b has (exactCount). Only unsafeGetAttrPos and errors ask,
+ * rarely.
  */
 class UpdatePositions implements Positions {
   constructor(
     private readonly left: Positions,
     private readonly right: Positions | null,
-    private readonly rightNames: readonly string[],
+    /** b's names, or null when `right` has a position for exactly b's names. */
+    private readonly rightNames: readonly string[] | null,
+    readonly exactCount: number | undefined,
   ) {}
 
   get(name: string): Pos | undefined {
+    if (this.rightNames === null) return this.right!.get(name) ?? this.left.get(name);
     return this.rightNames.includes(name) ? this.right?.get(name) : this.left.get(name);
   }
+}
+
+/** The positions of a // b, made of r's names and values. */
+function updatePositions(a: NixAttrs, b: NixAttrs, size: number): Positions | null {
+  const pa = a.positions;
+  const pb = b.positions;
+  if (pa === null) return pb;
+  const bExact = pb !== null && pb.exactCount === b.size;
+  const exact = bExact && pa.exactCount === a.size ? size : undefined;
+  return new UpdatePositions(pa, pb, bExact ? null : b.names, exact);
 }
 
 /** spliceSmall copies runs natively for small sides up to this many names (its concat takes ~2 arguments a name). */
@@ -135,9 +150,7 @@ export function update(a: Value, b: Value, pos: Pos): Value {
     r = spliceSmall(bn, bv, an, av, false, simple);
   } else r = mergeSorted(an, av, bn, bv, simple);
   // positions are looked up through both operands instead of being copied
-  const pa = a.positions;
-  const positions = pa === null ? b.positions : new UpdatePositions(pa, b.positions, bn);
-  const set = new NixAttrs(r[0], r[1], positions);
+  const set = new NixAttrs(r[0], r[1], updatePositions(a, b, r[0].length));
   set.simpleNames = simple ? 1 : 2;
   return set;
 }

@@ -267,9 +267,40 @@ export class NixPath {
   constructor(public readonly path: string) {}
 }
 
-/** Attribute positions: a Map, or a lookup through the operands of `//`. */
+/** Attribute positions: a set literal's, or a lookup through the operands of `//`. */
 export interface Positions {
   get(name: string): Pos | undefined;
+  /**
+   * When get() gives a position for exactly this many names and no other: a
+   * set carrying these positions with as many names has a position for each
+   * of its names and only those (`//` then need not keep the set's names).
+   * Undefined when that is not known (a literal with dynamic attributes).
+   */
+  readonly exactCount?: number;
+}
+
+/** A set literal's positions: its static names (sorted) with their positions, looked up without a Map. */
+export class LiteralPositions implements Positions {
+  readonly exactCount: number | undefined;
+  constructor(
+    private readonly names: readonly string[],
+    private readonly at: readonly Pos[],
+    private readonly simple: boolean,
+    /** Whether the literal has no dynamic attributes (then these are all its names). */
+    complete: boolean,
+  ) {
+    this.exactCount = complete ? names.length : undefined;
+  }
+
+  get(name: string): Pos | undefined {
+    const names = this.names;
+    if (names.length <= 8) {
+      for (let i = 0; i < names.length; i++) if (names[i] === name) return this.at[i];
+      return undefined;
+    }
+    const i = this.simple ? searchSimpleNames(names, name, 0) : searchNames(names, name, 0);
+    return names[i] === name ? this.at[i] : undefined;
+  }
 }
 
 /**

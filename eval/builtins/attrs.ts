@@ -53,10 +53,22 @@ export function register(def: Definer): void {
     const b = forceAttrs(y, pos);
     const names: string[] = [];
     const values: Lazy[] = [];
-    for (let i = 0; i < b.names.length; i++) {
-      if (!a.has(b.names[i])) continue;
-      names.push(b.names[i]);
-      values.push(b.values[i]);
+    if (a.size * 16 < b.size) {
+      // a few names looked up in a big set (callPackage: a function's
+      // arguments in the whole package set): a's sorted names, searched for
+      // in b, give the result in order without a pass over b
+      for (let i = 0; i < a.names.length; i++) {
+        const j = b.indexOf(a.names[i]);
+        if (j < 0) continue;
+        names.push(b.names[j]);
+        values.push(b.values[j]);
+      }
+    } else {
+      for (let i = 0; i < b.names.length; i++) {
+        if (!a.has(b.names[i])) continue;
+        names.push(b.names[i]);
+        values.push(b.values[i]);
+      }
     }
     return new NixAttrs(names, values, b.positions);
   });
