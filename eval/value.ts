@@ -360,8 +360,10 @@ export class NixAttrs {
     const index = this.index;
     if (index !== null) return index.get(name);
     // a Map costs ~n entry insertions; until a set has been searched about
-    // n/4 times, binary search over the sorted names is cheaper
-    if (this.searches++ < names.length >> 2) {
+    // n/4 times, binary search over the sorted names is cheaper. Up to 64
+    // names (six comparisons) a Map is never worth its ~1.5 KB: a package
+    // set's evaluation keeps thousands of such sets
+    if (names.length <= 64 || this.searches++ < names.length >> 2) {
       const i = this.namesAreSimple() ? searchSimpleNames(names, name, 0) : searchNames(names, name, 0);
       return names[i] === name ? this.values[i] : undefined;
     }
