@@ -6,7 +6,7 @@ import { showExpr } from "./show";
 import { explainInequality } from "./assert-eq";
 import {
   Code, Env, newEnv, EvalError, Lambda, LambdaInfo, Lazy, LiteralPositions, NixAttrs, NixFloat, mkInt, NixPath, NixString, type Positions, PrimOp, Thunk, ThrownError, Value,
-  force, forceAttrs, forceBool, showType, typeError, mkString, sortNames, allSimple, compareStrings, ctxOf, strValue, isString,
+  force, forceAttrs, forceBool, showType, typeError, mkString, sortNames, allSimple, compareStrings, searchNames, ctxOf, strValue, isString,
 } from "./value";
 import { formatPos } from "./parser";
 import { sourcePos } from "./positions";
@@ -477,34 +477,20 @@ export class Compiler {
         const c = codes[i];
         values[i] = typeof c === "function" ? c(env) : selectThunk(froms![c.from], c.name, c.pos);
       }
-      if (dyn) return withDynamic(names, values, dyn, env, positions);
+      if (dyn) return withDynamic(names, simple, values, dyn, env, positions);
       const r = new NixAttrs(names, values, positions);
       r.simpleNames = simpleNames;
       return r;
     };
   }
 
-  /** Adds the dynamic attributes; a name already there is an error that shows where it was defined (`positions`). */
-  private compileDynamic(b: Bindings, scope: Scope): ((env: Env, map: Map<string, Lazy>, positions: Positions) => void) | null {
+  /** The dynamic attributes' name and value codes, in source order (null when there are none). */
+  private compileDynamic(b: Bindings, scope: Scope): DynamicAttr[] | null {
     if (b.dynamic.length === 0) return null;
-    const ds: { name: (env: Env) => string | null; value: LazyCode; pos: Pos }[] = [];
+    const ds: DynamicAttr[] = [];
     for (const d of b.dynamic)
       ds.push({ name: this.compileAttrName({ kind: "dynamic", expr: d.name, pos: d.pos }, scope) as (env: Env) => string | null, value: this.lazy(d.value, scope), pos: d.pos });
-    return (env, map, positions) => {
-      const added: string[] = [];
-      for (let i = 0; i < ds.length; i++) {
-        const d = ds[i];
-        const name = d.name(env);
-        if (name === null) continue;
-        if (map.has(name)) {
-          const j = added.indexOf(name);
-          const other = j >= 0 ? ds[j].pos : positions.get(name);
-          throw new EvalError(`dynamic attribute '${name}' already defined at ${other === undefined || other === null ? "«none»:0" : formatPos(other)}`, d.pos);
-        }
-        added[i] = name;
-        map.set(name, d.value(env));
-      }
-    };
+    return ds;
   }
 
   /**
@@ -571,7 +557,7 @@ export class Compiler {
       init(inner);
       const values: Lazy[] = new Array(sorted.length);
       for (let i = 0; i < sorted.length; i++) values[i] = inner[envIndex[i]];
-      if (dyn) return withDynamic(sorted, values, dyn, inner, positions);
+      if (dyn) return withDynamic(sorted, simpleNames === 1, values, dyn, inner, positions);
       const r = new NixAttrs(sorted, values, positions);
       r.simpleNames = simpleNames;
       return r;
@@ -604,7 +590,7 @@ export class Compiler {
         if (slot !== undefined) inner[slot + 1] = over.values[i];
         map.set(name, over.values[i]);
       }
-      if (dyn) dyn(inner, map, { get: (name) => (over.has(name) ? over.positions?.get(name) : positions.get(name)) });
+      if (dyn) addDynamicToMap(dyn, inner, map, { get: (name) => (over.has(name) ? over.positions?.get(name) : positions.get(name)) });
       return NixAttrs.fromMap(map);
     };
   }
@@ -729,11 +715,113 @@ function lambdaInfo(e: LambdaExpr, slots: number, flat: number | undefined, form
   return { name: e.name, arg: e.arg, formals, body: null as unknown as Code, pos: e.pos, slots, inner: undefined, flat, calls: 0, jit: null };
 }
 
-/** A set literal's static attributes (sorted `names`, their `values`) plus the ones `dyn` adds. */
-function withDynamic(names: readonly string[], values: Lazy[], dyn: (env: Env, map: Map<string, Lazy>, positions: Positions) => void, env: Env, positions: Positions): NixAttrs {
-  const map = NixAttrs.entriesMap(names, values);
-  dyn(env, map, positions);
-  return NixAttrs.fromMap(map, positions);
+/** A dynamic attribute of a set literal (`${e} = v;`): the codes of its name and value. */
+interface DynamicAttr {
+  name: (env: Env) => string | null;
+  value: LazyCode;
+  pos: Pos;
+}
+
+function duplicateDynamic(name: string, other: Pos | null | undefined, pos: Pos): EvalError {
+  return new EvalError(`dynamic attribute '${name}' already defined at ${other === undefined || other === null ? "«none»:0" : formatPos(other)}`, pos);
+}
+
+/**
+ * A set literal's static attributes (sorted `names`, their `values`) plus
+ * its dynamic ones, evaluated in source order (a name already there is an
+ * error that shows where it was defined). The few added names are merged
+ * into the sorted arrays directly: `{ ${name} = value; }` is common (the
+ * module system makes one for every option definition).
+ */
+function withDynamic(names: readonly string[], simple: boolean, values: Lazy[], ds: DynamicAttr[], env: Env, positions: Positions): NixAttrs {
+  let an: string[] | null = null;
+  let av: Lazy[] = [];
+  let ap: Pos[] = [];
+  for (let i = 0; i < ds.length; i++) {
+    const d = ds[i];
+    const name = d.name(env);
+    if (name === null) continue;
+    const j = searchNames(names, name, 0);
+    if (names[j] === name) throw duplicateDynamic(name, positions.get(name), d.pos);
+    if (an === null) {
+      an = [name];
+      av = [d.value(env)];
+      ap = [d.pos];
+      continue;
+    }
+    const k = an.indexOf(name);
+    if (k >= 0) throw duplicateDynamic(name, ap[k], d.pos);
+    an.push(name);
+    av.push(d.value(env));
+    ap.push(d.pos);
+  }
+  if (an === null) {
+    const r = new NixAttrs(names, values, positions);
+    r.simpleNames = simple ? 1 : 2;
+    return r;
+  }
+  const dynamicPositions = new DynamicPositions(positions, an.slice(), ap, positions.exactCount === names.length ? names.length + an.length : undefined);
+  let rn: string[];
+  let rv: Lazy[];
+  if (an.length === 1) {
+    const q = searchNames(names, an[0], 0);
+    rn = names.toSpliced(q, 0, an[0]);
+    rv = values.toSpliced(q, 0, av[0]);
+  } else {
+    // sort the added names with their values, then one merge with the static ones
+    const order = an.map((_, i) => i).sort((x, y) => compareStrings(an![x], an![y]));
+    rn = new Array(names.length + an.length);
+    rv = new Array(names.length + an.length);
+    let i = 0;
+    let k = 0;
+    for (let o = 0; o < order.length; o++) {
+      const name = an[order[o]];
+      for (; i < names.length && compareStrings(names[i], name) < 0; i++, k++) {
+        rn[k] = names[i];
+        rv[k] = values[i];
+      }
+      rn[k] = name;
+      rv[k++] = av[order[o]];
+    }
+    for (; i < names.length; i++, k++) {
+      rn[k] = names[i];
+      rv[k] = values[i];
+    }
+  }
+  const r = new NixAttrs(rn, rv, dynamicPositions);
+  r.simpleNames = simple && allSimple(an) ? 1 : 2;
+  return r;
+}
+
+/** The positions of a set literal with dynamic attributes: the static ones', then those of the names added. */
+class DynamicPositions implements Positions {
+  constructor(
+    private readonly base: Positions,
+    private readonly names: readonly string[],
+    private readonly at: readonly Pos[],
+    readonly exactCount: number | undefined,
+  ) {}
+
+  get(name: string): Pos | undefined {
+    const i = this.names.indexOf(name);
+    return i >= 0 ? this.at[i] : this.base.get(name);
+  }
+}
+
+/** Adds the dynamic attributes to `map` (a set being made from a Map); a name already there is an error that shows where it was defined. */
+function addDynamicToMap(ds: DynamicAttr[], env: Env, map: Map<string, Lazy>, positions: Positions): void {
+  const added: string[] = [];
+  for (let i = 0; i < ds.length; i++) {
+    const d = ds[i];
+    const name = d.name(env);
+    if (name === null) continue;
+    if (map.has(name)) {
+      const j = added.indexOf(name);
+      throw duplicateDynamic(name, j >= 0 ? ds[j].pos : positions.get(name), d.pos);
+    }
+    added[i] = name;
+    map.set(name, d.value(env));
+  }
 }
 
 // Variable reads are the commonest node: one closure per (depth, slot) serves

@@ -66,7 +66,7 @@ function originOf(p: Pos): Origin | undefined {
   return o !== undefined && o.base <= p && p <= o.base + o.length ? o : undefined;
 }
 
-/** The file ("" for -E and stdin), line and column (both 1-based, columns in characters) of a position. */
+/** The file ("" for -E and stdin), line and column of a position: 1-based, the column in bytes of UTF-8, as Nix counts it. */
 export function sourcePos(p: Pos): SourcePos {
   const o = originOf(p);
   if (o === undefined) return { file: "", line: 1, column: 1 };
@@ -79,7 +79,22 @@ export function sourcePos(p: Pos): SourcePos {
     if (ls[mid] <= offset) lo = mid;
     else hi = mid - 1;
   }
-  return { file: o.file, line: lo + 1, column: offset - ls[lo] + 1 };
+  const start = ls[lo];
+  const text = textOf(o);
+  let column = offset - start + 1;
+  for (let i = start; i < offset; i++) {
+    if (text.charCodeAt(i) >= 0x80) {
+      column = Buffer.byteLength(text.slice(start, offset)) + 1;
+      break;
+    }
+  }
+  return { file: o.file, line: lo + 1, column };
+}
+
+/** The source text before a position, if it is known (the repl's :doc looks for a comment there). */
+export function textBefore(p: Pos): string | undefined {
+  const o = originOf(p);
+  return o === undefined ? undefined : textOf(o).slice(0, p - o.base);
 }
 
 /** The file of a position ("" for -E and stdin). */

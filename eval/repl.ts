@@ -14,7 +14,7 @@ import { restoreCallDepth } from "./call";
 import { replPrint } from "./repl-print";
 import { builtinDoc } from "./builtin-docs";
 import { isDerivation } from "./operators";
-import { linesOf, sourcePos } from "./positions";
+import { sourcePos, textBefore } from "./positions";
 
 export const REPL_HELP = `The following commands are available:
 
@@ -327,10 +327,8 @@ function describeType(v: Value): string {
 
 /** The `/** ... *\/` comment just before a function (or before `name =` binding it), as Nix 2.26's :doc shows it. */
 function docComment(l: Lambda): string | null {
-  const lines = linesOf(l.info.pos);
-  if (lines === undefined) return null;
-  const p = sourcePos(l.info.pos);
-  const text = lines.slice(0, p.line - 1).join("\n") + "\n" + (lines[p.line - 1] ?? "").slice(0, p.column - 1);
+  const text = textBefore(l.info.pos);
+  if (text === undefined) return null;
   let end = text.replace(/\s+$/, "");
   if (!end.endsWith("*/")) end = end.replace(/[a-zA-Z_][a-zA-Z0-9_'-]*(\s*\.\s*[a-zA-Z_][a-zA-Z0-9_'-]*)*\s*=$/, "").replace(/\s+$/, "");
   if (!end.endsWith("*/")) return null;
@@ -342,6 +340,7 @@ function docComment(l: Lambda): string | null {
   const ind = Math.min(...rest.filter((s) => s.trim() !== "").map((s) => /^\s*/.exec(s)![0].length));
   const doc = [first.trim(), ...rest.map((s) => s.slice(Number.isFinite(ind) ? ind : 0))];
   while (doc.length > 0 && doc[0] === "") doc.shift();
+  const p = sourcePos(l.info.pos);
   const where = `${p.file || "«string»"}:${p.line}:${p.column}`;
   return `Function defined at ${where}\n\n${doc.join("\n")}\n`;
 }
