@@ -1,5 +1,5 @@
 // Attribute set builtins.
-import { EvalError, Lazy, NixAttrs, Thunk, allSimple, sortNames, force, forceAttrs, forceList, forceString } from "../value";
+import { EvalError, Lazy, NixAttrs, Thunk, allSimple, compareStrings, sortNames, force, forceAttrs, forceList, forceString } from "../value";
 import type { Definer } from "./registry";
 import { mapAttrsThunk, zipThunk } from "../call";
 import { missingAttr } from "../compile";
@@ -83,37 +83,33 @@ export function register(def: Definer): void {
   });
   def("listToAttrs", 1, ([l], pos) => {
     const xs = forceList(l, pos);
-    // Names often come sorted (`attrNames s` mapped): kept in two arrays
-    // while they ascend, into a Map (duplicates, any order) from the first
-    // that does not.
+    // Every pair in list order (the first occurrence of a name wins); names
+    // often come sorted (`attrNames s` mapped), else one sort of the indices
+    // by (name, index) puts them in order with each name's first pair first.
     const names: string[] = [];
     const values: Lazy[] = [];
-    let m: Map<string, Lazy> | null = null;
+    let ascending = true;
     for (let i = 0; i < xs.length; i++) {
       const a = forceAttrs(xs[i], pos);
       const n = a.get("name");
       if (n === undefined) throw new EvalError("attribute 'name' missing", pos).addTrace("in a {name=...; value=...;} pair", pos);
       const name = forceString(n, pos);
-      if (m === null && names.length > 0 && !(names[names.length - 1] < name)) m = NixAttrs.entriesMap(names, values);
-      if (m !== null && m.has(name)) continue; // the first occurrence wins
       const v = a.get("value");
-      if (v === undefined) throw new EvalError("attribute 'value' missing", pos).addTrace("in a {name=...; value=...;} pair", pos);
-      if (m !== null) m.set(name, v);
-      else {
-        names.push(name);
-        values.push(v);
+      if (v === undefined) {
+        // only a name's first pair needs a value (rare: looked for the slow way)
+        if (names.includes(name)) continue;
+        throw new EvalError("attribute 'value' missing", pos).addTrace("in a {name=...; value=...;} pair", pos);
       }
+      if (ascending && names.length > 0 && !(names[names.length - 1] < name)) ascending = false;
+      names.push(name);
+      values.push(v);
     }
-    if (m === null) {
-      // ascending in UTF-16 order, which is Nix's byte order for simple names
-      if (allSimple(names)) {
-        const r = new NixAttrs(names, values);
-        r.simpleNames = 1;
-        return r;
-      }
-      m = NixAttrs.entriesMap(names, values);
-    }
-    return NixAttrs.fromMap(m);
+    const simple = allSimple(names);
+    // strictly ascending in UTF-16 order: Nix's byte order for simple names, no duplicates
+    if (!(ascending && simple)) return sortedPairs(names, values, simple);
+    const r = new NixAttrs(names, values);
+    r.simpleNames = 1;
+    return r;
   });
   def("mapAttrs", 2, ([f, s], pos) => {
     // the function is not forced until an attribute is (Nix is lazy in it)
@@ -145,4 +141,23 @@ export function register(def: Definer): void {
     r.simpleNames = simple ? 1 : 2;
     return r;
   });
+}
+
+/** The set of pairs (names[i], values[i]) in any order, the first of equal names winning. */
+function sortedPairs(names: string[], values: Lazy[], simple: boolean): NixAttrs {
+  const order: number[] = new Array(names.length);
+  for (let i = 0; i < order.length; i++) order[i] = i;
+  // a sort of indices (stable: equal names keep list order) costs about half of a Map's inserts and lookups
+  order.sort(simple ? (x, y) => (names[x] < names[y] ? -1 : names[x] > names[y] ? 1 : x - y) : (x, y) => compareStrings(names[x], names[y]) || x - y);
+  const rn: string[] = [];
+  const rv: Lazy[] = [];
+  for (let j = 0; j < order.length; j++) {
+    const name = names[order[j]];
+    if (rn.length > 0 && rn[rn.length - 1] === name) continue;
+    rn.push(name);
+    rv.push(values[order[j]]);
+  }
+  const r = new NixAttrs(rn, rv);
+  r.simpleNames = simple ? 1 : 2;
+  return r;
 }
