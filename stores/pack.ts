@@ -52,7 +52,11 @@ export class PackBuilder {
   private dv = new DataView(this.index.buffer);
   private count = 0;
 
-  constructor(private buf: Uint8Array) {
+  /** `roomFor`: how big the buffer grows when it must (at least what is added; default twice its size). */
+  constructor(
+    private buf: Uint8Array,
+    private readonly roomFor = 0,
+  ) {
     buf.set(HEADER, 0);
   }
 
@@ -66,7 +70,7 @@ export class PackBuilder {
   }
 
   add(kind: ObjectKind, digest: Uint8Array, data: Uint8Array): void {
-    if (this.len + data.length > this.buf.length) this.buf = grow(this.buf, this.len, this.len + data.length);
+    if (this.len + data.length > this.buf.length) this.buf = grow(this.buf, this.len, Math.max(this.len + data.length, this.roomFor));
     if ((this.count + 1) * ENTRY_LEN > this.index.length) {
       this.index = grow(this.index, this.count * ENTRY_LEN, (this.count + 1) * ENTRY_LEN);
       this.dv = new DataView(this.index.buffer);
