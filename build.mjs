@@ -53,12 +53,33 @@ const emptyModule = join(dist, "empty.mjs");
 writeFileSync(emptyModule, "export default undefined;\n");
 // commander requires child_process (for executable subcommands, which tvix
 // has none of) when it loads; that is net and dgram too, at every start
-const lazyChildProcess = join(dist, "lazy-child-process.cjs");
-writeFileSync(lazyChildProcess, 'let m;\nmodule.exports = new Proxy({}, { get: (_, k) => (m ??= require("node:child_process"))[k] });\n');
+// A stand-in for a built-in module that loads it at the first read of one of
+// its exports: a getter per export (bundled ES imports copy the exports'
+// names when the importing module loads, and read them at each use)
+function lazyBuiltin(name) {
+  const file = join(dist, `lazy-${name}.cjs`);
+  const names = Object.keys(createRequire(import.meta.url)(`node:${name}`));
+  writeFileSync(file, `let m;\nfor (const k of ${JSON.stringify(names)}) Object.defineProperty(module.exports, k, { get: () => (m ??= require("node:${name}"))[k], enumerable: true });\n`);
+  return file;
+}
+const lazyChildProcess = lazyBuiltin("child_process");
 const lazyBuiltins = {
   name: "lazy-builtins",
   setup(b) {
     b.onResolve({ filter: /^(node:)?child_process$/ }, (args) => (/node_modules\/commander\//.test(args.importer) ? { path: lazyChildProcess } : undefined));
+  },
+};
+// In the core (CommonJS, where a named import is a property read at each
+// use), child_process and net load when first used, not with the modules
+// that import them: most runs need neither, and \`tvix build\` first uses
+// them while the evaluation's writes wait for the disk (~5 ms of loading)
+const lazyNet = lazyBuiltin("net");
+const lazyCoreBuiltins = {
+  name: "lazy-core-builtins",
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?(child_process|net)$/ }, (args) =>
+      args.importer === lazyChildProcess || args.importer === lazyNet ? undefined : { path: /net$/.test(args.path) ? lazyNet : lazyChildProcess },
+    );
   },
 };
 
@@ -167,7 +188,7 @@ await build({
     // chunks are imported through the entry's import() when the core runs in a vm.Script (see sea-entry.cjs)
     js: "var __tvixCoreUrl = require('node:url').pathToFileURL(__filename).href; var __tvixImport = globalThis.__tvixImport || ((p) => import(new URL(p, __tvixCoreUrl).href));",
   },
-  plugins: [lazyBuiltins, esmChunks],
+  plugins: [lazyCoreBuiltins, esmChunks],
   logLevel: "warning",
 });
 writeFileSync(coreFile, readFileSync(coreFile, "utf8").replace(/\bimport\("tvix-esm:([^"]+)"\)/g, '__tvixImport("./$1")'));
