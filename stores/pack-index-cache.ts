@@ -17,7 +17,7 @@
 // pack's own index.
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ENTRY_LEN, indexEntries } from "./pack";
+import { ENTRY_LEN, checkIndex } from "./pack";
 import { threadBlake3x4 } from "./blake3x4";
 import { tempTag } from "../core/digest";
 
@@ -51,14 +51,14 @@ export function readIndexCache(packsDir: string): Map<string, CachedIndex> {
       const nameLen = buf.readUInt16LE(at);
       const name = buf.toString("latin1", at + 2, at + 2 + nameLen);
       at += 2 + nameLen;
-      const indexOff = Number(buf.readBigUInt64LE(at));
+      const indexOff = buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 2 ** 32;
       const len = buf.readUInt32LE(at + 8);
       at += 12;
       if (len % ENTRY_LEN !== 0 || at + len > bodyLen) return new Map();
       const index = buf.subarray(at, at + len);
       at += len;
       // the same bounds checks as a pack's own index gets (path.join per pack costs more than the rest)
-      for (const _ of indexEntries(`${packsDir}/${name}`, index, indexOff));
+      checkIndex(`${packsDir}/${name}`, index, indexOff);
       out.set(name, { index, indexOff });
     }
     if (at !== bodyLen) return new Map();
@@ -83,7 +83,8 @@ export function writeIndexCache(packsDir: string, tmpDir: string, packs: { name:
     buf.writeUInt16LE(p.name.length, at);
     buf.write(p.name, at + 2, "latin1");
     at += 2 + p.name.length;
-    buf.writeBigUInt64LE(BigInt(p.indexOff), at);
+    buf.writeUInt32LE(p.indexOff % 2 ** 32, at);
+    buf.writeUInt32LE(Math.floor(p.indexOff / 2 ** 32), at + 4);
     buf.writeUInt32LE(p.index.length, at + 8);
     at += 12;
     buf.set(p.index, at);

@@ -134,14 +134,29 @@ export interface PackEntry {
 export function* indexEntries(path: string, index: Uint8Array, indexOff: number): Generator<PackEntry> {
   const dv = new DataView(index.buffer, index.byteOffset, index.length);
   for (let e = 0; e < index.length; e += ENTRY_LEN) {
-    const kind = dv.getUint8(e);
-    const length = dv.getUint32(e + 4, true);
-    const offset = Number(dv.getBigUint64(e + 8, true));
-    if (!KIND_NAMES[kind]) throw new PackCorruptError(path, `index entry ${e / ENTRY_LEN} has unknown object kind ${kind}`);
-    if (offset < HEADER_LEN || offset + length > indexOff)
-      throw new PackCorruptError(path, `index entry ${e / ENTRY_LEN} points outside the object data (offset ${offset}, length ${length})`);
+    const { kind, length, offset } = checkedEntry(path, dv, e, indexOff);
     yield { kind, digest: index.subarray(e + 16, e + 48), offset, length };
   }
+}
+
+/**
+ * What indexEntries checks, without making the entries: opening a store
+ * checks every cached pack index (thousands of entries) this way.
+ */
+export function checkIndex(path: string, index: Uint8Array, indexOff: number): void {
+  const dv = new DataView(index.buffer, index.byteOffset, index.length);
+  for (let e = 0; e < index.length; e += ENTRY_LEN) checkedEntry(path, dv, e, indexOff);
+}
+
+function checkedEntry(path: string, dv: DataView, e: number, indexOff: number): { kind: ObjectKind; length: number; offset: number } {
+  const kind = dv.getUint8(e);
+  const length = dv.getUint32(e + 4, true);
+  // (exact below 2^53; any offset above that is past the data anyway)
+  const offset = dv.getUint32(e + 8, true) + dv.getUint32(e + 12, true) * 2 ** 32;
+  if (!KIND_NAMES[kind]) throw new PackCorruptError(path, `index entry ${e / ENTRY_LEN} has unknown object kind ${kind}`);
+  if (offset < HEADER_LEN || offset + length > indexOff)
+    throw new PackCorruptError(path, `index entry ${e / ENTRY_LEN} points outside the object data (offset ${offset}, length ${length})`);
+  return { kind: kind as ObjectKind, length, offset };
 }
 
 /** `len` bytes at `pos` of an open file (fewer when the file is shorter: callers' hash checks report that). */
