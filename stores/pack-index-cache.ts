@@ -45,14 +45,16 @@ export function readIndexCache(packsDir: string): Map<string, CachedIndex> {
   if (bodyLen < MAGIC.length + 4 || Buffer.compare(buf.subarray(0, MAGIC.length), MAGIC) !== 0) return out;
   if (Buffer.compare(b3.digest(buf.subarray(0, bodyLen)), buf.subarray(bodyLen)) !== 0) return out;
   try {
-    const count = buf.readUInt32LE(MAGIC.length);
+    // (a DataView: this loop runs once per process, before Buffer's read methods are compiled)
+    const dv = new DataView(buf.buffer, buf.byteOffset, bodyLen);
+    const count = dv.getUint32(MAGIC.length, true);
     let at = MAGIC.length + 4;
     for (let i = 0; i < count; i++) {
-      const nameLen = buf.readUInt16LE(at);
+      const nameLen = dv.getUint16(at, true);
       const name = buf.toString("latin1", at + 2, at + 2 + nameLen);
       at += 2 + nameLen;
-      const indexOff = buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 2 ** 32;
-      const len = buf.readUInt32LE(at + 8);
+      const indexOff = dv.getUint32(at, true) + dv.getUint32(at + 4, true) * 2 ** 32;
+      const len = dv.getUint32(at + 8, true);
       at += 12;
       if (len % ENTRY_LEN !== 0 || at + len > bodyLen) return new Map();
       const index = buf.subarray(at, at + len);
