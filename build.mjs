@@ -56,9 +56,12 @@ writeFileSync(emptyModule, "export default undefined;\n");
 // A stand-in for a built-in module that loads it at the first read of one of
 // its exports: a getter per export (bundled ES imports copy the exports'
 // names when the importing module loads, and read them at each use)
+const lazyExports = new Map();
 function lazyBuiltin(name) {
   const file = join(dist, `lazy-${name}.cjs`);
+  // (the exports of the Node running this build: the core's uses are checked against them below)
   const names = Object.keys(createRequire(import.meta.url)(`node:${name}`));
+  lazyExports.set(name, new Set(names));
   writeFileSync(file, `let m;\nfor (const k of ${JSON.stringify(names)}) Object.defineProperty(module.exports, k, { get: () => (m ??= require("node:${name}"))[k], enumerable: true });\n`);
   return file;
 }
@@ -197,6 +200,9 @@ const coreText = readFileSync(coreFile, "utf8");
 // the entry reads the core as latin1 (no UTF-8 decoding of ~1 MB at every start): esbuild escapes non-ASCII
 if (/[^\x00-\x7f]/.test(coreText)) throw new Error("build: core.cjs is not ASCII");
 if (/tvix-esm:/.test(coreText) || (coreText.match(/[^\w$.]import\(/g) ?? []).length !== 1) throw new Error("build: core.cjs has an import() besides the banner's");
+// an export the lazy stand-ins do not define would read as undefined
+for (const m of coreText.matchAll(/\bimport_(?:node_)?(child_process|net)\d*\.([\w$]+)/g))
+  if (!lazyExports.get(m[1]).has(m[2])) throw new Error(`build: core.cjs uses ${m[1]}.${m[2]}, which the lazy ${m[1]} module does not define`);
 const chunks = readdirSync(appDir).sort();
 const h = createHash("sha256");
 let appSize = 0;
