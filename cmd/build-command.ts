@@ -168,7 +168,9 @@ async function buildWithStore(
     phase("settings");
     // an evaluation on this thread writes its .drv files through our store (not a second one);
     // while those writes wait for the disk, the sandbox's helper starts (new
-    // derivations are usually built), once they have been handed to the writer
+    // derivations are usually built): two turns of the loop after the first
+    // write was queued, so that the writer (which commits at setImmediate)
+    // has handed its commit to libuv's threads before the fork blocks us
     const writing = !opts.dryRun && settings.maxJobs > 0 ? () => void setImmediate(() => setImmediate(() => BuildSession.startSandbox(settings))) : undefined;
     lendStore({ url: storeUrl, store, writing });
     let r: string[] | number = 1;
