@@ -53,12 +53,36 @@ const emptyModule = join(dist, "empty.mjs");
 writeFileSync(emptyModule, "export default undefined;\n");
 // commander requires child_process (for executable subcommands, which tvix
 // has none of) when it loads; that is net and dgram too, at every start
-const lazyChildProcess = join(dist, "lazy-child-process.cjs");
-writeFileSync(lazyChildProcess, 'let m;\nmodule.exports = new Proxy({}, { get: (_, k) => (m ??= require("node:child_process"))[k] });\n');
+// A stand-in for a built-in module that loads it at the first read of one of
+// its exports: a getter per export (bundled ES imports copy the exports'
+// names when the importing module loads, and read them at each use)
+const lazyExports = new Map();
+function lazyBuiltin(name) {
+  const file = join(dist, `lazy-${name}.cjs`);
+  // (the exports of the Node running this build: the core's uses are checked against them below)
+  const names = Object.keys(createRequire(import.meta.url)(`node:${name}`));
+  lazyExports.set(name, new Set(names));
+  writeFileSync(file, `let m;\nfor (const k of ${JSON.stringify(names)}) Object.defineProperty(module.exports, k, { get: () => (m ??= require("node:${name}"))[k], enumerable: true });\n`);
+  return file;
+}
+const lazyChildProcess = lazyBuiltin("child_process");
 const lazyBuiltins = {
   name: "lazy-builtins",
   setup(b) {
     b.onResolve({ filter: /^(node:)?child_process$/ }, (args) => (/node_modules\/commander\//.test(args.importer) ? { path: lazyChildProcess } : undefined));
+  },
+};
+// In the core (CommonJS, where a named import is a property read at each
+// use), child_process and net load when first used, not with the modules
+// that import them: most runs need neither, and \`tvix build\` first uses
+// them while the evaluation's writes wait for the disk (~5 ms of loading)
+const lazyNet = lazyBuiltin("net");
+const lazyCoreBuiltins = {
+  name: "lazy-core-builtins",
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?(child_process|net)$/ }, (args) =>
+      args.importer === lazyChildProcess || args.importer === lazyNet ? undefined : { path: /net$/.test(args.path) ? lazyNet : lazyChildProcess },
+    );
   },
 };
 
@@ -168,7 +192,7 @@ await build({
     // chunks are imported through the entry's import() when the core runs in a vm.Script (see sea-entry.cjs)
     js: "var __tvixCoreUrl = require('node:url').pathToFileURL(__filename).href; var __tvixImport = globalThis.__tvixImport || ((p) => import(new URL(p, __tvixCoreUrl).href));",
   },
-  plugins: [lazyBuiltins, esmChunks],
+  plugins: [lazyCoreBuiltins, esmChunks],
   logLevel: "warning",
 });
 writeFileSync(coreFile, readFileSync(coreFile, "utf8").replace(/\bimport\("tvix-esm:([^"]+)"\)/g, '__tvixImport("./$1")'));
@@ -177,6 +201,9 @@ const coreText = readFileSync(coreFile, "utf8");
 // the entry reads the core as latin1 (no UTF-8 decoding of ~1 MB at every start): esbuild escapes non-ASCII
 if (/[^\x00-\x7f]/.test(coreText)) throw new Error("build: core.cjs is not ASCII");
 if (/tvix-esm:/.test(coreText) || (coreText.match(/[^\w$.]import\(/g) ?? []).length !== 1) throw new Error("build: core.cjs has an import() besides the banner's");
+// an export the lazy stand-ins do not define would read as undefined
+for (const m of coreText.matchAll(/\bimport_(?:node_)?(child_process|net)\d*\.([\w$]+)/g))
+  if (!lazyExports.get(m[1]).has(m[2])) throw new Error(`build: core.cjs uses ${m[1]}.${m[2]}, which the lazy ${m[1]} module does not define`);
 const chunks = readdirSync(appDir).sort();
 const h = createHash("sha256");
 let appSize = 0;

@@ -9,8 +9,8 @@
 // in Nix's sandbox, and the build cannot touch anything it does not own.
 import { spawnSync } from "node:child_process";
 import type { BuildEvents, BuildLimits, BuildRequest } from "./build-request";
-import { SANDBOX_GID, SANDBOX_UID, type BuildIds, type Layout } from "./sandbox-layout";
-import { SandboxBuildService, findProgram, type SandboxOptions } from "./sandbox";
+import { SANDBOX_GID, SANDBOX_UID, hostBuildIds, type BuildIds, type Layout } from "./sandbox-layout";
+import { SandboxBuildService, defaultBuildTmp, findProgram, type SandboxOptions } from "./sandbox";
 import { runSandboxProcess, type RunResult } from "./run-process";
 import { seccompBpf } from "./seccomp";
 import { sharedSpawner, type BwrapSpawner } from "./spawner";
@@ -43,9 +43,30 @@ export class BwrapBuildService extends SandboxBuildService {
   protected run(layout: Layout, req: BuildRequest, events: BuildEvents, limits: BuildLimits): Promise<RunResult> {
     if (process.env.TVIX_BWRAP_SPAWN === "direct")
       return runSandboxProcess([this.program, ...bwrapOptions(layout, req, 3), "--", ...req.command], { env: Object.fromEntries(req.env), extraFds: [seccompBpf()], ...helperIds(this.ids) }, events, limits);
-    this.spawner ??= sharedSpawner(this.program, helperIds(this.ids), this.tmpDir);
+    this.spawner ??= spawnerFor(this.program, this.ids, this.tmpDir);
     return this.spawner.run(join(layout.dir, "spawn"), bwrapOptions(layout, req, 4), req.command, req.env, seccompBpf(), events, limits);
   }
+}
+
+function spawnerFor(program: string, ids: BuildIds, tmpDir: string): BwrapSpawner {
+  return sharedSpawner(program, helperIds(ids), tmpDir);
+}
+
+/**
+ * Starts the helper that a BwrapBuildService with these options (the
+ * defaults: the build user, `bwrap` on PATH) will start its builds from, so
+ * that it is up when the first build comes. Nothing when bwrap is spawned
+ * directly or cannot be found (the build reports that).
+ */
+export function startBwrapHelper(opts: { tmpDir?: string; ids?: BuildIds; program?: string } = {}): void {
+  if (process.env.TVIX_BWRAP_SPAWN === "direct") return;
+  let program: string;
+  try {
+    program = findProgram(opts.program ?? "bwrap");
+  } catch {
+    return;
+  }
+  spawnerFor(program, opts.ids ?? hostBuildIds(), opts.tmpDir ?? defaultBuildTmp()).warmUp();
 }
 
 /** Who starts bwrap: as root, the build user (the sandbox is entered as that user); else ourselves. */

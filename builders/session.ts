@@ -9,7 +9,7 @@ import type { NixStore } from "../stores/types";
 import { CastoreNixStore } from "../stores/castore-store";
 import { parsePublicKey } from "../core/signing";
 import type { BuildService } from "./build-request";
-import { BwrapBuildService } from "./bwrap";
+import { BwrapBuildService, startBwrapHelper } from "./bwrap";
 import { RuncBuildService } from "./runc";
 import { FetchurlBuildService } from "./fetchurl";
 import { LogStore } from "./logs";
@@ -37,7 +37,24 @@ export interface SessionOptions {
   openStore: (url: string) => Promise<NixStore>;
 }
 
+/** The builds' scratch space (TVIX_BUILD_TMPDIR, else the sandbox's default). */
+const buildTmpDir = (): string | undefined => process.env.TVIX_BUILD_TMPDIR || undefined;
+
 export class BuildSession {
+  /**
+   * Starts what the sandbox of a session with these settings runs its
+   * builds from (bwrap's helper), ahead of opening the session: for a
+   * caller that is about to wait on something else (the evaluation's
+   * writes). A session that is not opened after all: releaseSandbox().
+   */
+  static startSandbox(settings: BuildSettings): void {
+    if (settings.sandbox !== "runc") startBwrapHelper({ tmpDir: buildTmpDir() });
+  }
+
+  static releaseSandbox(): void {
+    releaseSpawners();
+  }
+
   readonly access: StoreAccess;
   readonly scheduler: Scheduler;
   private readonly substituters: NixStore[];
@@ -67,7 +84,7 @@ export class BuildSession {
     const access = new StoreAccess(o.store, realStoreDir);
     // ingesting outputs needs the hashing kernels: compile them while the first build runs
     void initBlake3x4().catch(() => {});
-    const tmpDir = process.env.TVIX_BUILD_TMPDIR || undefined;
+    const tmpDir = buildTmpDir();
     const sandboxOpts = { services: o.store, provideInput: (i: { name: string }) => access.materialise(join(o.store.storeDir, i.name)), tmpDir };
     const sandbox: BuildService = o.settings.sandbox === "runc" ? new RuncBuildService(sandboxOpts) : new BwrapBuildService(sandboxOpts);
     const substituters: NixStore[] = [];

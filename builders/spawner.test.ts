@@ -57,3 +57,31 @@ test("a build stopped while nobody reads our stderr any more still settles, as i
     child.kill("SIGKILL");
   }
 });
+
+test("a helper started ahead of the first build has that build's FIFO ready, and runs it", async () => {
+  const { BwrapSpawner } = await import("./spawner");
+  const { existsSync, readdirSync, statSync } = await import("node:fs");
+  // this stand-in reports the command's exit status as bwrap does
+  const reporting = join(work, "bwrap-status");
+  writeFileSync(reporting, `#!/bin/sh\nwhile [ "$1" != "--" ]; do shift; done\nshift\n"$@"\necho "{ \\"exit-code\\": $? }" >&5\n`);
+  chmodSync(reporting, 0o755);
+  const spool = join(work, "spool");
+  const s = new BwrapSpawner(reporting, {}, spool);
+  s.warmUp();
+  const spare = () => {
+    for (const d of existsSync(spool) ? readdirSync(spool) : []) for (const f of readdirSync(join(spool, d))) if (statSync(join(spool, d, f)).isFIFO()) return join(spool, d, f);
+    return null;
+  };
+  // the helper makes a spare FIFO on its own, before any build is asked for
+  const deadline = Date.now() + 10_000;
+  let fifo: string | null = null;
+  while ((fifo = spare()) === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(fifo, "no spare FIFO was made");
+  await new Promise((r) => setTimeout(r, 100)); // (its answer read)
+  let log = "";
+  const r = await s.run(join(work, "warm"), [], ["/bin/sh", "-c", "echo hello from the build; exit 3"], [], new Uint8Array(), { onLog: (c) => (log += String(c)) });
+  assert.deepEqual(r, { code: 3, signal: null });
+  assert.equal(log, "hello from the build\n");
+  assert.ok(!existsSync(fifo), "the spare FIFO did not become the build's log");
+  s.release();
+});

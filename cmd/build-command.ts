@@ -136,11 +136,15 @@ export async function buildCommand(paths: string[], opts: Record<string, any>, p
   const { BuildSession } = await import("../builders/session");
   const storeUrl = opts.store ?? defaultStoreUrl();
   const store = await openStore(storeUrl, { storeDir: opts.storeDir });
+  // (closed once: at the end of the builds, beside the session's clean-up, or here)
+  let closing: Promise<void> | null = null;
+  const closeStore = () => (closing ??= store.close());
   try {
-    return await buildWithStore(paths, opts, pending, evalOptions, settings, store, storeUrl, openStore, BuildSession);
+    return await buildWithStore(paths, opts, pending, evalOptions, settings, store, storeUrl, openStore, BuildSession, closeStore);
   } finally {
     lendStore(null);
-    await store.close();
+    await closeStore();
+    if (phases) process.once("exit", () => phase("exit"));
   }
 }
 
@@ -154,6 +158,7 @@ async function buildWithStore(
   storeUrl: string,
   openStore: (url: string, o: { storeDir: string }) => Promise<NixStore>,
   BuildSession: typeof import("../builders/session").BuildSession,
+  closeStore: () => Promise<void>,
 ): Promise<number> {
   // what to build: .drv paths as given, or the derivations the expression denotes
   const isDrvArg = (p: string) => /\.drv(!.*)?$/.test(p) && resolve(p).startsWith(opts.storeDir + "/");
@@ -161,10 +166,20 @@ async function buildWithStore(
   if (paths.length > 0 && paths.every(isDrvArg) && opts.expr === undefined) specs = paths.map((p) => (p.startsWith("/") ? p : resolve(p)));
   else {
     phase("settings");
-    // an evaluation on this thread writes its .drv files through our store (not a second one)
-    lendStore({ url: storeUrl, store });
-    const r = await evaluate(paths, { ...opts, store: storeUrl }, pending, evalOptions);
-    lendStore(null);
+    // an evaluation on this thread writes its .drv files through our store (not a second one);
+    // while those writes wait for the disk, the sandbox's helper starts (new
+    // derivations are usually built): two turns of the loop after the first
+    // write was queued, so that the writer (which commits at setImmediate)
+    // has handed its commit to libuv's threads before the fork blocks us
+    const writing = !opts.dryRun && settings.maxJobs > 0 ? () => void setImmediate(() => setImmediate(() => BuildSession.startSandbox(settings))) : undefined;
+    lendStore({ url: storeUrl, store, writing });
+    let r: string[] | number = 1;
+    try {
+      r = await evaluate(paths, { ...opts, store: storeUrl }, pending, evalOptions);
+    } finally {
+      lendStore(null);
+      if (typeof r === "number") BuildSession.releaseSandbox();
+    }
     if (typeof r === "number") return r;
     specs = r;
     phase("evaluation");
@@ -178,6 +193,7 @@ async function buildWithStore(
   try {
     session = await BuildSession.open({ store, settings, logDir: await logDir(), check: !!opts.check, keepFailed: !!opts.keepFailed, onEvent, openStore: (u) => openStore(u, { storeDir: opts.storeDir }) });
   } catch (e) {
+    BuildSession.releaseSandbox();
     throw new UserError((e as Error).message);
   }
   try {
@@ -236,7 +252,9 @@ async function buildWithStore(
     phase("results written out and linked");
     return 0;
   } finally {
-    await session.close();
+    // the store's last commits and checkpoint while the session removes its scratch trees
+    await Promise.all([session.close(), closeStore()]);
+    phase("session and store closed");
   }
 }
 

@@ -19,8 +19,9 @@ export interface BuildEvalRequest extends EvalRequest {
 
 // The store `tvix build` has open, when the evaluation runs on its thread
 // (module state is per thread: a big-stack worker opens its own).
-let lent: { url: string; store: NixStore } | null = null;
-export function lendStore(s: { url: string; store: NixStore } | null): void {
+// `writing`: called once the evaluation's writes to it are under way.
+let lent: { url: string; store: NixStore; writing?: () => void } | null = null;
+export function lendStore(s: { url: string; store: NixStore; writing?: () => void } | null): void {
   lent = s;
 }
 
@@ -33,9 +34,9 @@ export async function buildEvalTask(req: BuildEvalRequest & RunMode): Promise<nu
   const t1 = Date.now();
   const { defaultStoreUrl } = await import("../stores/url");
   const url = req.storeUrl ?? defaultStoreUrl();
-  const borrowed = lent && lent.url === url && lent.store.storeDir === glue.io.storeDir ? lent.store : undefined;
+  const borrowed = lent && lent.url === url && lent.store.storeDir === glue.io.storeDir ? lent : undefined;
   const pending = glue.io.pending.size;
-  await flushPending(glue.io, req.storeUrl, { store: borrowed });
+  await flushPending(glue.io, req.storeUrl, { store: borrowed?.store, writing: borrowed?.writing });
   if (process.env.TVIX_PHASES === "build") stderr(`tvix: instantiation ${t1 - t0} ms, writing ${pending} paths to the store ${Date.now() - t1} ms\n`);
   writeFileSync(req.resultFile, JSON.stringify({ drvPaths }));
   return 0;

@@ -47,9 +47,10 @@ export function checkContentAddress(p: PendingPath, nar: Uint8Array, caBytes: ()
 /**
  * Writes the pending paths to the store at `storeUrl` (default: $TVIX_STORE
  * or the local store), or to `opts.store`, a store the caller has open
- * (and keeps open).
+ * (and keeps open). `writing` is called once the first write is under way
+ * (none when the store had every path).
  */
-export async function flushPending(io: StoreIO, storeUrl: string | undefined, opts: { materialise?: boolean; store?: NixStore } = {}): Promise<void> {
+export async function flushPending(io: StoreIO, storeUrl: string | undefined, opts: { materialise?: boolean; store?: NixStore; writing?: () => void } = {}): Promise<void> {
   if (io.pending.size === 0) return;
   let store = opts.store;
   if (store === undefined) {
@@ -58,6 +59,7 @@ export async function flushPending(io: StoreIO, storeUrl: string | undefined, op
     store = await openStore(storeUrl ?? defaultStoreUrl(), { storeDir: io.storeDir });
   }
   const own = opts.store === undefined;
+  let writing = opts.writing;
   try {
     // A path is added only after the paths it references (so a crash never
     // leaves one valid without its references); paths of one level go
@@ -68,12 +70,15 @@ export async function flushPending(io: StoreIO, storeUrl: string | undefined, op
           if (await store.queryPathInfo(p.storePath)) return;
           const { nar, caBytes } = serialise(p);
           checkContentAddress(p, nar, caBytes);
-          await store.addToStore(
+          const added = store.addToStore(
             { storePath: p.storePath, narHash: hashBytes("sha256", nar).format("nix32", true), narSize: nar.length, references: p.references, signatures: [], ca: p.ca },
             (async function* () {
               yield nar;
             })(),
           );
+          writing?.();
+          writing = undefined;
+          await added;
         }),
       );
     }

@@ -8,7 +8,7 @@ import { KnownDerivations } from "./known-derivations";
 import { derivationBuiltins } from "./derivation";
 import { storeBuiltins } from "./store-builtins";
 import { fetcherBuiltins } from "./fetchers";
-import { ParseCacheFiles } from "./parse-cache-files";
+import { ParseCacheFiles, importCacheDir } from "./parse-cache-files";
 import type { SyncStoreReader } from "./store-trees";
 import type { Glue } from "./context";
 
@@ -20,6 +20,8 @@ export interface EvalSetup {
   store?: SyncStoreReader | null;
   /** The parse cache's storage (default: files under the cache directory; null: none). */
   parseCache?: ParseCacheStorage | null;
+  /** Where hashes of imported host files are kept by their stamps (default: files under the cache directory; null: none). */
+  importCache?: ParseCacheStorage | null;
   /** Builds during evaluation (import from derivation), or why they cannot happen (StoreIOOptions.realise). */
   realise?: StoreIOOptions["realise"];
   /** stalled-download-timeout, for git fetches (the other downloads read it in stores/http.ts) */
@@ -33,6 +35,7 @@ export function makeEvalHost(setup: EvalSetup = {}): { host: EvalHost; glue: Glu
     store: setup.store ?? null,
     realise: setup.realise,
     parseCache: setup.parseCache === null ? undefined : (setup.parseCache ?? new ParseCacheFiles()),
+    importCache: setup.importCache === null ? undefined : (setup.importCache ?? new ParseCacheFiles(importCacheDir())),
   });
   const glue: Glue = { io, drvs: new KnownDerivations((p) => io.readTextFile(p)), stalledDownloadTimeout: setup.stalledDownloadTimeout };
   const host: EvalHost = {

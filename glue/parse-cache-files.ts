@@ -1,5 +1,6 @@
 // The parse cache's entries as files under $XDG_CACHE_HOME/tvix-ts/ast
-// (eval/ast-cache.ts decides what goes in them). Writes go through a
+// (eval/ast-cache.ts decides what goes in them), and the same for the
+// hashes of imported files under .../imports (import-hash-cache.ts). Writes go through a
 // temporary file renamed into place; a cache that cannot be written or read
 // is only a miss.
 import { mkdirs } from "../stores/mkdirs";
@@ -9,9 +10,18 @@ import { join } from "node:path";
 import type { ParseCacheStorage } from "../eval/io";
 import { passFatal } from "../eval/limits";
 
-export function parseCacheDir(): string {
+function cacheBase(): string {
   const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, ".cache") : join(homedir() || tmpdir(), ".cache"));
-  return join(base, "tvix-ts", "ast");
+  return join(base, "tvix-ts");
+}
+
+export function parseCacheDir(): string {
+  return join(cacheBase(), "ast");
+}
+
+/** The hashes of imported host files (import-hash-cache.ts), in the same kind of files. */
+export function importCacheDir(): string {
+  return join(cacheBase(), "imports");
 }
 
 export class ParseCacheFiles implements ParseCacheStorage {

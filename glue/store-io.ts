@@ -14,6 +14,7 @@ import { isStorePath, makeFixedOutputPath, makeTextPath } from "../core/store-pa
 import { treeToNode, type NarNode, type TreeAccessor } from "../core/nar";
 import { hashTreeFile, hashTreeNar, hostTree } from "../stores/host-tree";
 import { HostFS, ioError } from "./host-fs";
+import { cachedImportHash } from "./import-hash-cache";
 import { TreeReader, type StoreTree, type SyncStoreReader, type TreeStat } from "./store-trees";
 
 export interface StoreIOOptions {
@@ -23,6 +24,8 @@ export interface StoreIOOptions {
   /** The configured store, read synchronously; null: the host and what the evaluation added only. */
   store?: SyncStoreReader | null;
   parseCache?: ParseCacheStorage;
+  /** Where hashes of imported host files are kept by the files' stamps (import-hash-cache.ts); none: hashed every time. */
+  importCache?: ParseCacheStorage;
   /**
    * Builds a derivation whose output the evaluation reads (import from
    * derivation) and returns its outputs' trees; a string: why it cannot
@@ -48,6 +51,7 @@ export class StoreIO implements EvalIO {
   readonly storeDir: string;
   readonly writes: boolean;
   readonly parseCache?: ParseCacheStorage;
+  private readonly importCache?: ParseCacheStorage;
   readonly host = new HostFS();
   /** Store paths this evaluation added, and their contents. */
   private readonly added = new Map<string, StoreTree>();
@@ -65,6 +69,7 @@ export class StoreIO implements EvalIO {
     this.storeDir = opts.storeDir;
     this.writes = opts.writes;
     this.parseCache = opts.parseCache;
+    this.importCache = opts.importCache;
     this.store = opts.store ?? null;
     this.trees = new TreeReader(this.host, this.store);
     this.realise = opts.realise;
@@ -171,7 +176,9 @@ export class StoreIO implements EvalIO {
       : undefined;
     let hash: Hash;
     try {
-      hash = opts.flat ? hashTreeFile(acc, root, algo) : hashTreeNar(acc, root, algo, filter).hash;
+      const compute = () => (opts.flat ? hashTreeFile(acc, root, algo) : hashTreeNar(acc, root, algo, filter).hash);
+      // (a filtered import depends on the filter too: not kept)
+      hash = "host" in loc && !userFilter ? cachedImportHash(this.importCache, root, algo, !!opts.flat, compute) : compute();
     } catch (e) {
       if (e instanceof EvalError) throw e;
       throw ioError(e);

@@ -84,8 +84,15 @@ const SMALL_BATCH_BYTES = 256 * 1024;
 /** waitForRoom() waits while more than this is queued for commits. */
 const MAX_QUEUED_BYTES = 256 * 1024 * 1024;
 const MAX_QUEUED_FILES = 4 * MAX_BATCH_FILES;
-/** Pack buffers: room for a full batch plus its last object; a few are kept for reuse. */
+/**
+ * Pack buffers: room for a full batch plus its last object; a few are kept
+ * for reuse. A writer's first one starts small, and grows to full size if
+ * its batch needs more:
+ * 65 MB of fresh external memory at once makes V8 start a full collection
+ * (a process that writes one .drv paid 3-15 ms for it).
+ */
 const PACK_BUFFER = MAX_BATCH_BYTES + 1024 * 1024;
+const FIRST_PACK_BUFFER = 1024 * 1024;
 const KEEP_PACK_BUFFERS = 4;
 /**
  * A journal file is checkpointed (its files fdatasynced, then it is
@@ -262,7 +269,7 @@ export class DurableWriter {
     if (p) return p;
     if (present()) return null;
     const b = (this.batch ??= newBatch());
-    b.pack ??= new PackBuilder(this.packBuffers.pop() ?? new Uint8Array(PACK_BUFFER));
+    b.pack ??= new PackBuilder(this.packBuffers.pop() ?? new Uint8Array(FIRST_PACK_BUFFER), PACK_BUFFER);
     b.pack.add(kind, digest, data);
     this.stats.objects++;
     return this.added(b, key, data.length);
@@ -587,7 +594,7 @@ export class DurableWriter {
         await writeAll(fh, p.body);
       } finally {
         // written (or failed): the buffer can take the next batch's objects
-        if (p.buffer.length === PACK_BUFFER && this.packBuffers.length < KEEP_PACK_BUFFERS) this.packBuffers.push(p.buffer);
+        if (p.buffer.length >= FIRST_PACK_BUFFER && p.buffer.length <= PACK_BUFFER && this.packBuffers.length < KEEP_PACK_BUFFERS) this.packBuffers.push(p.buffer);
       }
       await writeAll(fh, p.tail);
       if (this.fsync) await fh.datasync();

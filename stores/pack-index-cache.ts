@@ -17,7 +17,7 @@
 // pack's own index.
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ENTRY_LEN, indexEntries } from "./pack";
+import { ENTRY_LEN, checkIndex } from "./pack";
 import { threadBlake3x4 } from "./blake3x4";
 import { tempTag } from "../core/digest";
 
@@ -45,20 +45,22 @@ export function readIndexCache(packsDir: string): Map<string, CachedIndex> {
   if (bodyLen < MAGIC.length + 4 || Buffer.compare(buf.subarray(0, MAGIC.length), MAGIC) !== 0) return out;
   if (Buffer.compare(b3.digest(buf.subarray(0, bodyLen)), buf.subarray(bodyLen)) !== 0) return out;
   try {
-    const count = buf.readUInt32LE(MAGIC.length);
+    // (a DataView: this loop runs once per process, before Buffer's read methods are compiled)
+    const dv = new DataView(buf.buffer, buf.byteOffset, bodyLen);
+    const count = dv.getUint32(MAGIC.length, true);
     let at = MAGIC.length + 4;
     for (let i = 0; i < count; i++) {
-      const nameLen = buf.readUInt16LE(at);
+      const nameLen = dv.getUint16(at, true);
       const name = buf.toString("latin1", at + 2, at + 2 + nameLen);
       at += 2 + nameLen;
-      const indexOff = Number(buf.readBigUInt64LE(at));
-      const len = buf.readUInt32LE(at + 8);
+      const indexOff = dv.getUint32(at, true) + dv.getUint32(at + 4, true) * 2 ** 32;
+      const len = dv.getUint32(at + 8, true);
       at += 12;
       if (len % ENTRY_LEN !== 0 || at + len > bodyLen) return new Map();
       const index = buf.subarray(at, at + len);
       at += len;
       // the same bounds checks as a pack's own index gets (path.join per pack costs more than the rest)
-      for (const _ of indexEntries(`${packsDir}/${name}`, index, indexOff));
+      checkIndex(`${packsDir}/${name}`, index, indexOff);
       out.set(name, { index, indexOff });
     }
     if (at !== bodyLen) return new Map();
@@ -83,7 +85,8 @@ export function writeIndexCache(packsDir: string, tmpDir: string, packs: { name:
     buf.writeUInt16LE(p.name.length, at);
     buf.write(p.name, at + 2, "latin1");
     at += 2 + p.name.length;
-    buf.writeBigUInt64LE(BigInt(p.indexOff), at);
+    buf.writeUInt32LE(p.indexOff % 2 ** 32, at);
+    buf.writeUInt32LE(Math.floor(p.indexOff / 2 ** 32), at + 4);
     buf.writeUInt32LE(p.index.length, at + 8);
     at += 12;
     buf.set(p.index, at);

@@ -52,7 +52,11 @@ export class PackBuilder {
   private dv = new DataView(this.index.buffer);
   private count = 0;
 
-  constructor(private buf: Uint8Array) {
+  /** `roomFor`: how big the buffer grows when it must (at least what is added; default twice its size). */
+  constructor(
+    private buf: Uint8Array,
+    private readonly roomFor = 0,
+  ) {
     buf.set(HEADER, 0);
   }
 
@@ -66,7 +70,7 @@ export class PackBuilder {
   }
 
   add(kind: ObjectKind, digest: Uint8Array, data: Uint8Array): void {
-    if (this.len + data.length > this.buf.length) this.buf = grow(this.buf, this.len, this.len + data.length);
+    if (this.len + data.length > this.buf.length) this.buf = grow(this.buf, this.len, Math.max(this.len + data.length, this.roomFor));
     if ((this.count + 1) * ENTRY_LEN > this.index.length) {
       this.index = grow(this.index, this.count * ENTRY_LEN, (this.count + 1) * ENTRY_LEN);
       this.dv = new DataView(this.index.buffer);
@@ -130,14 +134,29 @@ export interface PackEntry {
 export function* indexEntries(path: string, index: Uint8Array, indexOff: number): Generator<PackEntry> {
   const dv = new DataView(index.buffer, index.byteOffset, index.length);
   for (let e = 0; e < index.length; e += ENTRY_LEN) {
-    const kind = dv.getUint8(e);
-    const length = dv.getUint32(e + 4, true);
-    const offset = Number(dv.getBigUint64(e + 8, true));
-    if (!KIND_NAMES[kind]) throw new PackCorruptError(path, `index entry ${e / ENTRY_LEN} has unknown object kind ${kind}`);
-    if (offset < HEADER_LEN || offset + length > indexOff)
-      throw new PackCorruptError(path, `index entry ${e / ENTRY_LEN} points outside the object data (offset ${offset}, length ${length})`);
+    const { kind, length, offset } = checkedEntry(path, dv, e, indexOff);
     yield { kind, digest: index.subarray(e + 16, e + 48), offset, length };
   }
+}
+
+/**
+ * What indexEntries checks, without making the entries: opening a store
+ * checks every cached pack index (thousands of entries) this way.
+ */
+export function checkIndex(path: string, index: Uint8Array, indexOff: number): void {
+  const dv = new DataView(index.buffer, index.byteOffset, index.length);
+  for (let e = 0; e < index.length; e += ENTRY_LEN) checkedEntry(path, dv, e, indexOff);
+}
+
+function checkedEntry(path: string, dv: DataView, e: number, indexOff: number): { kind: ObjectKind; length: number; offset: number } {
+  const kind = dv.getUint8(e);
+  const length = dv.getUint32(e + 4, true);
+  // (exact below 2^53; any offset above that is past the data anyway)
+  const offset = dv.getUint32(e + 8, true) + dv.getUint32(e + 12, true) * 2 ** 32;
+  if (!KIND_NAMES[kind]) throw new PackCorruptError(path, `index entry ${e / ENTRY_LEN} has unknown object kind ${kind}`);
+  if (offset < HEADER_LEN || offset + length > indexOff)
+    throw new PackCorruptError(path, `index entry ${e / ENTRY_LEN} points outside the object data (offset ${offset}, length ${length})`);
+  return { kind: kind as ObjectKind, length, offset };
 }
 
 /** `len` bytes at `pos` of an open file (fewer when the file is shorter: callers' hash checks report that). */
