@@ -11,6 +11,7 @@ import { WireError } from "../core/wire";
 import { Connection, type Transport } from "./connection";
 import { type Peer, processCredentials, socketPeer } from "./peer";
 import { matchesUsers } from "./settings";
+import { reusingInput } from "./socket-input";
 import type { ServedStore } from "./served-store";
 import { mkdirs } from "../stores/mkdirs";
 
@@ -52,10 +53,12 @@ export function stdioTransport(): Transport {
   };
 }
 
-function socketTransport(socket: Socket): Transport {
+function socketTransport(accepted: Socket): Transport {
+  const reusing = reusingInput(accepted);
+  const socket = reusing?.socket ?? accepted;
   socket.on("error", () => {}); // surfaced through reads and writes
   return {
-    input: socket,
+    input: reusing?.input ?? socket,
     write(b) {
       if (socket.destroyed || !socket.writable) return Promise.reject(new WireError("the client closed the connection"));
       if (socket.write(b)) return Promise.resolve();
@@ -134,8 +137,8 @@ export class DaemonServer {
       rmSync(path, { force: true });
     }
     mkdirs(dirname(path), 0o755);
-    // a new socket buffers what the client sends (no reader is attached until the peer is known)
-    const server = createServer((socket) => void this.accept(socket));
+    // nothing is read from a new socket until the peer is known (the kernel buffers what the client sends)
+    const server = createServer({ pauseOnConnect: true }, (socket) => void this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(path, () => {
