@@ -287,7 +287,8 @@ export class ServedStore {
     await this.lock.shared(async () => {
       opts.tempRoots?.add(path);
       for (const r of info.references) if (r !== path && !(await this.isValid(r))) throw new OpError(`path '${r}' is not valid`);
-      const ca = info.ca ? caVerifier(path, info.ca) : null;
+      // (an IncomingNar's content address was parsed and hashed while it was read)
+      const ca = info.ca && !incoming?.checked ? caVerifier(path, info.ca) : null;
       const view = this.view;
       const clean: NixPathInfo = { ...info, narHash: narHash.toString(), registrationTime: Math.floor(Date.now() / 1000) };
       if (!clean.deriver) delete clean.deriver;
@@ -713,6 +714,11 @@ export class IncomingNar {
       // reported by addNar(), in its order
     }
     this.checker = checker;
+  }
+
+  /** Whether the checks run (the declared hash and content address parsed). */
+  get checked(): boolean {
+    return this.checker !== null;
   }
 
   /** Bytes still to come. */

@@ -17,15 +17,16 @@ const MAX_QUEUED = 16;
 /**
  * A chunk's buffer is read into again once this many later chunks have
  * been taken. core/byte-reader.ts hands out views that are valid until its
- * next read, and one read (a string, then its padding) may take two chunks.
+ * next read, and one read (a string's padding after its bytes) may take
+ * two chunks or more when the client's writes arrive split small: a margin.
  */
-const LAG = 2;
+const LAG = 4;
 /** Free buffers kept for reading into. */
 const KEEP_FREE = 8;
 
 /**
- * The chunks of an accepted socket, each valid until LAG more chunks have
- * been taken from the iterator (the reader that takes them copies what it
+ * The chunks of an accepted socket, each valid until LAG (4) more chunks
+ * have been taken from the iterator (the reader that takes them copies what it
  * keeps); the socket to write to and close is `socket`.
  */
 export interface ReusingInput {
