@@ -9,7 +9,7 @@ import { type Server, type Socket, createConnection, createServer } from "node:n
 import { dirname } from "node:path";
 import { WireError } from "../core/wire";
 import { Connection, type Transport } from "./connection";
-import { type Peer, processCredentials, socketPeer } from "./peer";
+import { type Peer, processCredentials, socketPeer, startPeerLookups, stopPeerLookups } from "./peer";
 import { matchesUsers } from "./settings";
 import { reusingInput } from "./socket-input";
 import type { ServedStore } from "./served-store";
@@ -101,6 +101,11 @@ export class DaemonServer {
     return this.connections.size;
   }
 
+  /** Who a client is matters unless everyone may connect and trust is forced either way. */
+  private get needPeer(): boolean {
+    return this.opts.forceTrusted === undefined || !this.opts.store.settings.allowedUsers.includes("*");
+  }
+
   private trustOf(peer: Peer | null): boolean {
     if (this.opts.forceTrusted !== undefined) return this.opts.forceTrusted;
     return matchesUsers(this.opts.store.settings.trustedUsers, peer);
@@ -137,6 +142,7 @@ export class DaemonServer {
       rmSync(path, { force: true });
     }
     mkdirs(dirname(path), 0o755);
+    if (this.needPeer) startPeerLookups();
     // nothing is read from a new socket until the peer is known (the kernel buffers what the client sends)
     const server = createServer({ pauseOnConnect: true }, (socket) => void this.accept(socket));
     await new Promise<void>((resolve, reject) => {
@@ -159,9 +165,7 @@ export class DaemonServer {
       return;
     }
     let peer: Peer | null = null;
-    // who it is matters unless everyone may connect and trust is forced either way
-    const needPeer = this.opts.forceTrusted === undefined || !this.opts.store.settings.allowedUsers.includes("*");
-    if (needPeer) {
+    if (this.needPeer) {
       try {
         peer = await socketPeer(socket);
       } catch {
@@ -210,6 +214,7 @@ export class DaemonServer {
     await Promise.race([all, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
     if (this.socketPath) rmSync(this.socketPath, { force: true });
+    stopPeerLookups();
     await this.opts.store.close();
   }
 }
