@@ -38,7 +38,7 @@ import type { NixPathInfo } from "../stores/types";
 import { formatContentAddress } from "../stores/ca-verify";
 import type { Connection } from "./connection";
 import { FramedSource } from "./framed";
-import { OpError, drain } from "./served-store";
+import { IncomingNar, OpError, drain } from "./served-store";
 import { Spool, flatNar, hashStream } from "./spool";
 import { BuildNotImplemented } from "./builder";
 
@@ -437,15 +437,13 @@ op(Op.AddMultipleToStore, async (c) => {
       }
       // memory used again once the path is added, where the store keeps copies only
       const held = reuse ? narBuffers.take(w.narSize) : null;
-      const nar = held ? held.bytes : new Uint8Array(Buffer.allocUnsafeSlow(w.narSize).buffer, 0, w.narSize); // every byte is written below
-      for (let at = 0; at < nar.length; ) {
-        const chunk = await inner.some(nar.length - at);
-        nar.set(chunk, at);
-        at += chunk.length;
-      }
+      const bytes = held ? held.bytes : new Uint8Array(Buffer.allocUnsafeSlow(w.narSize).buffer, 0, w.narSize); // every byte is written below
+      // hashed as it arrives (the bytes are in the cache now), checked by addNar()
+      const nar = new IncomingNar(info, bytes);
+      while (nar.missing > 0) nar.append(await inner.some(nar.missing));
       while (inflight.size >= PIPELINE_PATHS || (buffered > PIPELINE_BYTES && inflight.size > 0)) await new Promise<void>((r) => (wake = r));
       const deps = info.references.filter((r) => r !== info.storePath && inflight.has(r)).map((r) => inflight.get(r)!);
-      buffered += nar.length;
+      buffered += bytes.length;
       const p = (async () => {
         await Promise.all(deps);
         await c.store.addNar(info, nar, opts);
@@ -456,7 +454,7 @@ op(Op.AddMultipleToStore, async (c) => {
         (e) => (failure ??= { e }),
       ).finally(() => {
         held?.release();
-        buffered -= nar.length;
+        buffered -= bytes.length;
         if (inflight.get(info.storePath) === p) inflight.delete(info.storePath);
         const w = wake;
         wake = null;

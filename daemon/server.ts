@@ -9,8 +9,9 @@ import { type Server, type Socket, createConnection, createServer } from "node:n
 import { dirname } from "node:path";
 import { WireError } from "../core/wire";
 import { Connection, type Transport } from "./connection";
-import { type Peer, processCredentials, socketPeer } from "./peer";
+import { type Peer, processCredentials, socketPeer, startPeerLookups, stopPeerLookups } from "./peer";
 import { matchesUsers } from "./settings";
+import { reusingInput } from "./socket-input";
 import type { ServedStore } from "./served-store";
 import { mkdirs } from "../stores/mkdirs";
 
@@ -52,10 +53,12 @@ export function stdioTransport(): Transport {
   };
 }
 
-function socketTransport(socket: Socket): Transport {
+function socketTransport(accepted: Socket): Transport {
+  const reusing = reusingInput(accepted);
+  const socket = reusing?.socket ?? accepted;
   socket.on("error", () => {}); // surfaced through reads and writes
   return {
-    input: socket,
+    input: reusing?.input ?? socket,
     write(b) {
       if (socket.destroyed || !socket.writable) return Promise.reject(new WireError("the client closed the connection"));
       if (socket.write(b)) return Promise.resolve();
@@ -98,6 +101,11 @@ export class DaemonServer {
     return this.connections.size;
   }
 
+  /** Who a client is matters unless everyone may connect and trust is forced either way. */
+  private get needPeer(): boolean {
+    return this.opts.forceTrusted === undefined || !this.opts.store.settings.allowedUsers.includes("*");
+  }
+
   private trustOf(peer: Peer | null): boolean {
     if (this.opts.forceTrusted !== undefined) return this.opts.forceTrusted;
     return matchesUsers(this.opts.store.settings.trustedUsers, peer);
@@ -134,8 +142,9 @@ export class DaemonServer {
       rmSync(path, { force: true });
     }
     mkdirs(dirname(path), 0o755);
-    // a new socket buffers what the client sends (no reader is attached until the peer is known)
-    const server = createServer((socket) => void this.accept(socket));
+    if (this.needPeer) startPeerLookups();
+    // nothing is read from a new socket until the peer is known (the kernel buffers what the client sends)
+    const server = createServer({ pauseOnConnect: true }, (socket) => void this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(path, () => {
@@ -156,9 +165,7 @@ export class DaemonServer {
       return;
     }
     let peer: Peer | null = null;
-    // who it is matters unless everyone may connect and trust is forced either way
-    const needPeer = this.opts.forceTrusted === undefined || !this.opts.store.settings.allowedUsers.includes("*");
-    if (needPeer) {
+    if (this.needPeer) {
       try {
         peer = await socketPeer(socket);
       } catch {
@@ -207,6 +214,7 @@ export class DaemonServer {
     await Promise.race([all, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
     if (this.socketPath) rmSync(this.socketPath, { force: true });
+    stopPeerLookups();
     await this.opts.store.close();
   }
 }

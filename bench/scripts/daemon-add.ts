@@ -39,19 +39,23 @@ function threads(): Map<string, [number, number]> {
   }
   return m;
 }
+const stat = () => readFileSync(`/proc/${ours.pid}/stat`, "utf8").split(") ")[1].split(" ");
 const cpu = () => {
-  const f = readFileSync(`/proc/${ours.pid}/stat`, "utf8").split(") ")[1].split(" ");
+  const f = stat();
   return (Number(f[11]) + Number(f[12])) / 100;
 };
+/** Minor page faults so far (fresh memory touched: ~4 KiB each). */
+const faults = () => Number(stat()[7]);
 for (let r = 0; r < rounds; r++) {
   const list = which === "small" ? items(2000, 1024, 16 * 1024, 10 + r) : items(16, 4 << 20, 4 << 20, 100 + r);
   const c = await DaemonConnection.connect(sock);
   const c0 = cpu();
+  const f0 = faults();
   const th0 = threads();
   const ms = await sendAddMultiple(c, list);
   c.close();
   await new Promise((r) => setTimeout(r, 100));
-  console.log(`${which} round ${r}: ${ms.toFixed(0)} ms, ${(cpu() - c0).toFixed(2)} s CPU`);
+  console.log(`${which} round ${r}: ${ms.toFixed(0)} ms, ${(cpu() - c0).toFixed(2)} s CPU, ${faults() - f0} page faults`);
   if (process.env.THREADS) for (const [k, [u, s]] of threads()) {
     const [u0, s0] = th0.get(k) ?? [0, 0];
     if (u - u0 + s - s0 > 0.005) console.log(`  ${k}: user ${(u - u0).toFixed(2)} sys ${(s - s0).toFixed(2)}`);
