@@ -89,6 +89,8 @@ export function register(def: Definer): void {
     const names: string[] = [];
     const values: Lazy[] = [];
     let ascending = true;
+    // the names so far, made the first time a pair has no value (rare)
+    let seen: Set<string> | null = null;
     for (let i = 0; i < xs.length; i++) {
       const a = forceAttrs(xs[i], pos);
       const n = a.get("name");
@@ -96,11 +98,12 @@ export function register(def: Definer): void {
       const name = forceString(n, pos);
       const v = a.get("value");
       if (v === undefined) {
-        // only a name's first pair needs a value (rare: looked for the slow way)
-        if (names.includes(name)) continue;
+        // only a name's first pair needs a value
+        if ((seen ??= new Set(names)).has(name)) continue;
         throw new EvalError("attribute 'value' missing", pos).addTrace("in a {name=...; value=...;} pair", pos);
       }
       if (ascending && names.length > 0 && !(names[names.length - 1] < name)) ascending = false;
+      seen?.add(name);
       names.push(name);
       values.push(v);
     }
