@@ -35,6 +35,8 @@ export interface SessionOptions {
   onEvent?: (e: SchedulerEvent) => void;
   /** Opens a substituter URL (stores/url.ts openStore). */
   openStore: (url: string) => Promise<NixStore>;
+  /** See SchedulerOptions.registerAfter. */
+  registerAfter?: Promise<unknown>;
 }
 
 /** The builds' scratch space (TVIX_BUILD_TMPDIR, else the sandbox's default). */
@@ -131,6 +133,7 @@ export class BuildSession {
       fallback: o.settings.fallback,
       buildersUseSubstitutes: o.settings.buildersUseSubstitutes,
       afterBuild: uploader ? (_drv, outputs) => uploader!.upload(outputs) : undefined,
+      registerAfter: o.registerAfter,
     };
     return new BuildSession(access, options, substituters, machines, uploader);
   }
