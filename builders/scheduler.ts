@@ -75,6 +75,13 @@ export interface SchedulerOptions {
   signal?: AbortSignal;
   /** Runs after each build's outputs are registered (the post-build upload); a failure fails the build. */
   afterBuild?: (drvPath: string, outputs: string[]) => Promise<void>;
+  /**
+   * Writes a build's outputs depend on (the evaluation's last .drv files,
+   * still being committed while the first builds run): outputs are
+   * registered, and remote builds (which copy the .drv) start, only once
+   * this resolves; a failure fails the build.
+   */
+  registerAfter?: Promise<unknown>;
 }
 
 export interface Failure {
@@ -354,6 +361,7 @@ export class Scheduler {
         if (this.stopping) throw new Cancelled();
         if (slot.where === "local") return await this.buildOne(drvPath, drv, roots);
         const machine = slot.machine as RemoteMachine;
+        await this.opts.registerAfter;
         try {
           return await this.buildRemote(drvPath, drv, roots, machine);
         } catch (e) {
@@ -437,6 +445,7 @@ export class Scheduler {
         const infos = await checkOutputs({ store: this.store, drv, drvPath, needlePaths: req.refscanNeedles.map((n) => byHashPart.get(n)!) }, result.outputs);
         if (checking) await this.compare(drvPath, infos);
         else {
+          await this.opts.registerAfter;
           await registerOutputs(this.store, infos);
           this.placeOutputs(infos, result.outputs.map((o) => o.hostPath));
         }

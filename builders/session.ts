@@ -17,8 +17,8 @@ import { Scheduler, type Plan, type RunSummary, type SchedulerEvent, type Schedu
 import type { BuildSettings } from "./settings";
 import { StoreAccess } from "./store-access";
 import { initBlake3x4 } from "../stores/blake3x4";
-import { removeTree, settleRemovals } from "./sandbox";
-import { removeTemplates } from "./sandbox-layout";
+import { settleRemovals } from "./sandbox";
+import { forgetTemplates } from "./sandbox-layout";
 import { releaseSpawners } from "./spawner";
 import { hostSystem } from "./sandbox";
 import { parseMachines } from "./machines";
@@ -35,6 +35,8 @@ export interface SessionOptions {
   onEvent?: (e: SchedulerEvent) => void;
   /** Opens a substituter URL (stores/url.ts openStore). */
   openStore: (url: string) => Promise<NixStore>;
+  /** See SchedulerOptions.registerAfter. */
+  registerAfter?: Promise<unknown>;
 }
 
 /** The builds' scratch space (TVIX_BUILD_TMPDIR, else the sandbox's default). */
@@ -131,6 +133,7 @@ export class BuildSession {
       fallback: o.settings.fallback,
       buildersUseSubstitutes: o.settings.buildersUseSubstitutes,
       afterBuild: uploader ? (_drv, outputs) => uploader!.upload(outputs) : undefined,
+      registerAfter: o.registerAfter,
     };
     return new BuildSession(access, options, substituters, machines, uploader);
   }
@@ -159,8 +162,7 @@ export class BuildSession {
   }
 
   async close(): Promise<void> {
-    // (the few entries of the root templates: removed here at once, ~3x faster than on libuv's threads, and nothing runs beside this)
-    removeTemplates(removeTree);
+    forgetTemplates();
     releaseSpawners();
     await settleRemovals();
     await Promise.all([...this.substituters.map((s) => s.close()), ...this.machines.map((m) => m.close()), this.uploader?.target.close()]);

@@ -14,6 +14,7 @@ import type { BuildSettings } from "../builders/settings";
 import { evalOptions as configuredEvalOptions, settings as configuredSettings } from "./settings";
 import type { SchedulerEvent, Target, Failure } from "../builders/scheduler";
 import { BuildError } from "../builders/build-request";
+import { parseDerivation } from "../core/derivation";
 import { describePlan, inkBuildProgress, plainBuildProgress, type BuildProgress } from "./build-progress";
 
 /** TVIX_PHASES=build: how long each step of `tvix build` took, on stderr. */
@@ -163,6 +164,8 @@ async function buildWithStore(
   // what to build: .drv paths as given, or the derivations the expression denotes
   const isDrvArg = (p: string) => /\.drv(!.*)?$/.test(p) && resolve(p).startsWith(opts.storeDir + "/");
   let specs: string[];
+  // the evaluation's last .drv files, while they are being committed
+  let drvsWritten = null as { durable: Promise<void>; drvs: { path: string; text: string }[] } | null;
   if (paths.length > 0 && paths.every(isDrvArg) && opts.expr === undefined) specs = paths.map((p) => (p.startsWith("/") ? p : resolve(p)));
   else {
     phase("settings");
@@ -172,7 +175,14 @@ async function buildWithStore(
     // write was queued, so that the writer (which commits at setImmediate)
     // has handed its commit to libuv's threads before the fork blocks us
     const writing = !opts.dryRun && settings.maxJobs > 0 ? () => void setImmediate(() => setImmediate(() => BuildSession.startSandbox(settings))) : undefined;
-    lendStore({ url: storeUrl, store, writing });
+    // the last .drv files are committed while the builds start (their
+    // outputs are registered only once those are durable): the commit
+    // (fsyncs, ~20-40 ms here) overlaps the first sandbox's start
+    const drvsLater = (durable: Promise<void>, drvs: { path: string; text: string }[]) => {
+      durable.catch(() => {}); // (awaited below)
+      drvsWritten = { durable, drvs };
+    };
+    lendStore({ url: storeUrl, store, writing, drvsLater });
     let r: string[] | number = 1;
     try {
       r = await evaluate(paths, { ...opts, store: storeUrl }, pending, evalOptions);
@@ -191,12 +201,22 @@ async function buildWithStore(
   const onEvent = (e: SchedulerEvent) => progress?.onEvent(e);
   let session;
   try {
-    session = await BuildSession.open({ store, settings, logDir: await logDir(), check: !!opts.check, keepFailed: !!opts.keepFailed, onEvent, openStore: (u) => openStore(u, { storeDir: opts.storeDir }) });
+    session = await BuildSession.open({
+      store,
+      settings,
+      logDir: await logDir(),
+      check: !!opts.check,
+      keepFailed: !!opts.keepFailed,
+      onEvent,
+      openStore: (u) => openStore(u, { storeDir: opts.storeDir }),
+      registerAfter: drvsWritten?.durable,
+    });
   } catch (e) {
     BuildSession.releaseSandbox();
     throw new UserError((e as Error).message);
   }
   try {
+    for (const d of drvsWritten?.drvs ?? []) session.access.provide(d.path, parseDerivation(d.text));
     const targets: Target[] = [];
     for (const s of specs) {
       const [drvPath, outs] = s.split("!");
@@ -255,6 +275,10 @@ async function buildWithStore(
     // the store's last commits and checkpoint while the session removes its scratch trees
     await Promise.all([session.close(), closeStore()]);
     phase("session and store closed");
+    // (a failed commit of the .drv files failed every build that waited for it; it is the command's failure in any case)
+    await drvsWritten?.durable.catch((e: Error) => {
+      throw new UserError(`cannot write the derivations to the store: ${e.message}`);
+    });
   }
 }
 

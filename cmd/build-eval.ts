@@ -7,7 +7,7 @@
 import { writeFileSync } from "node:fs";
 import { prepareEvaluation, type RunMode } from "./eval-worker";
 import { instantiate, type EvalRequest } from "../eval/driver";
-import { flushPending } from "../glue/flush";
+import { flushPending, serialise } from "../glue/flush";
 import { cliEvalHost } from "./eval-host";
 import type { NixStore } from "../stores/types";
 
@@ -19,9 +19,17 @@ export interface BuildEvalRequest extends EvalRequest {
 
 // The store `tvix build` has open, when the evaluation runs on its thread
 // (module state is per thread: a big-stack worker opens its own).
-// `writing`: called once the evaluation's writes to it are under way.
-let lent: { url: string; store: NixStore; writing?: () => void } | null = null;
-export function lendStore(s: { url: string; store: NixStore; writing?: () => void } | null): void {
+// `writing`: called once the evaluation's writes to it are under way;
+// `drvsLater`: takes the last .drv files' writes, not waited for here (see
+// flushPending), with their paths and contents.
+export interface LentStore {
+  url: string;
+  store: NixStore;
+  writing?: () => void;
+  drvsLater?: (durable: Promise<void>, drvs: { path: string; text: string }[]) => void;
+}
+let lent: LentStore | null = null;
+export function lendStore(s: LentStore | null): void {
   lent = s;
 }
 
@@ -36,7 +44,12 @@ export async function buildEvalTask(req: BuildEvalRequest & RunMode): Promise<nu
   const url = req.storeUrl ?? defaultStoreUrl();
   const borrowed = lent && lent.url === url && lent.store.storeDir === glue.io.storeDir ? lent : undefined;
   const pending = glue.io.pending.size;
-  await flushPending(glue.io, req.storeUrl, { store: borrowed?.store, writing: borrowed?.writing });
+  const later = borrowed?.drvsLater;
+  await flushPending(glue.io, req.storeUrl, {
+    store: borrowed?.store,
+    writing: borrowed?.writing,
+    drvsLater: later && ((durable, drvs) => later(durable, drvs.map((p) => ({ path: p.storePath, text: new TextDecoder().decode(serialise(p).caBytes()) })))),
+  });
   if (process.env.TVIX_PHASES === "build") stderr(`tvix: instantiation ${t1 - t0} ms, writing ${pending} paths to the store ${Date.now() - t1} ms\n`);
   writeFileSync(req.resultFile, JSON.stringify({ drvPaths }));
   return 0;

@@ -49,8 +49,18 @@ export function checkContentAddress(p: PendingPath, nar: Uint8Array, caBytes: ()
  * or the local store), or to `opts.store`, a store the caller has open
  * (and keeps open). `writing` is called once the first write is under way
  * (none when the store had every path).
+ *
+ * `drvsLater` (with `store`): when the last level holds only .drv files
+ * (nothing pending references them), their writes are started but not
+ * waited for: the promise of their durability and the paths go to
+ * `drvsLater`, whose caller waits for it before anything depends on them
+ * being valid (a build's outputs are registered after it).
  */
-export async function flushPending(io: StoreIO, storeUrl: string | undefined, opts: { materialise?: boolean; store?: NixStore; writing?: () => void } = {}): Promise<void> {
+export async function flushPending(
+  io: StoreIO,
+  storeUrl: string | undefined,
+  opts: { materialise?: boolean; store?: NixStore; writing?: () => void; drvsLater?: (durable: Promise<void>, drvs: PendingPath[]) => void } = {},
+): Promise<void> {
   if (io.pending.size === 0) return;
   let store = opts.store;
   if (store === undefined) {
@@ -64,8 +74,9 @@ export async function flushPending(io: StoreIO, storeUrl: string | undefined, op
     // A path is added only after the paths it references (so a crash never
     // leaves one valid without its references); paths of one level go
     // together, sharing the store's group commits.
-    for (const level of byReferenceLevel([...io.pending.values()])) {
-      await Promise.all(
+    const levels = byReferenceLevel([...io.pending.values()]);
+    for (const [i, level] of levels.entries()) {
+      const written = Promise.all(
         level.map(async (p) => {
           if (await store.queryPathInfo(p.storePath)) return;
           const { nar, caBytes } = serialise(p);
@@ -80,7 +91,13 @@ export async function flushPending(io: StoreIO, storeUrl: string | undefined, op
           writing = undefined;
           await added;
         }),
-      );
+      ).then(() => {});
+      const later = opts.drvsLater;
+      if (later && !own && !opts.materialise && i === levels.length - 1 && level.every((p) => p.tree.kind === "text" && p.storePath.endsWith(".drv"))) {
+        later(written, level);
+        return;
+      }
+      await written;
     }
     if (opts.materialise && writableDir(io.storeDir)) {
       const { CastoreNixStore } = await import("../stores/castore-store");

@@ -78,8 +78,14 @@ const MAX_BATCH_BYTES = 64 * 1024 * 1024;
  * waiting then only adds latency.
  */
 const BATCH_DELAY_MS = 3;
-/** Batches up to this size are written on libuv's thread pool (see commit()). */
-const SMALL_BATCH_FILES = 8;
+/**
+ * Batches up to this size are written on libuv's thread pool, or by a
+ * writer thread already running (see runItems()). Starting a writer thread
+ * costs 50-100 ms here (a Node environment, thousands of page faults):
+ * twenty .drv files (their path infos, then each build's) used to start
+ * all four, one per commit.
+ */
+const SMALL_BATCH_FILES = 64;
 const SMALL_BATCH_BYTES = 256 * 1024;
 /** waitForRoom() waits while more than this is queued for commits. */
 const MAX_QUEUED_BYTES = 256 * 1024 * 1024;
@@ -181,7 +187,8 @@ class WriterPool {
     return w;
   }
 
-  run(items: Item[], sync = true): Promise<void> {
+  /** Writes `items` on one thread: the next in turn, or with `started` the least busy of those running (none is started then). */
+  run(items: Item[], sync = true, started = false): Promise<void> {
     const total = items.reduce((n, i) => n + i.data.length, 0);
     const buf = new Uint8Array(total);
     let off = 0;
@@ -193,7 +200,12 @@ class WriterPool {
       return r;
     });
     const id = this.nextId++;
-    const wi = this.nextWorker++ % WORKERS;
+    let wi = this.nextWorker++ % WORKERS;
+    if (started && !this.workers[wi]) {
+      let best = -1;
+      for (let i = 0; i < this.workers.length; i++) if (this.workers[i] && (best < 0 || this.busy[i] < this.busy[best])) best = i;
+      if (best >= 0) wi = best;
+    }
     const w = this.worker(wi);
     if (this.busy[wi]++ === 0) w.ref();
     return new Promise<void>((resolve, reject) => {
@@ -472,10 +484,12 @@ export class DurableWriter {
     let results: PromiseSettledResult<unknown>[];
     if (items.length === 0) {
       results = await Promise.allSettled(extra);
-    } else if (items.length <= SMALL_BATCH_FILES && items.reduce((n, it) => n + it.data.length, 0) <= SMALL_BATCH_BYTES && !this.pool.started) {
-      // a few small files (a build's path infos, one .drv): libuv's thread
-      // pool writes them; starting writer threads costs more
-      results = await Promise.allSettled([...items.map((it) => writeFileAndRename(it, sync)), ...extra]);
+    } else if (items.length <= SMALL_BATCH_FILES && items.reduce((n, it) => n + it.data.length, 0) <= SMALL_BATCH_BYTES) {
+      // a few small files (a build's path infos, the .drv files of an
+      // evaluation): a writer thread that runs already, else libuv's thread
+      // pool; starting writer threads costs more
+      const small = this.pool.started ? [this.pool.run(items, sync, true)] : items.map((it) => writeFileAndRename(it, sync));
+      results = await Promise.allSettled([...small, ...extra]);
     } else {
       // split into groups of similar byte counts, one per worker
       const groups: Item[][] = [];

@@ -197,3 +197,17 @@ test("builtin:fetchurl tries a 503 again (download-attempts), warning in the bui
   assert.equal(hits.get("/flaky-once.txt"), 1);
   assert.match(r.stderr, /unable to download 'http:\/\/127\.0\.0\.1:\d+\/flaky-once\.txt': HTTP error 503/);
 });
+
+test("a built derivation's .drv is valid once the build returns (its commit overlaps the build), and so is its output", { skip }, async () => {
+  const home = join(work, "drv-valid");
+  const r = await tvix(["build", examples, "-A", "trivial", "--argstr", "salt", `drv-valid-${process.pid}`, "--no-out-link"], { home });
+  assert.equal(r.status, 0, r.stderr);
+  const out = r.stdout.trim();
+  const info = await tvix(["store", "path-info", "--json", out], { home });
+  assert.equal(info.status, 0, info.stderr);
+  const drv = (await tvix(["eval", "--raw", "-E", `(import ${examples} { salt = "drv-valid-${process.pid}"; }).trivial.drvPath`], { home })).stdout.trim();
+  assert.match(drv, /^\/nix\/store\/[0-9a-z]{32}-trivial\.drv$/);
+  const drvInfo = await tvix(["store", "path-info", drv], { home });
+  assert.equal(drvInfo.status, 0, drvInfo.stderr);
+  assert.equal(drvInfo.stdout.trim(), drv);
+});

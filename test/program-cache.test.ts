@@ -29,7 +29,8 @@ function goodCopy(work: string): { name: string; dir: string } {
   return { name, dir: join(base, name) };
 }
 
-const plantedCore = (marker: string) => `require("node:fs").writeFileSync(${JSON.stringify(marker)}, "planted code ran"); process.stdout.write("2\\n");`;
+// (code that runs however the core is compiled: wrapped as a module or not)
+const plantedCore = (marker: string) => `process.getBuiltinModule("node:fs").writeFileSync(${JSON.stringify(marker)}, "planted code ran"); process.stdout.write("2\\n");`;
 
 test("program cache: another user's $TMPDIR/tvix-ts-<uid> with planted code is not loaded (HOME and XDG_CACHE_HOME unset)", { skip: skip || (uid !== 0 && "needs root to plant a directory owned by another user") }, () => {
   const work = mkdtempSync(join(tmpdir(), "tvix-progcache-"));
