@@ -10,7 +10,7 @@
 // the store.
 import { chmodSync, closeSync, existsSync, fchmodSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { join } from "node:path";
+import { isAbsolute, join, normalize } from "node:path";
 import type { Worker } from "node:worker_threads";
 import { lazyModule } from "../core/lazy-module";
 import { tempTag } from "../core/digest";
@@ -30,8 +30,10 @@ export interface StagedTree {
 }
 
 export class RealStoreDir {
+  private readonly plainDir: boolean;
   constructor(readonly dir: string) {
     mkdirs(dir, 0o755);
+    this.plainDir = dir === normalize(dir) && isAbsolute(dir) && dir !== "/" && !dir.endsWith("/");
   }
 
   private baseOf(storePath: string): string {
@@ -40,8 +42,14 @@ export class RealStoreDir {
 
   /** Where a store path's files are. */
   realPath(storePath: string): string {
-    return join(this.dir, this.baseOf(storePath));
+    return this.under(this.baseOf(storePath));
   }
+
+  /** join(this.dir, name) for one plain name (a store path's base: no "/" in it), without normalising per path. */
+  private under(name: string): string {
+    return this.plainDir && name !== "" && name !== "." && name !== ".." && !name.includes("/") ? `${this.dir}/${name}` : join(this.dir, name);
+  }
+
 
   has(storePath: string): boolean {
     try {
@@ -54,7 +62,7 @@ export class RealStoreDir {
 
   /** A temp name next to a path's target, for restoring its tree. */
   private tempFor(storePath: string): string {
-    return join(this.dir, `.tmp-${this.baseOf(storePath)}-${process.pid}-${tempTag(4)}`);
+    return this.under(`.tmp-${this.baseOf(storePath)}-${process.pid}-${tempTag(4)}`);
   }
 
   /** Restores `nar` (consuming all of it) into a temp tree next to the target. */
