@@ -168,37 +168,7 @@ export class RealStoreDir {
   }
 
   private staged(tmp: string, target: string): StagedTree {
-    let done = false;
-    return {
-      commit: () => {
-        if (done) return;
-        done = true;
-        try {
-          // a file replaces a file; anything else in the way goes first
-          renameSync(tmp, target);
-        } catch (e) {
-          if (!["EISDIR", "ENOTDIR", "ENOTEMPTY", "EEXIST"].includes((e as NodeJS.ErrnoException).code ?? "")) throw e;
-          removeTree(target);
-          renameSync(tmp, target);
-        }
-      },
-      commitOffThread: async () => {
-        if (done) return;
-        done = true;
-        try {
-          await viewWriter().rename(tmp, target);
-        } catch (e) {
-          if (!["EISDIR", "ENOTDIR", "ENOTEMPTY", "EEXIST"].includes((e as NodeJS.ErrnoException).code ?? "")) throw e;
-          removeTree(target);
-          renameSync(tmp, target);
-        }
-      },
-      discard: () => {
-        if (done) return;
-        done = true;
-        removeTree(tmp);
-      },
-    };
+    return new Staged(tmp, target);
   }
 
   /** Removes a path's files; returns the bytes of regular files removed. */
@@ -233,6 +203,49 @@ export class RealStoreDir {
     return n;
   }
 }
+
+/** A tree staged at `tmp`, for `target` (a class: one object per path added, not three closures). */
+class Staged implements StagedTree {
+  private done = false;
+  constructor(
+    private readonly tmp: string,
+    private readonly target: string,
+  ) {}
+
+  commit(): void {
+    if (this.done) return;
+    this.done = true;
+    try {
+      // a file replaces a file; anything else in the way goes first
+      renameSync(this.tmp, this.target);
+    } catch (e) {
+      if (!IN_THE_WAY.includes((e as NodeJS.ErrnoException).code ?? "")) throw e;
+      removeTree(this.target);
+      renameSync(this.tmp, this.target);
+    }
+  }
+
+  async commitOffThread(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    try {
+      await viewWriter().rename(this.tmp, this.target);
+    } catch (e) {
+      if (!IN_THE_WAY.includes((e as NodeJS.ErrnoException).code ?? "")) throw e;
+      removeTree(this.target);
+      renameSync(this.tmp, this.target);
+    }
+  }
+
+  discard(): void {
+    if (this.done) return;
+    this.done = true;
+    removeTree(this.tmp);
+  }
+}
+
+/** rename(2)'s errors when something other than a file is in the way of the target. */
+const IN_THE_WAY = ["EISDIR", "ENOTDIR", "ENOTEMPTY", "EEXIST"];
 
 /** Nix's canonical metadata for a written file, through its descriptor (no second and third lookup of the path). */
 function finishFile(fd: number, executable: boolean): void {
