@@ -3,6 +3,9 @@
 // the error to throw when the stream ends early.
 const enc = new TextEncoder();
 
+/** Thrown by tryParse()'s take() when the bytes at hand run short. */
+const SHORT = Symbol("short");
+
 export type EndOfStream = (wanted: "exact" | "some", missing: number) => Error;
 
 export class ByteReader {
@@ -69,6 +72,45 @@ export class ByteReader {
     this.consumed += take;
     return out;
   }
+
+  /** some() without waiting: undefined when no bytes are at hand. */
+  someNow(max: number): Uint8Array | undefined {
+    if (this.off >= this.chunk.length) return undefined;
+    const take = Math.min(max, this.chunk.length - this.off);
+    const out = this.chunk.subarray(this.off, this.off + take);
+    this.off += take;
+    this.consumed += take;
+    return out;
+  }
+
+  /**
+   * Runs `parse` over the bytes at hand, `take(n)` handing out views of
+   * them; when they run short (`take` does not wait for more), nothing is
+   * consumed and the result is undefined, for the caller to read them
+   * asynchronously instead. An error `parse` throws otherwise is thrown.
+   * (An await per value costs a promise and a turn of the microtask queue;
+   * most small values are at hand already.)
+   */
+  tryParse<T>(parse: (take: (n: number) => Uint8Array) => T): T | undefined {
+    const off = this.off;
+    const consumed = this.consumed;
+    try {
+      return parse(this.takeNow);
+    } catch (e) {
+      if (e !== SHORT) throw e;
+      this.off = off;
+      this.consumed = consumed;
+      return undefined;
+    }
+  }
+
+  private readonly takeNow = (n: number): Uint8Array => {
+    if (this.off + n > this.chunk.length) throw SHORT;
+    const out = this.chunk.subarray(this.off, this.off + n);
+    this.off += n;
+    this.consumed += n;
+    return out;
+  };
 
   /** Whether the source has ended (waits for data or the end; consumes nothing; safe while another read waits). */
   async atEnd(): Promise<boolean> {

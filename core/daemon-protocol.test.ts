@@ -13,11 +13,14 @@ import {
   readClientSettings,
   readStderrError,
   readUnkeyedPathInfo,
+  readValidPathInfo,
+  readValidPathInfoNow,
   writeBasicDerivation,
   writeBuildResult,
   writeClientSettings,
   writeStderrError,
   writeUnkeyedPathInfo,
+  writeValidPathInfo,
   DEFAULT_CLIENT_SETTINGS,
 } from "./daemon-protocol";
 import { narExtent } from "./nar-extent";
@@ -37,6 +40,40 @@ test("path infos lose the 1.16 fields before 1.16 and keep them after", async ()
     if (minor >= 16) assert.deepEqual(back, info);
     else assert.deepEqual(back, { ...info, ultimate: false, signatures: [], ca: "" });
   }
+});
+
+test("a path info read at once from the bytes at hand: all of it or nothing consumed, as the awaited read", async () => {
+  const info = { path: "/nix/store/x", deriver: "/nix/store/d.drv", narHash: "ab".repeat(32), references: ["/nix/store/r", "/nix/store/s"], registrationTime: 5, narSize: 9, ultimate: true, signatures: ["k:s"], ca: "fixed:r:sha256:x" };
+  for (const minor of [15, 37]) {
+    const v = protocolVersion(minor);
+    const one = writeValidPathInfo(new WireWriter(), v, info).take();
+    const two = new Uint8Array([...one, ...one, 1, 0, 0, 0, 0, 0, 0, 0]);
+    const want = await readValidPathInfo(reader(one), v);
+    // the bytes in chunks split at every point: what is not all at hand is read by the awaited reader, from where it was
+    for (let split = 1; split < two.length; split++) {
+      const r = new WireReader((async function* () {
+        yield two.subarray(0, split);
+        yield two.subarray(split);
+      })());
+      assert.equal(await r.atEnd(), false);
+      for (let k = 0; k < 2; k++) {
+        const before = r.consumed;
+        const now = readValidPathInfoNow(r, v);
+        if (now === undefined) assert.equal(r.consumed, before);
+        else assert.equal(r.consumed, before + one.length);
+        assert.deepEqual(now ?? (await readValidPathInfo(r, v)), want);
+      }
+      assert.equal(await r.u64(), 1);
+    }
+  }
+  // its errors are the awaited reader's
+  const limited = (b: Uint8Array) => new WireReader((async function* () {
+    yield b;
+  })(), { maxItems: 1 });
+  const r1 = limited(writeValidPathInfo(new WireWriter(), protocolVersion(37), info).take());
+  await r1.atEnd();
+  assert.throws(() => readValidPathInfoNow(r1, protocolVersion(37)), /refusing a list of 2 items \(limit 1\)/);
+  await assert.rejects(readValidPathInfo(limited(writeValidPathInfo(new WireWriter(), protocolVersion(37), info).take()), protocolVersion(37)), /refusing a list of 2 items \(limit 1\)/);
 });
 
 test("errors: a serialised Error from 1.26, message and status before", async () => {

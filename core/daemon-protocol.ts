@@ -186,6 +186,25 @@ export function writeValidPathInfo(w: WireWriter, version: number, i: WirePathIn
   return writeUnkeyedPathInfo(w.string(i.path), version, i);
 }
 
+/** readValidPathInfo() when all of it is at hand already (else undefined, nothing consumed). */
+export function readValidPathInfoNow(r: WireReader, version: number): WirePathInfo | undefined {
+  return r.tryValues((c) => {
+    const path = c.string();
+    const deriver = c.string();
+    const narHash = c.string();
+    const references = c.strings();
+    const registrationTime = c.u64();
+    const narSize = c.u64();
+    const info: WirePathInfo = { path, deriver, narHash, references, registrationTime, narSize, ultimate: false, signatures: [], ca: "" };
+    if (minorOf(version) >= 16) {
+      info.ultimate = c.bool();
+      info.signatures = c.strings();
+      info.ca = c.string();
+    }
+    return info;
+  });
+}
+
 export async function readValidPathInfo(r: WireReader, version: number): Promise<WirePathInfo> {
   const path = await r.string();
   return readUnkeyedPathInfo(r, version, path);

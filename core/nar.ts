@@ -706,6 +706,10 @@ async function readNode(r: NarReader, path: string[], v: NarVisitor): Promise<bo
  * Parses a NAR held in memory into a tree, synchronously: file contents are
  * views into `nar` (no copies). The same checks and errors as readNar().
  */
+/** The tokens a NAR is made of, by byte length (narTreeOfBuffer() matches them in place). */
+const TOKENS_BY_LENGTH: [string, Uint8Array][][] = [];
+for (const t of [MAGIC, "(", ")", "type", "regular", "executable", "contents", "symlink", "target", "directory", "entry", "name", "node", ""]) (TOKENS_BY_LENGTH[t.length] ??= []).push([t, enc.encode(t)]);
+
 export function narTreeOfBuffer(nar: Uint8Array): NarNode {
   let at = 0;
   const truncated = (inContents = false) => new NarError(inContents ? "unexpected end of NAR (truncated file contents)" : "unexpected end of NAR (truncated)");
@@ -734,8 +738,25 @@ export function narTreeOfBuffer(nar: Uint8Array): NarNode {
     return b;
   };
   const str = (max = MAX_TOKEN) => dec.decode(bytes(max));
+  /** A short string: one of the NAR's own tokens without decoding it (no string or view per token), else decoded. */
+  const tok = (): string => {
+    const n = u64();
+    if (n > 64) throw new NarError(`string of ${n} bytes is too long`);
+    if (at + n > nar.length) throw truncated();
+    const from = at;
+    at += n;
+    padding(n);
+    const known = TOKENS_BY_LENGTH[n];
+    if (known)
+      for (const [t, b] of known) {
+        let i = 0;
+        while (i < n && nar[from + i] === b[i]) i++;
+        if (i === n) return t;
+      }
+    return dec.decode(nar.subarray(from, from + n));
+  };
   const expect = (token: string) => {
-    const got = str(64);
+    const got = tok();
     if (got !== token) throw new NarError(`expected '${token}', got '${printable(got)}'`);
   };
   // directories being read, innermost last: a loop, not recursion, so any depth parses
@@ -744,14 +765,14 @@ export function narTreeOfBuffer(nar: Uint8Array): NarNode {
   const start = (): NarNode => {
     expect("(");
     expect("type");
-    const type = str(64);
+    const type = tok();
     if (type === "regular") {
-      let tag = str(64);
+      let tag = tok();
       let executable = false;
       if (tag === "executable") {
-        if (str(64) !== "") throw new NarError("expected '' after 'executable'");
+        if (tok() !== "") throw new NarError("expected '' after 'executable'");
         executable = true;
-        tag = str(64);
+        tag = tok();
       }
       if (tag !== "contents") throw new NarError(`expected 'contents', got '${printable(tag)}'`);
       const size = u64();
@@ -778,7 +799,7 @@ export function narTreeOfBuffer(nar: Uint8Array): NarNode {
     const root = start();
     while (open.length > 0) {
       const dir = open[open.length - 1];
-      const tag = str(64);
+      const tag = tok();
       if (tag === ")") {
         open.pop();
         if (open.length > 0) expect(")"); // the end of the entry this directory was
@@ -801,7 +822,7 @@ export function narTreeOfBuffer(nar: Uint8Array): NarNode {
   };
   let magic: string;
   try {
-    magic = str(64);
+    magic = tok();
   } catch (e) {
     throw e instanceof NarError ? new NarError("not a NAR (input too short)") : e;
   }

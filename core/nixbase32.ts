@@ -8,17 +8,20 @@ export function nixBase32Length(byteLength: number): number {
   return Math.ceil((byteLength * 8) / 5);
 }
 
+const ALPHABET_CODES = Array.from(ALPHABET, (c) => c.charCodeAt(0));
+
 export function encodeNixBase32(bytes: Uint8Array): string {
   const len = nixBase32Length(bytes.length);
-  let out = "";
+  // character codes first, one string at the end (not a string per character: hashes are formatted per path)
+  const codes: number[] = new Array(len);
   for (let n = len - 1; n >= 0; n--) {
     const b = n * 5;
     const i = b >> 3;
     const j = b & 7;
     const c = (bytes[i] >> j) | (i + 1 < bytes.length ? bytes[i + 1] << (8 - j) : 0);
-    out += ALPHABET[c & 0x1f];
+    codes[len - 1 - n] = ALPHABET_CODES[c & 0x1f];
   }
-  return out;
+  return String.fromCharCode.apply(null, codes);
 }
 
 /** Decodes nix32. Throws on characters outside the alphabet and on strings

@@ -32,15 +32,19 @@ export class StorePath {
   readonly digest: Uint8Array;
   readonly name: string;
 
-  constructor(digest: Uint8Array, name: string) {
+  /** The hash part, once known (parsed, or encoded once). */
+  private hashPartText: string | undefined;
+
+  constructor(digest: Uint8Array, name: string, hashPart?: string) {
     if (digest.length !== 20) throw new BadStorePath(`store path digest must be 20 bytes, got ${digest.length}`);
     validateStorePathName(name);
     this.digest = digest;
     this.name = name;
+    this.hashPartText = hashPart;
   }
 
   get hashPart(): string {
-    return encodeNixBase32(this.digest);
+    return (this.hashPartText ??= encodeNixBase32(this.digest));
   }
 
   /** The basename "<hashPart>-<name>". */
@@ -66,7 +70,8 @@ export class StorePath {
     } catch {
       throw new BadStorePath(`path '${basename}' has an invalid hash part`);
     }
-    return new StorePath(digest, basename.slice(STORE_PATH_HASH_CHARS + 1));
+    // (20 bytes are exactly 32 characters: the text decoded is the one encoding)
+    return new StorePath(digest, basename.slice(STORE_PATH_HASH_CHARS + 1), basename.slice(0, STORE_PATH_HASH_CHARS));
   }
 
   /** Parses "<storeDir>/<basename>", rejecting paths not directly in storeDir. */

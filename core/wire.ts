@@ -188,6 +188,14 @@ export class WireReader extends ByteReader {
     return out;
   }
 
+  /**
+   * Runs `parse` over the values at hand (see ByteReader.tryParse()):
+   * undefined when they are not all there yet, and nothing is consumed.
+   */
+  tryValues<T>(parse: (c: WireCursor) => T): T | undefined {
+    return this.tryParse((take) => parse(new WireCursor(take, this.limits)));
+  }
+
   /** The chunks of a framed stream, up to and excluding its empty end frame. */
   async *framed(maxFrame = this.limits.maxBytes): AsyncIterable<Uint8Array> {
     for (;;) {
@@ -206,6 +214,53 @@ export class WireReader extends ByteReader {
       left -= c.length;
       yield new Uint8Array(c);
     }
+  }
+}
+
+/** WireReader's values read synchronously from bytes at hand (WireReader.tryValues()): the same checks and errors. */
+export class WireCursor {
+  constructor(
+    private readonly take: (n: number) => Uint8Array,
+    private readonly limits: WireLimits,
+  ) {}
+
+  u64OrBig(): number | bigint {
+    const b = this.take(8);
+    const lo = (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
+    const hi = (b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24)) >>> 0;
+    return hi > 0x1fffff ? (BigInt(hi) << 32n) | BigInt(lo) : hi * 0x100000000 + lo;
+  }
+
+  u64(): number {
+    const v = this.u64OrBig();
+    if (typeof v === "bigint") throw new WireError(`number ${v} is too large`);
+    return v;
+  }
+
+  bool(): boolean {
+    const b = this.take(8);
+    return (b[0] | b[1] | b[2] | b[3] | b[4] | b[5] | b[6] | b[7]) !== 0;
+  }
+
+  string(max = this.limits.maxBytes): string {
+    const n = this.u64OrBig();
+    if (n > max) throw new WireError(`refusing a ${n}-byte string (limit ${max})`);
+    const len = Number(n);
+    const b = this.take(len);
+    const pad = (8 - (len % 8)) % 8;
+    if (pad) {
+      const p = this.take(pad);
+      for (let i = 0; i < pad; i++) if (p[i] !== 0) throw new WireError("non-zero padding");
+    }
+    return dec.decode(b);
+  }
+
+  strings(): string[] {
+    const n = this.u64OrBig();
+    if (n > this.limits.maxItems) throw new WireError(`refusing a list of ${n} items (limit ${this.limits.maxItems})`);
+    const out: string[] = [];
+    for (let i = 0; i < Number(n); i++) out.push(this.string());
+    return out;
   }
 }
 

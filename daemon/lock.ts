@@ -29,7 +29,9 @@ export class RwLock {
   }
 
   async shared<T>(f: () => Promise<T>): Promise<T> {
-    await this.acquire(false);
+    // granted at once when no one holds or waits for it alone (no promise per addition then)
+    if (!this.writer && this.waiting.length === 0) this.readers++;
+    else await this.acquire(false);
     try {
       return await f();
     } finally {

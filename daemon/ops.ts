@@ -21,6 +21,7 @@ import {
   readBasicDerivation,
   readClientSettings,
   readValidPathInfo,
+  readValidPathInfoNow,
   realisationFromJson,
   realisationToJson,
   writeBuildResult,
@@ -421,7 +422,8 @@ op(Op.AddMultipleToStore, async (c) => {
     const inner = new WireReader(source, { maxBytes: 64 * 1024 * 1024, maxItems: 4_000_000 });
     const count = await inner.u64();
     for (let i = 0; i < count && !failure; i++) {
-      const w = await readValidPathInfo(inner, Math.max(c.version, 0x110));
+      const version = Math.max(c.version, 0x110);
+      const w = readValidPathInfoNow(inner, version) ?? (await readValidPathInfo(inner, version));
       w.ultimate = false;
       const info = fromWire(w);
       if (w.narSize > PIPELINE_NAR_MAX) {
@@ -440,7 +442,7 @@ op(Op.AddMultipleToStore, async (c) => {
       const bytes = held ? held.bytes : new Uint8Array(Buffer.allocUnsafeSlow(w.narSize).buffer, 0, w.narSize); // every byte is written below
       // hashed as it arrives (the bytes are in the cache now), checked by addNar()
       const nar = new IncomingNar(info, bytes);
-      while (nar.missing > 0) nar.append(await inner.some(nar.missing));
+      while (nar.missing > 0) nar.append(inner.someNow(nar.missing) ?? (await inner.some(nar.missing)));
       while (inflight.size >= PIPELINE_PATHS || (buffered > PIPELINE_BYTES && inflight.size > 0)) await new Promise<void>((r) => (wake = r));
       const deps = info.references.filter((r) => r !== info.storePath && inflight.has(r)).map((r) => inflight.get(r)!);
       buffered += bytes.length;

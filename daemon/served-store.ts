@@ -121,7 +121,9 @@ export class ServedStore {
     const cached = this.infoCache.get(path);
     if (cached) return cached;
     this.parse(path);
-    const info = await this.store.queryPathInfo(path);
+    // a local store answers at once (no chain of promises per lookup)
+    const now = this.store instanceof CastoreNixStore ? this.store.queryPathInfoNow(path) : undefined;
+    const info = now !== undefined ? now : await this.store.queryPathInfo(path);
     if (!info) return null;
     await this.ensureOnDisk(path);
     if (this.infoCache.size >= INFO_CACHE_MAX) this.infoCache.clear();

@@ -39,6 +39,15 @@ export class CastoreNixStore implements CastoreStore {
     return info;
   }
 
+  /** queryPathInfo() answered synchronously, when the path info service can (a local store): else undefined. */
+  queryPathInfoNow(storePath: string): NixPathInfo | null | undefined {
+    if (!this.pathInfos.getNow) return undefined;
+    const sp = StorePath.parseAbsolute(storePath, this.storeDir);
+    const info = this.pathInfos.getNow(sp.hashPart);
+    if (info === undefined) return undefined;
+    return info && info.storePath === storePath ? toNixPathInfo(info) : null;
+  }
+
   async queryPathInfo(storePath: string): Promise<NixPathInfo | null> {
     const info = await this.pathInfo(storePath);
     return info && toNixPathInfo(info);

@@ -37,7 +37,7 @@
 // creation waiting for the file system's journal on the caller's side.
 import { existsSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { open, rename, unlink, type FileHandle } from "node:fs/promises";
-import { dirname, isAbsolute, join, relative } from "node:path";
+import { dirname, isAbsolute, join, normalize, relative } from "node:path";
 import { tempTag } from "../core/digest";
 import type { Worker } from "node:worker_threads";
 import { lazyModule } from "../core/lazy-module";
@@ -311,7 +311,7 @@ export class DurableWriter {
    */
   replace(final: string, data: Uint8Array | string, mode = 0o644, after: Promise<unknown>[] = []): Promise<void> {
     const bytes = typeof data === "string" ? Buffer.from(data) : data;
-    const rel = relative(this.root, final);
+    const rel = relativeTo(this.root, final);
     const journaled = this.fsync && !rel.startsWith("..") && !isAbsolute(rel);
     // writes still pending in this batch: a journaled file goes in place only after the batch's pack and files
     if (after.length > 0 && !(journaled && this.inThisBatch(after) && !this.pending.has(final)))
@@ -327,7 +327,7 @@ export class DurableWriter {
 
   /** Removes a file (after a pending write of it), durably (through the journal, or its directory fsynced). */
   async remove(final: string): Promise<void> {
-    const rel = relative(this.root, final);
+    const rel = relativeTo(this.root, final);
     if (this.fsync && !rel.startsWith("..") && !isAbsolute(rel)) return this.journaled(final, { path: rel, data: null, mode: 0 });
     const p = this.pending.get(final);
     if (p) await p.catch(() => {});
@@ -537,7 +537,7 @@ export class DurableWriter {
     const writes: Item[] = [];
     const removals: string[] = [];
     for (const [rel, r] of last) {
-      const final = join(this.root, rel);
+      const final = underRoot(this.root, rel);
       if (r.data) {
         this.madeDir(dirname(final));
         writes.push({ tmp: join(this.tmpDir, `${process.pid}-${++counter}-${this.tag}`), final, data: r.data, mode: r.mode });
@@ -548,7 +548,7 @@ export class DurableWriter {
     await this.runItems(writes, false, removals.map((f) => unlink(f).catch((e) => {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
     })));
-    return [...last.keys()].map((rel) => join(this.root, rel));
+    return [...last.keys()].map((rel) => underRoot(this.root, rel));
   }
 
   private scheduleCheckpoint(): void {
@@ -683,6 +683,33 @@ async function syncEach(paths: string[], sync: (fh: FileHandle) => Promise<void>
     }
   };
   await Promise.all(Array.from({ length: Math.min(8, paths.length) }, worker));
+}
+
+/**
+ * relative(root, p), without resolving either (path.relative() does, per
+ * path info written) when p is plainly below root: no "." or ".." parts, no
+ * doubled or trailing slashes.
+ */
+export function relativeTo(root: string, p: string): string {
+  if (p.length > root.length + 1 && p.startsWith(root) && p.charCodeAt(root.length) === 47 /* / */ && isPlainRoot(root)) {
+    const rest = p.slice(root.length + 1);
+    if (!/^\/|(^|\/)\.{1,2}(\/|$)|\/\/|\/$/.test(rest)) return rest;
+  }
+  return relative(root, p);
+}
+
+let lastPlainRoot = "";
+/** An absolute, normalised directory other than "/" (then `${root}/${rel}` is join(root, rel) for a normalised rel). */
+function isPlainRoot(root: string): boolean {
+  if (root === lastPlainRoot) return true;
+  const plain = isAbsolute(root) && root === normalize(root) && root !== "/" && !root.endsWith("/");
+  if (plain) lastPlainRoot = root;
+  return plain;
+}
+
+/** join(root, rel) for rel from relative(root, ...). */
+function underRoot(root: string, rel: string): string {
+  return isPlainRoot(root) ? `${root}/${rel}` : join(root, rel);
 }
 
 function newBatch(): Batch {

@@ -10,7 +10,7 @@
 // the store.
 import { chmodSync, closeSync, existsSync, fchmodSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { join } from "node:path";
+import { isAbsolute, join, normalize } from "node:path";
 import type { Worker } from "node:worker_threads";
 import { lazyModule } from "../core/lazy-module";
 import { tempTag } from "../core/digest";
@@ -30,8 +30,10 @@ export interface StagedTree {
 }
 
 export class RealStoreDir {
+  private readonly plainDir: boolean;
   constructor(readonly dir: string) {
     mkdirs(dir, 0o755);
+    this.plainDir = dir === normalize(dir) && isAbsolute(dir) && dir !== "/" && !dir.endsWith("/");
   }
 
   private baseOf(storePath: string): string {
@@ -40,8 +42,14 @@ export class RealStoreDir {
 
   /** Where a store path's files are. */
   realPath(storePath: string): string {
-    return join(this.dir, this.baseOf(storePath));
+    return this.under(this.baseOf(storePath));
   }
+
+  /** join(this.dir, name) for one plain name (a store path's base: no "/" in it), without normalising per path. */
+  private under(name: string): string {
+    return this.plainDir && name !== "" && name !== "." && name !== ".." && !name.includes("/") ? `${this.dir}/${name}` : join(this.dir, name);
+  }
+
 
   has(storePath: string): boolean {
     try {
@@ -54,7 +62,7 @@ export class RealStoreDir {
 
   /** A temp name next to a path's target, for restoring its tree. */
   private tempFor(storePath: string): string {
-    return join(this.dir, `.tmp-${this.baseOf(storePath)}-${process.pid}-${tempTag(4)}`);
+    return this.under(`.tmp-${this.baseOf(storePath)}-${process.pid}-${tempTag(4)}`);
   }
 
   /** Restores `nar` (consuming all of it) into a temp tree next to the target. */
@@ -160,37 +168,7 @@ export class RealStoreDir {
   }
 
   private staged(tmp: string, target: string): StagedTree {
-    let done = false;
-    return {
-      commit: () => {
-        if (done) return;
-        done = true;
-        try {
-          // a file replaces a file; anything else in the way goes first
-          renameSync(tmp, target);
-        } catch (e) {
-          if (!["EISDIR", "ENOTDIR", "ENOTEMPTY", "EEXIST"].includes((e as NodeJS.ErrnoException).code ?? "")) throw e;
-          removeTree(target);
-          renameSync(tmp, target);
-        }
-      },
-      commitOffThread: async () => {
-        if (done) return;
-        done = true;
-        try {
-          await viewWriter().rename(tmp, target);
-        } catch (e) {
-          if (!["EISDIR", "ENOTDIR", "ENOTEMPTY", "EEXIST"].includes((e as NodeJS.ErrnoException).code ?? "")) throw e;
-          removeTree(target);
-          renameSync(tmp, target);
-        }
-      },
-      discard: () => {
-        if (done) return;
-        done = true;
-        removeTree(tmp);
-      },
-    };
+    return new Staged(tmp, target);
   }
 
   /** Removes a path's files; returns the bytes of regular files removed. */
@@ -225,6 +203,49 @@ export class RealStoreDir {
     return n;
   }
 }
+
+/** A tree staged at `tmp`, for `target` (a class: one object per path added, not three closures). */
+class Staged implements StagedTree {
+  private done = false;
+  constructor(
+    private readonly tmp: string,
+    private readonly target: string,
+  ) {}
+
+  commit(): void {
+    if (this.done) return;
+    this.done = true;
+    try {
+      // a file replaces a file; anything else in the way goes first
+      renameSync(this.tmp, this.target);
+    } catch (e) {
+      if (!IN_THE_WAY.includes((e as NodeJS.ErrnoException).code ?? "")) throw e;
+      removeTree(this.target);
+      renameSync(this.tmp, this.target);
+    }
+  }
+
+  async commitOffThread(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    try {
+      await viewWriter().rename(this.tmp, this.target);
+    } catch (e) {
+      if (!IN_THE_WAY.includes((e as NodeJS.ErrnoException).code ?? "")) throw e;
+      removeTree(this.target);
+      renameSync(this.tmp, this.target);
+    }
+  }
+
+  discard(): void {
+    if (this.done) return;
+    this.done = true;
+    removeTree(this.tmp);
+  }
+}
+
+/** rename(2)'s errors when something other than a file is in the way of the target. */
+const IN_THE_WAY = ["EISDIR", "ENOTDIR", "ENOTEMPTY", "EEXIST"];
 
 /** Nix's canonical metadata for a written file, through its descriptor (no second and third lookup of the path). */
 function finishFile(fd: number, executable: boolean): void {

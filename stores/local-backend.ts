@@ -164,21 +164,28 @@ export class LocalBytesBackend implements BytesBackend {
 
 export class LocalDocumentBackend implements DocumentBackend {
   constructor(readonly layout: LocalLayout) {}
+  /** A key's file (keys are hash parts: one plain name, no join() needed). */
+  private file(k: string): string {
+    return `${this.layout.pathinfo}/${k}.json`;
+  }
   async read(k: string) {
-    const file = join(this.layout.pathinfo, `${k}.json`);
+    return this.readNow(k);
+  }
+  readNow(k: string): string | null {
+    const file = this.file(k);
     // a miss without an exception (the daemon asks about paths before adding them)
     if (!statSync(file, { throwIfNoEntry: false })) return null;
     const b = readOrNull(file);
     return b && b.toString("utf8");
   }
   write(k: string, doc: string) {
-    return this.layout.writer.replace(join(this.layout.pathinfo, `${k}.json`), doc);
+    return this.layout.writer.replace(this.file(k), doc);
   }
   writeAfter(k: string, doc: string, after: Promise<unknown>[]) {
-    return this.layout.writer.replace(join(this.layout.pathinfo, `${k}.json`), doc, 0o644, after);
+    return this.layout.writer.replace(this.file(k), doc, 0o644, after);
   }
   delete(k: string) {
-    return this.layout.writer.remove(join(this.layout.pathinfo, `${k}.json`));
+    return this.layout.writer.remove(this.file(k));
   }
   async *keys() {
     const names = readdirSync(this.layout.pathinfo).filter((n) => n.endsWith(".json")).sort();

@@ -8,6 +8,8 @@ import { settleAll } from "./settle";
 
 export interface DocumentBackend {
   read(key: string): Promise<string | null>;
+  /** Optional: read() synchronously (a local file). */
+  readNow?(key: string): string | null;
   /** Durable when it resolves; replaces an existing document atomically. */
   write(key: string, doc: string): Promise<void>;
   /** Optional: write() once every write in `after` is durable, and never before (see PathInfoService.putAfter()). */
@@ -87,7 +89,14 @@ export class JsonPathInfoService implements PathInfoService {
   constructor(readonly backend: DocumentBackend) {}
 
   async get(hashPart: string): Promise<PathInfo | null> {
-    const s = await this.backend.read(hashPart);
+    return this.checked(hashPart, await this.backend.read(hashPart));
+  }
+
+  getNow(hashPart: string): PathInfo | null | undefined {
+    return this.backend.readNow ? this.checked(hashPart, this.backend.readNow(hashPart)) : undefined;
+  }
+
+  private checked(hashPart: string, s: string | null): PathInfo | null {
     if (s === null) return null;
     const info = pathInfoFromJson(s, hashPart);
     // a document under another path's key would answer for that path

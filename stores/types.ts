@@ -51,6 +51,8 @@ export interface PathInfo extends NixPathInfo {
 export interface PathInfoService {
   /** Looks a path up by its 32-character nixbase32 hash part. */
   get(hashPart: string): Promise<PathInfo | null>;
+  /** Optional: get() answered synchronously (a local file read): undefined when this service cannot. */
+  getNow?(hashPart: string): PathInfo | null | undefined;
   put(info: PathInfo): Promise<void>;
   /**
    * Optional: put() once every write in `after` is durable, and never

@@ -2,7 +2,10 @@
 //   node --import tsx bench/scripts/daemon-add.ts small|large [ROUNDS]
 // prints each round's time and the daemon's CPU time (THREADS=1: per
 // thread). TVIX_CPU_PROFILE=FILE makes dist/tvix write a CPU profile at exit;
-// FROM_SOURCE=1 runs cmd/main.ts instead of dist/tvix.
+// FROM_SOURCE=1 runs cmd/main.ts instead of dist/tvix (NODE_FLAGS: node's flags for it). WARM=1 first adds
+// what bench/daemon.ts warms up with (200 small paths, 2 large);
+// PAUSE_MS=N waits N ms before each round (bench/daemon.ts's daemon is idle
+// ~0.5-2 s while nix-daemon takes its turn).
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -15,7 +18,7 @@ const root = "/tmp/tvix-bench-daemon-add";
 rmSync(root, { recursive: true, force: true });
 mkdirSync(root, { recursive: true });
 const dist = join(import.meta.dirname, "..", "..", "dist", "tvix");
-const cmd = existsSync(dist) && !process.env.FROM_SOURCE ? [dist] : [process.execPath, "--import", "tsx", join(import.meta.dirname, "..", "..", "cmd", "main.ts")];
+const cmd = existsSync(dist) && !process.env.FROM_SOURCE ? [dist] : [process.execPath, ...(process.env.NODE_FLAGS?.split(" ").filter((f) => f) ?? []), "--import", "tsx", join(import.meta.dirname, "..", "..", "cmd", "main.ts")];
 const sock = join(root, "ours.sock");
 let log = "";
 const ours = spawn(cmd[0], [...cmd.slice(1), "store", "daemon", "--store", `local://${root}/ours`, "--listen", `unix://${sock}`], {
@@ -46,7 +49,16 @@ const cpu = () => {
 };
 /** Minor page faults so far (fresh memory touched: ~4 KiB each). */
 const faults = () => Number(stat()[7]);
+if (process.env.WARM) {
+  for (const warm of [items(200, 1024, 16 * 1024, 3), items(2, 4 << 20, 4 << 20, 4)]) {
+    const c = await DaemonConnection.connect(sock);
+    await sendAddMultiple(c, warm);
+    c.close();
+  }
+}
+const pause = Number(process.env.PAUSE_MS ?? 0);
 for (let r = 0; r < rounds; r++) {
+  if (pause) await new Promise((r) => setTimeout(r, pause));
   const list = which === "small" ? items(2000, 1024, 16 * 1024, 10 + r) : items(16, 4 << 20, 4 << 20, 100 + r);
   const c = await DaemonConnection.connect(sock);
   const c0 = cpu();
