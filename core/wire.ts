@@ -52,7 +52,7 @@ export class WireWriter {
   bytes(b: Uint8Array): this {
     this.u64(b.length);
     this.push(b);
-    const pad = (8 - (b.length % 8)) % 8;
+    const pad = paddingOf(b.length);
     return pad ? this.push(ZEROS.subarray(0, pad)) : this;
   }
 
@@ -122,28 +122,18 @@ export class WireReader extends ByteReader {
     return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
   }
 
-  /**
-   * A u64 as a number, or as a bigint when it is beyond safe integers: read
-   * from the bytes, without a DataView or BigInt per number (lengths and
-   * counts come several per path info).
-   */
+  /** A u64 as a number, or as a bigint when it is beyond safe integers (decodeU64). */
   async u64OrBig(): Promise<number | bigint> {
-    const b = await this.exact(8);
-    const lo = (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
-    const hi = (b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24)) >>> 0;
-    return hi > 0x1fffff ? (BigInt(hi) << 32n) | BigInt(lo) : hi * 0x100000000 + lo;
+    return decodeU64(await this.exact(8));
   }
 
   /** A u64 that must fit a JS safe integer. */
   async u64(): Promise<number> {
-    const v = await this.u64OrBig();
-    if (typeof v === "bigint") throw new WireError(`number ${v} is too large`);
-    return v;
+    return safeU64(await this.u64OrBig());
   }
 
   async bool(): Promise<boolean> {
-    const b = await this.exact(8);
-    return (b[0] | b[1] | b[2] | b[3] | b[4] | b[5] | b[6] | b[7]) !== 0;
+    return decodeBool(await this.exact(8));
   }
 
   async bytes(max = this.limits.maxBytes): Promise<Uint8Array> {
@@ -152,15 +142,10 @@ export class WireReader extends ByteReader {
 
   /** A string's bytes, possibly a view into the receive buffer (valid until the next read). */
   private async bytesView(max: number): Promise<Uint8Array> {
-    const n = await this.u64OrBig();
-    if (n > max) throw new WireError(`refusing a ${n}-byte string (limit ${max})`);
-    const len = Number(n);
+    const len = stringLength(await this.u64OrBig(), max);
     const b = await this.exact(len);
-    const pad = (8 - (len % 8)) % 8;
-    if (pad) {
-      const p = await this.exact(pad);
-      for (let i = 0; i < pad; i++) if (p[i] !== 0) throw new WireError("non-zero padding");
-    }
+    const pad = paddingOf(len);
+    if (pad) checkPadding(await this.exact(pad));
     return b;
   }
 
@@ -169,9 +154,7 @@ export class WireReader extends ByteReader {
   }
 
   private async count(): Promise<number> {
-    const n = await this.u64OrBig();
-    if (n > this.limits.maxItems) throw new WireError(`refusing a list of ${n} items (limit ${this.limits.maxItems})`);
-    return Number(n);
+    return itemCount(await this.u64OrBig(), this.limits.maxItems);
   }
 
   async strings(): Promise<string[]> {
@@ -225,43 +208,72 @@ export class WireCursor {
   ) {}
 
   u64OrBig(): number | bigint {
-    const b = this.take(8);
-    const lo = (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
-    const hi = (b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24)) >>> 0;
-    return hi > 0x1fffff ? (BigInt(hi) << 32n) | BigInt(lo) : hi * 0x100000000 + lo;
+    return decodeU64(this.take(8));
   }
 
   u64(): number {
-    const v = this.u64OrBig();
-    if (typeof v === "bigint") throw new WireError(`number ${v} is too large`);
-    return v;
+    return safeU64(this.u64OrBig());
   }
 
   bool(): boolean {
-    const b = this.take(8);
-    return (b[0] | b[1] | b[2] | b[3] | b[4] | b[5] | b[6] | b[7]) !== 0;
+    return decodeBool(this.take(8));
   }
 
   string(max = this.limits.maxBytes): string {
-    const n = this.u64OrBig();
-    if (n > max) throw new WireError(`refusing a ${n}-byte string (limit ${max})`);
-    const len = Number(n);
+    const len = stringLength(this.u64OrBig(), max);
     const b = this.take(len);
-    const pad = (8 - (len % 8)) % 8;
-    if (pad) {
-      const p = this.take(pad);
-      for (let i = 0; i < pad; i++) if (p[i] !== 0) throw new WireError("non-zero padding");
-    }
+    const pad = paddingOf(len);
+    if (pad) checkPadding(this.take(pad));
     return dec.decode(b);
   }
 
   strings(): string[] {
-    const n = this.u64OrBig();
-    if (n > this.limits.maxItems) throw new WireError(`refusing a list of ${n} items (limit ${this.limits.maxItems})`);
+    const n = itemCount(this.u64OrBig(), this.limits.maxItems);
     const out: string[] = [];
-    for (let i = 0; i < Number(n); i++) out.push(this.string());
+    for (let i = 0; i < n; i++) out.push(this.string());
     return out;
   }
+}
+
+// The decoding and checks WireReader and WireCursor share.
+
+/**
+ * A u64's 8 little-endian bytes as a number, or as a bigint when it is
+ * beyond safe integers (no DataView or BigInt per number: lengths and
+ * counts come several per path info).
+ */
+function decodeU64(b: Uint8Array): number | bigint {
+  const lo = (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
+  const hi = (b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24)) >>> 0;
+  return hi > 0x1fffff ? (BigInt(hi) << 32n) | BigInt(lo) : hi * 0x100000000 + lo;
+}
+
+function safeU64(v: number | bigint): number {
+  if (typeof v === "bigint") throw new WireError(`number ${v} is too large`);
+  return v;
+}
+
+function decodeBool(b: Uint8Array): boolean {
+  return (b[0] | b[1] | b[2] | b[3] | b[4] | b[5] | b[6] | b[7]) !== 0;
+}
+
+function stringLength(n: number | bigint, max: number): number {
+  if (n > max) throw new WireError(`refusing a ${n}-byte string (limit ${max})`);
+  return Number(n);
+}
+
+/** The zero bytes after a string of len bytes, up to a multiple of 8. */
+function paddingOf(len: number): number {
+  return (8 - (len % 8)) % 8;
+}
+
+function checkPadding(p: Uint8Array): void {
+  for (let i = 0; i < p.length; i++) if (p[i] !== 0) throw new WireError("non-zero padding");
+}
+
+function itemCount(n: number | bigint, max: number): number {
+  if (n > max) throw new WireError(`refusing a list of ${n} items (limit ${max})`);
+  return Number(n);
 }
 
 /** Writes a framed stream of `source` through `write`, then the end frame. */
