@@ -761,35 +761,12 @@ function withDynamic(names: readonly string[], simple: boolean, values: Lazy[], 
     return r;
   }
   const dynamicPositions = new DynamicPositions(positions, an.slice(), ap, positions.exactCount === names.length ? names.length + an.length : undefined);
-  let rn: string[];
-  let rv: Lazy[];
-  if (an.length === 1) {
-    const q = searchNames(names, an[0], 0);
-    rn = names.toSpliced(q, 0, an[0]);
-    rv = values.toSpliced(q, 0, av[0]);
-  } else {
-    // sort the added names with their values, then one merge with the static ones
-    const order = an.map((_, i) => i).sort((x, y) => compareStrings(an![x], an![y]));
-    rn = new Array(names.length + an.length);
-    rv = new Array(names.length + an.length);
-    let i = 0;
-    let k = 0;
-    for (let o = 0; o < order.length; o++) {
-      const name = an[order[o]];
-      for (; i < names.length && compareStrings(names[i], name) < 0; i++, k++) {
-        rn[k] = names[i];
-        rv[k] = values[i];
-      }
-      rn[k] = name;
-      rv[k++] = av[order[o]];
-    }
-    for (; i < names.length; i++, k++) {
-      rn[k] = names[i];
-      rv[k] = values[i];
-    }
-  }
+  // the added names sorted with their values, then merged with the static ones (as `//` merges; no name is on both sides)
+  const addedSimple = allSimple(an);
+  sortTogether(an, av, addedSimple);
+  const [rn, rv] = ops.mergeSorted(names, values, an, av, simple && addedSimple);
   const r = new NixAttrs(rn, rv, dynamicPositions);
-  r.simpleNames = simple && allSimple(an) ? 1 : 2;
+  r.simpleNames = simple && addedSimple ? 1 : 2;
   return r;
 }
 

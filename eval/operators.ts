@@ -244,7 +244,7 @@ function spliceSmall(
 }
 
 /** a // b of sets of similar sizes: one merge of the two sorted name lists, b winning on equal names. */
-function mergeSorted(an: readonly string[], av: readonly Lazy[], bn: readonly string[], bv: readonly Lazy[], simple: boolean): [string[], Lazy[]] {
+export function mergeSorted(an: readonly string[], av: readonly Lazy[], bn: readonly string[], bv: readonly Lazy[], simple: boolean): [string[], Lazy[]] {
   const names: string[] = new Array(an.length + bn.length);
   const values: Lazy[] = new Array(an.length + bn.length);
   let k = 0;
