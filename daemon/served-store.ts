@@ -623,11 +623,6 @@ export class ServedStore {
   }
 }
 
-/**
- * Checks a NAR's size, sha256 and content address as it is fed, with C++
- * Nix's messages. Fed from a stream, the error comes before the stream's
- * end, so no consumer registers anything.
- */
 /** Whether the store's blobs are done with the bytes they are given when put() returns (a local store copies them into its pack). */
 function storesBytesAtOnce(store: CastoreNixStore): boolean {
   return store.blobs instanceof ChunkedBlobService && store.blobs.consumesSynchronously;
@@ -649,6 +644,11 @@ async function blobHashesOffThread(store: CastoreNixStore, tree: NarNode): Promi
   return hasher ? hasher.hash(tree.contents).catch(() => undefined) : undefined;
 }
 
+/**
+ * Checks a NAR's size, sha256 and content address as it is fed, with C++
+ * Nix's messages. Fed from a stream, the error comes before the stream's
+ * end, so no consumer registers anything.
+ */
 class NarChecker {
   private readonly h = createHasher("sha256");
   private size = 0;
@@ -660,18 +660,10 @@ class NarChecker {
   ) {}
 
   update(c: Uint8Array): void {
-    this.grow(c.length);
+    this.size += c.length;
+    if (this.size > this.narSize) throw new OpError(`size mismatch importing path '${this.path}';\n  specified: ${this.narSize}\n  got:       ${this.size} or more`);
     this.h.update(c);
     this.ca?.update(c);
-  }
-
-  private grow(n: number): void {
-    this.size += n;
-    if (this.size > this.narSize) throw new OpError(`size mismatch importing path '${this.path}';\n  specified: ${this.narSize}\n  got:       ${this.size} or more`);
-  }
-
-  finish(): void {
-    this.check(this.h.digest());
   }
 
   /** Checks a whole NAR in memory (the checker fed nothing else). */
@@ -680,7 +672,8 @@ class NarChecker {
     this.finish();
   }
 
-  private check(got: Hash): void {
+  finish(): void {
+    const got = this.h.digest();
     if (this.size !== this.narSize) throw new OpError(`size mismatch importing path '${this.path}';\n  specified: ${this.narSize}\n  got:       ${this.size}`);
     if (!got.equals(this.narHash))
       throw new OpError(`hash mismatch importing path '${this.path}';\n  specified: ${this.narHash.format("nix32", true)}\n  got:       ${got.format("nix32", true)}`);
