@@ -7,7 +7,7 @@
 import { writeFileSync } from "node:fs";
 import { prepareEvaluation, type RunMode } from "./eval-worker";
 import { instantiate, type EvalRequest } from "../eval/driver";
-import { flushPending, serialise } from "../glue/flush";
+import { flushPending, textContents } from "../glue/flush";
 import { cliEvalHost } from "./eval-host";
 import type { NixStore } from "../stores/types";
 
@@ -48,7 +48,7 @@ export async function buildEvalTask(req: BuildEvalRequest & RunMode): Promise<nu
   await flushPending(glue.io, req.storeUrl, {
     store: borrowed?.store,
     writing: borrowed?.writing,
-    drvsLater: later && ((durable, drvs) => later(durable, drvs.map((p) => ({ path: p.storePath, text: new TextDecoder().decode(serialise(p).caBytes()) })))),
+    drvsLater: later && ((durable, drvs) => later(durable, drvs.map((p) => ({ path: p.storePath, text: new TextDecoder().decode(textContents(p)) })))),
   });
   if (process.env.TVIX_PHASES === "build") stderr(`tvix: instantiation ${t1 - t0} ms, writing ${pending} paths to the store ${Date.now() - t1} ms\n`);
   writeFileSync(req.resultFile, JSON.stringify({ drvPaths }));

@@ -14,11 +14,17 @@ import type { PendingPath, StoreIO } from "./store-io";
 import type { NixStore } from "../stores/types";
 
 /** A pending path's NAR and the bytes its content address hashes. */
+/** A text path's contents (a .drv, toFile): its bytes, raw bytes as themselves. */
+export function textContents(p: PendingPath): Uint8Array {
+  if (p.tree.kind !== "text") throw new Error(`internal error: '${p.storePath}' is not a text path`);
+  return encodeEscapedBytes(p.tree.text());
+}
+
 export function serialise(p: PendingPath): { nar: Uint8Array; caBytes: () => Uint8Array } {
   const t = p.tree;
   switch (t.kind) {
     case "text": {
-      const contents = encodeEscapedBytes(t.text());
+      const contents = textContents(p);
       return { nar: narOf((enc) => enc.file(false, contents)), caBytes: () => contents };
     }
     case "memory":
