@@ -38,7 +38,13 @@ export const ETC_NSSWITCH = `hosts: files dns\nservices: files\n`;
 export const NETWORK_ETC_FILES = ["/etc/resolv.conf", "/etc/services", "/etc/hosts"];
 
 /** Device nodes bound from the host. */
-export const DEVICES = ["/dev/full", "/dev/null", "/dev/random", "/dev/tty", "/dev/urandom", "/dev/zero"];
+const DEVICES = ["/dev/full", "/dev/null", "/dev/random", "/dev/tty", "/dev/urandom", "/dev/zero"];
+
+/** The host's devices a build sees: DEVICES, and /dev/kvm when the builder offers the `kvm` feature (as Nix). */
+export function sandboxDevices(systemFeatures: readonly string[]): string[] {
+  const wanted = systemFeatures.includes("kvm") ? [...DEVICES, "/dev/kvm"].sort() : DEVICES;
+  return wanted.filter((d) => existsSync(d));
+}
 const DEV_SYMLINKS: [string, string][] = [
   ["fd", "/proc/self/fd"],
   ["stdin", "/proc/self/fd/0"],
@@ -106,7 +112,7 @@ const TEMPLATE_VERSION = 1;
  * place is whole. Builds cannot change it: it is bound read-only, and its
  * entries are ours (root's), not the build user's.
  */
-function rootTemplate(req: BuildRequest, tmpBase: string, ids: BuildIds, rootMode: number): string {
+function rootTemplate(req: BuildRequest, tmpBase: string, ids: BuildIds, rootMode: number, devices: readonly string[]): string {
   // what the template holds depends on the host too: which devices and network files exist, what each sandbox path is
   const shape = JSON.stringify([
     TEMPLATE_VERSION,
@@ -117,7 +123,7 @@ function rootTemplate(req: BuildRequest, tmpBase: string, ids: BuildIds, rootMod
     ids,
     rootMode,
     req.constraints.networkAccess ? NETWORK_ETC_FILES.map((f) => existsSync(f)) : [],
-    DEVICES.map((d) => existsSync(d)),
+    devices,
     ETC_PASSWD,
     ETC_GROUP,
     ETC_HOSTS,
@@ -128,7 +134,7 @@ function rootTemplate(req: BuildRequest, tmpBase: string, ids: BuildIds, rootMod
   if (known && existsSync(known)) return known;
   const final = join(tmpBase, `root-${hashBytes("sha256", shape).format("nix32", false).slice(0, 32)}`);
   if (!usableTemplate(final, rootMode)) {
-    const tmp = makeTemplate(req, tmpBase, ids, rootMode);
+    const tmp = makeTemplate(req, tmpBase, ids, rootMode, devices);
     try {
       renameSync(tmp, final);
     } catch (e) {
@@ -156,7 +162,7 @@ function usableTemplate(path: string, rootMode: number): boolean {
 }
 
 /** Makes a template under a temp name in `tmpBase`; returns its path. */
-function makeTemplate(req: BuildRequest, tmpBase: string, ids: BuildIds, rootMode: number): string {
+function makeTemplate(req: BuildRequest, tmpBase: string, ids: BuildIds, rootMode: number, devices: readonly string[]): string {
   const root = mkdtempSync(join(tmpBase, "root-tmp-"));
   chmodSync(root, rootMode);
   own(root, 0, ids.hostGid);
@@ -182,7 +188,7 @@ function makeTemplate(req: BuildRequest, tmpBase: string, ids: BuildIds, rootMod
   const dev = mkdirs("/dev");
   for (const d of ["pts", "shm"]) mkdirSync(join(dev, d), { mode: 0o755 });
   for (const [name, target] of DEV_SYMLINKS) symlinkSync(target, join(dev, name));
-  for (const d of DEVICES) if (existsSync(d)) writeFileSync(join(root, d), "", { mode: 0o644 });
+  for (const d of devices) writeFileSync(join(root, d), "", { mode: 0o644 });
   mkdirs("/proc");
 
   for (const [host, inside] of req.constraints.availableRoPaths) {
@@ -212,9 +218,17 @@ export function forgetTemplates(): void {
  * on the host. `rootMode` is the root's mode (runc's init, an unprivileged
  * container root, needs 0755; Nix's is 0750).
  */
-export function prepareLayout(req: BuildRequest, inputPaths: Map<string, string>, tmpBase: string, ids: BuildIds, tag: string, rootMode = 0o750): Layout {
+export function prepareLayout(
+  req: BuildRequest,
+  inputPaths: Map<string, string>,
+  tmpBase: string,
+  ids: BuildIds,
+  tag: string,
+  rootMode = 0o750,
+  devices: readonly string[] = sandboxDevices([]),
+): Layout {
   mkdirSync(tmpBase, { recursive: true });
-  const root = rootTemplate(req, tmpBase, ids, rootMode);
+  const root = rootTemplate(req, tmpBase, ids, rootMode, devices);
   const dir = mkdtempSync(join(tmpBase, `${tag.replace(/[^A-Za-z0-9+._-]/g, "_").slice(0, 60)}-`));
   // the build user (when it is not us) must reach the scratch directories below
   chmodSync(dir, 0o755);
@@ -237,7 +251,7 @@ export function prepareLayout(req: BuildRequest, inputPaths: Map<string, string>
     mounts.push({ host, sandbox: sp, kind: "rw" });
   }
   if (req.constraints.networkAccess) for (const f of NETWORK_ETC_FILES) if (existsSync(f)) mounts.push({ host: f, sandbox: f, kind: "ro" });
-  for (const d of DEVICES) if (existsSync(d)) mounts.push({ host: d, sandbox: d, kind: "dev" });
+  for (const d of devices) mounts.push({ host: d, sandbox: d, kind: "dev" });
   for (const [host, inside] of req.constraints.availableRoPaths) mounts.push({ host, sandbox: inside, kind: "ro" });
 
   const hostPath = (p: string) => {

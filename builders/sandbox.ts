@@ -8,7 +8,7 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import type { CastoreServices } from "../stores/nar-bridge";
 import { BuildError, validateRequest, type BuildEvents, type BuildInput, type BuildLimits, type BuildRequest, type BuildResult, type BuildService } from "./build-request";
-import { hostBuildIds, prepareLayout, type BuildIds, type Layout } from "./sandbox-layout";
+import { hostBuildIds, prepareLayout, sandboxDevices, type BuildIds, type Layout } from "./sandbox-layout";
 import { collectOutputs } from "./outputs";
 import type { RunResult } from "./run-process";
 
@@ -28,6 +28,21 @@ export interface SandboxOptions {
 export function hostSystem(): string {
   const arch = process.arch === "x64" ? "x86_64" : process.arch === "arm64" ? "aarch64" : process.arch === "ia32" ? "i686" : process.arch;
   return `${arch}-${process.platform}`;
+}
+
+/**
+ * Nix's default `system-features`: names nixpkgs uses to route builds, and
+ * `kvm` where this user may open /dev/kvm (builds then see the device).
+ */
+export function defaultSystemFeatures(): string[] {
+  const features = ["nixos-test", "benchmark", "big-parallel"];
+  try {
+    accessSync("/dev/kvm", constants.R_OK | constants.W_OK);
+    features.push("kvm");
+  } catch {
+    // no KVM here
+  }
+  return features;
 }
 
 /** Where builds' scratch directories go by default: one directory per user under the OS temp directory. */
@@ -90,6 +105,8 @@ export abstract class SandboxBuildService implements BuildService {
   abstract readonly name: string;
   readonly systems: readonly string[];
   readonly systemFeatures: readonly string[];
+  /** The host devices bound into each build. */
+  protected readonly devices: readonly string[];
   protected readonly ids: BuildIds;
   protected readonly tmpDir: string;
   /** The mode of the sandbox's root directory. */
@@ -98,7 +115,8 @@ export abstract class SandboxBuildService implements BuildService {
   constructor(protected readonly opts: SandboxOptions) {
     // as Nix: an x86_64 host also builds for i686
     this.systems = opts.systems ?? (hostSystem() === "x86_64-linux" ? ["x86_64-linux", "i686-linux"] : [hostSystem()]);
-    this.systemFeatures = opts.systemFeatures ?? ["nixos-test", "benchmark", "big-parallel"];
+    this.systemFeatures = opts.systemFeatures ?? defaultSystemFeatures();
+    this.devices = sandboxDevices(this.systemFeatures);
     this.ids = opts.ids ?? hostBuildIds();
     this.tmpDir = opts.tmpDir ?? defaultBuildTmp();
   }
@@ -112,7 +130,7 @@ export abstract class SandboxBuildService implements BuildService {
     for (const input of req.inputs) inputPaths.set(input.name, await this.opts.provideInput(input));
     const first = req.outputs[0]?.slice(req.outputs[0].lastIndexOf("/") + 1) ?? "build";
     const t0 = Date.now();
-    const layout = prepareLayout(req, inputPaths, this.tmpDir, this.ids, first, this.rootMode);
+    const layout = prepareLayout(req, inputPaths, this.tmpDir, this.ids, first, this.rootMode, this.devices);
     const t1 = Date.now();
     let keep = false;
     try {

@@ -108,7 +108,8 @@ test("the CLI honours --option pure-eval/restrict-eval and the --pure-eval/--res
 test("the expected lines are Nix 2.26's", { skip: nix226.skip }, () => {
   const wrong: string[] = [];
   for (const [mode, expr, want] of CASES) {
-    const r = nix226.run(["nix-instantiate", "--eval", "--option", mode, "true", "--option", "allowed-uris", "http://127.0.0.1:1", "-I", `x=${dir}`, "-E", expr], { cwd: dir });
+    // read-write: Nix's read-only --eval cannot read a toFile path it has not written; ours reads what the evaluation added
+    const r = nix226.run(["nix-instantiate", "--eval", "--read-write-mode", "--option", mode, "true", "--option", "allowed-uris", "http://127.0.0.1:1", "-I", `x=${dir}`, "-E", expr], { cwd: dir });
     const got = lastLine(r.stdout, r.stderr);
     if (got !== want) wrong.push(`${mode} ${expr}\n  want: ${want}\n  nix:  ${got}`);
   }

@@ -201,9 +201,11 @@ test("a machine vanishing mid-run (builders from NIX_CONFIG): its builds go to t
   }, { NIX_CONFIG: `builders = ${builders}\n` });
   assert.equal(r.status, 0, r.stderr);
   assert.ok(killedAt > 0, `the machine was not killed:\n${r.stderr}`);
-  assert.match(r.stderr, /^warning: cannot build '\/nix\/store\/\S+\.drv' on 'ssh-ng:\/\/tvix-doomed': /m);
-  const after = r.stderr.slice(killedAt);
-  assert.doesNotMatch(after, /^building '.*' on 'ssh-ng:\/\/tvix-doomed'/m, "no build goes to the vanished machine");
+  const noticed = /^warning: cannot build '\/nix\/store\/\S+\.drv' on 'ssh-ng:\/\/tvix-doomed': /m.exec(r.stderr);
+  assert.ok(noticed, r.stderr);
+  // a build may start there between the kill and the first failed request (nothing tells of it sooner); none after
+  const after = r.stderr.slice(noticed.index);
+  assert.doesNotMatch(after, /^building '.*' on 'ssh-ng:\/\/tvix-doomed'/m, "no build goes to the vanished machine once it failed");
   assert.match(after, /^building '.*' on 'ssh-ng:\/\/tvix-machine'\.\.\.$/m);
   const started = (r.stderr.match(/^building '/gm) ?? []).length;
   t.diagnostic(r.stderr.split("\n").filter((l) => l.startsWith("warning")).join("\n"));

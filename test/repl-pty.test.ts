@@ -10,7 +10,9 @@ import { repoRoot } from "./helpers";
 
 const haveTmux = spawnSync("sh", ["-c", "command -v tmux"]).status === 0;
 const work = mkdtempSync(join(tmpdir(), "tvix-repl-pty-"));
-const socket = `tvix-test-${process.pid}`;
+// a tmux server per repl started: a new session on a server whose last session just ended can meet it exiting
+let starts = 0;
+let socket = `tvix-test-${process.pid}-0`;
 after(() => {
   spawnSync("tmux", ["-L", socket, "kill-server"]);
   rmSync(work, { recursive: true, force: true });
@@ -39,7 +41,8 @@ const prompts = (s: string) => (s.match(/^nix-repl>/gm) ?? []).length;
 const waitPrompts = (n: number, what: string, ms?: number) => waitFor((s) => prompts(s) >= n, what, ms);
 
 function startRepl(stderrFile?: string): void {
-  tmux("kill-session", "-t", "repl");
+  tmux("kill-server");
+  socket = `tvix-test-${process.pid}-${++starts}`;
   // tsx by path: the session runs in its own directory
   const cmd = `${process.execPath} --import ${join(repoRoot, "node_modules/tsx/dist/loader.mjs")} ${join(repoRoot, "cmd/main.ts")} repl${stderrFile ? ` 2>>${stderrFile}` : ""}`;
   const r = tmux("new-session", "-d", "-s", "repl", "-x", "160", "-y", "60", "-c", work, "-e", `TVIX_HOME=${join(work, "home")}`, "-e", "NO_COLOR=1", cmd);
