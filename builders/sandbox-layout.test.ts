@@ -6,7 +6,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BuildRequest } from "./build-request";
-import { ETC_HOSTS, forgetTemplates, hostBuildIds, prepareLayout } from "./sandbox-layout";
+import { ETC_HOSTS, forgetTemplates, hostBuildIds, prepareLayout, sandboxDevices } from "./sandbox-layout";
 
 function request(extra: Partial<BuildRequest["constraints"]> = {}): BuildRequest {
   return {
@@ -72,4 +72,10 @@ test("what is in a template's place but is not one (a file, another mode) is rep
     forgetTemplates();
     rmSync(base, { recursive: true, force: true });
   }
+});
+
+test("/dev/kvm is bound only for a builder offering the kvm feature, and only where the host has it", () => {
+  assert.ok(!sandboxDevices(["big-parallel"]).includes("/dev/kvm"));
+  assert.equal(sandboxDevices(["kvm"]).includes("/dev/kvm"), existsSync("/dev/kvm"));
+  assert.deepEqual(sandboxDevices(["kvm"]).filter((d) => d !== "/dev/kvm"), sandboxDevices([]));
 });
